@@ -1,0 +1,134 @@
+"""The sole importer of the HTTP client library (aiohttp; see README "Why these libraries").
+
+Exposes one small seam: :meth:`HttpClient.post` for a whole body and :meth:`HttpClient.stream` for an incremental
+one. Transport failures are translated here, once, into our errors; callers never see aiohttp's exceptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from llm_manager.errors import ModelUnavailableError, ProviderTimeoutError, StreamInterruptedError
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["HttpClient", "HttpResponse", "StreamingResponse"]
+
+
+@dataclass(slots=True)
+class HttpResponse:
+    """A fully read response."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class StreamingResponse:
+    """A response whose body is read incrementally; iterate :meth:`iter_bytes`."""
+
+    __slots__ = ("_resp", "headers", "status")
+
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        self._resp = resp
+        self.status = resp.status
+        self.headers: Mapping[str, str] = resp.headers
+
+    async def read(self) -> bytes:
+        """The whole remaining body (for error responses)."""
+        async with _mapped(mid_stream=False):
+            return await self._resp.read()
+
+    async def iter_bytes(self) -> AsyncIterator[bytes]:
+        """Body bytes as they arrive (no re-chunking: lowest latency to the first token)."""
+        import aiohttp
+
+        content = self._resp.content
+        try:
+            while True:
+                chunk = await content.readany()
+                if not chunk:
+                    return
+                yield chunk
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, ConnectionError) as exc:
+            raise StreamInterruptedError(f"stream broke: {_describe(exc)}") from exc
+
+
+class HttpClient:
+    """One pooled aiohttp session, created lazily inside the running loop."""
+
+    def __init__(self, *, connect_timeout_s: float = 10.0, max_connections: int = 256) -> None:
+        self._connect_timeout_s = connect_timeout_s
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        session = self._session
+        if session is None or session.closed:
+            import aiohttp
+
+            session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout_s),
+                auto_decompress=True,
+                trust_env=True,
+            )
+            self._session = session
+        return session
+
+    async def request(
+        self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None = None
+    ) -> HttpResponse:
+        """Send a request and read the whole response. Deadlines are the caller's (``asyncio.timeout``)."""
+        session = self._get_session()
+        async with _mapped(mid_stream=False):
+            async with session.request(method, url, data=body, headers=headers) as resp:
+                data = await resp.read()
+                return HttpResponse(resp.status, resp.headers, data)
+
+    async def post(self, url: str, *, headers: Mapping[str, str], body: bytes) -> HttpResponse:
+        """POST ``body`` and read the whole response."""
+        return await self.request("POST", url, headers=headers, body=body)
+
+    @asynccontextmanager
+    async def stream(self, url: str, *, headers: Mapping[str, str], body: bytes) -> AsyncIterator[StreamingResponse]:
+        """POST and yield the response before its body is read; the connection is released on exit."""
+        session = self._get_session()
+        async with _mapped(mid_stream=False):
+            resp = await session.post(url, data=body, headers=headers)
+        try:
+            yield StreamingResponse(resp)
+        finally:
+            # Closing (not releasing) an unfinished body drops the connection instead of draining a long stream.
+            resp.close()
+
+    async def aclose(self) -> None:
+        """Close the pool."""
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+@asynccontextmanager
+async def _mapped(*, mid_stream: bool) -> AsyncIterator[None]:
+    import aiohttp
+
+    try:
+        yield
+    except aiohttp.ServerTimeoutError as exc:
+        raise ProviderTimeoutError(f"transport timeout: {_describe(exc)}") from exc
+    except (aiohttp.ClientConnectorError, ConnectionRefusedError) as exc:
+        raise ModelUnavailableError(f"cannot connect: {_describe(exc)}") from exc
+    except (aiohttp.ClientError, ConnectionError, asyncio.IncompleteReadError) as exc:
+        cls = StreamInterruptedError if mid_stream else ModelUnavailableError
+        raise cls(f"connection failed: {_describe(exc)}") from exc
+

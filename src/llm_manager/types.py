@@ -1,0 +1,185 @@
+"""Canonical request / response types shared by every part of llm-manager.
+
+These are provider-neutral: adapters translate them to and from each wire format, and nothing here knows HTTP.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "PRIORITIES",
+    "TASK_TYPES",
+    "Attempt",
+    "Message",
+    "Priority",
+    "Request",
+    "Response",
+    "ResponseMetadata",
+    "Role",
+    "StreamEvent",
+    "TaskType",
+    "Usage",
+]
+
+TaskType = Literal["analysis", "ui-generation", "config-management", "general"]
+TASK_TYPES: tuple[TaskType, ...] = ("analysis", "ui-generation", "config-management", "general")
+Priority = Literal["low", "medium", "high"]
+PRIORITIES: tuple[Priority, ...] = ("low", "medium", "high")
+Role = Literal["system", "user", "assistant"]
+FinishReason = Literal["stop", "length", "content_filter", "tool_calls", "error"]
+
+
+class Message(BaseModel):
+    """One turn of a conversation."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    role: Role
+    content: str
+
+
+class Request(BaseModel):
+    """What the caller asks for. Give ``prompt`` or ``messages`` (or both: the prompt is appended as a user turn)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[Message] = Field(min_length=1)
+    """The conversation, oldest first. A ``system`` message here is merged into :attr:`system`."""
+    system: str | None = None
+    """System prompt; adapters place it where each protocol wants it."""
+    task: TaskType = "general"
+    """Task type: picks the routing chain."""
+    model: str | None = None
+    """Preferred deployment (name or alias); tried first."""
+    fallback: bool = True
+    """With ``model`` set: whether the task chain may answer when that deployment fails."""
+    max_tokens: int | None = Field(default=None, gt=0)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    stop: list[str] | None = None
+    priority: Priority = "medium"
+    user: str | None = None
+    """Who the request is for (cost attribution)."""
+    project: str | None = None
+    """Which project pays (cost attribution)."""
+    metadata: dict[str, str] = Field(default_factory=dict)
+    """Free-form tags carried into logs and the ledger."""
+    cache: bool = True
+    """Whether a cached or de-duplicated answer is acceptable."""
+    timeout_s: float | None = Field(default=None, gt=0)
+    """Overall deadline for this request (all attempts together); defaults to ``routing.deadline_s``."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _prompt_to_messages(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "prompt" in data:
+            data = dict(data)  # never mutate the caller's dict
+            prompt = data.pop("prompt")
+            if prompt is not None:
+                if not isinstance(prompt, str):
+                    raise ValueError("prompt must be a string")
+                data["messages"] = [*(data.get("messages") or ()), {"role": "user", "content": prompt}]
+        return data
+
+    @model_validator(mode="after")
+    def _hoist_system(self) -> Request:
+        # One place for the system prompt: protocols disagree on where it goes, so keep it out of the turn list.
+        if any(m.role == "system" for m in self.messages):
+            parts = [self.system] if self.system else []
+            parts += [m.content for m in self.messages if m.role == "system"]
+            self.system = "\n\n".join(parts)
+            self.messages = [m for m in self.messages if m.role != "system"]
+            if not self.messages:
+                raise ValueError("messages must contain at least one user or assistant turn")
+        return self
+
+    @property
+    def prompt_chars(self) -> int:
+        """Characters of input, for cheap token estimates."""
+        return sum(len(m.content) for m in self.messages) + len(self.system or "")
+
+
+class Usage(BaseModel):
+    """Token counts (as reported by the provider, or estimated and flagged)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cached_tokens: int = 0
+    """Prompt tokens served from the provider's prompt cache, when reported."""
+    cost: Decimal | None = None
+    """Price of this call in USD when known; ``None`` means unknown, never free."""
+    estimated: bool = False
+    """True when the provider reported no usage and the counts are estimates."""
+
+
+class Attempt(BaseModel):
+    """One try at one deployment, successful or not."""
+
+    deployment: str
+    provider: str
+    model: str
+    ok: bool
+    error_code: str | None = None
+    error: str | None = None
+    status_code: int | None = None
+    retry_after: float | None = None
+    latency_ms: float = 0.0
+    waited_ms: float = 0.0
+    """Backoff slept before this attempt."""
+    skipped: bool = False
+    """True when the deployment was not called at all (e.g. its context window is too small)."""
+
+
+class ResponseMetadata(BaseModel):
+    """How the answer was obtained."""
+
+    request_id: str
+    latency_ms: float
+    """Wall time from the call to the full answer, including retries and fallbacks."""
+    time_to_first_chunk_ms: float | None = None
+    retries: int = 0
+    """Attempts beyond the first (same or other deployment)."""
+    attempts: list[Attempt] = Field(default_factory=list)
+    """Every candidate tried, in order, with its error."""
+    cached: bool = False
+    simulated: bool = False
+    """True when a simulated (offline) model answered: the content is not from a real LLM."""
+    task: TaskType = "general"
+
+
+class Response(BaseModel):
+    """The answer."""
+
+    id: str
+    content: str
+    model: str
+    """The model that answered, as the provider names it."""
+    deployment: str
+    """The configured deployment that answered."""
+    provider: str
+    finish_reason: FinishReason | None = None
+    usage: Usage = Field(default_factory=Usage)
+    metadata: ResponseMetadata
+
+    @property
+    def fallback_used(self) -> bool:
+        """Whether someone other than the first candidate answered."""
+        return any(not a.ok and not a.skipped for a in self.metadata.attempts) and len(
+            {a.deployment for a in self.metadata.attempts}
+        ) > 1
+
+
+class StreamEvent(BaseModel):
+    """One event of a stream: ``delta`` events carry text; the final ``done`` event carries the full response."""
+
+    type: Literal["delta", "done"]
+    delta: str = ""
+    deployment: str
+    model: str
+    response: Response | None = None
+    """On ``done``: the assembled response with usage, finish reason and metadata."""

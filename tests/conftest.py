@@ -1,0 +1,23 @@
+"""Shared fixtures. Tests never reach a real provider: only 127.0.0.1 fakes and the simulated provider."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from llm_manager._http import HttpClient
+from tests.fakes.server import FakeUpstream
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[FakeUpstream]:
+    async with FakeUpstream() as up:
+        yield up
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[HttpClient]:
+    client = HttpClient()
+    yield client
+    await client.aclose()
