@@ -71,6 +71,8 @@ class LLMManagerError(Exception):
         self.model = model
         self.deployment = deployment
         self.request_id = request_id
+        self.attempts: list[Attempt] = []
+        """Attempts made before this error surfaced (filled in by the executor)."""
 
     def _fields(self) -> dict[str, Any]:
         return {

@@ -1,0 +1,376 @@
+"""Typed configuration: one YAML file (or dict, or the environment) → validated :class:`Settings`.
+
+Every problem is reported with the field's path and the fix, all at once, before anything runs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from llm_manager.errors import ConfigError
+from llm_manager.profiles import Family, family_for
+from llm_manager.types import TASK_TYPES, TaskType
+
+__all__ = [
+    "DEFAULT_FAMILY_CHAINS",
+    "BackoffConfig",
+    "DeploymentConfig",
+    "PortkeyConfig",
+    "PortkeyRoute",
+    "RoutingConfig",
+    "Settings",
+    "SimulatedBehaviour",
+    "load_settings",
+]
+
+Strategy = Literal["cost", "performance", "balanced"]
+ProviderName = Literal["openai", "anthropic", "gemini", "openai-compatible", "portkey", "simulated"]
+PresetName = Literal["groq", "openrouter", "lmstudio", "ollama", "vllm", "llamacpp"]
+
+# The seeds' routing table, by model family: the first family present answers, the rest are its fallbacks.
+DEFAULT_FAMILY_CHAINS: dict[TaskType, tuple[Family, ...]] = {
+    "analysis": ("claude", "gpt", "gemini", "llama"),
+    "ui-generation": ("gpt", "claude", "gemini", "llama"),
+    "config-management": ("llama", "gpt", "claude", "gemini"),
+    "general": ("gpt", "claude", "gemini", "llama"),
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class SimulatedBehaviour(_Strict):
+    """How a simulated model behaves. Deterministic under ``simulation.seed``."""
+
+    latency_ms: float = Field(default=40.0, ge=0)
+    """Time to a whole (non-streamed) answer."""
+    first_token_ms: float = Field(default=20.0, ge=0)
+    """Time to the first streamed chunk."""
+    tokens_per_s: float = Field(default=400.0, gt=0)
+    """Streaming speed after the first chunk."""
+    error_rate: float = Field(default=0.0, ge=0, le=1)
+    """Share of calls answered with a 500."""
+    rate_limit_rate: float = Field(default=0.0, ge=0, le=1)
+    """Share of calls answered with a 429."""
+    retry_after_s: float = Field(default=1.0, ge=0)
+    """Retry-After sent with simulated 429s."""
+    script: list[str] = Field(default_factory=list)
+    """Outcomes of the next calls, in order, before the rates apply: ``ok``, ``500``, ``503``, ``429``,
+    ``429:0.5`` (Retry-After 0.5 s), ``401``, ``400``, ``context``, ``filter``, ``timeout`` (never answers),
+    ``reset``, ``slow:2.5`` (first token after 2.5 s), ``cut:3`` (stream breaks after 3 chunks)."""
+    reply: str | None = None
+    """Fixed answer text (default: a deterministic sentence derived from the prompt)."""
+    max_reply_tokens: int = Field(default=60, gt=0)
+
+
+class PortkeyRoute(_Strict):
+    """Per-deployment Portkey settings."""
+
+    virtual_key: SecretStr | None = None
+    provider: str | None = None
+    """Portkey provider slug (``openai``, ``anthropic``, ``google`` …) when no virtual key is used."""
+    api_key: SecretStr | None = None
+    config: str | None = None
+    """A Portkey config id or JSON, sent as ``x-portkey-config``."""
+
+
+class DeploymentConfig(_Strict):
+    """One model the router can choose (``models.<name>`` in config)."""
+
+    provider: ProviderName
+    model: str | None = None
+    """Model id on the wire; defaults to the deployment name."""
+    preset: PresetName | None = None
+    """For ``openai-compatible``: a known server whose URL and key variable to use."""
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    api_keys: list[SecretStr] = Field(default_factory=list)
+    """Several keys for one provider (a comma-separated string is accepted)."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+    family: Family | None = None
+    """claude / gpt / gemini / llama: places the model in the default task table (guessed from the id)."""
+    context_window: int | None = Field(default=None, gt=0)
+    max_output_tokens: int | None = Field(default=None, gt=0)
+    default_max_tokens: int = Field(default=1024, gt=0)
+    input_price_per_mtok: Decimal | None = Field(default=None, ge=0)
+    output_price_per_mtok: Decimal | None = Field(default=None, ge=0)
+    timeout_s: float | None = Field(default=None, gt=0)
+    """Per-attempt timeout for this deployment (overrides ``routing.timeout_s``)."""
+    stream_usage: bool | None = None
+    portkey: PortkeyRoute | None = None
+    simulate: SimulatedBehaviour | None = None
+    aliases: list[str] = Field(default_factory=list)
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @property
+    def model_name(self) -> str:
+        """The wire model id (filled in from the deployment name by :func:`load_settings`)."""
+        return self.model or ""
+
+    @property
+    def keys(self) -> list[str]:
+        """All configured API keys, in order, without duplicates."""
+        out: list[str] = []
+        for k in ([self.api_key] if self.api_key else []) + self.api_keys:
+            v = k.get_secret_value()
+            if v and v not in out:
+                out.append(v)
+        return out
+
+    @property
+    def resolved_family(self) -> Family | None:
+        """Configured family, else guessed from the model id, else ``llama`` for local servers."""
+        if self.family:
+            return self.family
+        guess = family_for(self.model_name)
+        if guess:
+            return guess
+        if self.provider == "anthropic":
+            return "claude"
+        if self.provider == "gemini":
+            return "gemini"
+        if self.provider == "openai":
+            return "gpt"
+        if self.preset in ("lmstudio", "ollama", "vllm", "llamacpp"):
+            return "llama"
+        return None
+
+
+class BackoffConfig(_Strict):
+    """Exponential backoff with full jitter between retries of one deployment."""
+
+    base_s: float = Field(default=0.5, ge=0)
+    max_s: float = Field(default=8.0, ge=0)
+    multiplier: float = Field(default=2.0, ge=1)
+    jitter: bool = True
+
+
+class RoutingConfig(_Strict):
+    """How candidates are chosen, ordered and retried."""
+
+    strategy: Strategy = "balanced"
+    tasks: dict[TaskType, list[str]] = Field(default_factory=dict)
+    """Task type → deployments in preference order (the rest are fallbacks). Missing tasks use the seeds' table."""
+    aliases: dict[str, str] = Field(default_factory=dict)
+    """Extra names for deployments (``fast: gpt-4o-mini``)."""
+    max_retries: int = Field(default=2, ge=0, le=10)
+    """Retries of one deployment on a retryable error, before moving to the next candidate."""
+    timeout_s: float = Field(default=30.0, gt=0)
+    """Per-attempt timeout."""
+    deadline_s: float = Field(default=120.0, gt=0)
+    """Overall deadline of one request, all attempts together."""
+    first_chunk_timeout_s: float = Field(default=15.0, gt=0)
+    """Streams: time allowed to the first chunk; past it the next candidate is tried."""
+    stream_idle_timeout_s: float = Field(default=30.0, gt=0)
+    """Streams: longest silence allowed between chunks once text is flowing."""
+    retry_after_cap_s: float = Field(default=20.0, ge=0)
+    """Longest Retry-After honoured on the same deployment; a longer one moves on to the next candidate."""
+    backoff: BackoffConfig = Field(default_factory=BackoffConfig)
+
+
+class PortkeyConfig(_Strict):
+    """The Portkey gateway as a transport."""
+
+    api_key: SecretStr | None = None
+    base_url: str = "http://localhost:8787/v1"
+    route_all: bool = False
+    """Send every OpenAI / Anthropic / Gemini deployment's traffic through Portkey."""
+    config: str | None = None
+
+
+class SimulationConfig(_Strict):
+    """Global settings of the simulated provider."""
+
+    seed: int = 0
+
+
+class Settings(_Strict):
+    """The whole configuration."""
+
+    models: dict[str, DeploymentConfig] = Field(default_factory=dict)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    portkey: PortkeyConfig | None = None
+    simulation: SimulationConfig = Field(default_factory=SimulationConfig)
+    source: str = Field(default="defaults", exclude=True)
+    """Where the settings came from (a path, ``dict``, ``environment`` or ``simulated``)."""
+
+    def chain(self, task: TaskType) -> list[str]:
+        """The configured or default deployment order for ``task``."""
+        configured = self.routing.tasks.get(task)
+        if configured:
+            return [self.resolve_name(n) or n for n in configured]
+        by_family: dict[str, list[str]] = {}
+        others: list[str] = []
+        for name, dep in self.models.items():
+            fam = dep.resolved_family
+            (by_family.setdefault(fam, []) if fam else others).append(name)
+        chain = [n for fam in DEFAULT_FAMILY_CHAINS[task] for n in by_family.get(fam, [])]
+        return chain + others
+
+    def aliases(self) -> dict[str, str]:
+        """Every alias → deployment name."""
+        out = dict(self.routing.aliases)
+        for name, dep in self.models.items():
+            for alias in dep.aliases:
+                out[alias] = name
+        return out
+
+    def resolve_name(self, ref: str) -> str | None:
+        """The one place a model reference is resolved: a deployment name, an alias, or a wire model id."""
+        if ref in self.models:
+            return ref
+        alias = self.aliases().get(ref)
+        if alias:
+            return alias
+        for name, dep in self.models.items():
+            if dep.model_name == ref:
+                return name
+        return None
+
+
+def load_settings(source: str | os.PathLike[str] | Mapping[str, Any], env: Mapping[str, str] | None = None) -> Settings:
+    """Load, interpolate and validate settings from a YAML path or a dict; raise :class:`ConfigError` on problems."""
+    from llm_manager._interpolate import interpolate
+
+    env = os.environ if env is None else env
+    if isinstance(source, Mapping):
+        raw: Any = dict(source)
+        origin = "dict"
+    else:
+        raw, origin = _read_yaml(Path(source)), str(source)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: the top level must be a mapping (models:, routing:, …), got {type(raw).__name__}")
+    raw = interpolate(raw, env)
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(exc, origin)) from None
+    for name, dep in settings.models.items():
+        if not dep.model:
+            dep.model = name
+    settings.source = origin
+    problems = _cross_check(settings, env)
+    if problems:
+        raise ConfigError(_bullet(origin, problems))
+    return settings
+
+
+def _read_yaml(path: Path) -> Any:
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}. Fix: check the path, or run without --config "
+                          "to use the environment / the simulated models.") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+
+
+def _bullet(origin: str, problems: list[str]) -> str:
+    head = f"invalid configuration ({origin}), {len(problems)} problem{'s' if len(problems) > 1 else ''}:"
+    return head + "".join(f"\n  - {p}" for p in problems)
+
+
+def _format_validation(exc: ValidationError, origin: str) -> str:
+    return _bullet(origin, [_explain(err) for err in exc.errors()])
+
+
+def _explain(err: Any) -> str:
+    loc = [str(x) for x in err["loc"] if not str(x).startswith("function-")]
+    path = ".".join(loc) or "(top level)"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        parent = _model_at(loc[:-1])
+        allowed = sorted(parent.model_fields) if parent else []
+        near = difflib.get_close_matches(loc[-1], allowed, n=1)
+        hint = f" Did you mean {near[0]!r}?" if near else ""
+        return f"{path}: unknown key.{hint} Allowed here: {', '.join(allowed)}."
+    if kind in ("literal_error", "enum"):
+        expected = err.get("ctx", {}).get("expected", "")
+        return f"{path}: {err['input']!r} is not allowed. Fix: use one of {expected}."
+    if kind == "missing":
+        return f"{path}: required. Fix: add `{loc[-1]}:` here."
+    return f"{path}: {err['msg']} (got {err.get('input')!r})."
+
+
+def _model_at(loc: list[str]) -> type[BaseModel] | None:
+    model: type[BaseModel] = Settings
+    i = 0
+    while i < len(loc):
+        field = model.model_fields.get(loc[i])
+        if field is None:
+            return None
+        ann = field.annotation
+        if loc[i] == "models":
+            model, i = DeploymentConfig, i + 2
+            continue
+        sub = next((a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)),
+                   None)
+        if sub is None:
+            return None
+        model, i = sub, i + 1
+    return model
+
+
+def _cross_check(s: Settings, env: Mapping[str, str]) -> list[str]:
+    from llm_manager.providers.presets import PRESETS
+
+    problems: list[str] = []
+    names = list(s.models)
+    for task, chain in s.routing.tasks.items():
+        if task not in TASK_TYPES:
+            continue
+        for i, ref in enumerate(chain):
+            if s.resolve_name(ref) is None:
+                near = difflib.get_close_matches(ref, names + list(s.aliases()), n=1)
+                hint = f" Did you mean {near[0]!r}?" if near else ""
+                problems.append(f"routing.tasks.{task}[{i}]: unknown model {ref!r}.{hint} "
+                                f"Defined models: {', '.join(names) or '(none)'}.")
+    for alias, target in s.routing.aliases.items():
+        if target not in s.models:
+            problems.append(f"routing.aliases.{alias}: points at unknown model {target!r}.")
+    for name, dep in s.models.items():
+        path = f"models.{name}"
+        if dep.provider == "openai-compatible" and not (dep.base_url or dep.preset):
+            problems.append(f"{path}: openai-compatible needs `base_url:` (e.g. http://localhost:1234/v1) "
+                            f"or `preset:` (groq, openrouter, lmstudio, ollama, vllm, llamacpp).")
+        if dep.preset and dep.provider != "openai-compatible":
+            problems.append(f"{path}.preset: only valid with provider: openai-compatible.")
+        if dep.simulate and dep.provider != "simulated":
+            problems.append(f"{path}.simulate: only valid with provider: simulated.")
+        preset = PRESETS[dep.preset or dep.provider]
+        if not dep.keys and dep.provider != "portkey" and preset.needs_key:
+            found = next((env[v] for v in preset.key_env if env.get(v)), None)
+            if found:
+                dep.api_key = SecretStr(found)
+            elif not (s.portkey and s.portkey.route_all and dep.provider in ("openai", "anthropic", "gemini")):
+                var = preset.key_env[0] if preset.key_env else "the provider's key"
+                problems.append(f"{path}: no API key. Fix: export {var}=..., or set `api_key: ${{{var}}}` "
+                                f"(several keys: `api_keys: a,b`).")
+        if dep.provider == "portkey" and not (s.portkey and s.portkey.api_key) and not (
+            dep.portkey and dep.portkey.api_key) and "localhost" not in (dep.base_url or "localhost"):
+            problems.append(f"{path}: routing through hosted Portkey needs `portkey.api_key` "
+                            f"(or models.{name}.portkey.api_key).")
+    return problems

@@ -1,0 +1,352 @@
+"""The async :class:`LLMManager`: the one place that wires config, adapters, planner and executor together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+
+from llm_manager.config import Settings, load_settings
+from llm_manager.errors import ConfigError, LLMManagerError
+from llm_manager.routing.stats import DeploymentStats, LatencyStats
+from llm_manager.types import TASK_TYPES, Message, Request, Response, StreamEvent
+
+if TYPE_CHECKING:
+    from llm_manager._http import HttpClient
+    from llm_manager.providers.base import ProviderAdapter
+    from llm_manager.routing.planner import Deployment
+    from llm_manager.sync import SyncLLMManager
+
+__all__ = ["HealthResult", "LLMManager", "ModelInfo", "ResponseStream"]
+
+log = logging.getLogger("llm_manager")
+ConfigSource = str | os.PathLike[str] | Mapping[str, Any] | Settings | None
+
+
+class ModelInfo(BaseModel):
+    """A configured deployment, as ``models()`` lists it."""
+
+    name: str
+    provider: str
+    model: str
+    family: str | None
+    context_window: int
+    input_price_per_mtok: Decimal | None
+    output_price_per_mtok: Decimal | None
+    tasks: list[str]
+    """Task types whose chain includes this deployment, with its position (``analysis#1`` = primary)."""
+    keys: int
+    simulated: bool
+    base_url: str
+
+
+class HealthResult(BaseModel):
+    """Reachability of one deployment."""
+
+    name: str
+    provider: str
+    ok: bool
+    latency_ms: float
+    error_code: str | None = None
+    error: str | None = None
+    simulated: bool = False
+
+
+class LLMManager:
+    """One API over many providers. Use ``async with LLMManager.from_config(...) as llm:``.
+
+    Args:
+        settings: validated settings (see :func:`~llm_manager.config.load_settings`).
+        clock: monotonic clock for deadlines (injectable for tests).
+        sleep: how to wait between retries (injectable for tests).
+        rand: randomness for backoff jitter.
+        adapters: ready adapters by deployment name, replacing the configured ones (tests, custom transports).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rand: Callable[[], float] | None = None,
+        adapters: Mapping[str, ProviderAdapter] | None = None,
+    ) -> None:
+        from llm_manager._http import HttpClient
+        from llm_manager.executor import Executor
+
+        self.settings = settings
+        self.http: HttpClient = HttpClient()
+        self.stats = LatencyStats()
+        self.deployments: dict[str, Deployment] = self._build(settings, adapters or {})
+        self.executor = Executor(settings.routing, self.stats, clock=clock, sleep=sleep, rand=rand)
+        self._closed = False
+
+    # -- construction -------------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, source: ConfigSource = None, **kwargs: Any) -> LLMManager:
+        """Build from a YAML path, a dict or :class:`Settings`.
+
+        With no source: ``$LLM_MANAGER_CONFIG``, then ``./llm-manager.yaml``, then the environment's provider
+        keys, then the simulated models (with a warning saying so).
+        """
+        return cls(resolve_settings(source), **kwargs)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **kwargs: Any) -> LLMManager:
+        """Build from provider variables (``OPENAI_API_KEY`` …); simulated models when none is set."""
+        from llm_manager.discovery import discover
+
+        settings = discover(env)
+        _warn_if_simulated(settings)
+        return cls(settings, **kwargs)
+
+    @classmethod
+    def sync_from_config(cls, source: ConfigSource = None, **kwargs: Any) -> SyncLLMManager:
+        """A blocking twin of :meth:`from_config` for scripts and notebooks."""
+        from llm_manager.sync import SyncLLMManager
+
+        return SyncLLMManager(lambda: cls.from_config(source, **kwargs))
+
+    @classmethod
+    def sync_from_env(cls, env: Mapping[str, str] | None = None, **kwargs: Any) -> SyncLLMManager:
+        """A blocking twin of :meth:`from_env`."""
+        from llm_manager.sync import SyncLLMManager
+
+        return SyncLLMManager(lambda: cls.from_env(env, **kwargs))
+
+    def _build(self, settings: Settings, given: Mapping[str, ProviderAdapter]) -> dict[str, Deployment]:
+        from llm_manager.profiles import profile_for
+        from llm_manager.providers.presets import resolve_endpoint
+        from llm_manager.providers.registry import adapter_class
+        from llm_manager.routing.planner import Deployment
+
+        out: dict[str, Deployment] = {}
+        for name, dep in settings.models.items():
+            endpoint = resolve_endpoint(name, dep, settings)
+            adapter = given.get(name) or adapter_class(endpoint.provider)(endpoint, self.http)
+            prof = profile_for(dep.model_name)
+            out[name] = Deployment(
+                name=name, config=dep, endpoint=endpoint, adapter=adapter,
+                provider=("portkey" if endpoint.options.get("via_portkey") else dep.preset or dep.provider),
+                price_in=dep.input_price_per_mtok if dep.input_price_per_mtok is not None else (
+                    prof.input_per_mtok if prof else None),
+                price_out=dep.output_price_per_mtok if dep.output_price_per_mtok is not None else (
+                    prof.output_per_mtok if prof else None),
+                timeout_s=dep.timeout_s or settings.routing.timeout_s,
+            )
+        return out
+
+    # -- lifecycle ----------------------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> LLMManager:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close connections. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for dep in self.deployments.values():
+            await dep.adapter.aclose()
+        await self.http.aclose()
+
+    # -- requests -----------------------------------------------------------------------------------------------
+
+    def request(
+        self, prompt: str | Request | None = None, *, messages: Sequence[Message | Mapping[str, str]] | None = None,
+        **prefs: Any,
+    ) -> Request:
+        """Build and validate a :class:`Request` (raises :class:`ConfigError` naming the bad field)."""
+        if isinstance(prompt, Request):
+            return prompt.model_copy(update=prefs) if prefs else prompt
+        data: dict[str, Any] = {k: v for k, v in prefs.items() if v is not None}
+        if prompt is not None:
+            data["prompt"] = prompt
+        if messages is not None:
+            data["messages"] = [m if isinstance(m, Message) else dict(m) for m in messages]
+        try:
+            return Request.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(x) for x in e['loc']) or 'request'}: {e['msg']}"
+                                 for e in exc.errors())
+            raise ConfigError(f"invalid request: {problems}") from None
+
+    async def generate(
+        self, prompt: str | Request | None = None, *, messages: Sequence[Message | Mapping[str, str]] | None = None,
+        **prefs: Any,
+    ) -> Response:
+        """Answer ``prompt`` (or ``messages``), routed by ``task`` with fallback and retries.
+
+        Keyword preferences are :class:`Request` fields: ``task``, ``model``, ``system``, ``max_tokens``,
+        ``temperature``, ``priority``, ``user``, ``project``, ``timeout_s`` …
+        """
+        from llm_manager.routing.planner import plan
+
+        request = self.request(prompt, messages=messages, **prefs)
+        request_id = _new_id()
+        p = plan(request, self.settings, self.deployments, self.stats)
+        return await self.executor.complete(request, p, request_id)
+
+    def stream(
+        self, prompt: str | Request | None = None, *, messages: Sequence[Message | Mapping[str, str]] | None = None,
+        **prefs: Any,
+    ) -> ResponseStream:
+        """Stream the answer: ``async for event in llm.stream(...)``; ``event.delta`` is the new text.
+
+        Falls back to the next candidate only until the first chunk has been delivered; a later failure raises
+        :class:`~llm_manager.errors.StreamInterruptedError`. The final event (``type == "done"``) carries the
+        whole :class:`Response`; it is also kept on :attr:`ResponseStream.response`.
+        """
+        from llm_manager.routing.planner import plan
+
+        request = self.request(prompt, messages=messages, **prefs)
+        p = plan(request, self.settings, self.deployments, self.stats)
+        return ResponseStream(self.executor.stream(request, p, _new_id()))
+
+    # -- introspection ------------------------------------------------------------------------------------------
+
+    def models(self) -> list[ModelInfo]:
+        """Every configured deployment with its routing positions."""
+        positions: dict[str, list[str]] = {}
+        for task in TASK_TYPES:
+            for i, name in enumerate(self.settings.chain(task)):
+                positions.setdefault(name, []).append(f"{task}#{i + 1}")
+        return [
+            ModelInfo(
+                name=name, provider=d.provider, model=d.endpoint.model, family=d.config.resolved_family,
+                context_window=d.endpoint.context_window, input_price_per_mtok=d.price_in,
+                output_price_per_mtok=d.price_out, tasks=positions.get(name, []), keys=len(d.config.keys),
+                simulated=d.simulated, base_url=d.endpoint.base_url,
+            )
+            for name, d in self.deployments.items()
+        ]
+
+    def route(self, task: str = "general", **prefs: Any) -> list[str]:
+        """The candidate order a request for ``task`` would get right now (skips included as ``name (skipped)``)."""
+        from llm_manager.routing.planner import plan
+
+        request = self.request(prefs.pop("prompt", "route preview"), task=task, **prefs)
+        p = plan(request, self.settings, self.deployments, self.stats)
+        return [d.name for d in p.candidates] + [f"{a.deployment} (skipped)" for a in p.skipped]
+
+    async def health(self, timeout_s: float = 5.0) -> list[HealthResult]:
+        """Probe every deployment concurrently (a no-token call such as listing models)."""
+        return list(await asyncio.gather(*(self._probe(d, timeout_s) for d in self.deployments.values())))
+
+    async def _probe(self, dep: Deployment, timeout_s: float) -> HealthResult:
+        t0 = time.perf_counter()
+        try:
+            async with asyncio.timeout(timeout_s):
+                await dep.adapter.probe(api_key=dep.api_key)
+        except (LLMManagerError, TimeoutError) as exc:
+            code = exc.code if isinstance(exc, LLMManagerError) else "timeout"
+            msg = exc.message if isinstance(exc, LLMManagerError) else f"no answer within {timeout_s:g}s"
+            return HealthResult(name=dep.name, provider=dep.provider, ok=False, error_code=code, error=msg,
+                                latency_ms=round((time.perf_counter() - t0) * 1000, 2), simulated=dep.simulated)
+        return HealthResult(name=dep.name, provider=dep.provider, ok=True, simulated=dep.simulated,
+                            latency_ms=round((time.perf_counter() - t0) * 1000, 2))
+
+    def status(self) -> dict[str, Any]:
+        """Observed numbers per deployment in this process (calls, failures, latency)."""
+        return {
+            "source": self.settings.source,
+            "strategy": self.settings.routing.strategy,
+            "deployments": {
+                name: _stats_dict(self.stats.get(name), d) for name, d in self.deployments.items()
+            },
+        }
+
+    def adapter(self, name: str) -> ProviderAdapter:
+        """The adapter behind deployment ``name`` (e.g. to script a simulated model's next outcomes)."""
+        try:
+            return self.deployments[name].adapter
+        except KeyError:
+            raise ConfigError(f"unknown model {name!r}. Available: {', '.join(self.deployments)}.") from None
+
+
+class ResponseStream:
+    """An async iterator of :class:`StreamEvent` that is also an async context manager closing the upstream."""
+
+    def __init__(self, events: AsyncIterator[StreamEvent]) -> None:
+        self._events = events
+        self.response: Response | None = None
+        """The whole response, once the stream has finished."""
+
+    def __aiter__(self) -> ResponseStream:
+        return self
+
+    async def __anext__(self) -> StreamEvent:
+        event = await anext(self._events)
+        if event.type == "done":
+            self.response = event.response
+        return event
+
+    async def text(self) -> str:
+        """Consume the rest of the stream and return all of its text."""
+        parts = [e.delta async for e in self]
+        return "".join(parts)
+
+    async def aclose(self) -> None:
+        """Stop early and release the upstream connection."""
+        closer = getattr(self._events, "aclose", None)
+        if closer is not None:
+            await closer()
+
+    async def __aenter__(self) -> ResponseStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def resolve_settings(source: ConfigSource) -> Settings:
+    """Settings from an explicit source, else ``$LLM_MANAGER_CONFIG``, ``./llm-manager.yaml``, env, simulated."""
+    if isinstance(source, Settings):
+        return source
+    if source is not None:
+        return load_settings(source)
+    path = os.environ.get("LLM_MANAGER_CONFIG")
+    if path:
+        return load_settings(path)
+    if Path("llm-manager.yaml").is_file():
+        return load_settings("llm-manager.yaml")
+    from llm_manager.discovery import discover
+
+    settings = discover()
+    _warn_if_simulated(settings)
+    return settings
+
+
+def _warn_if_simulated(settings: Settings) -> None:
+    if settings.source == "simulated":
+        log.warning("no provider configured (no config file, no OPENAI_API_KEY / ANTHROPIC_API_KEY / …): "
+                    "answers come from SIMULATED offline models")
+
+
+def _new_id() -> str:
+    return "req_" + uuid.uuid4().hex[:24]
+
+
+def _stats_dict(st: DeploymentStats, dep: Deployment) -> dict[str, Any]:
+    return {
+        "provider": dep.provider, "model": dep.endpoint.model, "calls": st.calls, "failures": st.failures,
+        "latency_ms": round(st.latency_ms, 2) if st.latency_ms is not None else None,
+        "time_to_first_chunk_ms": round(st.ttfc_ms, 2) if st.ttfc_ms is not None else None,
+        "last_error": st.last_error, "simulated": dep.simulated,
+    }

@@ -1,0 +1,117 @@
+"""Endpoints as data: where each provider lives, which variable holds its key, and how config becomes an
+:class:`~llm_manager.providers.base.Endpoint`.
+
+Every OpenAI-compatible server is a preset over the one OpenAI adapter; adding a vendor is adding a row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from llm_manager.providers.base import Endpoint
+
+if TYPE_CHECKING:
+    from llm_manager.config import DeploymentConfig, Settings
+
+__all__ = ["PRESETS", "Preset", "resolve_endpoint"]
+
+
+@dataclass(frozen=True, slots=True)
+class Preset:
+    """One endpoint's facts."""
+
+    adapter: str
+    """Wire protocol (adapter kind)."""
+    base_url: str
+    key_env: tuple[str, ...] = ()
+    """Variables that may hold the API key, in order of preference."""
+    needs_key: bool = True
+    local: bool = False
+    """Runs on the user's machine (free, usually small context)."""
+    headers: tuple[tuple[str, str], ...] = ()
+    stream_usage: bool = True
+    """Whether the server understands ``stream_options.include_usage``."""
+
+
+PRESETS: dict[str, Preset] = {
+    "openai": Preset("openai", "https://api.openai.com/v1", ("OPENAI_API_KEY",)),
+    "anthropic": Preset("anthropic", "https://api.anthropic.com", ("ANTHROPIC_API_KEY",)),
+    "gemini": Preset("gemini", "https://generativelanguage.googleapis.com/v1beta", ("GEMINI_API_KEY", "GOOGLE_API_KEY")),
+    "groq": Preset("openai", "https://api.groq.com/openai/v1", ("GROQ_API_KEY",)),
+    "openrouter": Preset("openai", "https://openrouter.ai/api/v1", ("OPENROUTER_API_KEY",),
+                         headers=(("x-title", "llm-manager"),)),
+    "lmstudio": Preset("openai", "http://localhost:1234/v1", needs_key=False, local=True),
+    "ollama": Preset("openai", "http://localhost:11434/v1", needs_key=False, local=True),
+    "vllm": Preset("openai", "http://localhost:8000/v1", ("VLLM_API_KEY",), needs_key=False, local=True),
+    "llamacpp": Preset("openai", "http://localhost:8080/v1", needs_key=False, local=True, stream_usage=False),
+    "portkey": Preset("openai", "http://localhost:8787/v1", ("PORTKEY_API_KEY",), needs_key=False),
+    "openai-compatible": Preset("openai", "", needs_key=False),
+    "simulated": Preset("simulated", "", needs_key=False, local=True),
+}
+
+# Portkey's provider slugs for our protocol names (used for x-portkey-provider when routing through it).
+_PORTKEY_SLUG = {"openai": "openai", "anthropic": "anthropic", "gemini": "google"}
+
+
+def preset_for(dep: DeploymentConfig) -> Preset:
+    """The preset a deployment builds on (its ``preset`` if given, else its provider's)."""
+    return PRESETS[dep.preset or dep.provider]
+
+
+def resolve_endpoint(name: str, dep: DeploymentConfig, settings: Settings) -> Endpoint:
+    """Turn a deployment's config into the endpoint its adapter calls, applying presets and Portkey routing."""
+    from llm_manager.profiles import context_window_for
+
+    preset = preset_for(dep)
+    headers = dict(preset.headers)
+    headers.update(dep.headers)
+    adapter = preset.adapter
+    base_url = dep.base_url or preset.base_url
+    portkey = settings.portkey
+    via_portkey = dep.provider == "portkey" or (
+        portkey is not None and portkey.route_all and dep.provider in _PORTKEY_SLUG
+    )
+    if via_portkey:
+        adapter = "openai"  # Portkey speaks the OpenAI wire format for every upstream.
+        base_url = (dep.base_url if dep.provider == "portkey" else None) or (
+            portkey.base_url if portkey else PRESETS["portkey"].base_url
+        )
+        headers.update(_portkey_headers(dep, settings))
+    window = dep.context_window or context_window_for(dep.model_name)
+    return Endpoint(
+        name=name,
+        provider=adapter,
+        model=dep.model_name,
+        base_url=base_url.rstrip("/"),
+        headers=headers,
+        extra_body=dict(dep.extra_body),
+        context_window=window,
+        max_output_tokens=dep.max_output_tokens,
+        default_max_tokens=dep.default_max_tokens,
+        options={
+            "stream_usage": dep.stream_usage if dep.stream_usage is not None else preset.stream_usage,
+            "via_portkey": via_portkey,
+            "simulate": dep.simulate.model_dump() if dep.simulate else None,
+            "seed": settings.simulation.seed,
+        },
+    )
+
+
+def _portkey_headers(dep: DeploymentConfig, settings: Settings) -> dict[str, str]:
+    pk = settings.portkey
+    route = dep.portkey
+    out: dict[str, str] = {}
+    api_key = (route.api_key if route and route.api_key else None) or (pk.api_key if pk else None)
+    if api_key is not None:
+        out["x-portkey-api-key"] = api_key.get_secret_value()
+    if route and route.virtual_key:
+        out["x-portkey-virtual-key"] = route.virtual_key.get_secret_value()
+    else:
+        slug = (route.provider if route and route.provider else None) or _PORTKEY_SLUG.get(dep.provider)
+        if slug:
+            out["x-portkey-provider"] = slug
+    cfg = (route.config if route and route.config else None) or (pk.config if pk else None)
+    if cfg:
+        out["x-portkey-config"] = cfg
+    return out

@@ -1,0 +1,175 @@
+"""The simulated provider: offline models with their own prices, speeds, context windows and failures.
+
+It is the embedded default (no key, no network) and the demo's engine. Every answer starts with
+``[simulated <deployment>]`` and carries ``metadata.simulated = True``, so it can never pass for a real model.
+Behaviour is deterministic under ``simulation.seed``: the same calls in the same order give the same outcomes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from llm_manager.errors import (
+    AuthenticationError,
+    ContentFilterError,
+    ContextTooLargeError,
+    InvalidRequestError,
+    ModelUnavailableError,
+    ProviderError,
+    RateLimitError,
+    StreamInterruptedError,
+)
+from llm_manager.providers.base import Chunk, Completion, Endpoint, ProviderAdapter
+from llm_manager.tokens import estimate_prompt_tokens
+
+if TYPE_CHECKING:
+    from llm_manager._http import HttpClient
+    from llm_manager.types import Request
+
+__all__ = ["SimulatedAdapter"]
+
+_WORDS = (
+    "latency anomaly trace span service error budget cache routing model token window signal pattern spike "
+    "baseline metric deploy rollout config replica region queue retry request response gateway fallback "
+    "cluster shard index schema layout component button panel theme grid chart insight cause effect"
+).split()
+
+
+class SimulatedAdapter(ProviderAdapter):
+    """An offline model. Its behaviour comes from ``models.<name>.simulate`` in config."""
+
+    kind: ClassVar[str] = "simulated"
+    simulated: ClassVar[bool] = True
+
+    def __init__(self, endpoint: Endpoint, http: HttpClient) -> None:
+        super().__init__(endpoint, http)
+        from llm_manager.config import SimulatedBehaviour
+
+        opts: dict[str, Any] = dict(endpoint.options.get("simulate") or {})
+        self.behaviour = SimulatedBehaviour.model_validate(opts)
+        self.script: deque[str] = deque(self.behaviour.script)
+        self._rng = random.Random(f"{endpoint.options.get('seed', 0)}:{endpoint.name}")
+        self.calls = 0
+
+    def push(self, *outcomes: str) -> None:
+        """Queue outcomes for the next calls (tests and the demo inject failures this way)."""
+        self.script.extend(outcomes)
+
+    def _next_outcome(self) -> str:
+        self.calls += 1
+        if self.script:
+            return self.script.popleft()
+        roll = self._rng.random()
+        b = self.behaviour
+        if roll < b.error_rate:
+            return "500"
+        if roll < b.error_rate + b.rate_limit_rate:
+            return "429"
+        return "ok"
+
+    def _fail(self, outcome: str) -> ProviderError | None:
+        code, _, arg = outcome.partition(":")
+        name = self.endpoint.name
+        if code == "429":
+            wait = float(arg) if arg else self.behaviour.retry_after_s
+            return RateLimitError(f"simulated rate limit on {name}", status_code=429, retry_after=wait,
+                                  headers={"retry-after": f"{wait:g}"})
+        if code in ("500", "502", "503", "529"):
+            return ModelUnavailableError(f"simulated outage on {name}", status_code=int(code))
+        if code == "401":
+            return AuthenticationError(f"simulated bad key for {name}", status_code=401)
+        if code == "400":
+            return InvalidRequestError(f"simulated invalid request on {name}", status_code=400)
+        if code == "context":
+            return ContextTooLargeError(f"simulated context overflow on {name}", status_code=400,
+                                        max_tokens=self.endpoint.context_window)
+        if code == "filter":
+            return ContentFilterError(f"simulated content filter on {name}", status_code=400)
+        if code == "reset":
+            return ModelUnavailableError(f"simulated connection reset on {name}")
+        return None
+
+    def _check_window(self, request: Request) -> tuple[int, int]:
+        prompt_tokens = estimate_prompt_tokens(request)
+        wanted = request.max_tokens or self.behaviour.max_reply_tokens
+        window = self.endpoint.context_window
+        if prompt_tokens + min(wanted, self.behaviour.max_reply_tokens) > window:
+            raise ContextTooLargeError(
+                f"simulated: {prompt_tokens} prompt tokens exceed {self.endpoint.name}'s {window}-token window",
+                status_code=400, token_count=prompt_tokens, max_tokens=window,
+            )
+        return prompt_tokens, wanted
+
+    def _reply_words(self, request: Request, wanted: int) -> list[str]:
+        if self.behaviour.reply is not None:
+            body = self.behaviour.reply.split(" ")
+        else:
+            last = request.messages[-1].content
+            digest = hashlib.sha256(f"{self.endpoint.name}\0{last}".encode()).digest()
+            n = 8 + digest[0] % 24
+            body = [_WORDS[digest[(i % 31) + 1] % len(_WORDS)] for i in range(n)]
+            body[-1] += "."
+        limit = min(wanted, self.behaviour.max_reply_tokens)
+        finish_length = len(body) + 2 > limit
+        words = [f"[simulated {self.endpoint.name}]", *body][: max(1, limit)]
+        if finish_length:
+            words.append("")  # marker consumed by callers: the answer was cut at max_tokens
+        return words
+
+    async def _sleep(self, ms: float) -> None:
+        if ms > 0:
+            await asyncio.sleep(ms / 1000.0)
+
+    async def _start(self, request: Request) -> tuple[str, list[str], int]:
+        outcome = self._next_outcome()
+        if outcome == "timeout":
+            await asyncio.sleep(3600)  # the caller's deadline ends this
+        err = self._fail(outcome)
+        if err is not None:
+            await self._sleep(min(self.behaviour.first_token_ms, 5.0))
+            raise err
+        prompt_tokens, wanted = self._check_window(request)
+        return outcome, self._reply_words(request, wanted), prompt_tokens
+
+    async def complete(self, request: Request, *, api_key: str | None) -> Completion:
+        """Answer after ``latency_ms`` (or fail as scripted)."""
+        outcome, words, prompt_tokens = await self._start(request)
+        delay = float(outcome.partition(":")[2]) * 1000 if outcome.startswith("slow:") else self.behaviour.latency_ms
+        await self._sleep(delay)
+        cut = words[-1] == ""
+        words = [w for w in words if w]
+        return Completion(
+            text=" ".join(words),
+            finish_reason="length" if cut else "stop",
+            prompt_tokens=prompt_tokens,
+            completion_tokens=len(words),
+            model=self.endpoint.model,
+            id=f"sim-{self.calls}",
+        )
+
+    async def stream(self, request: Request, *, api_key: str | None) -> AsyncIterator[Chunk]:
+        """Stream word by word: the first after ``first_token_ms``, then at ``tokens_per_s``."""
+        outcome, words, prompt_tokens = await self._start(request)
+        first = float(outcome.partition(":")[2]) * 1000 if outcome.startswith("slow:") else self.behaviour.first_token_ms
+        cut_after = int(outcome.partition(":")[2]) if outcome.startswith("cut:") else None
+        truncated = words[-1] == ""
+        words = [w for w in words if w]
+        gap_ms = 1000.0 / self.behaviour.tokens_per_s
+        await self._sleep(first)
+        for i, word in enumerate(words):
+            if cut_after is not None and i >= cut_after:
+                raise StreamInterruptedError(f"simulated stream cut on {self.endpoint.name} after {i} chunks")
+            if i:
+                await self._sleep(gap_ms)
+            yield Chunk(text=word if i == 0 else " " + word, model=self.endpoint.model)
+        yield Chunk(finish_reason="length" if truncated else "stop", prompt_tokens=prompt_tokens,
+                    completion_tokens=len(words))
+
+    async def probe(self, *, api_key: str | None) -> None:
+        """Always reachable: it lives in this process."""
+        return None

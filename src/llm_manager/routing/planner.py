@@ -1,0 +1,143 @@
+"""Plan: which deployments may answer a request, in which order.
+
+task chain (config or the seeds' table) → explicit model first → strategy order → context-window filter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from llm_manager.errors import ConfigError, ContextTooLargeError
+from llm_manager.tokens import DEFAULT_OUTPUT_ESTIMATE, estimate_prompt_tokens
+from llm_manager.types import Attempt
+
+if TYPE_CHECKING:
+    from llm_manager.config import DeploymentConfig, Settings
+    from llm_manager.providers.base import Endpoint, ProviderAdapter
+    from llm_manager.routing.stats import LatencyStats
+    from llm_manager.types import Request
+
+__all__ = ["Deployment", "Plan", "plan"]
+
+_MILLION = Decimal(1_000_000)
+
+
+@dataclass(slots=True)
+class Deployment:
+    """A configured model, ready to call."""
+
+    name: str
+    config: DeploymentConfig
+    endpoint: Endpoint
+    adapter: ProviderAdapter
+    provider: str
+    """Label for reports: the provider, or the preset for OpenAI-compatible servers."""
+    price_in: Decimal | None
+    """USD per million input tokens, when known."""
+    price_out: Decimal | None
+    timeout_s: float
+
+    @property
+    def simulated(self) -> bool:
+        """Whether answers come from the offline simulator."""
+        return self.adapter.simulated
+
+    @property
+    def api_key(self) -> str | None:
+        """The key to send (pools arrive with the resilience layer)."""
+        keys = self.config.keys
+        return keys[0] if keys else None
+
+    def estimate_cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal | None:
+        """USD for the given token counts, or ``None`` when the price is unknown."""
+        if self.price_in is None or self.price_out is None:
+            return None
+        return (self.price_in * prompt_tokens + self.price_out * completion_tokens) / _MILLION
+
+
+@dataclass(slots=True)
+class Plan:
+    """Ordered candidates plus the deployments skipped (and why), for the response's attempt list."""
+
+    candidates: list[Deployment]
+    skipped: list[Attempt]
+    needed_tokens: int
+
+
+def plan(request: Request, settings: Settings, deployments: dict[str, Deployment], stats: LatencyStats) -> Plan:
+    """Order the candidates for ``request``; raise if none can take it."""
+    names = _chain(request, settings)
+    explicit = names[0] if request.model else None
+    ordered = _by_strategy([deployments[n] for n in names if n != explicit], request, settings, stats)
+    if explicit:
+        ordered.insert(0, deployments[explicit])
+    needed = estimate_prompt_tokens(request) + (request.max_tokens or DEFAULT_OUTPUT_ESTIMATE)
+    fits, skipped = [], []
+    for dep in ordered:
+        if dep.endpoint.context_window >= needed:
+            fits.append(dep)
+        else:
+            skipped.append(Attempt(
+                deployment=dep.name, provider=dep.provider, model=dep.endpoint.model, ok=False, skipped=True,
+                error_code=ContextTooLargeError.code,
+                error=f"needs ~{needed} tokens, window is {dep.endpoint.context_window}",
+            ))
+    if not fits:
+        largest = max((d.endpoint.context_window for d in ordered), default=0)
+        raise ContextTooLargeError(
+            f"request needs ~{needed} tokens; the largest window among {', '.join(names)} is {largest}",
+            token_count=needed, max_tokens=largest,
+        )
+    return Plan(fits, skipped, needed)
+
+
+def _chain(request: Request, settings: Settings) -> list[str]:
+    chain = settings.chain(request.task)
+    if not request.model:
+        if not chain:
+            raise ConfigError("no models configured. Fix: add `models:` to the config, or set a provider key "
+                              "(OPENAI_API_KEY, ANTHROPIC_API_KEY, …).")
+        return chain
+    name = settings.resolve_name(request.model)
+    if name is None:
+        available = ", ".join([*settings.models, *settings.aliases()])
+        raise ConfigError(f"unknown model {request.model!r}. Available: {available}.")
+    if not request.fallback:
+        return [name]
+    return [name, *(n for n in chain if n != name)]
+
+
+def _by_strategy(deps: list[Deployment], request: Request, settings: Settings, stats: LatencyStats) -> list[Deployment]:
+    strategy = settings.routing.strategy
+    if len(deps) < 2:
+        return deps
+    prompt = estimate_prompt_tokens(request)
+    out = request.max_tokens or DEFAULT_OUTPUT_ESTIMATE
+    costs = [d.estimate_cost(prompt, out) for d in deps]
+    lats = [stats.get(d.name).latency_ms for d in deps]
+    if strategy == "cost":
+        # Unknown prices sort last; ties keep the task order (sort is stable).
+        keyed = sorted(zip(costs, range(len(deps)), strict=True), key=lambda t: (t[0] is None, t[0] or 0))
+        return [deps[i] for _, i in keyed]
+    if strategy == "performance":
+        keyed_l = sorted(zip(lats, range(len(deps)), strict=True), key=lambda t: (t[0] is None, t[0] or 0.0))
+        return [deps[i] for _, i in keyed_l]
+    # balanced: the task table's rank dominates; a lower-ranked model overtakes the one just above it only when
+    # it is clearly cheaper *and* faster (each axis normalised to 0..1 and weighted 0.75).
+    n = len(deps)
+    c_norm = _normalise([float(c) if c is not None else None for c in costs])
+    l_norm = _normalise(lats)
+    scores = [i + 0.75 * c_norm[i] + 0.75 * l_norm[i] for i in range(n)]
+    return [deps[i] for i in sorted(range(n), key=lambda i: (scores[i], i))]
+
+
+def _normalise(values: list[float | None]) -> list[float]:
+    """Scale known values to 0..1; unknown ones get the middle, so they neither win nor lose on this axis."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return [0.5] * len(values)
+    lo, hi = min(known), max(known)
+    span = hi - lo
+    return [0.5 if v is None else ((v - lo) / span if span else 0.0) for v in values]

@@ -1,0 +1,89 @@
+"""Retry policy as pure functions: what is worth retrying, where, and after how long.
+
+"Retryable?" is answered here and nowhere else (STYLE.md §4). An explicit ``x-should-retry`` header from the
+server wins over the table, as the OpenAI SDK does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import Enum
+
+from llm_manager.config import BackoffConfig
+from llm_manager.errors import (
+    ContentFilterError,
+    ContextTooLargeError,
+    ModelUnavailableError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitError,
+)
+
+__all__ = ["Decision", "backoff_delay", "decide", "is_retryable"]
+
+
+class Decision(Enum):
+    """What the executor does after a failed attempt."""
+
+    RETRY_SAME = "retry_same"
+    """Wait, then try the same deployment again."""
+    NEXT = "next"
+    """Move on to the next candidate now."""
+    NEXT_LARGER = "next_larger"
+    """Move on, but only to candidates with a larger context window."""
+    RAISE = "raise"
+    """Surface the error at once: another attempt cannot help (bad key, invalid request)."""
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether another attempt (here or elsewhere) could succeed: 429, 5xx, timeouts, resets."""
+    if isinstance(exc, ProviderError):
+        hint = exc.headers.get("x-should-retry")
+        if hint == "true":
+            return True
+        if hint == "false":
+            return False
+    return isinstance(exc, RateLimitError | ModelUnavailableError | ProviderTimeoutError | TimeoutError)
+
+
+def decide(exc: BaseException, *, retries_left: int, retry_after_cap_s: float) -> Decision:
+    """Choose the next step after ``exc``.
+
+    Rate limits and 5xx answers are retried on the same deployment (up to ``retries_left``) unless the server
+    asks for a wait longer than ``retry_after_cap_s``. Timeouts and connection failures move straight on: a hung
+    or unreachable deployment rarely recovers within one request, and the next candidate is the faster answer.
+    """
+    if isinstance(exc, ContextTooLargeError):
+        return Decision.NEXT_LARGER
+    if isinstance(exc, ContentFilterError):
+        return Decision.NEXT
+    if not is_retryable(exc):
+        return Decision.RAISE
+    if isinstance(exc, ProviderTimeoutError | TimeoutError):
+        return Decision.NEXT
+    if isinstance(exc, ModelUnavailableError) and exc.status_code is None and not isinstance(exc, RateLimitError):
+        return Decision.NEXT
+    if retries_left <= 0:
+        return Decision.NEXT
+    retry_after = exc.retry_after if isinstance(exc, ProviderError) else None
+    if retry_after is not None and retry_after > retry_after_cap_s:
+        return Decision.NEXT
+    return Decision.RETRY_SAME
+
+
+def backoff_delay(
+    retry_index: int, exc: BaseException, policy: BackoffConfig, rand: Callable[[], float], cap_s: float
+) -> float:
+    """Seconds to wait before retry number ``retry_index`` (0-based).
+
+    The server's Retry-After (already parsed from ``retry-after-ms`` / ``retry-after``) wins, capped at
+    ``cap_s``; otherwise exponential backoff with "equal jitter" (half fixed, half random) so that a herd of
+    clients spreads out without any of them retrying instantly.
+    """
+    retry_after = exc.retry_after if isinstance(exc, ProviderError) else None
+    if retry_after is not None:
+        return min(max(retry_after, 0.0), cap_s)
+    delay = min(policy.max_s, policy.base_s * policy.multiplier**retry_index)
+    if policy.jitter:
+        delay = delay / 2 + rand() * delay / 2
+    return delay

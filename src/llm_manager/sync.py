@@ -1,0 +1,110 @@
+"""The blocking facade: the async manager driven on one background event loop.
+
+Method names mirror :class:`~llm_manager.manager.LLMManager` exactly; streams come back as plain iterators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from llm_manager.manager import HealthResult, LLMManager, ModelInfo
+    from llm_manager.types import Response, StreamEvent
+
+__all__ = ["SyncLLMManager"]
+
+T = TypeVar("T")
+
+
+class SyncLLMManager:
+    """Use as ``with LLMManager.sync_from_config(...) as llm: llm.generate("...")``."""
+
+    def __init__(self, factory: Callable[[], LLMManager]) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="llm-manager-loop", daemon=True)
+        self._thread.start()
+        self._closed = False
+
+        async def build() -> LLMManager:
+            return factory()  # adapters may create loop-bound state: build them on the loop
+
+        try:
+            self.manager: LLMManager = self._run(build())
+        except BaseException:
+            self._stop()
+            raise
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            coro.close()
+            raise RuntimeError("SyncLLMManager was called inside a running event loop; "
+                               "use the async LLMManager and `await` it instead.")
+        if self._closed:
+            coro.close()
+            raise RuntimeError("this SyncLLMManager is closed")
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def generate(self, prompt: Any = None, **kwargs: Any) -> Response:
+        """Blocking :meth:`LLMManager.generate`."""
+        return self._run(self.manager.generate(prompt, **kwargs))
+
+    def stream(self, prompt: Any = None, **kwargs: Any) -> Iterator[StreamEvent]:
+        """Blocking :meth:`LLMManager.stream`: a plain iterator of events; closing it closes the upstream."""
+        stream = self.manager.stream(prompt, **kwargs)
+
+        async def step() -> StreamEvent | None:
+            try:
+                return await anext(stream)
+            except StopAsyncIteration:
+                return None
+
+        try:
+            while (event := self._run(step())) is not None:
+                yield event
+        finally:
+            if not self._closed:
+                self._run(stream.aclose())
+
+    def models(self) -> list[ModelInfo]:
+        """Blocking :meth:`LLMManager.models`."""
+        return self.manager.models()
+
+    def route(self, task: str = "general", **prefs: Any) -> list[str]:
+        """Blocking :meth:`LLMManager.route`."""
+        return self.manager.route(task, **prefs)
+
+    def health(self, timeout_s: float = 5.0) -> list[HealthResult]:
+        """Blocking :meth:`LLMManager.health`."""
+        return self._run(self.manager.health(timeout_s))
+
+    def status(self) -> dict[str, Any]:
+        """Blocking :meth:`LLMManager.status`."""
+        return self.manager.status()
+
+    def close(self) -> None:
+        """Close connections and stop the background loop. Idempotent."""
+        if self._closed:
+            return
+        try:
+            self._run(self.manager.aclose())
+        finally:
+            self._stop()
+
+    def _stop(self) -> None:
+        self._closed = True
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        self._loop.close()
+
+    def __enter__(self) -> SyncLLMManager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
