@@ -39,6 +39,9 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Consume ``chunk``; return the events it completed (possibly none)."""
+        if not chunk:
+            # Nothing to see, and a pending \r must survive: the \n that may complete it has not arrived yet.
+            return []
         if self._pending_cr:
             # A lone \r ended the previous chunk: a \n opening this one belongs to that same line end.
             self._pending_cr = False
@@ -71,7 +74,9 @@ class SSEDecoder:
 
     def _line(self, line: str) -> SSEEvent | None:
         if not line:
-            if not self._data and self._event is None:
+            if not self._data:
+                # Per the spec a block without data lines dispatches nothing and forgets its event name.
+                self._event = None
                 return None
             ev = SSEEvent("\n".join(self._data), self._event or "message", self._id, self._retry)
             self._data, self._event, self._retry = [], None, None
@@ -88,7 +93,7 @@ class SSEDecoder:
         elif name == "id":
             if "\0" not in value:
                 self._id = value
-        elif name == "retry" and value.isdigit():
+        elif name == "retry" and value.isascii() and value.isdigit():  # isdigit alone admits "²", which int() rejects
             self._retry = int(value)
         return None
 

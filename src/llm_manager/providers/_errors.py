@@ -32,7 +32,6 @@ _CONTEXT_MARKERS = (
     "too many tokens",
     "exceeds the maximum number of tokens",
     "input token count",
-    "request_too_large",
     "reduce the length",
 )
 _FILTER_MARKERS = ("content_filter", "content_policy", "safety", "responsible ai", "content management policy")
@@ -88,11 +87,11 @@ def error_from_status(
     if status == 429:
         # Some vendors answer 429 for "quota exhausted" too; retrying that is still the caller-friendly default.
         return RateLimitError(message or "rate limited", **kw)
-    if status in (401, 403):
+    if status in (401, 402, 403):
         if looks_like_filter(hint) and status == 403:
             return ContentFilterError(message, **kw)
         return AuthenticationError(message or "authentication failed", **kw)
-    if status == 413 or looks_like_context_error(hint):
+    if looks_like_context_error(hint):
         return ContextTooLargeError(message or "context too large", **kw)
     if status in (400, 422) and looks_like_filter(hint):
         return ContentFilterError(message, **kw)

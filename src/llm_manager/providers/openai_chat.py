@@ -102,8 +102,9 @@ class OpenAIChatAdapter(ProviderAdapter):
                     # Some compatible servers ignore ``stream: true`` and answer with one whole completion.
                     yield _completion_as_chunk(parse_completion(await resp.read()))
                     return
-                async for chunk in _iter_chunks(resp):
-                    yield chunk
+                async with aclosing(_iter_chunks(resp)) as chunks:
+                    async for chunk in chunks:
+                        yield chunk
 
     async def probe(self, *, api_key: str | None) -> None:
         """List the models (``GET {base_url}/models``): checks reachability and the key without spending tokens.
@@ -279,13 +280,21 @@ def _finish_reason(raw: Any) -> FinishReason | None:
 # --- stream ----------------------------------------------------------------------------------------------------
 
 
-async def _iter_chunks(resp: StreamingResponse) -> AsyncIterator[Chunk]:
+async def _iter_chunks(resp: StreamingResponse) -> AsyncGenerator[Chunk, None]:
     state = _StreamState(resp.headers)
     decoder = SSEDecoder()
     # aclosing: stopping early must close the byte iterator now, not whenever the loop finalises it.
     # (iter_bytes is an async generator; its annotation says only AsyncIterator, hence the cast.)
     async with aclosing(cast("AsyncGenerator[bytes, None]", resp.iter_bytes())) as pieces:
-        async for piece in pieces:
+        while True:
+            try:
+                piece = await anext(pieces)
+            except StopAsyncIteration:
+                break
+            except StreamInterruptedError:
+                if state.finished:
+                    return  # dropped after the finish reason: the text is whole, only usage / [DONE] were lost
+                raise
             for event in decoder.feed(piece):
                 chunk = state.on_event(event)
                 if chunk is not None:

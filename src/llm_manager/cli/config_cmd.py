@@ -1,0 +1,85 @@
+"""``llm-manager config check|show|example``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+EXAMPLE = """\
+# llm-manager.yaml — every value may use ${VAR} or ${VAR:-default}
+models:
+  gpt-4o:
+    provider: openai                 # openai | anthropic | gemini | openai-compatible | portkey | simulated
+    model: gpt-4o
+    api_keys: ${OPENAI_API_KEYS:-${OPENAI_API_KEY:-}}   # one key or a comma-separated pool
+  claude-sonnet:
+    provider: anthropic
+    model: claude-sonnet-4-5
+    api_key: ${ANTHROPIC_API_KEY:-}
+  local-llama:
+    provider: openai-compatible
+    preset: lmstudio                 # groq | openrouter | lmstudio | ollama | vllm | llamacpp
+    base_url: ${LM_STUDIO_URL:-http://localhost:1234}/v1
+    model: llama-3.1-8b
+    family: llama
+routing:
+  strategy: balanced                 # cost | performance | balanced
+  tasks:                             # task → preferred model, then fallbacks
+    analysis:          [claude-sonnet, gpt-4o, local-llama]
+    ui-generation:     [gpt-4o, claude-sonnet, local-llama]
+    config-management: [local-llama, gpt-4o, claude-sonnet]
+    general:           [gpt-4o, claude-sonnet, local-llama]
+  max_retries: 2                     # per model, on 429 / 5xx
+  timeout_s: 30                      # per attempt
+  deadline_s: 120                    # whole request
+  first_chunk_timeout_s: 15          # streams fail over until the first chunk
+"""
+
+
+@click.group("config")
+def config_group() -> None:
+    """Validate, show or start a config file."""
+
+
+@config_group.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+def check(file: str) -> None:
+    """Validate FILE: every problem with its field and fix; exit 2 if invalid."""
+    from llm_manager.config import load_settings
+    from llm_manager.errors import ConfigError
+    from llm_manager.types import TASK_TYPES
+
+    try:
+        settings = load_settings(file)
+    except ConfigError as exc:
+        click.echo(exc.message, err=True)
+        sys.exit(2)
+    click.echo(f"{file}: valid — {len(settings.models)} model(s), strategy {settings.routing.strategy}")
+    for task in TASK_TYPES:
+        click.echo(f"  {task:<18} → {' → '.join(settings.chain(task)) or '(no models)'}")
+
+
+@config_group.command("show")
+@click.pass_obj
+def show(obj: object) -> None:
+    """Print the effective configuration (secrets masked) as YAML."""
+    import yaml
+
+    from llm_manager.errors import ConfigError
+    from llm_manager.manager import resolve_settings
+
+    try:
+        settings = resolve_settings(getattr(obj, "config", None))
+    except ConfigError as exc:
+        click.echo(exc.message, err=True)
+        sys.exit(2)
+    data = settings.model_dump(mode="json", exclude_none=True, exclude_defaults=False)
+    click.echo(f"# source: {settings.source}")
+    click.echo(yaml.safe_dump(data, sort_keys=False))
+
+
+@config_group.command("example")
+def example() -> None:
+    """Print an annotated example config to start from."""
+    click.echo(EXAMPLE, nl=False)

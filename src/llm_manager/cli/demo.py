@@ -1,0 +1,143 @@
+"""``llm-manager demo``: a scripted, offline tour on the simulated models (no key, no network).
+
+Shows task routing, a fallback after an injected outage, a retry that honours Retry-After, a stream, a stream
+that fails over before its first chunk, and one that breaks after it (an error, never a truncated success).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from llm_manager.manager import LLMManager
+    from llm_manager.providers.simulated import SimulatedAdapter
+    from llm_manager.types import Response
+
+_PROMPTS = {
+    "analysis": "Analyze this anomaly pattern: p99 latency of checkout tripled after the 14:05 deploy",
+    "ui-generation": "Generate a React component for a latency heat-map panel",
+    "config-management": "Write an OpenTelemetry collector config that samples 10% of traces",
+    "general": "Summarise what an SLO burn-rate alert means",
+}
+
+
+@click.command()
+@click.option("--seed", type=int, default=7, show_default=True, help="Simulation seed (same seed, same run).")
+def demo(seed: int) -> None:
+    """A scripted offline showcase on SIMULATED models: routing, fallback, Retry-After, streaming."""
+    asyncio.run(_run(seed))
+
+
+def _manager(seed: int) -> LLMManager:
+    from llm_manager.discovery import simulated_settings
+    from llm_manager.manager import LLMManager
+
+    overrides: dict[str, Any] = {"routing": {"max_retries": 1, "retry_after_cap_s": 5,
+                                             "first_chunk_timeout_s": 0.5, "backoff": {"base_s": 0.05}}}
+    return LLMManager(simulated_settings(seed, overrides))
+
+
+async def _run(seed: int) -> None:
+    from rich.console import Console
+    from rich.panel import Panel
+
+    c = Console(highlight=False)
+    c.print(Panel.fit("[bold]llm-manager demo[/bold] — everything below runs offline on [bold yellow]SIMULATED"
+                      "[/bold yellow] models\n(no API key, no network; answers are labelled [simulated …])"))
+    async with _manager(seed) as llm:
+        await _routing(c, llm)
+        await _fallback(c, llm)
+        await _retry_after(c, llm)
+        await _streams(c, llm)
+    c.print("\n[green]done.[/green] Configure a provider (see `llm-manager config example`) for real answers.")
+
+
+def _esc(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _sim(llm: LLMManager, name: str) -> SimulatedAdapter:
+    from llm_manager.providers.simulated import SimulatedAdapter
+
+    adapter = llm.adapter(name)
+    assert isinstance(adapter, SimulatedAdapter)  # noqa: S101 - the demo only builds simulated models
+    return adapter
+
+
+async def _routing(c: Console, llm: LLMManager) -> None:
+    from rich.table import Table
+
+    t = Table(title="1 · task routing (the seeds' table: analysis → claude-class, config → local llama …)")
+    for col in ("task", "chain", "answered by", "latency", "tokens in/out", "cost"):
+        t.add_column(col)
+    for task, prompt in _PROMPTS.items():
+        r = await llm.generate(prompt, task=task, max_tokens=200)
+        t.add_row(task, " → ".join(llm.settings.chain(task)[:3]), r.deployment,
+                  f"{r.metadata.latency_ms:.0f} ms", f"{r.usage.prompt_tokens}/{r.usage.completion_tokens}",
+                  f"${r.usage.cost:.6f}" if r.usage.cost is not None else "?")
+    c.print(t)
+
+
+def _attempts_table(title: str, r: Response) -> Any:
+    from rich.table import Table
+
+    t = Table(title=title)
+    for col in ("#", "model", "outcome", "status", "retry-after", "waited before", "latency"):
+        t.add_column(col)
+    for i, a in enumerate(r.metadata.attempts, 1):
+        outcome = "[green]ok[/green]" if a.ok else f"[red]{a.error_code}[/red]"
+        t.add_row(str(i), a.deployment, outcome, str(a.status_code or "-"),
+                  f"{a.retry_after:g}s" if a.retry_after is not None else "-", f"{a.waited_ms:.0f} ms",
+                  f"{a.latency_ms:.0f} ms")
+    return t
+
+
+async def _fallback(c: Console, llm: LLMManager) -> None:
+    _sim(llm, "sim-claude").push("503", "503")  # the primary for analysis is down
+    r = await llm.generate(_PROMPTS["analysis"], task="analysis")
+    c.print(_attempts_table("2 · fallback: sim-claude answers 503 twice (a retry, then give up) → next candidate", r))
+    c.print(f"   answer from [bold]{r.deployment}[/bold]: {_esc(r.content[:70])}…")
+
+
+async def _retry_after(c: Console, llm: LLMManager) -> None:
+    _sim(llm, "sim-gpt").push("429:0.8")
+    t0 = time.perf_counter()
+    r = await llm.generate(_PROMPTS["general"], task="general")
+    took = (time.perf_counter() - t0) * 1000
+    c.print(_attempts_table("3 · retry honouring Retry-After: sim-gpt answers 429 with retry-after 0.8 s", r))
+    c.print(f"   same model retried after the server's 800 ms (not the 50 ms backoff); total {took:.0f} ms")
+
+
+async def _streams(c: Console, llm: LLMManager) -> None:
+    from llm_manager.errors import StreamInterruptedError
+
+    c.print("\n[bold]4 · streaming[/bold] a haiku (task general):  ", end="")
+    s = llm.stream("Write a haiku about on-call", task="general", max_tokens=20)
+    async for ev in s:
+        c.print(_esc(ev.delta), end="")
+    assert s.response is not None  # noqa: S101
+    c.print(f"\n   first chunk after {s.response.metadata.time_to_first_chunk_ms:.0f} ms, "
+            f"{s.response.usage.completion_tokens} tokens from {s.response.deployment}")
+
+    _sim(llm, "sim-gpt").push("slow:2")  # no first chunk within first_chunk_timeout_s (0.5 s)
+    s = llm.stream("Write a haiku about fallbacks", task="general", max_tokens=20)
+    text = await s.text()
+    assert s.response is not None  # noqa: S101
+    c.print(_attempts_table("5 · stream fails over BEFORE its first chunk (sim-gpt silent past 0.5 s)", s.response))
+    c.print(f"   streamed by {s.response.deployment}: {_esc(text[:60])}…")
+
+    _sim(llm, "sim-gpt").push("cut:3")
+    c.print("\n[bold]6 · stream breaks AFTER its first chunk[/bold] (no fallback: text was already shown):  ", end="")
+    try:
+        async for ev in llm.stream("Write a haiku about resets", task="general", max_tokens=20):
+            c.print(_esc(ev.delta), end="")
+    except StreamInterruptedError as exc:
+        c.print(f"\n   [red]error[/red] {_esc(f'[{exc.code}] {exc.message}')}")

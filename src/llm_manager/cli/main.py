@@ -1,0 +1,146 @@
+"""``llm-manager``: the command line over the same core as the library.
+
+Every command takes ``--config FILE``; without it: ``$LLM_MANAGER_CONFIG``, then ``./llm-manager.yaml``, then
+provider keys in the environment, then the simulated models. Exit codes: 0 ok, 1 the request failed, 2 bad
+usage or configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from llm_manager.cli.config_cmd import config_group
+from llm_manager.cli.demo import demo
+
+if TYPE_CHECKING:
+    from llm_manager.manager import LLMManager
+
+TASKS = ["analysis", "ui-generation", "config-management", "general"]
+
+
+class _Ctx:
+    def __init__(self, config: str | None) -> None:
+        self.config = config
+
+    def manager(self) -> LLMManager:
+        from llm_manager.manager import LLMManager
+
+        return LLMManager.from_config(self.config)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.option("--config", "-c", "config", type=click.Path(dir_okay=False), envvar="LLM_MANAGER_CONFIG",
+              help="Config file (YAML). Default: $LLM_MANAGER_CONFIG, ./llm-manager.yaml, then the environment.")
+@click.option("--verbose", "-v", is_flag=True, help="Log routing decisions and retries to stderr.")
+@click.version_option(package_name="llm-manager")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None, verbose: bool) -> None:
+    """One API over many LLM providers: task routing, fallback, retries and streaming."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(message)s",
+                        stream=sys.stderr)
+    ctx.obj = _Ctx(config)
+
+
+@cli.command()
+@click.argument("prompt")
+@click.option("--task", "-t", type=click.Choice(TASKS), default="general", show_default=True,
+              help="Task type: picks the routing chain.")
+@click.option("--model", "-m", help="Preferred model (deployment name or alias); the task chain stays as fallback.")
+@click.option("--no-fallback", is_flag=True, help="With --model: fail instead of falling back.")
+@click.option("--system", "-s", help="System prompt.")
+@click.option("--max-tokens", type=click.IntRange(min=1), help="Most tokens to generate.")
+@click.option("--temperature", type=click.FloatRange(0, 2), help="Sampling temperature.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True),
+              help="Overall deadline in seconds.")
+@click.option("--stream", is_flag=True, help="Print text as it arrives.")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole response (usage, attempts …) as JSON.")
+@click.pass_obj
+def ask(obj: _Ctx, prompt: str, task: str, model: str | None, no_fallback: bool, system: str | None,
+        max_tokens: int | None, temperature: float | None, timeout_s: float | None, stream: bool,
+        as_json: bool) -> None:
+    """Ask one question. PROMPT may be - to read it from standard input."""
+    from llm_manager.cli.ask import run_ask
+
+    if prompt == "-":
+        prompt = sys.stdin.read()
+    prefs: dict[str, Any] = {"task": task, "model": model, "system": system, "max_tokens": max_tokens,
+                             "temperature": temperature, "timeout_s": timeout_s}
+    if no_fallback:
+        prefs["fallback"] = False
+    _exit(asyncio.run(run_ask(obj.manager, prompt, prefs, stream=stream, as_json=as_json)))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_obj
+def models(obj: _Ctx, as_json: bool) -> None:
+    """List configured models with provider, context window, price and task positions."""
+    from llm_manager.cli.render import models_table, print_json
+
+    with _guard():
+        llm = obj.manager()
+        infos = llm.models()
+        asyncio.run(llm.aclose())
+    if as_json:
+        print_json([m.model_dump(mode="json") for m in infos])
+    else:
+        models_table(infos, llm.settings)
+
+
+@cli.command()
+@click.option("--timeout", "timeout_s", type=float, default=5.0, show_default=True, help="Seconds per probe.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_obj
+def health(obj: _Ctx, timeout_s: float, as_json: bool) -> None:
+    """Probe every model's endpoint (no tokens spent); exit 1 if any is down."""
+    from llm_manager.cli.render import health_table, print_json
+
+    async def probe() -> list[Any]:
+        async with obj.manager() as llm:
+            return await llm.health(timeout_s)
+
+    with _guard():
+        results = asyncio.run(probe())
+    if as_json:
+        print_json([r.model_dump(mode="json") for r in results])
+    else:
+        health_table(results)
+    _exit(0 if all(r.ok for r in results) else 1)
+
+
+cli.add_command(config_group)
+cli.add_command(demo)
+
+
+class _guard:
+    """Turn our errors into a clean message and exit code instead of a traceback."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+        from llm_manager.errors import ConfigError, LLMManagerError
+
+        if isinstance(exc, LLMManagerError):
+            click.echo(f"error: {exc.message}", err=True)
+            _exit(2 if isinstance(exc, ConfigError) else 1)
+        return False
+
+
+def _exit(code: int) -> None:
+    if code:
+        sys.exit(code)
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(prog_name="llm-manager")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
