@@ -208,6 +208,7 @@ class _Run:
         self.retries_left = 0
         self.retry_index = 0
         self.waited_s = 0.0
+        self.cut_by_deadline = False
 
     def tries(self) -> Iterator[Deployment]:
         """Each deployment to try next, in order; a deployment repeats while :meth:`failed` asks to retry it."""
@@ -248,6 +249,7 @@ class _Run:
         delay = backoff_delay(self.retry_index, err, self.ex.routing.backoff, self.ex.rand,
                               self.ex.routing.retry_after_cap_s)
         if self.ex.clock() + delay >= self.deadline:
+            self.cut_by_deadline = True
             return  # waiting would blow the deadline: the next candidate is the better bet
         await self.ex.sleep(delay)
         self.waited_s = delay
@@ -283,6 +285,8 @@ class _Run:
             why = "no candidate could take the request"
         else:
             why = "every candidate failed"
+        if self.cut_by_deadline and not deadline:
+            why += f" (retries cut short by the {self.request.timeout_s or self.ex.routing.deadline_s:g}s deadline)"
         lines = "; ".join(
             f"{a.deployment}: {'skipped, ' if a.skipped else ''}{a.error_code}" + (f" ({a.error})" if a.error else "")
             for a in self.attempts

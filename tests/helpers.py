@@ -1,0 +1,47 @@
+"""Test helpers: an injected clock whose sleep advances time instantly, and quick simulated settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llm_manager.config import Settings, load_settings
+
+
+class FakeClock:
+    """``clock()`` reads the time; ``await sleep(s)`` advances it without waiting and records ``s``."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def instant(**extra: Any) -> dict[str, Any]:
+    """A simulated model that answers at once (behaviour overrides in ``extra``)."""
+    return {"latency_ms": 0, "first_token_ms": 0, "tokens_per_s": 1e9, **extra}
+
+
+def sim_settings(models: dict[str, dict[str, Any]], **routing: Any) -> Settings:
+    """Settings with simulated models ``{name: {family, simulate, ...}}`` and routing overrides."""
+    spec = {
+        name: {"provider": "simulated", "simulate": instant(**m.pop("simulate", {})), **m}
+        for name, m in ((n, dict(v)) for n, v in models.items())
+    }
+    return load_settings({"models": spec, "routing": {"backoff": {"jitter": False}, **routing}}, env={})
+
+
+TRIO = {
+    "claude": {"family": "claude", "context_window": 200_000},
+    "gpt": {"family": "gpt", "context_window": 128_000},
+    "llama": {"family": "llama", "context_window": 8_192},
+}
+
+
+def trio(**routing: Any) -> Settings:
+    return sim_settings({k: dict(v) for k, v in TRIO.items()}, **routing)
