@@ -14,6 +14,7 @@ __all__ = [
     "PRIORITIES",
     "TASK_TYPES",
     "Attempt",
+    "FinishReason",
     "Message",
     "Priority",
     "Request",

@@ -226,7 +226,8 @@ def serve_in_thread(upstream: FakeUpstream) -> Iterator[FakeUpstream]:
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    ready.wait(5)
+    if not ready.wait(5):
+        raise RuntimeError("fake upstream did not start")
     try:
         yield upstream
     finally:

@@ -34,7 +34,18 @@ _CONTEXT_MARKERS = (
     "input token count",
     "reduce the length",
 )
-_FILTER_MARKERS = ("content_filter", "content_policy", "safety", "responsible ai", "content management policy")
+_FILTER_MARKERS = (
+    "content_filter",
+    "content_policy",
+    "safety filter",
+    "safety system",
+    "blocked due to safety",
+    "flagged for safety",
+    "responsible ai",
+    "content management policy",
+)
+# Some vendors (Gemini) answer a bad key with 400 INVALID_ARGUMENT; only the reason text says it is the key.
+_AUTH_MARKERS = ("api_key_invalid", "api key not valid", "invalid_api_key", "invalid api key")
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
@@ -90,6 +101,8 @@ def error_from_status(
     if status in (401, 402, 403):
         if looks_like_filter(hint) and status == 403:
             return ContentFilterError(message, **kw)
+        return AuthenticationError(message or "authentication failed", **kw)
+    if status == 400 and any(m in hint.lower() for m in _AUTH_MARKERS):
         return AuthenticationError(message or "authentication failed", **kw)
     if looks_like_context_error(hint):
         return ContextTooLargeError(message or "context too large", **kw)

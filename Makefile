@@ -1,0 +1,55 @@
+# One task runner for people and CI (.ci/run calls `make test`). Each target builds its own virtualenv.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+LOCK   := requirements/dev.lock
+
+.PHONY: demo test install install-dev lint format typecheck pytest bench all clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# Runtime only: what `make demo` needs.
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -c $(LOCK) -e .
+	touch $@
+
+# Runtime + test tools, pinned by the lockfile.
+$(VENV)/.installed-dev: $(BIN)/python pyproject.toml $(LOCK)
+	$(BIN)/pip install -q -c $(LOCK) -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+## demo: set up and run the offline showcase (simulated models; no key, no network)
+demo: install
+	$(BIN)/llm-manager demo
+
+## test: set up, then lint, type-check and run the whole test suite
+test: install-dev lint typecheck pytest
+
+lint: install-dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+format: install-dev
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+typecheck: install-dev
+	$(BIN)/mypy
+
+pytest: install-dev
+	$(BIN)/pytest
+
+## bench: latency / streaming / import-time benchmarks against a local fake upstream (installs bench extras)
+bench: install-dev
+	$(BIN)/pip install -q -c $(LOCK) -e '.[bench]'
+	$(BIN)/python -m bench.run
+
+all: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

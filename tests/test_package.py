@@ -1,0 +1,72 @@
+"""Package-level promises: the public surface, the dependency order between parts, and a cheap import."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import llm_manager
+
+SRC = Path(llm_manager.__file__).parent
+
+
+def test_all_is_exactly_the_public_surface() -> None:
+    public = {n for n in dir(llm_manager) if not n.startswith("_")}
+    exported = set(llm_manager.__all__) - {"__version__"}
+    lazy = {"LLMManager", "ResponseStream", "SyncLLMManager", "Settings"}
+    assert exported - lazy <= public
+    for name in exported:
+        assert getattr(llm_manager, name) is not None
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            out.add(node.module)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+    return {m for m in out if m.startswith("llm_manager")}
+
+
+def test_dependency_order() -> None:
+    """Providers never import routing or the manager; routing never imports a provider module by name."""
+    for path in (SRC / "providers").glob("*.py"):
+        bad = {m for m in _imports(path) if m.startswith(("llm_manager.routing", "llm_manager.manager",
+                                                           "llm_manager.executor", "llm_manager.cli"))}
+        assert not bad, f"{path.name} imports {bad}"
+    allowed_provider_modules = {"llm_manager.providers.base"}
+    for path in (SRC / "routing").glob("*.py"):
+        bad = {m for m in _imports(path) if m.startswith("llm_manager.providers") and m not in allowed_provider_modules}
+        assert not bad, f"routing/{path.name} imports {bad}"
+    for mod in ("types.py", "errors.py"):
+        assert _imports(SRC / mod) <= {"llm_manager.types"}, mod
+
+
+def test_http_library_is_imported_in_one_place_only() -> None:
+    for path in SRC.rglob("*.py"):
+        if path.name == "_http.py":
+            continue
+        text = path.read_text()
+        assert "import aiohttp" not in text and "import httpx" not in text, path
+
+
+def test_import_is_cheap_and_loads_no_heavy_modules() -> None:
+    code = ("import sys, llm_manager; heavy = [m for m in ('aiohttp', 'yaml', 'rich', 'click', 'llm_manager.manager',"
+            " 'openai', 'anthropic') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
+
+
+def test_errors_pickle_with_their_fields() -> None:
+    import pickle
+
+    from llm_manager import ContextTooLargeError, RateLimitError
+
+    e = pickle.loads(pickle.dumps(RateLimitError("slow down", retry_after=2.5, status_code=429, deployment="gpt")))
+    assert (e.retry_after, e.status_code, e.deployment, e.code) == (2.5, 429, "gpt", "rate_limited")
+    c = pickle.loads(pickle.dumps(ContextTooLargeError("big", token_count=9000, max_tokens=8192)))
+    assert (c.token_count, c.max_tokens) == (9000, 8192)
