@@ -35,8 +35,11 @@ def _imports(path: Path) -> set[str]:
 def test_dependency_order() -> None:
     """Providers never import routing or the manager; routing never imports a provider module by name."""
     for path in (SRC / "providers").glob("*.py"):
-        bad = {m for m in _imports(path) if m.startswith(("llm_manager.routing", "llm_manager.manager",
-                                                           "llm_manager.executor", "llm_manager.cli"))}
+        bad = {
+            m
+            for m in _imports(path)
+            if m.startswith(("llm_manager.routing", "llm_manager.manager", "llm_manager.executor", "llm_manager.cli"))
+        }
         assert not bad, f"{path.name} imports {bad}"
     allowed_provider_modules = {"llm_manager.providers.base"}
     for path in (SRC / "routing").glob("*.py"):
@@ -55,8 +58,10 @@ def test_http_library_is_imported_in_one_place_only() -> None:
 
 
 def test_import_is_cheap_and_loads_no_heavy_modules() -> None:
-    code = ("import sys, llm_manager; heavy = [m for m in ('aiohttp', 'yaml', 'rich', 'click', 'llm_manager.manager',"
-            " 'openai', 'anthropic') if m in sys.modules]; print(heavy)")
+    code = (
+        "import sys, llm_manager; heavy = [m for m in ('aiohttp', 'yaml', 'rich', 'click', 'llm_manager.manager',"
+        " 'openai', 'anthropic') if m in sys.modules]; print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
 

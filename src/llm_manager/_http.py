@@ -7,7 +7,7 @@ one. Transport failures are translated here, once, into our errors; callers neve
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -44,7 +44,7 @@ class StreamingResponse:
         async with _mapped(mid_stream=False):
             return await self._resp.read()
 
-    async def iter_bytes(self) -> AsyncIterator[bytes]:
+    async def iter_bytes(self) -> AsyncGenerator[bytes, None]:
         """Body bytes as they arrive (no re-chunking: lowest latency to the first token)."""
         import aiohttp
 
@@ -131,4 +131,3 @@ async def _mapped(*, mid_stream: bool) -> AsyncIterator[None]:
     except (aiohttp.ClientError, ConnectionError, asyncio.IncompleteReadError) as exc:
         cls = StreamInterruptedError if mid_stream else ModelUnavailableError
         raise cls(f"connection failed: {_describe(exc)}") from exc
-

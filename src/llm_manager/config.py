@@ -278,8 +278,10 @@ def _read_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}. Fix: check the path, or run without --config "
-                          "to use the environment / the simulated models.") from None
+        raise ConfigError(
+            f"config file not found: {path}. Fix: check the path, or run without --config "
+            "to use the environment / the simulated models."
+        ) from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -326,8 +328,9 @@ def _model_at(loc: list[str]) -> type[BaseModel] | None:
         if loc[i] == "models":
             model, i = DeploymentConfig, i + 2
             continue
-        sub = next((a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)),
-                   None)
+        sub = next(
+            (a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)), None
+        )
         if sub is None:
             return None
         model, i = sub, i + 1
@@ -346,16 +349,20 @@ def _cross_check(s: Settings, env: Mapping[str, str]) -> list[str]:
             if s.resolve_name(ref) is None:
                 near = difflib.get_close_matches(ref, names + list(s.aliases()), n=1)
                 hint = f" Did you mean {near[0]!r}?" if near else ""
-                problems.append(f"routing.tasks.{task}[{i}]: unknown model {ref!r}.{hint} "
-                                f"Defined models: {', '.join(names) or '(none)'}.")
+                problems.append(
+                    f"routing.tasks.{task}[{i}]: unknown model {ref!r}.{hint} "
+                    f"Defined models: {', '.join(names) or '(none)'}."
+                )
     for alias, target in s.routing.aliases.items():
         if target not in s.models:
             problems.append(f"routing.aliases.{alias}: points at unknown model {target!r}.")
     for name, dep in s.models.items():
         path = f"models.{name}"
         if dep.provider == "openai-compatible" and not (dep.base_url or dep.preset):
-            problems.append(f"{path}: openai-compatible needs `base_url:` (e.g. http://localhost:1234/v1) "
-                            f"or `preset:` (groq, openrouter, lmstudio, ollama, vllm, llamacpp).")
+            problems.append(
+                f"{path}: openai-compatible needs `base_url:` (e.g. http://localhost:1234/v1) "
+                f"or `preset:` (groq, openrouter, lmstudio, ollama, vllm, llamacpp)."
+            )
         if dep.preset and dep.provider != "openai-compatible":
             problems.append(f"{path}.preset: only valid with provider: openai-compatible.")
         if dep.simulate and dep.provider != "simulated":
@@ -367,10 +374,17 @@ def _cross_check(s: Settings, env: Mapping[str, str]) -> list[str]:
                 dep.api_key = SecretStr(found)
             elif not (s.portkey and s.portkey.route_all and dep.provider in ("openai", "anthropic", "gemini")):
                 var = preset.key_env[0] if preset.key_env else "the provider's key"
-                problems.append(f"{path}: no API key. Fix: export {var}=..., or set `api_key: ${{{var}}}` "
-                                f"(several keys: `api_keys: a,b`).")
-        if dep.provider == "portkey" and not (s.portkey and s.portkey.api_key) and not (
-            dep.portkey and dep.portkey.api_key) and "localhost" not in (dep.base_url or "localhost"):
-            problems.append(f"{path}: routing through hosted Portkey needs `portkey.api_key` "
-                            f"(or models.{name}.portkey.api_key).")
+                problems.append(
+                    f"{path}: no API key. Fix: export {var}=..., or set `api_key: ${{{var}}}` "
+                    f"(several keys: `api_keys: a,b`)."
+                )
+        if (
+            dep.provider == "portkey"
+            and not (s.portkey and s.portkey.api_key)
+            and not (dep.portkey and dep.portkey.api_key)
+            and "localhost" not in (dep.base_url or "localhost")
+        ):
+            problems.append(
+                f"{path}: routing through hosted Portkey needs `portkey.api_key` (or models.{name}.portkey.api_key)."
+            )
     return problems

@@ -13,28 +13,38 @@ __all__ = ["SIMULATED_MODELS", "discover", "settings_from_env", "simulated_setti
 # Offline stand-ins, one per family of the seeds' table, with distinct prices, speeds and context windows.
 SIMULATED_MODELS: dict[str, dict[str, Any]] = {
     "sim-claude": {
-        "family": "claude", "context_window": 200_000,
-        "input_price_per_mtok": "3.00", "output_price_per_mtok": "15.00",
+        "family": "claude",
+        "context_window": 200_000,
+        "input_price_per_mtok": "3.00",
+        "output_price_per_mtok": "15.00",
         "simulate": {"latency_ms": 60, "first_token_ms": 30, "tokens_per_s": 300},
     },
     "sim-gpt": {
-        "family": "gpt", "context_window": 128_000,
-        "input_price_per_mtok": "2.50", "output_price_per_mtok": "10.00",
+        "family": "gpt",
+        "context_window": 128_000,
+        "input_price_per_mtok": "2.50",
+        "output_price_per_mtok": "10.00",
         "simulate": {"latency_ms": 40, "first_token_ms": 20, "tokens_per_s": 500},
     },
     "sim-gpt-mini": {
-        "family": "gpt", "context_window": 128_000,
-        "input_price_per_mtok": "0.15", "output_price_per_mtok": "0.60",
+        "family": "gpt",
+        "context_window": 128_000,
+        "input_price_per_mtok": "0.15",
+        "output_price_per_mtok": "0.60",
         "simulate": {"latency_ms": 25, "first_token_ms": 12, "tokens_per_s": 800},
     },
     "sim-gemini": {
-        "family": "gemini", "context_window": 1_000_000,
-        "input_price_per_mtok": "0.30", "output_price_per_mtok": "2.50",
+        "family": "gemini",
+        "context_window": 1_000_000,
+        "input_price_per_mtok": "0.30",
+        "output_price_per_mtok": "2.50",
         "simulate": {"latency_ms": 35, "first_token_ms": 25, "tokens_per_s": 600},
     },
     "sim-llama": {
-        "family": "llama", "context_window": 8_192,
-        "input_price_per_mtok": "0", "output_price_per_mtok": "0",
+        "family": "llama",
+        "context_window": 8_192,
+        "input_price_per_mtok": "0",
+        "output_price_per_mtok": "0",
         "simulate": {"latency_ms": 15, "first_token_ms": 8, "tokens_per_s": 1000},
     },
 }
@@ -68,24 +78,49 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings | None:
         models["gpt-4o"] = {"provider": "openai", "model": env.get("OPENAI_MODEL", "gpt-4o"), "api_keys": k}
         models["gpt-4o-mini"] = {"provider": "openai", "model": "gpt-4o-mini", "api_keys": k}
     if k := key("ANTHROPIC_API_KEY"):
-        models["claude-sonnet"] = {"provider": "anthropic", "model": env.get("ANTHROPIC_MODEL", "claude-sonnet-4-5"),
-                                   "api_keys": k}
+        models["claude-sonnet"] = {
+            "provider": "anthropic",
+            "model": env.get("ANTHROPIC_MODEL", "claude-sonnet-4-5"),
+            "api_keys": k,
+        }
     if k := key("GEMINI_API_KEY", "GOOGLE_API_KEY"):
-        models["gemini-flash"] = {"provider": "gemini", "model": env.get("GEMINI_MODEL", "gemini-2.5-flash"),
-                                  "api_keys": k}
+        models["gemini-flash"] = {
+            "provider": "gemini",
+            "model": env.get("GEMINI_MODEL", "gemini-2.5-flash"),
+            "api_keys": k,
+        }
     if k := key("GROQ_API_KEY"):
-        models["groq-llama"] = {"provider": "openai-compatible", "preset": "groq", "family": "llama",
-                                "model": env.get("GROQ_MODEL", "llama-3.3-70b-versatile"), "api_keys": k}
+        models["groq-llama"] = {
+            "provider": "openai-compatible",
+            "preset": "groq",
+            "family": "llama",
+            "model": env.get("GROQ_MODEL", "llama-3.3-70b-versatile"),
+            "api_keys": k,
+        }
     if k := key("OPENROUTER_API_KEY"):
-        models["openrouter"] = {"provider": "openai-compatible", "preset": "openrouter",
-                                "model": env.get("OPENROUTER_MODEL", "openai/gpt-4o-mini"), "api_keys": k}
+        models["openrouter"] = {
+            "provider": "openai-compatible",
+            "preset": "openrouter",
+            "model": env.get("OPENROUTER_MODEL", "openai/gpt-4o-mini"),
+            "api_keys": k,
+        }
     if url := env.get("LM_STUDIO_URL"):
-        models["local-llama"] = {"provider": "openai-compatible", "preset": "lmstudio", "family": "llama",
-                                 "base_url": url.rstrip("/") + "/v1", "model": env.get("LM_STUDIO_MODEL", "local-model")}
+        models["local-llama"] = {
+            "provider": "openai-compatible",
+            "preset": "lmstudio",
+            "family": "llama",
+            "base_url": url.rstrip("/") + "/v1",
+            "model": env.get("LM_STUDIO_MODEL", "local-model"),
+        }
     if host := env.get("OLLAMA_HOST"):
         base = host if host.startswith("http") else f"http://{host}"
-        models["ollama"] = {"provider": "openai-compatible", "preset": "ollama", "family": "llama",
-                            "base_url": base.rstrip("/") + "/v1", "model": env.get("OLLAMA_MODEL", "llama3.1")}
+        models["ollama"] = {
+            "provider": "openai-compatible",
+            "preset": "ollama",
+            "family": "llama",
+            "base_url": base.rstrip("/") + "/v1",
+            "model": env.get("OLLAMA_MODEL", "llama3.1"),
+        }
     if pk := env.get("PORTKEY_API_KEY"):
         portkey = {"api_key": pk, "base_url": env.get("PORTKEY_BASE_URL", "http://localhost:8787/v1")}
         models.update(_portkey_models(env))
@@ -100,8 +135,12 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings | None:
 
 
 # PORTKEY_<NAME>_VIRTUAL_KEY → a deployment through Portkey; the seeds name GPT4, CLAUDE and LLAMA.
-_PORTKEY_DEFAULTS = {"GPT4": ("gpt", "gpt-4o"), "CLAUDE": ("claude", "claude-sonnet-4-5"),
-                     "LLAMA": ("llama", "llama-3.1-8b"), "GEMINI": ("gemini", "gemini-2.5-flash")}
+_PORTKEY_DEFAULTS = {
+    "GPT4": ("gpt", "gpt-4o"),
+    "CLAUDE": ("claude", "claude-sonnet-4-5"),
+    "LLAMA": ("llama", "llama-3.1-8b"),
+    "GEMINI": ("gemini", "gemini-2.5-flash"),
+}
 
 
 def _portkey_models(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
@@ -109,10 +148,13 @@ def _portkey_models(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     for var, value in sorted(env.items()):
         if not (var.startswith("PORTKEY_") and var.endswith("_VIRTUAL_KEY")) or not value:
             continue
-        tag = var[len("PORTKEY_"):-len("_VIRTUAL_KEY")]
+        tag = var[len("PORTKEY_") : -len("_VIRTUAL_KEY")]
         family, model = _PORTKEY_DEFAULTS.get(tag, (None, tag.lower()))
-        spec: dict[str, Any] = {"provider": "portkey", "model": env.get(f"PORTKEY_{tag}_MODEL", model),
-                                "portkey": {"virtual_key": value}}
+        spec: dict[str, Any] = {
+            "provider": "portkey",
+            "model": env.get(f"PORTKEY_{tag}_MODEL", model),
+            "portkey": {"virtual_key": value},
+        }
         if family:
             spec["family"] = family
         out[f"portkey-{tag.lower()}"] = spec

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING
 
 from llm_manager.errors import (
@@ -107,7 +107,7 @@ class Executor:
         raise run.exhausted()
 
     async def _relay(
-        self, dep: Deployment, agen: AsyncIterator[Chunk], first: Chunk, acc: _Accumulator
+        self, dep: Deployment, agen: AsyncGenerator[Chunk, None], first: Chunk, acc: _Accumulator
     ) -> AsyncIterator[StreamEvent]:
         name, model = dep.name, dep.endpoint.model
         construct = StreamEvent.model_construct
@@ -125,7 +125,7 @@ class Executor:
                 yield construct(type="delta", delta=chunk.text, deployment=name, model=model, response=None)
 
 
-async def _first_chunk(agen: AsyncIterator[Chunk], timeout: float, acc: _Accumulator) -> Chunk:
+async def _first_chunk(agen: AsyncGenerator[Chunk, None], timeout: float, acc: _Accumulator) -> Chunk:
     """Wait (up to ``timeout`` in all) for the first chunk with text or a finish reason."""
     async with asyncio.timeout(timeout):
         while True:
@@ -168,8 +168,14 @@ class _Accumulator:
             self.cached_tokens = chunk.cached_tokens
 
     def completion(self) -> _Done:
-        return _Done("".join(self.parts), self.finish_reason, self.prompt_tokens, self.completion_tokens,
-                     self.cached_tokens, self.model)
+        return _Done(
+            "".join(self.parts),
+            self.finish_reason,
+            self.prompt_tokens,
+            self.completion_tokens,
+            self.cached_tokens,
+            self.model,
+        )
 
 
 class _Done:
@@ -177,8 +183,15 @@ class _Done:
 
     __slots__ = ("cached_tokens", "completion_tokens", "finish_reason", "model", "prompt_tokens", "text")
 
-    def __init__(self, text: str, finish_reason: str | None, prompt_tokens: int | None,
-                 completion_tokens: int | None, cached_tokens: int, model: str | None) -> None:
+    def __init__(
+        self,
+        text: str,
+        finish_reason: str | None,
+        prompt_tokens: int | None,
+        completion_tokens: int | None,
+        cached_tokens: int,
+        model: str | None,
+    ) -> None:
         self.text = text
         self.finish_reason = finish_reason
         self.prompt_tokens = prompt_tokens
@@ -214,8 +227,12 @@ class _Run:
         """Each deployment to try next, in order; a deployment repeats while :meth:`failed` asks to retry it."""
         for dep in self.plan.candidates:
             if dep.endpoint.context_window <= self.min_window:
-                self.attempts.append(_skipped(dep, f"window {dep.endpoint.context_window} not larger than "
-                                                   f"{self.min_window}, which was too small"))
+                self.attempts.append(
+                    _skipped(
+                        dep,
+                        f"window {dep.endpoint.context_window} not larger than {self.min_window}, which was too small",
+                    )
+                )
                 continue
             self.retries_left, self.retry_index = self.ex.routing.max_retries, 0
             while True:
@@ -246,8 +263,9 @@ class _Run:
             self.min_window = max(self.min_window, dep.endpoint.context_window)
         if decision is not Decision.RETRY_SAME:
             return
-        delay = backoff_delay(self.retry_index, err, self.ex.routing.backoff, self.ex.rand,
-                              self.ex.routing.retry_after_cap_s)
+        delay = backoff_delay(
+            self.retry_index, err, self.ex.routing.backoff, self.ex.rand, self.ex.routing.retry_after_cap_s
+        )
         if self.ex.clock() + delay >= self.deadline:
             self.cut_by_deadline = True
             return  # waiting would blow the deadline: the next candidate is the better bet
@@ -259,8 +277,16 @@ class _Run:
 
     def succeeded(self, dep: Deployment, latency_ms: float, ttfc_ms: float | None = None) -> None:
         self.ex.stats.success(dep.name, latency_ms, ttfc_ms)
-        self.attempts.append(Attempt(deployment=dep.name, provider=dep.provider, model=dep.endpoint.model, ok=True,
-                                     latency_ms=round(latency_ms, 3), waited_ms=round(self.waited_s * 1000, 3)))
+        self.attempts.append(
+            Attempt(
+                deployment=dep.name,
+                provider=dep.provider,
+                model=dep.endpoint.model,
+                ok=True,
+                latency_ms=round(latency_ms, 3),
+                waited_ms=round(self.waited_s * 1000, 3),
+            )
+        )
 
     def broke(self, dep: Deployment, exc: BaseException, acc: _Accumulator, t0: float) -> StreamInterruptedError:
         """The error a caller sees when a committed stream fails."""
@@ -271,8 +297,11 @@ class _Run:
         err = StreamInterruptedError(
             f"stream from {dep.name} {what} after {acc.chunks} chunks ({len(''.join(acc.parts))} chars): "
             f"{cause.message}",
-            status_code=getattr(cause, "status_code", None), provider=dep.provider, model=dep.endpoint.model,
-            deployment=dep.name, request_id=self.request_id,
+            status_code=getattr(cause, "status_code", None),
+            provider=dep.provider,
+            model=dep.endpoint.model,
+            deployment=dep.name,
+            request_id=self.request_id,
         )
         err.attempts = list(self.attempts)
         return err
@@ -291,8 +320,12 @@ class _Run:
             f"{a.deployment}: {'skipped, ' if a.skipped else ''}{a.error_code}" + (f" ({a.error})" if a.error else "")
             for a in self.attempts
         )
-        return AllCandidatesFailedError(f"{why} after {len(tried)} attempt(s): {lines}", attempts=self.attempts,
-                                        exceptions=self.errors, request_id=self.request_id)
+        return AllCandidatesFailedError(
+            f"{why} after {len(tried)} attempt(s): {lines}",
+            attempts=self.attempts,
+            exceptions=self.errors,
+            request_id=self.request_id,
+        )
 
     def response(self, dep: Deployment, done: _Done, ttfc_ms: float | None) -> Response:
         usage = _usage(dep, done, self.request)
@@ -307,9 +340,14 @@ class _Run:
             task=self.request.task,
         )
         return Response(
-            id=self.request_id, content=done.text, model=done.model or dep.endpoint.model, deployment=dep.name,
-            provider=dep.provider, finish_reason=done.finish_reason,  # type: ignore[arg-type]
-            usage=usage, metadata=meta,
+            id=self.request_id,
+            content=done.text,
+            model=done.model or dep.endpoint.model,
+            deployment=dep.name,
+            provider=dep.provider,
+            finish_reason=done.finish_reason,  # type: ignore[arg-type]
+            usage=usage,
+            metadata=meta,
         )
 
 
@@ -317,15 +355,20 @@ def _usage(dep: Deployment, done: _Done, request: Request) -> Usage:
     estimated = done.prompt_tokens is None or done.completion_tokens is None
     prompt = done.prompt_tokens if done.prompt_tokens is not None else estimate_prompt_tokens(request)
     completion = done.completion_tokens if done.completion_tokens is not None else max(1, len(done.text) // 4)
-    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion,
-                 cached_tokens=done.cached_tokens, cost=dep.estimate_cost(prompt, completion), estimated=estimated)
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=prompt + completion,
+        cached_tokens=done.cached_tokens,
+        cost=dep.estimate_cost(prompt, completion),
+        estimated=estimated,
+    )
 
 
 def _normalise(exc: BaseException, dep: Deployment, timeout: float, request_id: str) -> LLMManagerError:
     """Turn a raw failure into our error with the deployment filled in."""
     if isinstance(exc, TimeoutError) and not isinstance(exc, LLMManagerError):
-        err: LLMManagerError = ProviderTimeoutError(f"no answer from {dep.name} within {timeout:g}s",
-                                                    timeout_s=timeout)
+        err: LLMManagerError = ProviderTimeoutError(f"no answer from {dep.name} within {timeout:g}s", timeout_s=timeout)
     elif isinstance(exc, LLMManagerError):
         err = exc
     else:  # pragma: no cover - callers only pass ProviderError / TimeoutError
@@ -339,13 +382,26 @@ def _normalise(exc: BaseException, dep: Deployment, timeout: float, request_id: 
 
 def _attempt(dep: Deployment, err: LLMManagerError, t0: float, waited_s: float) -> Attempt:
     return Attempt(
-        deployment=dep.name, provider=dep.provider, model=dep.endpoint.model, ok=False, error_code=err.code,
-        error=err.message[:300], status_code=getattr(err, "status_code", None),
-        retry_after=getattr(err, "retry_after", None), latency_ms=round((time.perf_counter() - t0) * 1000, 3),
+        deployment=dep.name,
+        provider=dep.provider,
+        model=dep.endpoint.model,
+        ok=False,
+        error_code=err.code,
+        error=err.message[:300],
+        status_code=getattr(err, "status_code", None),
+        retry_after=getattr(err, "retry_after", None),
+        latency_ms=round((time.perf_counter() - t0) * 1000, 3),
         waited_ms=round(waited_s * 1000, 3),
     )
 
 
 def _skipped(dep: Deployment, why: str) -> Attempt:
-    return Attempt(deployment=dep.name, provider=dep.provider, model=dep.endpoint.model, ok=False, skipped=True,
-                   error_code="context_too_large", error=why)
+    return Attempt(
+        deployment=dep.name,
+        provider=dep.provider,
+        model=dep.endpoint.model,
+        ok=False,
+        skipped=True,
+        error_code="context_too_large",
+        error=why,
+    )

@@ -137,12 +137,17 @@ class LLMManager:
             adapter = given.get(name) or adapter_class(endpoint.provider)(endpoint, self.http)
             prof = profile_for(dep.model_name)
             out[name] = Deployment(
-                name=name, config=dep, endpoint=endpoint, adapter=adapter,
+                name=name,
+                config=dep,
+                endpoint=endpoint,
+                adapter=adapter,
                 provider=("portkey" if endpoint.options.get("via_portkey") else dep.preset or dep.provider),
-                price_in=dep.input_price_per_mtok if dep.input_price_per_mtok is not None else (
-                    prof.input_per_mtok if prof else None),
-                price_out=dep.output_price_per_mtok if dep.output_price_per_mtok is not None else (
-                    prof.output_per_mtok if prof else None),
+                price_in=dep.input_price_per_mtok
+                if dep.input_price_per_mtok is not None
+                else (prof.input_per_mtok if prof else None),
+                price_out=dep.output_price_per_mtok
+                if dep.output_price_per_mtok is not None
+                else (prof.output_per_mtok if prof else None),
                 timeout_s=dep.timeout_s or settings.routing.timeout_s,
             )
         return out
@@ -169,7 +174,10 @@ class LLMManager:
     # -- requests -----------------------------------------------------------------------------------------------
 
     def request(
-        self, prompt: str | Request | None = None, *, messages: Sequence[Message | Mapping[str, str]] | None = None,
+        self,
+        prompt: str | Request | None = None,
+        *,
+        messages: Sequence[Message | Mapping[str, str]] | None = None,
         **prefs: Any,
     ) -> Request:
         """Build and validate a :class:`Request` (raises :class:`ConfigError` naming the bad field)."""
@@ -183,12 +191,14 @@ class LLMManager:
         try:
             return Request.model_validate(data)
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(x) for x in e['loc']) or 'request'}: {e['msg']}"
-                                 for e in exc.errors())
+            problems = "; ".join(f"{'.'.join(str(x) for x in e['loc']) or 'request'}: {e['msg']}" for e in exc.errors())
             raise ConfigError(f"invalid request: {problems}") from None
 
     async def generate(
-        self, prompt: str | Request | None = None, *, messages: Sequence[Message | Mapping[str, str]] | None = None,
+        self,
+        prompt: str | Request | None = None,
+        *,
+        messages: Sequence[Message | Mapping[str, str]] | None = None,
         **prefs: Any,
     ) -> Response:
         """Answer ``prompt`` (or ``messages``), routed by ``task`` with fallback and retries.
@@ -204,7 +214,10 @@ class LLMManager:
         return await self.executor.complete(request, p, request_id)
 
     def stream(
-        self, prompt: str | Request | None = None, *, messages: Sequence[Message | Mapping[str, str]] | None = None,
+        self,
+        prompt: str | Request | None = None,
+        *,
+        messages: Sequence[Message | Mapping[str, str]] | None = None,
         **prefs: Any,
     ) -> ResponseStream:
         """Stream the answer: ``async for event in llm.stream(...)``; ``event.delta`` is the new text.
@@ -229,10 +242,17 @@ class LLMManager:
                 positions.setdefault(name, []).append(f"{task}#{i + 1}")
         return [
             ModelInfo(
-                name=name, provider=d.provider, model=d.endpoint.model, family=d.config.resolved_family,
-                context_window=d.endpoint.context_window, input_price_per_mtok=d.price_in,
-                output_price_per_mtok=d.price_out, tasks=positions.get(name, []), keys=len(d.config.keys),
-                simulated=d.simulated, base_url=d.endpoint.base_url,
+                name=name,
+                provider=d.provider,
+                model=d.endpoint.model,
+                family=d.config.resolved_family,
+                context_window=d.endpoint.context_window,
+                input_price_per_mtok=d.price_in,
+                output_price_per_mtok=d.price_out,
+                tasks=positions.get(name, []),
+                keys=len(d.config.keys),
+                simulated=d.simulated,
+                base_url=d.endpoint.base_url,
             )
             for name, d in self.deployments.items()
         ]
@@ -257,19 +277,29 @@ class LLMManager:
         except (LLMManagerError, TimeoutError) as exc:
             code = exc.code if isinstance(exc, LLMManagerError) else "timeout"
             msg = exc.message if isinstance(exc, LLMManagerError) else f"no answer within {timeout_s:g}s"
-            return HealthResult(name=dep.name, provider=dep.provider, ok=False, error_code=code, error=msg,
-                                latency_ms=round((time.perf_counter() - t0) * 1000, 2), simulated=dep.simulated)
-        return HealthResult(name=dep.name, provider=dep.provider, ok=True, simulated=dep.simulated,
-                            latency_ms=round((time.perf_counter() - t0) * 1000, 2))
+            return HealthResult(
+                name=dep.name,
+                provider=dep.provider,
+                ok=False,
+                error_code=code,
+                error=msg,
+                latency_ms=round((time.perf_counter() - t0) * 1000, 2),
+                simulated=dep.simulated,
+            )
+        return HealthResult(
+            name=dep.name,
+            provider=dep.provider,
+            ok=True,
+            simulated=dep.simulated,
+            latency_ms=round((time.perf_counter() - t0) * 1000, 2),
+        )
 
     def status(self) -> dict[str, Any]:
         """Observed numbers per deployment in this process (calls, failures, latency)."""
         return {
             "source": self.settings.source,
             "strategy": self.settings.routing.strategy,
-            "deployments": {
-                name: _stats_dict(self.stats.get(name), d) for name, d in self.deployments.items()
-            },
+            "deployments": {name: _stats_dict(self.stats.get(name), d) for name, d in self.deployments.items()},
         }
 
     def adapter(self, name: str) -> ProviderAdapter:
@@ -335,8 +365,10 @@ def resolve_settings(source: ConfigSource) -> Settings:
 
 def _warn_if_simulated(settings: Settings) -> None:
     if settings.source == "simulated":
-        log.warning("no provider configured (no config file, no OPENAI_API_KEY / ANTHROPIC_API_KEY / …): "
-                    "answers come from SIMULATED offline models")
+        log.warning(
+            "no provider configured (no config file, no OPENAI_API_KEY / ANTHROPIC_API_KEY / …): "
+            "answers come from SIMULATED offline models"
+        )
 
 
 def _new_id() -> str:
@@ -345,8 +377,12 @@ def _new_id() -> str:
 
 def _stats_dict(st: DeploymentStats, dep: Deployment) -> dict[str, Any]:
     return {
-        "provider": dep.provider, "model": dep.endpoint.model, "calls": st.calls, "failures": st.failures,
+        "provider": dep.provider,
+        "model": dep.endpoint.model,
+        "calls": st.calls,
+        "failures": st.failures,
         "latency_ms": round(st.latency_ms, 2) if st.latency_ms is not None else None,
         "time_to_first_chunk_ms": round(st.ttfc_ms, 2) if st.ttfc_ms is not None else None,
-        "last_error": st.last_error, "simulated": dep.simulated,
+        "last_error": st.last_error,
+        "simulated": dep.simulated,
     }

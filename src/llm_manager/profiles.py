@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-__all__ = ["Family", "Profile", "context_window_for", "family_for", "profile_for"]
+__all__ = ["Family", "Profile", "context_window_for", "family_for", "max_tokens_field", "profile_for"]
 
 Family = Literal["claude", "gpt", "gemini", "llama"]
 
@@ -93,3 +93,12 @@ def family_for(model: str) -> Family | None:
     """Which family (claude / gpt / gemini / llama) a model id belongs to, if recognisable."""
     p = profile_for(model)
     return p.family if p else None
+
+
+_COMPLETION_TOKENS_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+
+
+def max_tokens_field(model: str) -> str:
+    """The OpenAI request field that caps output: reasoning models accept only ``max_completion_tokens``."""
+    name = model.lower().rsplit("/", 1)[-1]
+    return "max_completion_tokens" if name.startswith(_COMPLETION_TOKENS_PREFIXES) else "max_tokens"

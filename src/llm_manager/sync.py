@@ -44,8 +44,10 @@ class SyncLLMManager:
             pass
         else:
             coro.close()
-            raise RuntimeError("SyncLLMManager was called inside a running event loop; "
-                               "use the async LLMManager and `await` it instead.")
+            raise RuntimeError(
+                "SyncLLMManager was called inside a running event loop; "
+                "use the async LLMManager and `await` it instead."
+            )
         if self._closed:
             coro.close()
             raise RuntimeError("this SyncLLMManager is closed")

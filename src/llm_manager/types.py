@@ -170,9 +170,10 @@ class Response(BaseModel):
     @property
     def fallback_used(self) -> bool:
         """Whether someone other than the first candidate answered."""
-        return any(not a.ok and not a.skipped for a in self.metadata.attempts) and len(
-            {a.deployment for a in self.metadata.attempts}
-        ) > 1
+        return (
+            any(not a.ok and not a.skipped for a in self.metadata.attempts)
+            and len({a.deployment for a in self.metadata.attempts}) > 1
+        )
 
 
 class StreamEvent(BaseModel):

@@ -36,8 +36,10 @@ def script(llm: LLMManager, name: str, *outcomes: str) -> SimulatedAdapter:
 
 
 async def test_task_routing_follows_the_seed_table(llm: LLMManager) -> None:
-    answered = {t: (await llm.generate("hi", task=t)).deployment
-                for t in ("analysis", "ui-generation", "config-management", "general")}
+    answered = {
+        t: (await llm.generate("hi", task=t)).deployment
+        for t in ("analysis", "ui-generation", "config-management", "general")
+    }
     assert answered == {"analysis": "claude", "ui-generation": "gpt", "config-management": "llama", "general": "gpt"}
 
 
@@ -57,8 +59,11 @@ async def test_5xx_retries_same_model_with_backoff_then_falls_back(llm: LLMManag
     r = await llm.generate("x", task="analysis")
     assert r.deployment == "gpt"
     assert [(a.deployment, a.error_code) for a in r.metadata.attempts] == [
-        ("claude", "model_unavailable"), ("claude", "model_unavailable"), ("claude", "model_unavailable"),
-        ("gpt", None)]
+        ("claude", "model_unavailable"),
+        ("claude", "model_unavailable"),
+        ("claude", "model_unavailable"),
+        ("gpt", None),
+    ]
     # base 0.5 s, multiplier 2, jitter off in these settings
     assert clock.sleeps == [0.5, 1.0]
     assert r.metadata.retries == 3
@@ -103,11 +108,13 @@ async def test_content_filter_reroutes_without_retry(llm: LLMManager, clock: Fak
 
 
 async def test_context_error_moves_to_a_larger_window_only(clock: FakeClock) -> None:
-    settings = sim_settings({
-        "small": {"family": "gpt", "context_window": 16_000},
-        "same": {"family": "claude", "context_window": 16_000},
-        "big": {"family": "gemini", "context_window": 1_000_000},
-    })
+    settings = sim_settings(
+        {
+            "small": {"family": "gpt", "context_window": 16_000},
+            "same": {"family": "claude", "context_window": 16_000},
+            "big": {"family": "gemini", "context_window": 1_000_000},
+        }
+    )
     async with LLMManager(settings, clock=clock, sleep=clock.sleep) as llm:
         script(llm, "small", "context")
         r = await llm.generate("x", task="general")
@@ -162,8 +169,7 @@ async def test_timeout_moves_to_next_candidate() -> None:
 
 
 async def test_overall_deadline_stops_retrying(clock: FakeClock) -> None:
-    async with LLMManager(trio(max_retries=5, deadline_s=2.0), clock=clock, sleep=clock.sleep,
-                          rand=lambda: 1.0) as llm:
+    async with LLMManager(trio(max_retries=5, deadline_s=2.0), clock=clock, sleep=clock.sleep, rand=lambda: 1.0) as llm:
         for name in ("gpt", "claude", "llama"):
             script(llm, name, *["503"] * 10)
         with pytest.raises(AllCandidatesFailedError) as ei:
@@ -183,10 +189,13 @@ async def test_per_request_timeout_overrides_deadline(clock: FakeClock) -> None:
 
 
 async def test_performance_strategy_learns_latency() -> None:
-    settings = sim_settings({
-        "slow": {"family": "gpt", "simulate": {"latency_ms": 30}},
-        "fast": {"family": "gpt", "simulate": {"latency_ms": 1}},
-    }, strategy="performance")
+    settings = sim_settings(
+        {
+            "slow": {"family": "gpt", "simulate": {"latency_ms": 30}},
+            "fast": {"family": "gpt", "simulate": {"latency_ms": 1}},
+        },
+        strategy="performance",
+    )
     async with LLMManager(settings) as llm:
         await llm.generate("x", model="slow")
         await llm.generate("x", model="fast")

@@ -64,8 +64,11 @@ class Reply:
 
     @classmethod
     def json(cls, obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
-        return cls(status=status, headers={"content-type": "application/json", **(headers or {})},
-                   body=json.dumps(obj).encode())
+        return cls(
+            status=status,
+            headers={"content-type": "application/json", **(headers or {})},
+            body=json.dumps(obj).encode(),
+        )
 
     @classmethod
     def error(cls, status: int, obj: Any, headers: dict[str, str] | None = None) -> Reply:
@@ -86,10 +89,22 @@ class Reply:
         return cls(reset_before_headers=True)
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-            408: "Request Timeout", 413: "Payload Too Large", 422: "Unprocessable Entity", 429: "Too Many Requests",
-            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
-            529: "Overloaded"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    408: "Request Timeout",
+    413: "Payload Too Large",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+    529: "Overloaded",
+}
 
 
 class FakeUpstream:

@@ -15,8 +15,9 @@ if TYPE_CHECKING:
     from llm_manager.types import Response
 
 
-async def run_ask(make: Callable[[], LLMManager], prompt: str, prefs: dict[str, Any], *, stream: bool,
-                  as_json: bool) -> int:
+async def run_ask(
+    make: Callable[[], LLMManager], prompt: str, prefs: dict[str, Any], *, stream: bool, as_json: bool
+) -> int:
     """Run the request; return the exit code."""
     try:
         llm = make()
@@ -36,7 +37,7 @@ async def run_ask(make: Callable[[], LLMManager], prompt: str, prefs: dict[str, 
         except LLMManagerError as exc:
             _report_error(exc, as_json)
             return 2 if isinstance(exc, ConfigError) else 1
-    assert resp is not None  # noqa: S101 - a finished stream always carries its response
+    assert resp is not None
     if as_json:
         click.echo(resp.model_dump_json(indent=2))
     else:
@@ -60,8 +61,12 @@ async def _stream(llm: LLMManager, prompt: str, prefs: dict[str, Any]) -> Respon
 def _summary(resp: Response) -> None:
     u = resp.usage
     cost = f"${u.cost:.6f}" if u.cost is not None else "cost unknown"
-    parts = [f"{resp.deployment} ({resp.provider}/{resp.model})", f"{u.prompt_tokens}+{u.completion_tokens} tokens",
-             cost, f"{resp.metadata.latency_ms:.0f} ms"]
+    parts = [
+        f"{resp.deployment} ({resp.provider}/{resp.model})",
+        f"{u.prompt_tokens}+{u.completion_tokens} tokens",
+        cost,
+        f"{resp.metadata.latency_ms:.0f} ms",
+    ]
     if resp.metadata.retries:
         tried = ", ".join(f"{a.deployment}:{a.error_code or 'ok'}" for a in resp.metadata.attempts if not a.skipped)
         parts.append(f"{resp.metadata.retries} retr{'y' if resp.metadata.retries == 1 else 'ies'} [{tried}]")

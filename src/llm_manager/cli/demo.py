@@ -17,9 +17,9 @@ if TYPE_CHECKING:
 
     from llm_manager.manager import LLMManager
     from llm_manager.providers.simulated import SimulatedAdapter
-    from llm_manager.types import Response
+    from llm_manager.types import Response, TaskType
 
-_PROMPTS = {
+_PROMPTS: dict[TaskType, str] = {
     "analysis": "Analyze this anomaly pattern: p99 latency of checkout tripled after the 14:05 deploy",
     "ui-generation": "Generate a React component for a latency heat-map panel",
     "config-management": "Write an OpenTelemetry collector config that samples 10% of traces",
@@ -38,8 +38,9 @@ def _manager(seed: int) -> LLMManager:
     from llm_manager.discovery import simulated_settings
     from llm_manager.manager import LLMManager
 
-    overrides: dict[str, Any] = {"routing": {"max_retries": 1, "retry_after_cap_s": 5,
-                                             "first_chunk_timeout_s": 0.5, "backoff": {"base_s": 0.05}}}
+    overrides: dict[str, Any] = {
+        "routing": {"max_retries": 1, "retry_after_cap_s": 5, "first_chunk_timeout_s": 0.5, "backoff": {"base_s": 0.05}}
+    }
     return LLMManager(simulated_settings(seed, overrides))
 
 
@@ -48,8 +49,12 @@ async def _run(seed: int) -> None:
     from rich.panel import Panel
 
     c = Console(highlight=False)
-    c.print(Panel.fit("[bold]llm-manager demo[/bold] — everything below runs offline on [bold yellow]SIMULATED"
-                      "[/bold yellow] models\n(no API key, no network; answers are labelled [simulated …])"))
+    c.print(
+        Panel.fit(
+            "[bold]llm-manager demo[/bold] — everything below runs offline on [bold yellow]SIMULATED"
+            "[/bold yellow] models\n(no API key, no network; answers are labelled [simulated …])"
+        )
+    )
     async with _manager(seed) as llm:
         await _routing(c, llm)
         await _fallback(c, llm)
@@ -68,7 +73,7 @@ def _sim(llm: LLMManager, name: str) -> SimulatedAdapter:
     from llm_manager.providers.simulated import SimulatedAdapter
 
     adapter = llm.adapter(name)
-    assert isinstance(adapter, SimulatedAdapter)  # noqa: S101 - the demo only builds simulated models
+    assert isinstance(adapter, SimulatedAdapter)
     return adapter
 
 
@@ -80,9 +85,14 @@ async def _routing(c: Console, llm: LLMManager) -> None:
         t.add_column(col)
     for task, prompt in _PROMPTS.items():
         r = await llm.generate(prompt, task=task, max_tokens=200)
-        t.add_row(task, " → ".join(llm.settings.chain(task)[:3]), r.deployment,
-                  f"{r.metadata.latency_ms:.0f} ms", f"{r.usage.prompt_tokens}/{r.usage.completion_tokens}",
-                  f"${r.usage.cost:.6f}" if r.usage.cost is not None else "?")
+        t.add_row(
+            task,
+            " → ".join(llm.settings.chain(task)[:3]),
+            r.deployment,
+            f"{r.metadata.latency_ms:.0f} ms",
+            f"{r.usage.prompt_tokens}/{r.usage.completion_tokens}",
+            f"${r.usage.cost:.6f}" if r.usage.cost is not None else "?",
+        )
     c.print(t)
 
 
@@ -94,9 +104,15 @@ def _attempts_table(title: str, r: Response) -> Any:
         t.add_column(col)
     for i, a in enumerate(r.metadata.attempts, 1):
         outcome = "[green]ok[/green]" if a.ok else f"[red]{a.error_code}[/red]"
-        t.add_row(str(i), a.deployment, outcome, str(a.status_code or "-"),
-                  f"{a.retry_after:g}s" if a.retry_after is not None else "-", f"{a.waited_ms:.0f} ms",
-                  f"{a.latency_ms:.0f} ms")
+        t.add_row(
+            str(i),
+            a.deployment,
+            outcome,
+            str(a.status_code or "-"),
+            f"{a.retry_after:g}s" if a.retry_after is not None else "-",
+            f"{a.waited_ms:.0f} ms",
+            f"{a.latency_ms:.0f} ms",
+        )
     return t
 
 
@@ -123,14 +139,16 @@ async def _streams(c: Console, llm: LLMManager) -> None:
     s = llm.stream("Write a haiku about on-call", task="general", max_tokens=20)
     async for ev in s:
         c.print(_esc(ev.delta), end="")
-    assert s.response is not None  # noqa: S101
-    c.print(f"\n   first chunk after {s.response.metadata.time_to_first_chunk_ms:.0f} ms, "
-            f"{s.response.usage.completion_tokens} tokens from {s.response.deployment}")
+    assert s.response is not None
+    c.print(
+        f"\n   first chunk after {s.response.metadata.time_to_first_chunk_ms:.0f} ms, "
+        f"{s.response.usage.completion_tokens} tokens from {s.response.deployment}"
+    )
 
     _sim(llm, "sim-gpt").push("slow:2")  # no first chunk within first_chunk_timeout_s (0.5 s)
     s = llm.stream("Write a haiku about fallbacks", task="general", max_tokens=20)
     text = await s.text()
-    assert s.response is not None  # noqa: S101
+    assert s.response is not None
     c.print(_attempts_table("5 · stream fails over BEFORE its first chunk (sim-gpt silent past 0.5 s)", s.response))
     c.print(f"   streamed by {s.response.deployment}: {_esc(text[:60])}…")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
@@ -34,42 +34,72 @@ class _Ctx:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
-@click.option("--config", "-c", "config", type=click.Path(dir_okay=False), envvar="LLM_MANAGER_CONFIG",
-              help="Config file (YAML). Default: $LLM_MANAGER_CONFIG, ./llm-manager.yaml, then the environment.")
+@click.option(
+    "--config",
+    "-c",
+    "config",
+    type=click.Path(dir_okay=False),
+    envvar="LLM_MANAGER_CONFIG",
+    help="Config file (YAML). Default: $LLM_MANAGER_CONFIG, ./llm-manager.yaml, then the environment.",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Log routing decisions and retries to stderr.")
 @click.version_option(package_name="llm-manager")
 @click.pass_context
 def cli(ctx: click.Context, config: str | None, verbose: bool) -> None:
     """One API over many LLM providers: task routing, fallback, retries and streaming."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(message)s", stream=sys.stderr
+    )
     ctx.obj = _Ctx(config)
 
 
 @cli.command()
 @click.argument("prompt")
-@click.option("--task", "-t", type=click.Choice(TASKS), default="general", show_default=True,
-              help="Task type: picks the routing chain.")
+@click.option(
+    "--task",
+    "-t",
+    type=click.Choice(TASKS),
+    default="general",
+    show_default=True,
+    help="Task type: picks the routing chain.",
+)
 @click.option("--model", "-m", help="Preferred model (deployment name or alias); the task chain stays as fallback.")
 @click.option("--no-fallback", is_flag=True, help="With --model: fail instead of falling back.")
 @click.option("--system", "-s", help="System prompt.")
 @click.option("--max-tokens", type=click.IntRange(min=1), help="Most tokens to generate.")
 @click.option("--temperature", type=click.FloatRange(0, 2), help="Sampling temperature.")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True),
-              help="Overall deadline in seconds.")
+@click.option(
+    "--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), help="Overall deadline in seconds."
+)
 @click.option("--stream", is_flag=True, help="Print text as it arrives.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole response (usage, attempts …) as JSON.")
 @click.pass_obj
-def ask(obj: _Ctx, prompt: str, task: str, model: str | None, no_fallback: bool, system: str | None,
-        max_tokens: int | None, temperature: float | None, timeout_s: float | None, stream: bool,
-        as_json: bool) -> None:
+def ask(
+    obj: _Ctx,
+    prompt: str,
+    task: str,
+    model: str | None,
+    no_fallback: bool,
+    system: str | None,
+    max_tokens: int | None,
+    temperature: float | None,
+    timeout_s: float | None,
+    stream: bool,
+    as_json: bool,
+) -> None:
     """Ask one question. PROMPT may be - to read it from standard input."""
     from llm_manager.cli.ask import run_ask
 
     if prompt == "-":
         prompt = sys.stdin.read()
-    prefs: dict[str, Any] = {"task": task, "model": model, "system": system, "max_tokens": max_tokens,
-                             "temperature": temperature, "timeout_s": timeout_s}
+    prefs: dict[str, Any] = {
+        "task": task,
+        "model": model,
+        "system": system,
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        "timeout_s": timeout_s,
+    }
     if no_fallback:
         prefs["fallback"] = False
     _exit(asyncio.run(run_ask(obj.manager, prompt, prefs, stream=stream, as_json=as_json)))
@@ -123,7 +153,7 @@ class _guard:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> Literal[False]:
         from llm_manager.errors import ConfigError, LLMManagerError
 
         if isinstance(exc, LLMManagerError):

@@ -36,11 +36,21 @@ def models_table(infos: Sequence[ModelInfo], settings: Settings) -> None:
     for col in ("name", "provider", "model", "family", "context", "$/Mtok in/out", "keys", "primary for"):
         t.add_column(col)
     for m in infos:
-        price = (f"{m.input_price_per_mtok}/{m.output_price_per_mtok}"
-                 if m.input_price_per_mtok is not None and m.output_price_per_mtok is not None else "unknown")
-        t.add_row(m.name + (" \\[simulated]" if m.simulated else ""), m.provider, m.model, m.family or "-",
-                  f"{m.context_window:,}", price, str(m.keys),
-                  " ".join(t.removesuffix("#1") for t in m.tasks if t.endswith("#1")) or "-")
+        price = (
+            f"{m.input_price_per_mtok}/{m.output_price_per_mtok}"
+            if m.input_price_per_mtok is not None and m.output_price_per_mtok is not None
+            else "unknown"
+        )
+        t.add_row(
+            m.name + (" \\[simulated]" if m.simulated else ""),
+            m.provider,
+            m.model,
+            m.family or "-",
+            f"{m.context_window:,}",
+            price,
+            str(m.keys),
+            " ".join(t.removesuffix("#1") for t in m.tasks if t.endswith("#1")) or "-",
+        )
     c = console()
     c.print(t)
     from llm_manager.types import TASK_TYPES
@@ -59,6 +69,11 @@ def health_table(results: Sequence[HealthResult]) -> None:
         t.add_column(col)
     for r in results:
         status = "[green]ok[/green]" if r.ok else f"[red]{r.error_code}[/red]"
-        t.add_row(r.name + (" \\[simulated]" if r.simulated else ""), r.provider, status, f"{r.latency_ms:.1f} ms",
-                  escape((r.error or "")[:80]))
+        t.add_row(
+            r.name + (" \\[simulated]" if r.simulated else ""),
+            r.provider,
+            status,
+            f"{r.latency_ms:.1f} ms",
+            escape((r.error or "")[:80]),
+        )
     console().print(t)

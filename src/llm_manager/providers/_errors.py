@@ -93,26 +93,30 @@ def error_from_status(
 ) -> ProviderError:
     """Pick the most specific error class for an HTTP error answer."""
     retry_after = parse_retry_after(headers)
-    kw = {"status_code": status, "body": body[:4000], "retry_after": retry_after, "headers": _keep(headers)}
+    kept = _keep(headers)
     hint = " ".join(x for x in (error_type, error_code, message) if x)
+
+    def make(cls: type[ProviderError], fallback: str) -> ProviderError:
+        return cls(message or fallback, status_code=status, body=body[:4000], retry_after=retry_after, headers=kept)
+
     if status == 429:
         # Some vendors answer 429 for "quota exhausted" too; retrying that is still the caller-friendly default.
-        return RateLimitError(message or "rate limited", **kw)
+        return make(RateLimitError, "rate limited")
     if status in (401, 402, 403):
-        if looks_like_filter(hint) and status == 403:
-            return ContentFilterError(message, **kw)
-        return AuthenticationError(message or "authentication failed", **kw)
+        if status == 403 and looks_like_filter(hint):
+            return make(ContentFilterError, "blocked by a content filter")
+        return make(AuthenticationError, "authentication failed")
     if status == 400 and any(m in hint.lower() for m in _AUTH_MARKERS):
-        return AuthenticationError(message or "authentication failed", **kw)
+        return make(AuthenticationError, "authentication failed")
     if looks_like_context_error(hint):
-        return ContextTooLargeError(message or "context too large", **kw)
+        return make(ContextTooLargeError, "context too large")
     if status in (400, 422) and looks_like_filter(hint):
-        return ContentFilterError(message, **kw)
+        return make(ContentFilterError, "blocked by a content filter")
     if status in (408, 504):
-        return ProviderTimeoutError(message or f"upstream timeout ({status})", **kw)
+        return make(ProviderTimeoutError, f"upstream timeout ({status})")
     if status == 409 or status >= 500:
-        return ModelUnavailableError(message or f"upstream error ({status})", **kw)
-    return InvalidRequestError(message or f"request rejected ({status})", **kw)
+        return make(ModelUnavailableError, f"upstream error ({status})")
+    return make(InvalidRequestError, f"request rejected ({status})")
 
 
 def looks_like_filter(text: str) -> bool:

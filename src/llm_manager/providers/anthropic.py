@@ -16,7 +16,7 @@ Protocol facts this module relies on:
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -302,7 +302,7 @@ class AnthropicAdapter(ProviderAdapter):
             self._tag(exc)
             raise
 
-    async def stream(self, request: Request, *, api_key: str | None) -> AsyncIterator[Chunk]:
+    async def stream(self, request: Request, *, api_key: str | None) -> AsyncGenerator[Chunk, None]:
         """Send ``request`` once and yield text chunks, then one chunk with finish reason and usage."""
         try:
             async with self.http.stream(

@@ -7,7 +7,7 @@ translates the answer (or the error) back. It never retries, routes or caches: t
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -83,7 +83,7 @@ class ProviderAdapter(ABC):
         """Send ``request`` once and return the whole answer, or raise a mapped :class:`ProviderError`."""
 
     @abstractmethod
-    def stream(self, request: Request, *, api_key: str | None) -> AsyncIterator[Chunk]:
+    def stream(self, request: Request, *, api_key: str | None) -> AsyncGenerator[Chunk, None]:
         """Send ``request`` once and yield chunks as they arrive.
 
         Implemented as an async generator: the upstream response is closed in ``finally`` when the caller stops

@@ -18,7 +18,7 @@ streams. Wire facts this module relies on:
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llm_manager import _json
@@ -93,7 +93,7 @@ class GeminiAdapter(ProviderAdapter):
             raise ModelUnavailableError("malformed response", status_code=resp.status, body=_text(resp.body)) from exc
         return parse_completion(payload, body=_text(resp.body))
 
-    async def stream(self, request: Request, *, api_key: str | None) -> AsyncIterator[Chunk]:
+    async def stream(self, request: Request, *, api_key: str | None) -> AsyncGenerator[Chunk, None]:
         """Call ``streamGenerateContent?alt=sse`` once and yield text pieces, then one finishing chunk.
 
         Args:

@@ -11,9 +11,9 @@ plus the adapter, which sends one call and hands the bytes to them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Iterator, Mapping
 from contextlib import aclosing, contextmanager
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from llm_manager import _json
 from llm_manager._sse import SSEDecoder, SSEEvent
@@ -75,7 +75,7 @@ class OpenAIChatAdapter(ProviderAdapter):
                 raise error_from_response(resp.status, resp.headers, resp.body)
             return parse_completion(resp.body)
 
-    async def stream(self, request: Request, *, api_key: str | None) -> AsyncIterator[Chunk]:
+    async def stream(self, request: Request, *, api_key: str | None) -> AsyncGenerator[Chunk, None]:
         """Send ``request`` once with ``stream: true`` and yield chunks as they arrive.
 
         Errors answered before the first byte of the body (any non-2xx) are raised before anything is yielded.
@@ -193,7 +193,9 @@ def _sampling(endpoint: Endpoint, request: Request) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if request.max_tokens is not None:
         cap = endpoint.max_output_tokens
-        out["max_tokens"] = min(request.max_tokens, cap) if cap is not None else request.max_tokens
+        # Reasoning models (o-series, gpt-5) reject max_tokens; the profile says which field the model wants.
+        field = endpoint.options.get("max_tokens_field") or "max_tokens"
+        out[field] = min(request.max_tokens, cap) if cap is not None else request.max_tokens
     if request.temperature is not None:
         out["temperature"] = request.temperature
     if request.top_p is not None:
@@ -284,8 +286,7 @@ async def _iter_chunks(resp: StreamingResponse) -> AsyncGenerator[Chunk, None]:
     state = _StreamState(resp.headers)
     decoder = SSEDecoder()
     # aclosing: stopping early must close the byte iterator now, not whenever the loop finalises it.
-    # (iter_bytes is an async generator; its annotation says only AsyncIterator, hence the cast.)
-    async with aclosing(cast("AsyncGenerator[bytes, None]", resp.iter_bytes())) as pieces:
+    async with aclosing(resp.iter_bytes()) as pieces:
         while True:
             try:
                 piece = await anext(pieces)

@@ -37,10 +37,13 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "openai": Preset("openai", "https://api.openai.com/v1", ("OPENAI_API_KEY",)),
     "anthropic": Preset("anthropic", "https://api.anthropic.com", ("ANTHROPIC_API_KEY",)),
-    "gemini": Preset("gemini", "https://generativelanguage.googleapis.com/v1beta", ("GEMINI_API_KEY", "GOOGLE_API_KEY")),
+    "gemini": Preset(
+        "gemini", "https://generativelanguage.googleapis.com/v1beta", ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+    ),
     "groq": Preset("openai", "https://api.groq.com/openai/v1", ("GROQ_API_KEY",)),
-    "openrouter": Preset("openai", "https://openrouter.ai/api/v1", ("OPENROUTER_API_KEY",),
-                         headers=(("x-title", "llm-manager"),)),
+    "openrouter": Preset(
+        "openai", "https://openrouter.ai/api/v1", ("OPENROUTER_API_KEY",), headers=(("x-title", "llm-manager"),)
+    ),
     "lmstudio": Preset("openai", "http://localhost:1234/v1", needs_key=False, local=True),
     "ollama": Preset("openai", "http://localhost:11434/v1", needs_key=False, local=True),
     "vllm": Preset("openai", "http://localhost:8000/v1", ("VLLM_API_KEY",), needs_key=False, local=True),
@@ -61,7 +64,7 @@ def preset_for(dep: DeploymentConfig) -> Preset:
 
 def resolve_endpoint(name: str, dep: DeploymentConfig, settings: Settings) -> Endpoint:
     """Turn a deployment's config into the endpoint its adapter calls, applying presets and Portkey routing."""
-    from llm_manager.profiles import context_window_for
+    from llm_manager.profiles import context_window_for, max_tokens_field
 
     preset = preset_for(dep)
     headers = dict(preset.headers)
@@ -92,6 +95,8 @@ def resolve_endpoint(name: str, dep: DeploymentConfig, settings: Settings) -> En
         options={
             "stream_usage": dep.stream_usage if dep.stream_usage is not None else preset.stream_usage,
             "via_portkey": via_portkey,
+            # Only OpenAI itself enforces the new field; compatible servers still expect max_tokens.
+            "max_tokens_field": max_tokens_field(dep.model_name) if dep.provider == "openai" else "max_tokens",
             "simulate": dep.simulate.model_dump() if dep.simulate else None,
             "seed": settings.simulation.seed,
         },

@@ -43,9 +43,9 @@ def adapter_class(kind: str) -> type[ProviderAdapter]:
     if target is None:
         raise ConfigError(f"unknown provider {kind!r}; known: {', '.join(known_kinds())}")
     module, _, attr = target.partition(":")
-    cls = getattr(importlib.import_module(module), attr)
-    _registered[kind] = cls
-    return cls
+    loaded: type[ProviderAdapter] = getattr(importlib.import_module(module), attr)
+    _registered[kind] = loaded
+    return loaded
 
 
 def _entry_points() -> dict[str, str]:

@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import random
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from llm_manager.errors import (
@@ -77,8 +77,12 @@ class SimulatedAdapter(ProviderAdapter):
         name = self.endpoint.name
         if code == "429":
             wait = float(arg) if arg else self.behaviour.retry_after_s
-            return RateLimitError(f"simulated rate limit on {name}", status_code=429, retry_after=wait,
-                                  headers={"retry-after": f"{wait:g}"})
+            return RateLimitError(
+                f"simulated rate limit on {name}",
+                status_code=429,
+                retry_after=wait,
+                headers={"retry-after": f"{wait:g}"},
+            )
         if code in ("500", "502", "503", "529"):
             return ModelUnavailableError(f"simulated outage on {name}", status_code=int(code))
         if code == "401":
@@ -86,8 +90,9 @@ class SimulatedAdapter(ProviderAdapter):
         if code == "400":
             return InvalidRequestError(f"simulated invalid request on {name}", status_code=400)
         if code == "context":
-            return ContextTooLargeError(f"simulated context overflow on {name}", status_code=400,
-                                        max_tokens=self.endpoint.context_window)
+            return ContextTooLargeError(
+                f"simulated context overflow on {name}", status_code=400, max_tokens=self.endpoint.context_window
+            )
         if code == "filter":
             return ContentFilterError(f"simulated content filter on {name}", status_code=400)
         if code == "reset":
@@ -101,7 +106,9 @@ class SimulatedAdapter(ProviderAdapter):
         if prompt_tokens + min(wanted, self.behaviour.max_reply_tokens) > window:
             raise ContextTooLargeError(
                 f"simulated: {prompt_tokens} prompt tokens exceed {self.endpoint.name}'s {window}-token window",
-                status_code=400, token_count=prompt_tokens, max_tokens=window,
+                status_code=400,
+                token_count=prompt_tokens,
+                max_tokens=window,
             )
         return prompt_tokens, wanted
 
@@ -136,7 +143,7 @@ class SimulatedAdapter(ProviderAdapter):
         prompt_tokens, wanted = self._check_window(request)
         return outcome, self._reply_words(request, wanted), prompt_tokens
 
-    async def complete(self, request: Request, *, api_key: str | None) -> Completion:
+    async def complete(self, request: Request, *, api_key: str | None) -> Completion:  # noqa: ARG002
         """Answer after ``latency_ms`` (or fail as scripted)."""
         outcome, words, prompt_tokens = await self._start(request)
         delay = float(outcome.partition(":")[2]) * 1000 if outcome.startswith("slow:") else self.behaviour.latency_ms
@@ -152,10 +159,12 @@ class SimulatedAdapter(ProviderAdapter):
             id=f"sim-{self.calls}",
         )
 
-    async def stream(self, request: Request, *, api_key: str | None) -> AsyncIterator[Chunk]:
+    async def stream(self, request: Request, *, api_key: str | None) -> AsyncGenerator[Chunk, None]:  # noqa: ARG002
         """Stream word by word: the first after ``first_token_ms``, then at ``tokens_per_s``."""
         outcome, words, prompt_tokens = await self._start(request)
-        first = float(outcome.partition(":")[2]) * 1000 if outcome.startswith("slow:") else self.behaviour.first_token_ms
+        first = (
+            float(outcome.partition(":")[2]) * 1000 if outcome.startswith("slow:") else self.behaviour.first_token_ms
+        )
         cut_after = int(outcome.partition(":")[2]) if outcome.startswith("cut:") else None
         truncated = words[-1] == ""
         words = [w for w in words if w]
@@ -167,9 +176,10 @@ class SimulatedAdapter(ProviderAdapter):
             if i:
                 await self._sleep(gap_ms)
             yield Chunk(text=word if i == 0 else " " + word, model=self.endpoint.model)
-        yield Chunk(finish_reason="length" if truncated else "stop", prompt_tokens=prompt_tokens,
-                    completion_tokens=len(words))
+        yield Chunk(
+            finish_reason="length" if truncated else "stop", prompt_tokens=prompt_tokens, completion_tokens=len(words)
+        )
 
-    async def probe(self, *, api_key: str | None) -> None:
+    async def probe(self, *, api_key: str | None) -> None:  # noqa: ARG002
         """Always reachable: it lives in this process."""
         return None

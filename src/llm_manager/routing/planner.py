@@ -79,16 +79,23 @@ def plan(request: Request, settings: Settings, deployments: dict[str, Deployment
         if dep.endpoint.context_window >= needed:
             fits.append(dep)
         else:
-            skipped.append(Attempt(
-                deployment=dep.name, provider=dep.provider, model=dep.endpoint.model, ok=False, skipped=True,
-                error_code=ContextTooLargeError.code,
-                error=f"needs ~{needed} tokens, window is {dep.endpoint.context_window}",
-            ))
+            skipped.append(
+                Attempt(
+                    deployment=dep.name,
+                    provider=dep.provider,
+                    model=dep.endpoint.model,
+                    ok=False,
+                    skipped=True,
+                    error_code=ContextTooLargeError.code,
+                    error=f"needs ~{needed} tokens, window is {dep.endpoint.context_window}",
+                )
+            )
     if not fits:
         largest = max((d.endpoint.context_window for d in ordered), default=0)
         raise ContextTooLargeError(
             f"request needs ~{needed} tokens; the largest window among {', '.join(names)} is {largest}",
-            token_count=needed, max_tokens=largest,
+            token_count=needed,
+            max_tokens=largest,
         )
     return Plan(fits, skipped, needed)
 
@@ -97,8 +104,10 @@ def _chain(request: Request, settings: Settings) -> list[str]:
     chain = settings.chain(request.task)
     if not request.model:
         if not chain:
-            raise ConfigError("no models configured. Fix: add `models:` to the config, or set a provider key "
-                              "(OPENAI_API_KEY, ANTHROPIC_API_KEY, …).")
+            raise ConfigError(
+                "no models configured. Fix: add `models:` to the config, or set a provider key "
+                "(OPENAI_API_KEY, ANTHROPIC_API_KEY, …)."
+            )
         return chain
     name = settings.resolve_name(request.model)
     if name is None:
