@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 LOCK   := requirements/dev.lock
+LINT_PATHS := src tests $(wildcard bench)
 
 .PHONY: demo test install install-dev lint format typecheck pytest bench all clean
 
@@ -31,12 +32,12 @@ demo: install
 test: install-dev lint typecheck pytest
 
 lint: install-dev
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 
 format: install-dev
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format $(LINT_PATHS)
+	$(BIN)/ruff check --fix $(LINT_PATHS)
 
 typecheck: install-dev
 	$(BIN)/mypy
