@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 
 import pytest
 
 from llm_manager._http import HttpClient
 from tests.fakes.server import FakeUpstream
+
+
+# Any request to a host other than loopback fails: no test can reach a real provider, even by mistake.
+os.environ["LLM_MANAGER_LOOPBACK_ONLY"] = "1"
 
 
 @pytest.fixture

@@ -63,9 +63,21 @@ class HttpClient:
     """One pooled aiohttp session, created lazily inside the running loop."""
 
     def __init__(self, *, connect_timeout_s: float = 10.0, max_connections: int = 256) -> None:
+        import os
+
         self._connect_timeout_s = connect_timeout_s
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        # The test suite sets this so that no test can ever reach a real provider by accident.
+        self._loopback_only = os.environ.get("LLM_MANAGER_LOOPBACK_ONLY") == "1"
+
+    def _check(self, url: str) -> None:
+        if self._loopback_only:
+            from urllib.parse import urlsplit
+
+            host = urlsplit(url).hostname or ""
+            if host not in ("127.0.0.1", "::1", "localhost"):
+                raise ModelUnavailableError(f"refused {host}: LLM_MANAGER_LOOPBACK_ONLY=1 allows loopback only")
 
     def _get_session(self) -> aiohttp.ClientSession:
         session = self._session
@@ -85,6 +97,7 @@ class HttpClient:
         self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None = None
     ) -> HttpResponse:
         """Send a request and read the whole response. Deadlines are the caller's (``asyncio.timeout``)."""
+        self._check(url)
         session = self._get_session()
         async with _mapped(mid_stream=False):
             async with session.request(method, url, data=body, headers=headers) as resp:
@@ -98,6 +111,7 @@ class HttpClient:
     @asynccontextmanager
     async def stream(self, url: str, *, headers: Mapping[str, str], body: bytes) -> AsyncIterator[StreamingResponse]:
         """POST and yield the response before its body is read; the connection is released on exit."""
+        self._check(url)
         session = self._get_session()
         async with _mapped(mid_stream=False):
             resp = await session.post(url, data=body, headers=headers)

@@ -14,7 +14,7 @@ from llm_manager.errors import ConfigError
 
 __all__ = ["interpolate"]
 
-_PATTERN = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}")
+_PATTERN = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)((?:\$\{[^}]*\}|[^}])*))?\}")
 
 
 def interpolate(node: Any, env: Mapping[str, str], path: str = "") -> Any:
@@ -37,10 +37,8 @@ def _substitute(text: str, env: Mapping[str, str], path: str) -> str:
             return "${"
         name, op, default = m.group(1), m.group(2), m.group(3)
         value = env.get(name)
-        if op == ":-" and not value:
-            return default or ""
-        if op == "-" and value is None:
-            return default or ""
+        if (op == ":-" and not value) or (op == "-" and value is None):
+            return _substitute(default, env, path) if default else ""  # one level of nesting: ${A:-${B:-}}
         if value is None:
             raise ConfigError(
                 f"{path or 'config'}: environment variable {name} is not set. "

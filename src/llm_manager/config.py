@@ -305,7 +305,7 @@ def _explain(err: Any) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
         parent = _model_at(loc[:-1])
-        allowed = sorted(parent.model_fields) if parent else []
+        allowed = sorted(k for k, f in parent.model_fields.items() if not f.exclude) if parent else []
         near = difflib.get_close_matches(loc[-1], allowed, n=1)
         hint = f" Did you mean {near[0]!r}?" if near else ""
         return f"{path}: unknown key.{hint} Allowed here: {', '.join(allowed)}."
@@ -355,7 +355,9 @@ def _cross_check(s: Settings, env: Mapping[str, str]) -> list[str]:
                 )
     for alias, target in s.routing.aliases.items():
         if target not in s.models:
-            problems.append(f"routing.aliases.{alias}: points at unknown model {target!r}.")
+            problems.append(
+                f"routing.aliases.{alias}: points at unknown model {target!r}. Fix: use one of {', '.join(names) or '(none)'}."
+            )
     for name, dep in s.models.items():
         path = f"models.{name}"
         if dep.provider == "openai-compatible" and not (dep.base_url or dep.preset):

@@ -288,3 +288,11 @@ async def test_health_probes_each_provider(ups: Any) -> None:
         results = {h.name: h for h in await llm.health(timeout_s=2)}
     assert results["gpt"].ok and results["gemini"].ok
     assert not results["claude"].ok and results["claude"].error_code == "authentication_failed"
+
+
+async def test_tests_cannot_reach_real_providers() -> None:
+    s = load_settings({"models": {"gpt": {"provider": "openai", "api_key": "sk-x"}}}, env={})
+    async with LLMManager(s) as llm:
+        with pytest.raises(AllCandidatesFailedError) as ei:
+            await llm.generate("hi")
+    assert "loopback only" in ei.value.attempts[0].error
