@@ -21,12 +21,16 @@ from llm_manager.types import TASK_TYPES, TaskType
 __all__ = [
     "DEFAULT_FAMILY_CHAINS",
     "BackoffConfig",
+    "CacheConfig",
+    "CircuitBreakerConfig",
     "DeploymentConfig",
+    "HedgeConfig",
     "PortkeyConfig",
     "PortkeyRoute",
     "RoutingConfig",
     "Settings",
     "SimulatedBehaviour",
+    "StateConfig",
     "load_settings",
 ]
 
@@ -93,7 +97,15 @@ class DeploymentConfig(_Strict):
     base_url: str | None = None
     api_key: SecretStr | None = None
     api_keys: list[SecretStr] = Field(default_factory=list)
-    """Several keys for one provider (a comma-separated string is accepted)."""
+    """Several keys for one provider (a comma-separated string is accepted): a pool, used round-robin."""
+    key_weights: list[int] = Field(default_factory=list)
+    """Relative share of traffic per key of the pool, in the order of ``keys`` (default: equal)."""
+    rpm: int | None = Field(default=None, gt=0)
+    """Requests per minute allowed to this deployment (shared by all processes when ``state.redis_url`` is set)."""
+    tpm: int | None = Field(default=None, gt=0)
+    """Tokens (prompt + completion) per minute allowed to this deployment."""
+    hedge: bool | None = None
+    """Hedge requests whose first candidate is this deployment (see ``routing.hedge``)."""
     headers: dict[str, str] = Field(default_factory=dict)
     extra_body: dict[str, Any] = Field(default_factory=dict)
     family: Family | None = None
@@ -181,6 +193,58 @@ class RoutingConfig(_Strict):
     retry_after_cap_s: float = Field(default=20.0, ge=0)
     """Longest Retry-After honoured on the same deployment; a longer one moves on to the next candidate."""
     backoff: BackoffConfig = Field(default_factory=BackoffConfig)
+    circuit_breaker: CircuitBreakerConfig = Field(default_factory=lambda: CircuitBreakerConfig())
+    queue_timeout_s: float = Field(default=10.0, ge=0)
+    """When every candidate is at its rate limit: how long a request may wait for room (high priority first)."""
+    hedge: HedgeConfig = Field(default_factory=lambda: HedgeConfig())
+
+
+class CircuitBreakerConfig(_Strict):
+    """Per deployment and key: stop calling what is failing, probe it again after a cooldown."""
+
+    enabled: bool = True
+    failure_threshold: int = Field(default=5, ge=0)
+    """Open after this many failures within ``window_s`` (0 disables the count rule)."""
+    failure_rate: float | None = Field(default=None, gt=0, le=1)
+    """Also open when the failure share within ``window_s`` reaches this, after ``min_calls`` calls."""
+    min_calls: int = Field(default=10, ge=1)
+    window_s: float = Field(default=60.0, gt=0)
+    cooldown_s: float = Field(default=60.0, gt=0)
+    half_open_probes: int = Field(default=1, ge=1)
+    """Probe requests let through at once while half-open."""
+    half_open_successes: int = Field(default=2, ge=1)
+    """Successful probes needed to close again."""
+    slow_call_s: float | None = Field(default=None, gt=0)
+    """A successful call slower than this counts as a failure for the breaker (it is still returned)."""
+
+
+class HedgeConfig(_Strict):
+    """Hedged requests: if the first candidate is silent for ``delay_s``, also ask the next one; first answer wins."""
+
+    tasks: list[TaskType] = Field(default_factory=list)
+    """Task types whose requests are hedged."""
+    delay_s: float | Literal["p95"] = 1.0
+    """Fixed delay, or ``p95``: the first candidate's observed 95th-percentile latency (``p95_fallback_s`` until
+    it has 20 samples)."""
+    p95_fallback_s: float = Field(default=1.0, gt=0)
+
+
+class CacheConfig(_Strict):
+    """Exact-match response cache (and in-flight de-duplication of identical requests)."""
+
+    enabled: bool = True
+    ttl_s: float = Field(default=300.0, gt=0)
+    max_entries: int = Field(default=1000, ge=1)
+    dedupe: bool = True
+    """Identical requests in flight at once share one provider call."""
+
+
+class StateConfig(_Strict):
+    """Where breaker states, rate-limit budgets and the cache live."""
+
+    redis_url: str | None = None
+    """``None``: in this process. ``redis://host:6379/0``: shared by every process using the same URL and prefix."""
+    prefix: str = "llm-manager"
 
 
 class PortkeyConfig(_Strict):
@@ -206,6 +270,8 @@ class Settings(_Strict):
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     portkey: PortkeyConfig | None = None
     simulation: SimulationConfig = Field(default_factory=SimulationConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    state: StateConfig = Field(default_factory=StateConfig)
     source: str = Field(default="defaults", exclude=True)
     """Where the settings came from (a path, ``dict``, ``environment`` or ``simulated``)."""
 
@@ -213,7 +279,7 @@ class Settings(_Strict):
         """The configured or default deployment order for ``task``."""
         configured = self.routing.tasks.get(task)
         if configured:
-            return [self.resolve_name(n) or n for n in configured]
+            return list(dict.fromkeys(self.resolve_name(n) or n for n in configured))  # aliases may repeat a model
         by_family: dict[str, list[str]] = {}
         others: list[str] = []
         for name, dep in self.models.items():
@@ -367,6 +433,11 @@ def _cross_check(s: Settings, env: Mapping[str, str]) -> list[str]:
             )
         if dep.preset and dep.provider != "openai-compatible":
             problems.append(f"{path}.preset: only valid with provider: openai-compatible.")
+        if dep.key_weights and len(dep.key_weights) != len(dep.keys):
+            problems.append(f"{path}.key_weights: {len(dep.key_weights)} weights for {len(dep.keys)} keys. "
+                            "Fix: give one weight per key, in the order of api_key then api_keys.")
+        if any(w <= 0 for w in dep.key_weights):
+            problems.append(f"{path}.key_weights: weights must be positive integers.")
         if dep.simulate and dep.provider != "simulated":
             problems.append(f"{path}.simulate: only valid with provider: simulated.")
         preset = PRESETS[dep.preset or dep.provider]

@@ -230,9 +230,16 @@ class BudgetExceededError(LLMManagerError):
 
 
 class CircuitOpenError(LLMManagerError):
-    """The deployment's circuit breaker is open; it is skipped without being called."""
+    """Every candidate's circuit breaker is open; nothing was called. ``retry_after``: when probes resume."""
 
     code = "circuit_open"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+    def _fields(self) -> dict[str, Any]:
+        return {**super()._fields(), "retry_after": self.retry_after}
 
 
 class AllCandidatesFailedError(LLMManagerError):

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from llm_manager._http import HttpClient
     from llm_manager.providers.base import ProviderAdapter
     from llm_manager.routing.planner import Deployment
+    from llm_manager.state.base import StateBackend
     from llm_manager.sync import SyncLLMManager
 
 __all__ = ["HealthResult", "LLMManager", "ModelInfo", "ResponseStream"]
@@ -70,6 +71,8 @@ class LLMManager:
         sleep: how to wait between retries (injectable for tests).
         rand: randomness for backoff jitter.
         adapters: ready adapters by deployment name, replacing the configured ones (tests, custom transports).
+        state: where breakers, limits and the cache live (default: from ``state.redis_url``, else in-process).
+        wall_clock: the shared clock of breakers, limiters and the cache (``time.time``; injectable for tests).
     """
 
     def __init__(
@@ -80,15 +83,27 @@ class LLMManager:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] | None = None,
         adapters: Mapping[str, ProviderAdapter] | None = None,
+        state: StateBackend | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         from llm_manager._http import HttpClient
+        from llm_manager.cache.response_cache import Inflight, ResponseCache
         from llm_manager.executor import Executor
+        from llm_manager.routing.admission import Admission
+        from llm_manager.routing.keypool import KeyPool
+        from llm_manager.state import make_state
 
         self.settings = settings
         self.http: HttpClient = HttpClient()
         self.stats = LatencyStats()
         self.deployments: dict[str, Deployment] = self._build(settings, adapters or {})
-        self.executor = Executor(settings.routing, self.stats, clock=clock, sleep=sleep, rand=rand)
+        self.state = state if state is not None else make_state(settings.state.redis_url, settings.state.prefix)
+        self.wall_clock = wall_clock
+        self.pools = {n: KeyPool(n, d.config.keys, d.config.key_weights) for n, d in self.deployments.items()}
+        self.admission = Admission(self.state, settings.routing.circuit_breaker, self.pools, clock=wall_clock)
+        self.executor = Executor(settings.routing, self.stats, self.admission, clock=clock, sleep=sleep, rand=rand)
+        self.cache = ResponseCache(self.state, settings.cache, clock=wall_clock) if settings.cache.enabled else None
+        self.inflight = Inflight()
         self._closed = False
 
     # -- construction -------------------------------------------------------------------------------------------
@@ -170,6 +185,7 @@ class LLMManager:
         for dep in self.deployments.values():
             await dep.adapter.aclose()
         await self.http.aclose()
+        await self.state.aclose()
 
     # -- requests -----------------------------------------------------------------------------------------------
 
@@ -206,10 +222,36 @@ class LLMManager:
         Keyword preferences are :class:`Request` fields: ``task``, ``model``, ``system``, ``max_tokens``,
         ``temperature``, ``priority``, ``user``, ``project``, ``timeout_s`` …
         """
-        from llm_manager.routing.planner import plan
-
         request = self.request(prompt, messages=messages, **prefs)
         request_id = _new_id()
+        if self.cache is None or not request.cache:
+            return await self._complete(request, request_id)
+        from llm_manager.cache.keys import request_key
+
+        key = request_key(request)
+        hit = await self.cache.get(key, request_id)
+        if hit is not None:
+            return hit
+        if not self.settings.cache.dedupe:
+            resp = await self._complete(request, request_id)
+            await self.cache.put(key, resp)
+            return resp
+
+        async def call() -> Response:
+            resp = await self._complete(request, request_id)
+            assert self.cache is not None  # noqa: S101 - checked above; narrows for the type checker
+            await self.cache.put(key, resp)
+            return resp
+
+        resp, shared = await self.inflight.run(key, call)
+        if not shared:
+            return resp
+        meta = resp.metadata.model_copy(update={"request_id": request_id, "deduplicated": True})
+        return resp.model_copy(update={"id": request_id, "metadata": meta})
+
+    async def _complete(self, request: Request, request_id: str) -> Response:
+        from llm_manager.routing.planner import plan
+
         p = plan(request, self.settings, self.deployments, self.stats)
         return await self.executor.complete(request, p, request_id)
 
@@ -226,11 +268,30 @@ class LLMManager:
         :class:`~llm_manager.errors.StreamInterruptedError`. The final event (``type == "done"``) carries the
         whole :class:`Response`; it is also kept on :attr:`ResponseStream.response`.
         """
+        request = self.request(prompt, messages=messages, **prefs)
+        return ResponseStream(self._stream(request, _new_id()))
+
+    async def _stream(self, request: Request, request_id: str) -> AsyncIterator[StreamEvent]:
         from llm_manager.routing.planner import plan
 
-        request = self.request(prompt, messages=messages, **prefs)
+        key = None
+        if self.cache is not None and request.cache:
+            from llm_manager.cache.keys import request_key
+
+            key = request_key(request)
+            hit = await self.cache.get(key, request_id)
+            if hit is not None:
+                # A cached answer is replayed as a stream: one delta with the whole text, then the response.
+                yield StreamEvent.model_construct(type="delta", delta=hit.content, deployment=hit.deployment,
+                                                  model=hit.model, response=None)
+                yield StreamEvent.model_construct(type="done", delta="", deployment=hit.deployment,
+                                                  model=hit.model, response=hit)
+                return
         p = plan(request, self.settings, self.deployments, self.stats)
-        return ResponseStream(self.executor.stream(request, p, _new_id()))
+        async for event in self.executor.stream(request, p, request_id):
+            if event.type == "done" and key is not None and self.cache is not None and event.response is not None:
+                await self.cache.put(key, event.response)
+            yield event
 
     # -- introspection ------------------------------------------------------------------------------------------
 
@@ -273,7 +334,8 @@ class LLMManager:
         t0 = time.perf_counter()
         try:
             async with asyncio.timeout(timeout_s):
-                await dep.adapter.probe(api_key=dep.api_key)
+                live = [e for e in self.pools[dep.name].entries if not e.disabled]
+                await dep.adapter.probe(api_key=live[0].key if live else None)
         except (LLMManagerError, TimeoutError) as exc:
             code = exc.code if isinstance(exc, LLMManagerError) else "timeout"
             msg = exc.message if isinstance(exc, LLMManagerError) else f"no answer within {timeout_s:g}s"
@@ -294,12 +356,40 @@ class LLMManager:
             latency_ms=round((time.perf_counter() - t0) * 1000, 2),
         )
 
-    def status(self) -> dict[str, Any]:
-        """Observed numbers per deployment in this process (calls, failures, latency)."""
+    async def status(self) -> dict[str, Any]:
+        """Breakers (with cooldown left), rate-limit room, key-pool health, cache size and observed latency."""
+        now = self.wall_clock()
+        policy = self.admission.policy
+        out: dict[str, Any] = {}
+        for name, dep in self.deployments.items():
+            pool = self.pools[name]
+            keys = [e for e in pool.entries] or [None]
+            bkeys = [self.admission.breaker_key(dep, k) for k in keys]
+            views = await self.state.breaker_view(bkeys, now, policy)
+            rpm_left, tpm_left = (None, None)
+            if dep.config.rpm is not None or dep.config.tpm is not None:
+                rpm_left, tpm_left = await self.state.limit_view(name, now, rpm=dep.config.rpm, tpm=dep.config.tpm)
+            out[name] = {
+                **_stats_dict(self.stats.get(name), dep),
+                "breakers": {
+                    (k.fp if k else "-"): {"state": v.state, "failures": v.failures, "calls": v.calls,
+                                           "cooldown_left_s": round(v.cooldown_left_s, 3)}
+                    for k, v in zip(keys, (views[b] for b in bkeys), strict=True)
+                },
+                "limits": {"rpm": dep.config.rpm, "tpm": dep.config.tpm,
+                           "rpm_available": _round(rpm_left), "tpm_available": _round(tpm_left)},
+                "keys": pool.snapshot(now),
+            }
         return {
             "source": self.settings.source,
             "strategy": self.settings.routing.strategy,
-            "deployments": {name: _stats_dict(self.stats.get(name), d) for name, d in self.deployments.items()},
+            "state": "redis" if self.settings.state.redis_url else "memory",
+            "cache": {"enabled": self.cache is not None,
+                      "entries": await self.state.cache_size() if self.cache is not None else 0,
+                      "max_entries": self.settings.cache.max_entries, "ttl_s": self.settings.cache.ttl_s},
+            "in_flight_shared": len(self.inflight),
+            "queued": len(self.executor.gate),
+            "deployments": out,
         }
 
     def adapter(self, name: str) -> ProviderAdapter:
@@ -373,6 +463,10 @@ def _warn_if_simulated(settings: Settings) -> None:
 
 def _new_id() -> str:
     return "req_" + uuid.uuid4().hex[:24]
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 2)
 
 
 def _stats_dict(st: DeploymentStats, dep: Deployment) -> dict[str, Any]:

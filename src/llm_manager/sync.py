@@ -88,7 +88,7 @@ class SyncLLMManager:
 
     def status(self) -> dict[str, Any]:
         """Blocking :meth:`LLMManager.status`."""
-        return self.manager.status()
+        return self._run(self.manager.status())
 
     def close(self) -> None:
         """Close connections and stop the background loop. Idempotent."""

@@ -133,7 +133,13 @@ class Attempt(BaseModel):
     waited_ms: float = 0.0
     """Backoff slept before this attempt."""
     skipped: bool = False
-    """True when the deployment was not called at all (e.g. its context window is too small)."""
+    """True when the deployment was not called at all (context window too small, circuit open, at its limit)."""
+    key: str | None = None
+    """Fingerprint of the API key used (never the key)."""
+    hedge: bool = False
+    """True for the attempts of a hedged race."""
+    cost: Decimal | None = None
+    """Cost of this attempt when it was paid for but did not answer (a hedge's loser: its prompt, estimated)."""
 
 
 class ResponseMetadata(BaseModel):
@@ -148,6 +154,11 @@ class ResponseMetadata(BaseModel):
     attempts: list[Attempt] = Field(default_factory=list)
     """Every candidate tried, in order, with its error."""
     cached: bool = False
+    """Served from the response cache (no provider call)."""
+    deduplicated: bool = False
+    """Shared the provider call of an identical request that was already in flight."""
+    hedged: bool = False
+    """A hedge raced two candidates for this answer."""
     simulated: bool = False
     """True when a simulated (offline) model answered: the content is not from a real LLM."""
     task: TaskType = "general"

@@ -200,4 +200,5 @@ async def test_performance_strategy_learns_latency() -> None:
         await llm.generate("x", model="slow")
         await llm.generate("x", model="fast")
         assert (await llm.generate("x")).deployment == "fast"
-        assert llm.status()["deployments"]["slow"]["latency_ms"] > llm.status()["deployments"]["fast"]["latency_ms"]
+        status = (await llm.status())["deployments"]
+        assert status["slow"]["latency_ms"] > status["fast"]["latency_ms"]

@@ -39,7 +39,13 @@ def _manager(seed: int) -> LLMManager:
     from llm_manager.manager import LLMManager
 
     overrides: dict[str, Any] = {
-        "routing": {"max_retries": 1, "retry_after_cap_s": 5, "first_chunk_timeout_s": 0.5, "backoff": {"base_s": 0.05}}
+        "routing": {
+            "max_retries": 1,
+            "retry_after_cap_s": 5,
+            "first_chunk_timeout_s": 0.5,
+            "backoff": {"base_s": 0.05},
+            "circuit_breaker": {"failure_threshold": 3, "cooldown_s": 30},
+        }
     }
     return LLMManager(simulated_settings(seed, overrides))
 
@@ -60,6 +66,8 @@ async def _run(seed: int) -> None:
         await _fallback(c, llm)
         await _retry_after(c, llm)
         await _streams(c, llm)
+        await _cache(c, llm)
+        await _breaker(c, llm)
     c.print("\n[green]done.[/green] Configure a provider (see `llm-manager config example`) for real answers.")
 
 
@@ -118,7 +126,7 @@ def _attempts_table(title: str, r: Response) -> Any:
 
 async def _fallback(c: Console, llm: LLMManager) -> None:
     _sim(llm, "sim-claude").push("503", "503")  # the primary for analysis is down
-    r = await llm.generate(_PROMPTS["analysis"], task="analysis")
+    r = await llm.generate(_PROMPTS["analysis"], task="analysis", cache=False)
     c.print(_attempts_table("2 · fallback: sim-claude answers 503 twice (a retry, then give up) → next candidate", r))
     c.print(f"   answer from [bold]{r.deployment}[/bold]: {_esc(r.content[:70])}…")
 
@@ -126,7 +134,7 @@ async def _fallback(c: Console, llm: LLMManager) -> None:
 async def _retry_after(c: Console, llm: LLMManager) -> None:
     _sim(llm, "sim-gpt").push("429:0.8")
     t0 = time.perf_counter()
-    r = await llm.generate(_PROMPTS["general"], task="general")
+    r = await llm.generate(_PROMPTS["general"], task="general", cache=False)
     took = (time.perf_counter() - t0) * 1000
     c.print(_attempts_table("3 · retry honouring Retry-After: sim-gpt answers 429 with retry-after 0.8 s", r))
     c.print(f"   same model retried after the server's 800 ms (not the 50 ms backoff); total {took:.0f} ms")
@@ -136,7 +144,7 @@ async def _streams(c: Console, llm: LLMManager) -> None:
     from llm_manager.errors import StreamInterruptedError
 
     c.print("\n[bold]4 · streaming[/bold] a haiku (task general):  ", end="")
-    s = llm.stream("Write a haiku about on-call", task="general", max_tokens=20)
+    s = llm.stream("Write a haiku about on-call", task="general", max_tokens=20, cache=False)
     async for ev in s:
         c.print(_esc(ev.delta), end="")
     assert s.response is not None
@@ -146,7 +154,7 @@ async def _streams(c: Console, llm: LLMManager) -> None:
     )
 
     _sim(llm, "sim-gpt").push("slow:2")  # no first chunk within first_chunk_timeout_s (0.5 s)
-    s = llm.stream("Write a haiku about fallbacks", task="general", max_tokens=20)
+    s = llm.stream("Write a haiku about fallbacks", task="general", max_tokens=20, cache=False)
     text = await s.text()
     assert s.response is not None
     c.print(_attempts_table("5 · stream fails over BEFORE its first chunk (sim-gpt silent past 0.5 s)", s.response))
@@ -155,7 +163,37 @@ async def _streams(c: Console, llm: LLMManager) -> None:
     _sim(llm, "sim-gpt").push("cut:3")
     c.print("\n[bold]6 · stream breaks AFTER its first chunk[/bold] (no fallback: text was already shown):  ", end="")
     try:
-        async for ev in llm.stream("Write a haiku about resets", task="general", max_tokens=20):
+        async for ev in llm.stream("Write a haiku about resets", task="general", max_tokens=20, cache=False):
             c.print(_esc(ev.delta), end="")
     except StreamInterruptedError as exc:
         c.print(f"\n   [red]error[/red] {_esc(f'[{exc.code}] {exc.message}')}")
+
+
+async def _cache(c: Console, llm: LLMManager) -> None:
+    question = "What does a p99 latency spike after a deploy usually mean?"
+    first = await llm.generate(question, task="general")
+    t0 = time.perf_counter()
+    again = await llm.generate(question, task="general")
+    hit_us = (time.perf_counter() - t0) * 1e6
+    c.print(f"\n[bold]7 · cache[/bold]: first answer {first.metadata.latency_ms:.0f} ms from {first.deployment}; "
+            f"the same question again: cached={again.metadata.cached} in {hit_us:.0f} µs")
+    adapter = _sim(llm, "sim-gpt")
+    before = adapter.calls
+    burst = await asyncio.gather(*(llm.generate("Explain error budgets in one line", task="general")
+                                   for _ in range(20)))
+    shared = sum(r.metadata.deduplicated for r in burst)
+    c.print(f"   20 identical requests at once → {adapter.calls - before} provider call; {shared} shared it in flight")
+
+
+async def _breaker(c: Console, llm: LLMManager) -> None:
+    claude = _sim(llm, "sim-claude")
+    claude.push(*["503"] * 40)  # a long outage of the analysis primary
+    before = claude.calls
+    served: dict[str, int] = {}
+    for i in range(12):
+        r = await llm.generate(f"Analyze anomaly #{i}", task="analysis", cache=False)
+        served[r.deployment] = served.get(r.deployment, 0) + 1
+    status = (await llm.status())["deployments"]["sim-claude"]["breakers"]["-"]
+    c.print(f"\n[bold]8 · circuit breaker[/bold]: sim-claude down for 12 requests → it was called "
+            f"{claude.calls - before} times (threshold 3), then skipped; breaker [red]{status['state']}[/red], "
+            f"{status['cooldown_left_s']:.0f}s of cooldown left; answers from {served}")

@@ -44,12 +44,6 @@ class Deployment:
         """Whether answers come from the offline simulator."""
         return self.adapter.simulated
 
-    @property
-    def api_key(self) -> str | None:
-        """The key to send (pools arrive with the resilience layer)."""
-        keys = self.config.keys
-        return keys[0] if keys else None
-
     def estimate_cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal | None:
         """USD for the given token counts, or ``None`` when the price is unknown."""
         if self.price_in is None or self.price_out is None:

@@ -19,7 +19,7 @@ from llm_manager.errors import (
     RateLimitError,
 )
 
-__all__ = ["Decision", "backoff_delay", "decide", "is_retryable"]
+__all__ = ["Decision", "backoff_delay", "decide", "is_reroutable", "is_retryable"]
 
 
 class Decision(Enum):
@@ -44,6 +44,11 @@ def is_retryable(exc: BaseException) -> bool:
         if hint == "false":
             return False
     return isinstance(exc, RateLimitError | ModelUnavailableError | ProviderTimeoutError | TimeoutError)
+
+
+def is_reroutable(exc: BaseException) -> bool:
+    """Whether another candidate could succeed where this one refused the request itself (window, filter)."""
+    return isinstance(exc, ContextTooLargeError | ContentFilterError)
 
 
 def decide(exc: BaseException, *, retries_left: int, retry_after_cap_s: float) -> Decision:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 __all__ = ["DeploymentStats", "LatencyStats"]
 
@@ -18,6 +19,15 @@ class DeploymentStats:
     ttfc_ms: float | None = None
     """Exponentially weighted mean time to first chunk of successful streams."""
     last_error: str | None = None
+    samples: deque[float] = field(default_factory=lambda: deque(maxlen=200))
+    """Recent successful latencies (ms), for percentiles."""
+
+    def percentile(self, q: float) -> float | None:
+        """The ``q`` quantile (0..1) of recent latencies, or ``None`` with fewer than 20 samples."""
+        if len(self.samples) < 20:
+            return None
+        ordered = sorted(self.samples)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 class LatencyStats:

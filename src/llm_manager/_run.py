@@ -1,0 +1,367 @@
+"""The state of one request's tries: attempts so far, the deadline, admission tickets, what to do next.
+
+Shared by the whole-answer and streaming paths of :mod:`llm_manager.executor`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from llm_manager.errors import (
+    AllCandidatesFailedError,
+    AuthenticationError,
+    CircuitOpenError,
+    LLMManagerError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitError,
+    StreamInterruptedError,
+)
+from llm_manager.routing.admission import Refusal, Ticket
+from llm_manager.routing.retry import Decision, backoff_delay, decide
+from llm_manager.tokens import DEFAULT_OUTPUT_ESTIMATE, estimate_prompt_tokens
+from llm_manager.types import Attempt, Response, ResponseMetadata, Usage
+
+if TYPE_CHECKING:
+    from llm_manager.executor import Executor
+    from llm_manager.providers.base import Chunk, Completion
+    from llm_manager.routing.planner import Deployment, Plan
+    from llm_manager.routing.queue import Waiter
+    from llm_manager.types import Request
+
+__all__ = ["Accumulator", "Done", "Run"]
+
+
+class Accumulator:
+    """Collects a stream into a :class:`Done`."""
+
+    __slots__ = ("cached_tokens", "chunks", "completion_tokens", "finish_reason", "model", "parts", "prompt_tokens")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.finish_reason: str | None = None
+        self.model: str | None = None
+        self.prompt_tokens: int | None = None
+        self.completion_tokens: int | None = None
+        self.cached_tokens = 0
+        self.chunks = 0
+
+    def add(self, chunk: Chunk) -> None:
+        if chunk.text:
+            self.parts.append(chunk.text)
+            self.chunks += 1
+        if chunk.finish_reason:
+            self.finish_reason = chunk.finish_reason
+        if chunk.model:
+            self.model = chunk.model
+        if chunk.prompt_tokens is not None:
+            self.prompt_tokens = chunk.prompt_tokens
+        if chunk.completion_tokens is not None:
+            self.completion_tokens = chunk.completion_tokens
+        if chunk.cached_tokens:
+            self.cached_tokens = chunk.cached_tokens
+
+    def done(self) -> Done:
+        return Done("".join(self.parts), self.finish_reason, self.prompt_tokens, self.completion_tokens,
+                    self.cached_tokens, self.model)
+
+
+class Done:
+    """A provider-neutral finished answer (a completion, or an assembled stream)."""
+
+    __slots__ = ("cached_tokens", "completion_tokens", "finish_reason", "model", "prompt_tokens", "text")
+
+    def __init__(self, text: str, finish_reason: str | None, prompt_tokens: int | None,
+                 completion_tokens: int | None, cached_tokens: int, model: str | None) -> None:
+        self.text = text
+        self.finish_reason = finish_reason
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens
+        self.cached_tokens = cached_tokens
+        self.model = model
+
+    @classmethod
+    def of(cls, c: Completion) -> Done:
+        return cls(c.text, c.finish_reason, c.prompt_tokens, c.completion_tokens, c.cached_tokens, c.model)
+
+    @property
+    def used_tokens(self) -> int | None:
+        if self.prompt_tokens is None or self.completion_tokens is None:
+            return None
+        return self.prompt_tokens + self.completion_tokens
+
+
+class Run:
+    """One request's journey through its candidates."""
+
+    def __init__(self, ex: Executor, request: Request, plan: Plan, request_id: str) -> None:
+        self.ex = ex
+        self.request = request
+        self.plan = plan
+        self.request_id = request_id
+        self.attempts: list[Attempt] = list(plan.skipped)
+        self.errors: list[BaseException] = []
+        self.refusals: list[tuple[Deployment, Refusal]] = []
+        self.started = time.perf_counter()
+        routing = ex.routing
+        self.deadline = ex.clock() + (request.timeout_s or routing.deadline_s)
+        self.queue_deadline = ex.clock() + routing.queue_timeout_s
+        self.tokens = estimate_prompt_tokens(request) + (request.max_tokens or DEFAULT_OUTPUT_ESTIMATE)
+        self.min_window = 0
+        self.retry_same = False
+        self.retries_left = 0
+        self.retry_index = 0
+        self.rotations = 0
+        self.waited_s = 0.0
+        self.cut_by_deadline = False
+        self.attempted = False
+        self.skip: set[str] = set()
+        self.waiter: Waiter | None = None
+        self.hedged = False
+
+    # -- order of tries -----------------------------------------------------------------------------------------
+
+    def tries(self) -> Iterator[Deployment]:
+        """Each deployment to try next, in order; a deployment repeats while :meth:`failed` asks to retry it."""
+        for dep in self.plan.candidates:
+            if dep.name in self.skip:
+                continue
+            if dep.endpoint.context_window <= self.min_window:
+                self.attempts.append(_skipped(dep, "context_too_large", f"window {dep.endpoint.context_window} "
+                                              f"not larger than {self.min_window}, which was too small"))
+                continue
+            self.retries_left, self.retry_index, self.rotations = self.ex.routing.max_retries, 0, 0
+            while True:
+                self.retry_same = False
+                yield dep
+                if not self.retry_same:
+                    break
+
+    def attempt_timeout(self, dep: Deployment) -> float:
+        """Seconds this attempt may take: its own timeout, cut by what is left of the request's deadline."""
+        remaining = self.deadline - self.ex.clock()
+        if remaining <= 0:
+            raise self.exhausted(deadline=True)
+        return min(dep.timeout_s, remaining)
+
+    # -- admission ----------------------------------------------------------------------------------------------
+
+    async def admit(self, dep: Deployment) -> Ticket | None:
+        """A ticket for ``dep``, or ``None`` (the refusal is remembered) when it may not be called now."""
+        verdict = await self.ex.admission.admit(dep, self.tokens)
+        if isinstance(verdict, Refusal):
+            self.refusals.append((dep, verdict))
+            return None
+        self.attempted = True
+        return verdict
+
+    async def wait_for_room(self) -> bool:
+        """After a pass where nothing was called and some candidate was only at its rate limit: queue (by
+        priority) and sleep until there may be room, then allow another pass. False when waiting cannot help."""
+        waits = [r.retry_in_s for _, r in self.refusals if r.kind == "rate_limited"]
+        if self.attempted or not waits:
+            return False
+        wait = min(waits)
+        if self.ex.clock() + wait > min(self.queue_deadline, self.deadline):
+            return False
+        gate = self.ex.gate
+        if self.waiter is None:
+            self.waiter = gate.enter(self.request.priority)
+        await gate.turn(self.waiter)
+        await self.ex.sleep(wait)
+        self.refusals.clear()
+        return True
+
+    async def queue_if_others_wait(self) -> None:
+        """A newcomer waits behind queued requests of its priority or higher before its first pass."""
+        gate = self.ex.gate
+        if gate.must_queue(self.request.priority):
+            self.waiter = gate.enter(self.request.priority)
+            await gate.turn(self.waiter)
+
+    def leave_queue(self) -> None:
+        if self.waiter is not None:
+            self.ex.gate.leave(self.waiter)
+            self.waiter = None
+
+    # -- outcomes -----------------------------------------------------------------------------------------------
+
+    async def failed(self, ticket: Ticket, exc: BaseException, t0: float, timeout: float, *,
+                     decide_next: bool = True) -> LLMManagerError:
+        """Record a failed attempt; unless ``decide_next`` is off, choose what comes next (and maybe sleep)."""
+        dep = ticket.dep
+        latency_s = time.perf_counter() - t0
+        err = normalise(exc, dep, timeout, self.request_id)
+        self.errors.append(err)
+        self.attempts.append(_attempt(dep, err, latency_s, self.waited_s, ticket, self.hedged))
+        self.waited_s = 0.0
+        self.ex.stats.failure(dep.name, err.code)
+        other_key = await self.ex.admission.settle(ticket, error=err, used_tokens=None, latency_s=latency_s)
+        if not decide_next:
+            return err
+        if other_key and isinstance(err, RateLimitError | AuthenticationError) and self.rotations < 8:
+            # Another key of the same deployment may not share this key's limit or problem: try it at once.
+            self.rotations += 1
+            self.retry_same = True
+            return err
+        decision = decide(err, retries_left=self.retries_left, retry_after_cap_s=self.ex.routing.retry_after_cap_s)
+        if decision is Decision.RAISE:
+            err.attempts = list(self.attempts)
+            raise err
+        if decision is Decision.NEXT_LARGER:
+            self.min_window = max(self.min_window, dep.endpoint.context_window)
+        if decision is Decision.RETRY_SAME:
+            await self._backoff(err)
+        return err
+
+    async def _backoff(self, err: LLMManagerError) -> None:
+        routing = self.ex.routing
+        delay = backoff_delay(self.retry_index, err, routing.backoff, self.ex.rand, routing.retry_after_cap_s)
+        if self.ex.clock() + delay >= self.deadline:
+            self.cut_by_deadline = True
+            return  # waiting would blow the deadline: the next candidate is the better bet
+        await self.ex.sleep(delay)
+        self.waited_s = delay
+        self.retries_left -= 1
+        self.retry_index += 1
+        self.retry_same = True
+
+    async def succeeded(self, ticket: Ticket, done: Done, latency_s: float, ttfc_ms: float | None = None) -> None:
+        dep = ticket.dep
+        self.ex.stats.success(dep.name, latency_s * 1000, ttfc_ms)
+        await self.ex.admission.settle(ticket, error=None, used_tokens=done.used_tokens, latency_s=latency_s)
+        self.attempts.append(Attempt(
+            deployment=dep.name, provider=dep.provider, model=dep.endpoint.model, ok=True,
+            latency_ms=round(latency_s * 1000, 3), waited_ms=round(self.waited_s * 1000, 3),
+            key=ticket.key.fp if ticket.key else None, hedge=self.hedged,
+        ))
+
+    async def abandoned(self, ticket: Ticket, t0: float) -> None:
+        """A hedge's loser, cancelled: its prompt was (probably) paid for, so record an estimated cost."""
+        dep = ticket.dep
+        latency_s = time.perf_counter() - t0
+        await self.ex.admission.settle(ticket, error=None, used_tokens=estimate_prompt_tokens(self.request),
+                                       latency_s=latency_s)
+        self.attempts.append(Attempt(
+            deployment=dep.name, provider=dep.provider, model=dep.endpoint.model, ok=False,
+            error_code="hedge_lost", error="cancelled: the other candidate answered first",
+            latency_ms=round(latency_s * 1000, 3), key=ticket.key.fp if ticket.key else None, hedge=True,
+            cost=dep.estimate_cost(estimate_prompt_tokens(self.request), 0),
+        ))
+
+    def broke(self, ticket: Ticket, exc: BaseException, acc: Accumulator, t0: float) -> StreamInterruptedError:
+        """The error a caller sees when a committed stream fails."""
+        dep = ticket.dep
+        cause = normalise(exc, dep, self.ex.routing.stream_idle_timeout_s, self.request_id)
+        self.attempts.append(_attempt(dep, cause, time.perf_counter() - t0, self.waited_s, ticket))
+        self.ex.stats.failure(dep.name, cause.code)
+        what = "stalled" if isinstance(cause, ProviderTimeoutError) else "broke"
+        err = StreamInterruptedError(
+            f"stream from {dep.name} {what} after {acc.chunks} chunks ({len(''.join(acc.parts))} chars): "
+            f"{cause.message}",
+            status_code=getattr(cause, "status_code", None), provider=dep.provider, model=dep.endpoint.model,
+            deployment=dep.name, request_id=self.request_id,
+        )
+        err.attempts = list(self.attempts)
+        return err
+
+    def exhausted(self, *, deadline: bool = False) -> LLMManagerError:
+        """The error when no candidate answered."""
+        for dep, r in self.refusals:
+            self.attempts.append(_skipped(dep, r.kind, r.detail))
+        tried = [a for a in self.attempts if not a.skipped]
+        if not tried and self.refusals and not deadline:
+            return self._refused_error()
+        if deadline:
+            why = f"deadline of {self.request.timeout_s or self.ex.routing.deadline_s:g}s exceeded"
+        elif not tried:
+            why = "no candidate could take the request"
+        else:
+            why = "every candidate failed"
+        if self.cut_by_deadline and not deadline:
+            why += f" (retries cut short by the {self.request.timeout_s or self.ex.routing.deadline_s:g}s deadline)"
+        lines = "; ".join(
+            f"{a.deployment}: {'skipped, ' if a.skipped else ''}{a.error_code}" + (f" ({a.error})" if a.error else "")
+            for a in self.attempts
+        )
+        return AllCandidatesFailedError(f"{why} after {len(tried)} attempt(s): {lines}", attempts=self.attempts,
+                                        exceptions=self.errors, request_id=self.request_id)
+
+    def _refused_error(self) -> LLMManagerError:
+        kinds = {r.kind for _, r in self.refusals}
+        soonest = min(r.retry_in_s for _, r in self.refusals)
+        names = ", ".join(dict.fromkeys(d.name for d, _ in self.refusals))
+        err: LLMManagerError
+        if "rate_limited" in kinds:
+            err = RateLimitError(f"every candidate is at its rate limit ({names}); waited up to the "
+                                 f"{self.ex.routing.queue_timeout_s:g}s queue timeout", retry_after=round(soonest, 3),
+                                 request_id=self.request_id)
+        elif kinds == {"circuit_open"}:
+            err = CircuitOpenError(f"every candidate's circuit is open ({names}); retry in {soonest:.1f}s",
+                                   retry_after=round(soonest, 3), request_id=self.request_id)
+        else:
+            return AllCandidatesFailedError(f"no candidate could take the request: {names}", attempts=self.attempts,
+                                            request_id=self.request_id)
+        err.attempts = list(self.attempts)
+        return err
+
+    def response(self, dep: Deployment, done: Done, ttfc_ms: float | None) -> Response:
+        usage = _usage(dep, done, self.request)
+        tried = sum(1 for a in self.attempts if not a.skipped)
+        meta = ResponseMetadata(
+            request_id=self.request_id,
+            latency_ms=round((time.perf_counter() - self.started) * 1000, 3),
+            time_to_first_chunk_ms=round(ttfc_ms, 3) if ttfc_ms is not None else None,
+            retries=max(0, tried - 1),
+            attempts=self.attempts,
+            simulated=dep.simulated,
+            hedged=self.hedged,
+            task=self.request.task,
+        )
+        return Response(
+            id=self.request_id, content=done.text, model=done.model or dep.endpoint.model, deployment=dep.name,
+            provider=dep.provider, finish_reason=done.finish_reason,  # type: ignore[arg-type]
+            usage=usage, metadata=meta,
+        )
+
+
+def _usage(dep: Deployment, done: Done, request: Request) -> Usage:
+    estimated = done.prompt_tokens is None or done.completion_tokens is None
+    prompt = done.prompt_tokens if done.prompt_tokens is not None else estimate_prompt_tokens(request)
+    completion = done.completion_tokens if done.completion_tokens is not None else max(1, len(done.text) // 4)
+    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion,
+                 cached_tokens=done.cached_tokens, cost=dep.estimate_cost(prompt, completion), estimated=estimated)
+
+
+def normalise(exc: BaseException, dep: Deployment, timeout: float, request_id: str) -> LLMManagerError:
+    """Turn a raw failure into our error with the deployment filled in."""
+    if isinstance(exc, TimeoutError) and not isinstance(exc, LLMManagerError):
+        err: LLMManagerError = ProviderTimeoutError(f"no answer from {dep.name} within {timeout:g}s",
+                                                    timeout_s=timeout)
+    elif isinstance(exc, LLMManagerError):
+        err = exc
+    else:  # pragma: no cover - callers only pass ProviderError / TimeoutError
+        raise exc
+    err.deployment = err.deployment or dep.name
+    err.provider = err.provider or dep.provider
+    err.model = err.model or dep.endpoint.model
+    err.request_id = err.request_id or request_id
+    return err
+
+
+def _attempt(
+    dep: Deployment, err: LLMManagerError, latency_s: float, waited_s: float, ticket: Ticket, hedge: bool = False
+) -> Attempt:
+    return Attempt(
+        deployment=dep.name, provider=dep.provider, model=dep.endpoint.model, ok=False, error_code=err.code,
+        error=err.message[:300], status_code=err.status_code if isinstance(err, ProviderError) else None,
+        retry_after=getattr(err, "retry_after", None), latency_ms=round(latency_s * 1000, 3),
+        waited_ms=round(waited_s * 1000, 3), key=ticket.key.fp if ticket.key else None, hedge=hedge,
+    )
+
+
+def _skipped(dep: Deployment, code: str, why: str) -> Attempt:
+    return Attempt(deployment=dep.name, provider=dep.provider, model=dep.endpoint.model, ok=False, skipped=True,
+                   error_code=code, error=why)

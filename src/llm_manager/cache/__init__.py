@@ -1,0 +1,1 @@
+"""Exact-match response cache and in-flight de-duplication."""
