@@ -10,7 +10,6 @@ import pytest
 from llm_manager._http import HttpClient
 from tests.fakes.server import FakeUpstream
 
-
 # Any request to a host other than loopback fails: no test can reach a real provider, even by mistake.
 os.environ["LLM_MANAGER_LOOPBACK_ONLY"] = "1"
 

@@ -27,8 +27,13 @@ def instant(**extra: Any) -> dict[str, Any]:
     return {"latency_ms": 0, "first_token_ms": 0, "tokens_per_s": 1e9, **extra}
 
 
-def sim_settings(models: dict[str, dict[str, Any]], *, cache: dict[str, Any] | None = None,
-                 state: dict[str, Any] | None = None, **routing: Any) -> Settings:
+def sim_settings(
+    models: dict[str, dict[str, Any]],
+    *,
+    cache: dict[str, Any] | None = None,
+    state: dict[str, Any] | None = None,
+    **routing: Any,
+) -> Settings:
     """Settings with simulated models ``{name: {family, simulate, ...}}`` and routing overrides.
 
     The response cache is off unless ``cache`` is given: most tests repeat one prompt to exercise retries."""
@@ -36,8 +41,11 @@ def sim_settings(models: dict[str, dict[str, Any]], *, cache: dict[str, Any] | N
         name: {"provider": "simulated", "simulate": instant(**m.pop("simulate", {})), **m}
         for name, m in ((n, dict(v)) for n, v in models.items())
     }
-    raw: dict[str, Any] = {"models": spec, "routing": {"backoff": {"jitter": False}, **routing},
-                           "cache": cache if cache is not None else {"enabled": False}}
+    raw: dict[str, Any] = {
+        "models": spec,
+        "routing": {"backoff": {"jitter": False}, **routing},
+        "cache": cache if cache is not None else {"enabled": False},
+    }
     if state is not None:
         raw["state"] = state
     return load_settings(raw, env={})

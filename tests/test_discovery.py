@@ -171,10 +171,9 @@ async def test_from_env_with_a_key_does_not_warn(caplog: pytest.LogCaptureFixtur
         await llm.aclose()
 
 
-# -- known bugs in discovery.py (reported; strict xfail so the fix turns them into failures to remove) ------------
+# -- URL and naming edge cases -------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(reason="bug: a URL that already ends in /v1 gets a second /v1", strict=True)
 @pytest.mark.parametrize(
     ("var", "name"), [("LM_STUDIO_URL", "local-llama"), ("OLLAMA_HOST", "ollama")], ids=["lmstudio", "ollama"]
 )
@@ -183,14 +182,10 @@ def test_url_already_ending_in_v1_is_kept(var: str, name: str) -> None:
     assert s.models[name].base_url == "http://127.0.0.1:1234/v1"
 
 
-@pytest.mark.xfail(reason="bug: OLLAMA_HOST without a port should use Ollama's default port 11434", strict=True)
 def test_ollama_host_without_port_uses_default_port() -> None:
     assert from_env({"OLLAMA_HOST": "127.0.0.1"}).models["ollama"].base_url == "http://127.0.0.1:11434/v1"
 
 
-@pytest.mark.xfail(
-    reason="bug: bare PORTKEY_VIRTUAL_KEY yields a deployment named 'portkey-' with model 'portkey-'", strict=True
-)
 def test_bare_portkey_virtual_key_gets_a_sensible_name() -> None:
     s = from_env({"PORTKEY_API_KEY": "pk", "PORTKEY_VIRTUAL_KEY": "vk"})
     assert "portkey-" not in s.models

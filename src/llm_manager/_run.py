@@ -64,8 +64,14 @@ class Accumulator:
             self.cached_tokens = chunk.cached_tokens
 
     def done(self) -> Done:
-        return Done("".join(self.parts), self.finish_reason, self.prompt_tokens, self.completion_tokens,
-                    self.cached_tokens, self.model)
+        return Done(
+            "".join(self.parts),
+            self.finish_reason,
+            self.prompt_tokens,
+            self.completion_tokens,
+            self.cached_tokens,
+            self.model,
+        )
 
 
 class Done:
@@ -73,8 +79,15 @@ class Done:
 
     __slots__ = ("cached_tokens", "completion_tokens", "finish_reason", "model", "prompt_tokens", "text")
 
-    def __init__(self, text: str, finish_reason: str | None, prompt_tokens: int | None,
-                 completion_tokens: int | None, cached_tokens: int, model: str | None) -> None:
+    def __init__(
+        self,
+        text: str,
+        finish_reason: str | None,
+        prompt_tokens: int | None,
+        completion_tokens: int | None,
+        cached_tokens: int,
+        model: str | None,
+    ) -> None:
         self.text = text
         self.finish_reason = finish_reason
         self.prompt_tokens = prompt_tokens
@@ -129,8 +142,13 @@ class Run:
             if dep.name in self.skip:
                 continue
             if dep.endpoint.context_window <= self.min_window:
-                self.attempts.append(_skipped(dep, "context_too_large", f"window {dep.endpoint.context_window} "
-                                              f"not larger than {self.min_window}, which was too small"))
+                self.attempts.append(
+                    _skipped(
+                        dep,
+                        "context_too_large",
+                        f"window {dep.endpoint.context_window} not larger than {self.min_window}, which was too small",
+                    )
+                )
                 continue
             self.retries_left, self.retry_index, self.rotations = self.ex.routing.max_retries, 0, 0
             while True:
@@ -188,8 +206,9 @@ class Run:
 
     # -- outcomes -----------------------------------------------------------------------------------------------
 
-    async def failed(self, ticket: Ticket, exc: BaseException, t0: float, timeout: float, *,
-                     decide_next: bool = True) -> LLMManagerError:
+    async def failed(
+        self, ticket: Ticket, exc: BaseException, t0: float, timeout: float, *, decide_next: bool = True
+    ) -> LLMManagerError:
         """Record a failed attempt; unless ``decide_next`` is off, choose what comes next (and maybe sleep)."""
         dep = ticket.dep
         latency_s = time.perf_counter() - t0
@@ -232,24 +251,40 @@ class Run:
         dep = ticket.dep
         self.ex.stats.success(dep.name, latency_s * 1000, ttfc_ms)
         await self.ex.admission.settle(ticket, error=None, used_tokens=done.used_tokens, latency_s=latency_s)
-        self.attempts.append(Attempt(
-            deployment=dep.name, provider=dep.provider, model=dep.endpoint.model, ok=True,
-            latency_ms=round(latency_s * 1000, 3), waited_ms=round(self.waited_s * 1000, 3),
-            key=ticket.key.fp if ticket.key else None, hedge=self.hedged,
-        ))
+        self.attempts.append(
+            Attempt(
+                deployment=dep.name,
+                provider=dep.provider,
+                model=dep.endpoint.model,
+                ok=True,
+                latency_ms=round(latency_s * 1000, 3),
+                waited_ms=round(self.waited_s * 1000, 3),
+                key=ticket.key.fp if ticket.key else None,
+                hedge=self.hedged,
+            )
+        )
 
     async def abandoned(self, ticket: Ticket, t0: float) -> None:
         """A hedge's loser, cancelled: its prompt was (probably) paid for, so record an estimated cost."""
         dep = ticket.dep
         latency_s = time.perf_counter() - t0
-        await self.ex.admission.settle(ticket, error=None, used_tokens=estimate_prompt_tokens(self.request),
-                                       latency_s=latency_s)
-        self.attempts.append(Attempt(
-            deployment=dep.name, provider=dep.provider, model=dep.endpoint.model, ok=False,
-            error_code="hedge_lost", error="cancelled: the other candidate answered first",
-            latency_ms=round(latency_s * 1000, 3), key=ticket.key.fp if ticket.key else None, hedge=True,
-            cost=dep.estimate_cost(estimate_prompt_tokens(self.request), 0),
-        ))
+        await self.ex.admission.settle(
+            ticket, error=None, used_tokens=estimate_prompt_tokens(self.request), latency_s=latency_s
+        )
+        self.attempts.append(
+            Attempt(
+                deployment=dep.name,
+                provider=dep.provider,
+                model=dep.endpoint.model,
+                ok=False,
+                error_code="hedge_lost",
+                error="cancelled: the other candidate answered first",
+                latency_ms=round(latency_s * 1000, 3),
+                key=ticket.key.fp if ticket.key else None,
+                hedge=True,
+                cost=dep.estimate_cost(estimate_prompt_tokens(self.request), 0),
+            )
+        )
 
     def broke(self, ticket: Ticket, exc: BaseException, acc: Accumulator, t0: float) -> StreamInterruptedError:
         """The error a caller sees when a committed stream fails."""
@@ -261,8 +296,11 @@ class Run:
         err = StreamInterruptedError(
             f"stream from {dep.name} {what} after {acc.chunks} chunks ({len(''.join(acc.parts))} chars): "
             f"{cause.message}",
-            status_code=getattr(cause, "status_code", None), provider=dep.provider, model=dep.endpoint.model,
-            deployment=dep.name, request_id=self.request_id,
+            status_code=getattr(cause, "status_code", None),
+            provider=dep.provider,
+            model=dep.endpoint.model,
+            deployment=dep.name,
+            request_id=self.request_id,
         )
         err.attempts = list(self.attempts)
         return err
@@ -286,8 +324,12 @@ class Run:
             f"{a.deployment}: {'skipped, ' if a.skipped else ''}{a.error_code}" + (f" ({a.error})" if a.error else "")
             for a in self.attempts
         )
-        return AllCandidatesFailedError(f"{why} after {len(tried)} attempt(s): {lines}", attempts=self.attempts,
-                                        exceptions=self.errors, request_id=self.request_id)
+        return AllCandidatesFailedError(
+            f"{why} after {len(tried)} attempt(s): {lines}",
+            attempts=self.attempts,
+            exceptions=self.errors,
+            request_id=self.request_id,
+        )
 
     def _refused_error(self) -> LLMManagerError:
         kinds = {r.kind for _, r in self.refusals}
@@ -295,15 +337,22 @@ class Run:
         names = ", ".join(dict.fromkeys(d.name for d, _ in self.refusals))
         err: LLMManagerError
         if "rate_limited" in kinds:
-            err = RateLimitError(f"every candidate is at its rate limit ({names}); waited up to the "
-                                 f"{self.ex.routing.queue_timeout_s:g}s queue timeout", retry_after=round(soonest, 3),
-                                 request_id=self.request_id)
+            err = RateLimitError(
+                f"every candidate is at its rate limit ({names}); waited up to the "
+                f"{self.ex.routing.queue_timeout_s:g}s queue timeout",
+                retry_after=round(soonest, 3),
+                request_id=self.request_id,
+            )
         elif kinds == {"circuit_open"}:
-            err = CircuitOpenError(f"every candidate's circuit is open ({names}); retry in {soonest:.1f}s",
-                                   retry_after=round(soonest, 3), request_id=self.request_id)
+            err = CircuitOpenError(
+                f"every candidate's circuit is open ({names}); retry in {soonest:.1f}s",
+                retry_after=round(soonest, 3),
+                request_id=self.request_id,
+            )
         else:
-            return AllCandidatesFailedError(f"no candidate could take the request: {names}", attempts=self.attempts,
-                                            request_id=self.request_id)
+            return AllCandidatesFailedError(
+                f"no candidate could take the request: {names}", attempts=self.attempts, request_id=self.request_id
+            )
         err.attempts = list(self.attempts)
         return err
 
@@ -321,9 +370,14 @@ class Run:
             task=self.request.task,
         )
         return Response(
-            id=self.request_id, content=done.text, model=done.model or dep.endpoint.model, deployment=dep.name,
-            provider=dep.provider, finish_reason=done.finish_reason,  # type: ignore[arg-type]
-            usage=usage, metadata=meta,
+            id=self.request_id,
+            content=done.text,
+            model=done.model or dep.endpoint.model,
+            deployment=dep.name,
+            provider=dep.provider,
+            finish_reason=done.finish_reason,  # type: ignore[arg-type]
+            usage=usage,
+            metadata=meta,
         )
 
 
@@ -331,15 +385,20 @@ def _usage(dep: Deployment, done: Done, request: Request) -> Usage:
     estimated = done.prompt_tokens is None or done.completion_tokens is None
     prompt = done.prompt_tokens if done.prompt_tokens is not None else estimate_prompt_tokens(request)
     completion = done.completion_tokens if done.completion_tokens is not None else max(1, len(done.text) // 4)
-    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion,
-                 cached_tokens=done.cached_tokens, cost=dep.estimate_cost(prompt, completion), estimated=estimated)
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=prompt + completion,
+        cached_tokens=done.cached_tokens,
+        cost=dep.estimate_cost(prompt, completion),
+        estimated=estimated,
+    )
 
 
 def normalise(exc: BaseException, dep: Deployment, timeout: float, request_id: str) -> LLMManagerError:
     """Turn a raw failure into our error with the deployment filled in."""
     if isinstance(exc, TimeoutError) and not isinstance(exc, LLMManagerError):
-        err: LLMManagerError = ProviderTimeoutError(f"no answer from {dep.name} within {timeout:g}s",
-                                                    timeout_s=timeout)
+        err: LLMManagerError = ProviderTimeoutError(f"no answer from {dep.name} within {timeout:g}s", timeout_s=timeout)
     elif isinstance(exc, LLMManagerError):
         err = exc
     else:  # pragma: no cover - callers only pass ProviderError / TimeoutError
@@ -355,13 +414,28 @@ def _attempt(
     dep: Deployment, err: LLMManagerError, latency_s: float, waited_s: float, ticket: Ticket, hedge: bool = False
 ) -> Attempt:
     return Attempt(
-        deployment=dep.name, provider=dep.provider, model=dep.endpoint.model, ok=False, error_code=err.code,
-        error=err.message[:300], status_code=err.status_code if isinstance(err, ProviderError) else None,
-        retry_after=getattr(err, "retry_after", None), latency_ms=round(latency_s * 1000, 3),
-        waited_ms=round(waited_s * 1000, 3), key=ticket.key.fp if ticket.key else None, hedge=hedge,
+        deployment=dep.name,
+        provider=dep.provider,
+        model=dep.endpoint.model,
+        ok=False,
+        error_code=err.code,
+        error=err.message[:300],
+        status_code=err.status_code if isinstance(err, ProviderError) else None,
+        retry_after=getattr(err, "retry_after", None),
+        latency_ms=round(latency_s * 1000, 3),
+        waited_ms=round(waited_s * 1000, 3),
+        key=ticket.key.fp if ticket.key else None,
+        hedge=hedge,
     )
 
 
 def _skipped(dep: Deployment, code: str, why: str) -> Attempt:
-    return Attempt(deployment=dep.name, provider=dep.provider, model=dep.endpoint.model, ok=False, skipped=True,
-                   error_code=code, error=why)
+    return Attempt(
+        deployment=dep.name,
+        provider=dep.provider,
+        model=dep.endpoint.model,
+        ok=False,
+        skipped=True,
+        error_code=code,
+        error=why,
+    )

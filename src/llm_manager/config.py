@@ -366,7 +366,7 @@ def _format_validation(exc: ValidationError, origin: str) -> str:
 
 
 def _explain(err: Any) -> str:
-    loc = [str(x) for x in err["loc"] if not str(x).startswith("function-")]
+    loc = [str(x) for x in err["loc"] if not str(x).startswith("function-") and str(x) != "[key]"]
     path = ".".join(loc) or "(top level)"
     kind = err["type"]
     if kind == "extra_forbidden":
@@ -404,7 +404,6 @@ def _model_at(loc: list[str]) -> type[BaseModel] | None:
 
 
 def _cross_check(s: Settings, env: Mapping[str, str]) -> list[str]:
-    from llm_manager.providers.presets import PRESETS
 
     problems: list[str] = []
     names = list(s.models)
@@ -425,39 +424,50 @@ def _cross_check(s: Settings, env: Mapping[str, str]) -> list[str]:
                 f"routing.aliases.{alias}: points at unknown model {target!r}. Fix: use one of {', '.join(names) or '(none)'}."
             )
     for name, dep in s.models.items():
-        path = f"models.{name}"
-        if dep.provider == "openai-compatible" and not (dep.base_url or dep.preset):
+        problems += _check_model(s, name, dep, env)
+    return problems
+
+
+def _check_model(s: Settings, name: str, dep: DeploymentConfig, env: Mapping[str, str]) -> list[str]:
+    from llm_manager.providers.presets import PRESETS
+
+    problems: list[str] = []
+    path = f"models.{name}"
+    if dep.provider == "openai-compatible" and not (dep.base_url or dep.preset):
+        problems.append(
+            f"{path}: openai-compatible needs `base_url:` (e.g. http://localhost:1234/v1) "
+            f"or `preset:` (groq, openrouter, lmstudio, ollama, vllm, llamacpp)."
+        )
+    if dep.preset and dep.provider != "openai-compatible":
+        problems.append(f"{path}.preset: only valid with provider: openai-compatible.")
+    if dep.key_weights and len(dep.key_weights) != len(dep.keys):
+        problems.append(
+            f"{path}.key_weights: {len(dep.key_weights)} weights for {len(dep.keys)} keys. "
+            "Fix: give one weight per key, in the order of api_key then api_keys."
+        )
+    if any(w <= 0 for w in dep.key_weights):
+        problems.append(f"{path}.key_weights: weights must be positive integers.")
+    if dep.simulate and dep.provider != "simulated":
+        problems.append(f"{path}.simulate: only valid with provider: simulated.")
+    preset = PRESETS[dep.preset or dep.provider]
+    if not dep.keys and dep.provider != "portkey" and preset.needs_key:
+        # A pool variable (OPENAI_API_KEYS) wins over the single key (OPENAI_API_KEY).
+        found = next((env[n] for v in preset.key_env for n in (v + "S", v) if env.get(n)), None)
+        if found:
+            dep.api_keys = [SecretStr(k.strip()) for k in found.split(",") if k.strip()]
+        elif not (s.portkey and s.portkey.route_all and dep.provider in ("openai", "anthropic", "gemini")):
+            var = preset.key_env[0] if preset.key_env else "the provider's key"
             problems.append(
-                f"{path}: openai-compatible needs `base_url:` (e.g. http://localhost:1234/v1) "
-                f"or `preset:` (groq, openrouter, lmstudio, ollama, vllm, llamacpp)."
+                f"{path}: no API key. Fix: export {var}=..., or set `api_key: ${{{var}}}` "
+                f"(several keys: `api_keys: a,b`)."
             )
-        if dep.preset and dep.provider != "openai-compatible":
-            problems.append(f"{path}.preset: only valid with provider: openai-compatible.")
-        if dep.key_weights and len(dep.key_weights) != len(dep.keys):
-            problems.append(f"{path}.key_weights: {len(dep.key_weights)} weights for {len(dep.keys)} keys. "
-                            "Fix: give one weight per key, in the order of api_key then api_keys.")
-        if any(w <= 0 for w in dep.key_weights):
-            problems.append(f"{path}.key_weights: weights must be positive integers.")
-        if dep.simulate and dep.provider != "simulated":
-            problems.append(f"{path}.simulate: only valid with provider: simulated.")
-        preset = PRESETS[dep.preset or dep.provider]
-        if not dep.keys and dep.provider != "portkey" and preset.needs_key:
-            found = next((env[v] for v in preset.key_env if env.get(v)), None)
-            if found:
-                dep.api_key = SecretStr(found)
-            elif not (s.portkey and s.portkey.route_all and dep.provider in ("openai", "anthropic", "gemini")):
-                var = preset.key_env[0] if preset.key_env else "the provider's key"
-                problems.append(
-                    f"{path}: no API key. Fix: export {var}=..., or set `api_key: ${{{var}}}` "
-                    f"(several keys: `api_keys: a,b`)."
-                )
-        if (
-            dep.provider == "portkey"
-            and not (s.portkey and s.portkey.api_key)
-            and not (dep.portkey and dep.portkey.api_key)
-            and "localhost" not in (dep.base_url or "localhost")
-        ):
-            problems.append(
-                f"{path}: routing through hosted Portkey needs `portkey.api_key` (or models.{name}.portkey.api_key)."
-            )
+    if (
+        dep.provider == "portkey"
+        and not (s.portkey and s.portkey.api_key)
+        and not (dep.portkey and dep.portkey.api_key)
+        and "localhost" not in (dep.base_url or "localhost")
+    ):
+        problems.append(
+            f"{path}: routing through hosted Portkey needs `portkey.api_key` (or models.{name}.portkey.api_key)."
+        )
     return problems

@@ -109,16 +109,15 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings | None:
             "provider": "openai-compatible",
             "preset": "lmstudio",
             "family": "llama",
-            "base_url": url.rstrip("/") + "/v1",
+            "base_url": _v1(url),
             "model": env.get("LM_STUDIO_MODEL", "local-model"),
         }
     if host := env.get("OLLAMA_HOST"):
-        base = host if host.startswith("http") else f"http://{host}"
         models["ollama"] = {
             "provider": "openai-compatible",
             "preset": "ollama",
             "family": "llama",
-            "base_url": base.rstrip("/") + "/v1",
+            "base_url": _v1(_with_port(host, 11434)),
             "model": env.get("OLLAMA_MODEL", "llama3.1"),
         }
     if pk := env.get("PORTKEY_API_KEY"):
@@ -132,6 +131,19 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings | None:
     s = load_settings(raw, env=env)
     s.source = "environment"
     return s
+
+
+def _v1(url: str) -> str:
+    """``…/v1`` exactly once, whether or not the variable already ends with it."""
+    base = url.rstrip("/")
+    return base if base.endswith("/v1") else base + "/v1"
+
+
+def _with_port(host: str, default_port: int) -> str:
+    """``OLLAMA_HOST`` may be ``host``, ``host:port`` or a URL; a bare host gets Ollama's default port."""
+    if "://" in host:
+        return host
+    return f"http://{host}" if ":" in host.rsplit("]", 1)[-1] else f"http://{host}:{default_port}"
 
 
 # PORTKEY_<NAME>_VIRTUAL_KEY → a deployment through Portkey; the seeds name GPT4, CLAUDE and LLAMA.
@@ -149,15 +161,16 @@ def _portkey_models(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
         if not (var.startswith("PORTKEY_") and var.endswith("_VIRTUAL_KEY")) or not value:
             continue
         tag = var[len("PORTKEY_") : -len("_VIRTUAL_KEY")]
-        family, model = _PORTKEY_DEFAULTS.get(tag, (None, tag.lower()))
+        family, model = _PORTKEY_DEFAULTS.get(tag, (None, tag.lower() or "gpt-4o"))
         spec: dict[str, Any] = {
             "provider": "portkey",
-            "model": env.get(f"PORTKEY_{tag}_MODEL", model),
+            # A bare PORTKEY_VIRTUAL_KEY names no model: PORTKEY_MODEL does.
+            "model": env.get(f"PORTKEY_{tag}_MODEL" if tag else "PORTKEY_MODEL", model),
             "portkey": {"virtual_key": value},
         }
         if family:
             spec["family"] = family
-        out[f"portkey-{tag.lower()}"] = spec
+        out[f"portkey-{tag.lower()}" if tag else "portkey"] = spec
     return out
 
 

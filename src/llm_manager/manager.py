@@ -6,7 +6,6 @@ import asyncio
 import logging
 import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +22,7 @@ from llm_manager.types import TASK_TYPES, Message, Request, Response, StreamEven
 if TYPE_CHECKING:
     from llm_manager._http import HttpClient
     from llm_manager.providers.base import ProviderAdapter
+    from llm_manager.routing.keypool import KeyEntry
     from llm_manager.routing.planner import Deployment
     from llm_manager.state.base import StateBackend
     from llm_manager.sync import SyncLLMManager
@@ -239,7 +239,7 @@ class LLMManager:
 
         async def call() -> Response:
             resp = await self._complete(request, request_id)
-            assert self.cache is not None  # noqa: S101 - checked above; narrows for the type checker
+            assert self.cache is not None
             await self.cache.put(key, resp)
             return resp
 
@@ -282,10 +282,12 @@ class LLMManager:
             hit = await self.cache.get(key, request_id)
             if hit is not None:
                 # A cached answer is replayed as a stream: one delta with the whole text, then the response.
-                yield StreamEvent.model_construct(type="delta", delta=hit.content, deployment=hit.deployment,
-                                                  model=hit.model, response=None)
-                yield StreamEvent.model_construct(type="done", delta="", deployment=hit.deployment,
-                                                  model=hit.model, response=hit)
+                yield StreamEvent.model_construct(
+                    type="delta", delta=hit.content, deployment=hit.deployment, model=hit.model, response=None
+                )
+                yield StreamEvent.model_construct(
+                    type="done", delta="", deployment=hit.deployment, model=hit.model, response=hit
+                )
                 return
         p = plan(request, self.settings, self.deployments, self.stats)
         async for event in self.executor.stream(request, p, request_id):
@@ -363,7 +365,7 @@ class LLMManager:
         out: dict[str, Any] = {}
         for name, dep in self.deployments.items():
             pool = self.pools[name]
-            keys = [e for e in pool.entries] or [None]
+            keys: list[KeyEntry | None] = [*pool.entries] or [None]
             bkeys = [self.admission.breaker_key(dep, k) for k in keys]
             views = await self.state.breaker_view(bkeys, now, policy)
             rpm_left, tpm_left = (None, None)
@@ -372,21 +374,32 @@ class LLMManager:
             out[name] = {
                 **_stats_dict(self.stats.get(name), dep),
                 "breakers": {
-                    (k.fp if k else "-"): {"state": v.state, "failures": v.failures, "calls": v.calls,
-                                           "cooldown_left_s": round(v.cooldown_left_s, 3)}
+                    (k.fp if k else "-"): {
+                        "state": v.state,
+                        "failures": v.failures,
+                        "calls": v.calls,
+                        "cooldown_left_s": round(v.cooldown_left_s, 3),
+                    }
                     for k, v in zip(keys, (views[b] for b in bkeys), strict=True)
                 },
-                "limits": {"rpm": dep.config.rpm, "tpm": dep.config.tpm,
-                           "rpm_available": _round(rpm_left), "tpm_available": _round(tpm_left)},
+                "limits": {
+                    "rpm": dep.config.rpm,
+                    "tpm": dep.config.tpm,
+                    "rpm_available": _round(rpm_left),
+                    "tpm_available": _round(tpm_left),
+                },
                 "keys": pool.snapshot(now),
             }
         return {
             "source": self.settings.source,
             "strategy": self.settings.routing.strategy,
             "state": "redis" if self.settings.state.redis_url else "memory",
-            "cache": {"enabled": self.cache is not None,
-                      "entries": await self.state.cache_size() if self.cache is not None else 0,
-                      "max_entries": self.settings.cache.max_entries, "ttl_s": self.settings.cache.ttl_s},
+            "cache": {
+                "enabled": self.cache is not None,
+                "entries": await self.state.cache_size() if self.cache is not None else 0,
+                "max_entries": self.settings.cache.max_entries,
+                "ttl_s": self.settings.cache.ttl_s,
+            },
             "in_flight_shared": len(self.inflight),
             "queued": len(self.executor.gate),
             "deployments": out,
@@ -462,7 +475,8 @@ def _warn_if_simulated(settings: Settings) -> None:
 
 
 def _new_id() -> str:
-    return "req_" + uuid.uuid4().hex[:24]
+    # 96 random bits: unique enough for request ids, and ~5x cheaper than uuid4() on the cache-hit path.
+    return "req_" + os.urandom(12).hex()
 
 
 def _round(v: float | None) -> float | None:

@@ -29,15 +29,17 @@ class ResponseCache:
         if raw is None:
             return None
         resp = Response.model_validate_json(raw)
-        meta = resp.metadata.model_copy(update={"request_id": request_id, "cached": True, "latency_ms": 0.0,
-                                                "attempts": [], "retries": 0})
+        meta = resp.metadata.model_copy(
+            update={"request_id": request_id, "cached": True, "latency_ms": 0.0, "attempts": [], "retries": 0}
+        )
         return resp.model_copy(update={"id": request_id, "metadata": meta})
 
     async def put(self, key: str, resp: Response) -> None:
         if resp.finish_reason not in ("stop", "length", None):
             return  # never cache a filtered or broken answer
-        await self.state.cache_set(key, resp.model_dump_json().encode(), self.clock(), ttl_s=self.cfg.ttl_s,
-                                   max_entries=self.cfg.max_entries)
+        await self.state.cache_set(
+            key, resp.model_dump_json().encode(), self.clock(), ttl_s=self.cfg.ttl_s, max_entries=self.cfg.max_entries
+        )
 
 
 class Inflight:

@@ -12,11 +12,10 @@ models:
   gpt-4o:
     provider: openai                 # openai | anthropic | gemini | openai-compatible | portkey | simulated
     model: gpt-4o
-    api_keys: ${OPENAI_API_KEYS:-${OPENAI_API_KEY:-}}   # one key or a comma-separated pool
-  claude-sonnet:
+    # no api_key here: read from OPENAI_API_KEYS (a comma-separated pool) or OPENAI_API_KEY
+  claude-sonnet:                     # delete the models you have no key for
     provider: anthropic
-    model: claude-sonnet-4-5
-    api_key: ${ANTHROPIC_API_KEY:-}
+    model: claude-sonnet-4-5         # key from ANTHROPIC_API_KEY
   local-llama:
     provider: openai-compatible
     preset: lmstudio                 # groq | openrouter | lmstudio | ollama | vllm | llamacpp
@@ -75,6 +74,9 @@ def show(obj: object) -> None:
         click.echo(exc.message, err=True)
         sys.exit(2)
     data = settings.model_dump(mode="json", exclude_none=True, exclude_defaults=False)
+    for model in data.get("models", {}).values():
+        # Header values often carry credentials (authorization, x-api-key, x-portkey-*): never print them.
+        model["headers"] = {k: "**********" for k in model.get("headers", {})}
     click.echo(f"# source: {settings.source}")
     click.echo(yaml.safe_dump(data, sort_keys=False))
 

@@ -175,18 +175,22 @@ async def _cache(c: Console, llm: LLMManager) -> None:
     t0 = time.perf_counter()
     again = await llm.generate(question, task="general")
     hit_us = (time.perf_counter() - t0) * 1e6
-    c.print(f"\n[bold]7 · cache[/bold]: first answer {first.metadata.latency_ms:.0f} ms from {first.deployment}; "
-            f"the same question again: cached={again.metadata.cached} in {hit_us:.0f} µs")
+    c.print(
+        f"\n[bold]7 · cache[/bold]: first answer {first.metadata.latency_ms:.0f} ms from {first.deployment}; "
+        f"the same question again: cached={again.metadata.cached} in {hit_us:.0f} µs"
+    )
     adapter = _sim(llm, "sim-gpt")
     before = adapter.calls
-    burst = await asyncio.gather(*(llm.generate("Explain error budgets in one line", task="general")
-                                   for _ in range(20)))
+    burst = await asyncio.gather(
+        *(llm.generate("Explain error budgets in one line", task="general") for _ in range(20))
+    )
     shared = sum(r.metadata.deduplicated for r in burst)
     c.print(f"   20 identical requests at once → {adapter.calls - before} provider call; {shared} shared it in flight")
 
 
 async def _breaker(c: Console, llm: LLMManager) -> None:
     claude = _sim(llm, "sim-claude")
+    await llm.state.breaker_reset("sim-claude")  # forget section 2's failures: start from a closed breaker
     claude.push(*["503"] * 40)  # a long outage of the analysis primary
     before = claude.calls
     served: dict[str, int] = {}
@@ -194,6 +198,8 @@ async def _breaker(c: Console, llm: LLMManager) -> None:
         r = await llm.generate(f"Analyze anomaly #{i}", task="analysis", cache=False)
         served[r.deployment] = served.get(r.deployment, 0) + 1
     status = (await llm.status())["deployments"]["sim-claude"]["breakers"]["-"]
-    c.print(f"\n[bold]8 · circuit breaker[/bold]: sim-claude down for 12 requests → it was called "
-            f"{claude.calls - before} times (threshold 3), then skipped; breaker [red]{status['state']}[/red], "
-            f"{status['cooldown_left_s']:.0f}s of cooldown left; answers from {served}")
+    c.print(
+        f"\n[bold]8 · circuit breaker[/bold]: sim-claude down for 12 requests → it was called "
+        f"{claude.calls - before} times (failure threshold 3), then skipped without a call; breaker [red]{status['state']}[/red], "
+        f"{status['cooldown_left_s']:.0f}s of cooldown left; answers from {served}"
+    )

@@ -71,9 +71,13 @@ class Admission:
         self.breaker_on = breaker.enabled
         self.slow_call_s = breaker.slow_call_s
         self.policy = BreakerPolicy(
-            failure_threshold=breaker.failure_threshold, failure_rate=breaker.failure_rate,
-            min_calls=breaker.min_calls, window_s=breaker.window_s, cooldown_s=breaker.cooldown_s,
-            half_open_probes=breaker.half_open_probes, half_open_successes=breaker.half_open_successes,
+            failure_threshold=breaker.failure_threshold,
+            failure_rate=breaker.failure_rate,
+            min_calls=breaker.min_calls,
+            window_s=breaker.window_s,
+            cooldown_s=breaker.cooldown_s,
+            half_open_probes=breaker.half_open_probes,
+            half_open_successes=breaker.half_open_successes,
         )
         self.pools = pools
         self.clock = clock
@@ -135,8 +139,9 @@ class Admission:
             slow = error is None and self.slow_call_s is not None and latency_s > self.slow_call_s
             counts = error is None or failed  # request-specific errors neither heal nor hurt the breaker
             if counts or ticket.probe:
-                await self.state.breaker_record(ticket.breaker_key, now, self.policy, ok=not (failed or slow),
-                                                probe=ticket.probe)
+                await self.state.breaker_record(
+                    ticket.breaker_key, now, self.policy, ok=not (failed or slow), probe=ticket.probe
+                )
         return self._update_pool(ticket, error, now)
 
     def _update_pool(self, ticket: Ticket, error: BaseException | None, now: float) -> bool:

@@ -62,8 +62,10 @@ def decide(exc: BaseException, *, retries_left: int, retry_after_cap_s: float) -
         return Decision.NEXT_LARGER
     if isinstance(exc, ContentFilterError):
         return Decision.NEXT
+    transient = isinstance(exc, RateLimitError | ModelUnavailableError | ProviderTimeoutError | TimeoutError)
     if not is_retryable(exc):
-        return Decision.RAISE
+        # x-should-retry: false on a 429 / 5xx forbids hammering that endpoint, not asking another one.
+        return Decision.NEXT if transient else Decision.RAISE
     if isinstance(exc, ProviderTimeoutError | TimeoutError):
         return Decision.NEXT
     if isinstance(exc, ModelUnavailableError) and exc.status_code is None and not isinstance(exc, RateLimitError):

@@ -80,7 +80,9 @@ class StateBackend(ABC):
         """
 
     @abstractmethod
-    async def breaker_record(self, key: str, now: float, policy: BreakerPolicy, *, ok: bool, probe: bool) -> BreakerState:
+    async def breaker_record(
+        self, key: str, now: float, policy: BreakerPolicy, *, ok: bool, probe: bool
+    ) -> BreakerState:
         """Record a call's outcome; return the state afterwards.
 
         closed: start a new window if ``now - window_start >= window_s``; count the call (and the failure); open
@@ -119,7 +121,9 @@ class StateBackend(ABC):
         """
 
     @abstractmethod
-    async def limit_view(self, key: str, now: float, *, rpm: int | None, tpm: int | None) -> tuple[float | None, float | None]:
+    async def limit_view(
+        self, key: str, now: float, *, rpm: int | None, tpm: int | None
+    ) -> tuple[float | None, float | None]:
         """Requests and tokens available now (after refill), ``None`` for unlimited. Never changes state."""
 
     # -- response cache (bytes; TTL plus a hard bound on entries, least recently used evicted first) -----------
