@@ -22,6 +22,31 @@ class FakeClock:
         self.now += seconds
 
 
+class ManualClock(FakeClock):
+    """Like :class:`FakeClock`, but ``sleep`` waits until the test moves time forward with :meth:`advance`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import asyncio
+
+        self._moved = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        target = self.now + seconds
+        while self.now < target:
+            await self._moved.wait()
+
+    async def advance(self, seconds: float) -> None:
+        import asyncio
+
+        self.now += seconds
+        self._moved.set()
+        self._moved = asyncio.Event()
+        for _ in range(50):  # let every woken task run until it blocks again
+            await asyncio.sleep(0)
+
+
 def instant(**extra: Any) -> dict[str, Any]:
     """A simulated model that answers at once (behaviour overrides in ``extra``)."""
     return {"latency_ms": 0, "first_token_ms": 0, "tokens_per_s": 1e9, **extra}

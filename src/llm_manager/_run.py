@@ -171,6 +171,7 @@ class Run:
         verdict = await self.ex.admission.admit(dep, self.tokens)
         if isinstance(verdict, Refusal):
             self.refusals.append((dep, verdict))
+            self.attempts.append(_skipped(dep, verdict.kind, verdict.detail))
             return None
         self.attempted = True
         return verdict
@@ -189,6 +190,8 @@ class Run:
             self.waiter = gate.enter(self.request.priority)
         await gate.turn(self.waiter)
         await self.ex.sleep(wait)
+        # Someone of higher priority may have queued while we slept: they go first.
+        await gate.turn(self.waiter)
         self.refusals.clear()
         return True
 
@@ -307,8 +310,6 @@ class Run:
 
     def exhausted(self, *, deadline: bool = False) -> LLMManagerError:
         """The error when no candidate answered."""
-        for dep, r in self.refusals:
-            self.attempts.append(_skipped(dep, r.kind, r.detail))
         tried = [a for a in self.attempts if not a.skipped]
         if not tried and self.refusals and not deadline:
             return self._refused_error()

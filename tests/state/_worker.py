@@ -29,10 +29,7 @@ async def run(state: RedisState, cmd: dict[str, Any]) -> dict[str, Any]:
         return {"allowed": verdict.allowed, "state": verdict.state, "retry_in_s": verdict.retry_in_s}
     if op == "burst":
         waits = await asyncio.gather(
-            *(
-                state.limit_acquire(cmd["key"], time.time(), rpm=cmd["rpm"], tpm=None, tokens=0)
-                for _ in range(cmd["n"])
-            )
+            *(state.limit_acquire(cmd["key"], time.time(), rpm=cmd["rpm"], tpm=None, tokens=0) for _ in range(cmd["n"]))
         )
         return {"admitted": sum(1 for w in waits if w == 0.0), "at": time.time()}
     if op == "cache_set":

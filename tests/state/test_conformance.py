@@ -335,6 +335,8 @@ async def test_a_clock_behind_the_last_update_refills_nothing(backend: StateBack
     for _ in range(59):
         await acquire(backend, T0 - 5.0, rpm=60)  # another process with a slow clock
     assert await acquire(backend, T0 - 5.0, rpm=60) > 0.0
+    # The refill clock stayed at T0: half a second later there is half a request, not five and a half.
+    assert await backend.limit_view("k", T0 + 0.5, rpm=60, tpm=None) == (pytest.approx(0.5), None)
     assert await acquire(backend, T0 + 1.0, rpm=60) == 0.0
 
 
@@ -437,3 +439,19 @@ async def test_make_state_picks_the_backend(redis_url: str) -> None:
         assert await state.cache_size() == 0
     finally:
         await state.aclose()
+
+
+def test_redis_helper_fails_in_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.state import conftest
+
+    monkeypatch.setattr(conftest, "_reachable", False)  # as if nothing answered on 127.0.0.1:6379
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        conftest.require_redis()
+    for ci in ("false", None):
+        if ci is None:
+            monkeypatch.delenv("CI")
+        else:
+            monkeypatch.setenv("CI", ci)
+        with pytest.raises(pytest.skip.Exception, match=r"Redis not reachable at 127\.0\.0\.1:6379; start it with"):
+            conftest.require_redis()

@@ -138,7 +138,7 @@ class SimulatedAdapter(ProviderAdapter):
             await asyncio.sleep(3600)  # the caller's deadline ends this
         err = self._fail(outcome)
         if err is not None:
-            await self._sleep(min(self.behaviour.first_token_ms, 5.0))
+            await self._sleep(self.behaviour.first_token_ms)  # an error answer takes as long as a first byte
             raise err
         prompt_tokens, wanted = self._check_window(request)
         return outcome, self._reply_words(request, wanted), prompt_tokens

@@ -51,6 +51,7 @@ class LatencyStats:
         st.latency_ms = (
             latency_ms if st.latency_ms is None else st.latency_ms + self.alpha * (latency_ms - st.latency_ms)
         )
+        st.samples.append(latency_ms)
         if ttfc_ms is not None:
             st.ttfc_ms = ttfc_ms if st.ttfc_ms is None else st.ttfc_ms + self.alpha * (ttfc_ms - st.ttfc_ms)
 

@@ -53,6 +53,9 @@ __all__ = ["RedisState"]
 _STATES: tuple[BreakerState, BreakerState, BreakerState] = ("closed", "open", "half_open")
 """Breaker states by the code the scripts return."""
 
+_MAX_CONNECTIONS = 64
+_POOL_TIMEOUT_S = 20.0
+
 _OPEN_KEEP_S = 3600.0
 """How long an open or half-open breaker nobody touches is remembered after its cooldown."""
 
@@ -308,16 +311,25 @@ class RedisState(StateBackend):
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "llm-manager", **options: Any) -> RedisState:
-        """Connect lazily to ``url`` (``redis://host:6379/0``); ``options`` go to ``redis.asyncio.Redis.from_url``."""
+        """Connect lazily to ``url`` (``redis://host:6379/0``).
+
+        ``options`` go to ``redis.asyncio.BlockingConnectionPool.from_url`` (defaults: ``max_connections=64``,
+        ``timeout=20`` seconds to wait for a free connection). A blocking pool, because the default pool raises
+        "Too many connections" as soon as more operations are in flight than it has connections, and a gateway
+        under load easily has hundreds; waiting a moment for a connection is the better failure mode.
+        """
         try:
             from redis import asyncio as aioredis
-        except ImportError as exc:  # pragma: no cover - exercised only without the optional dependency
+        except ImportError as exc:
             raise ConfigError(
                 f"state.redis_url is set ({url!r}) but the redis package is missing: install llm-manager[redis]"
             ) from exc
+        options.setdefault("max_connections", _MAX_CONNECTIONS)
+        options.setdefault("timeout", _POOL_TIMEOUT_S)
         # Cached values are bytes, so responses stay undecoded; the few text fields are compared as bytes.
         options["decode_responses"] = False
-        return cls(aioredis.Redis.from_url(url, **options), prefix=prefix)
+        pool = aioredis.BlockingConnectionPool.from_url(url, **options)
+        return cls(aioredis.Redis.from_pool(pool), prefix=prefix)
 
     # -- circuit breakers ---------------------------------------------------------------------------------------
 
