@@ -171,6 +171,14 @@ class Executor:
         run = Run(self, request, plan, request_id)
         try:
             await run.queue_if_others_wait()
+            delay = self._hedge_delay(request, plan)
+            if delay is not None:
+                won = await self._hedged_open(run, delay)
+                if won is not None:
+                    run.leave_queue()
+                    async for event in self._committed(run, *won):
+                        yield event
+                    return
             while True:
                 for dep in run.tries():
                     ticket = await run.admit(dep)
@@ -188,21 +196,61 @@ class Executor:
         finally:
             run.leave_queue()
 
-    async def _open_stream(
-        self, run: Run, ticket: Ticket
-    ) -> tuple[AsyncGenerator[Chunk, None], Chunk, Accumulator, float] | None:
+    async def _open_stream(self, run: Run, ticket: Ticket) -> Opened | None:
         """Start the stream and wait for its first chunk; ``None`` (failure recorded) when that fails."""
         timeout = min(self.routing.first_chunk_timeout_s, run.attempt_timeout(ticket.dep))
         t0 = time.perf_counter()
-        agen = ticket.dep.adapter.stream(run.request, api_key=ticket.key.key if ticket.key else None)
-        acc = Accumulator()
         try:
-            first = await _first_chunk(agen, timeout, acc)
+            return await _start_stream(ticket, run.request, timeout, t0)
         except (ProviderError, TimeoutError) as exc:
-            await agen.aclose()
             await run.failed(ticket, exc, t0, timeout)
             return None
-        return agen, first, acc, t0
+
+    async def _hedged_open(self, run: Run, delay: float) -> tuple[Ticket, *Opened] | None:
+        """Race the first chunks of the first two candidates' streams (the second starts after ``delay``).
+        The caller sees only the winner's text; the loser is closed before any of its text is sent."""
+        first, second = run.plan.candidates[0], run.plan.candidates[1]
+        t1 = await run.admit(first)
+        if t1 is None:
+            return None
+        run.skip.add(first.name)
+        run.hedged = True
+        timeout = min(self.routing.first_chunk_timeout_s, run.attempt_timeout(first))
+        racers: dict[asyncio.Task[Opened], tuple[Ticket, float]] = {}
+
+        def start(ticket: Ticket) -> None:
+            t0 = time.perf_counter()
+            racers[asyncio.create_task(_start_stream(ticket, run.request, timeout, t0))] = (ticket, t0)
+
+        start(t1)
+        done, _ = await asyncio.wait(racers, timeout=delay)
+        if not done:
+            t2 = await run.admit(second)
+            if t2 is not None:
+                run.skip.add(second.name)
+                start(t2)
+        else:
+            run.hedged = False
+        pending = set(racers)
+        try:
+            while pending:
+                finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in finished:
+                    ticket, t0 = racers[task]
+                    exc = task.exception()
+                    if exc is None:
+                        for loser in pending:
+                            await _close_racer(loser)
+                            await run.abandoned(*racers[loser])
+                        pending = set()
+                        return (ticket, *task.result())
+                    if not isinstance(exc, ProviderError | TimeoutError):
+                        raise exc
+                    await run.failed(ticket, exc, t0, timeout, decide_next=False)
+        finally:
+            for task in pending:
+                await _close_racer(task)
+        return None
 
     async def _committed(
         self, run: Run, ticket: Ticket, agen: AsyncGenerator[Chunk, None], first: Chunk, acc: Accumulator, t0: float
@@ -240,6 +288,33 @@ class Executor:
             acc.add(chunk)
             if chunk.text:
                 yield construct(type="delta", delta=chunk.text, deployment=name, model=model, response=None)
+
+
+Opened = tuple[AsyncGenerator["Chunk", None], "Chunk", Accumulator, float]
+"""An open stream: the generator, its first chunk, what has been accumulated, and when it started."""
+
+
+async def _start_stream(ticket: Ticket, request: Request, timeout: float, t0: float) -> Opened:
+    """Open ``ticket``'s stream and wait for its first chunk; the upstream is closed again on any failure."""
+    agen = ticket.dep.adapter.stream(request, api_key=ticket.key.key if ticket.key else None)
+    acc = Accumulator()
+    try:
+        first = await _first_chunk(agen, timeout, acc)
+    except BaseException:
+        await agen.aclose()
+        raise
+    return agen, first, acc, t0
+
+
+async def _close_racer(task: asyncio.Task[Opened]) -> None:
+    """Stop a losing stream: cancel it while it waits, or close it if it had already opened."""
+    if not task.done():
+        task.cancel()
+    try:
+        agen, *_ = await task
+    except BaseException:  # a loser's failure or cancellation is expected and irrelevant
+        return
+    await agen.aclose()
 
 
 async def _first_chunk(agen: AsyncGenerator[Chunk, None], timeout: float, acc: Accumulator) -> Chunk:

@@ -368,3 +368,29 @@ async def test_cache_respects_its_bound() -> None:
         assert (await llm.status())["cache"]["entries"] == 5
         assert (await llm.generate("q19")).metadata.cached
         assert not (await llm.generate("q0")).metadata.cached
+
+
+async def test_stream_hedge_decides_before_the_first_chunk() -> None:
+    settings = sim_settings(
+        {
+            "slow": {"family": "gpt", "simulate": {"first_token_ms": 2000}},
+            "fast": {"family": "claude", "simulate": {"first_token_ms": 5}},
+        },
+        hedge={"tasks": ["general"], "delay_s": 0.05},
+    )
+    async with LLMManager(settings) as llm:
+        s = llm.stream("haiku")
+        text = await s.text()
+    assert text.startswith("[simulated fast]") and "[simulated slow]" not in text
+    assert s.response is not None and s.response.metadata.hedged and s.response.deployment == "fast"
+    assert [a.error_code for a in s.response.metadata.attempts if a.deployment == "slow"] == ["hedge_lost"]
+
+
+async def test_stream_hedge_when_primary_is_quick_does_not_start_a_second_stream() -> None:
+    settings = sim_settings(
+        {"a": {"family": "gpt"}, "b": {"family": "claude"}}, hedge={"tasks": ["general"], "delay_s": 0.5}
+    )
+    async with LLMManager(settings) as llm:
+        s = llm.stream("haiku")
+        await s.text()
+    assert s.response is not None and s.response.deployment == "a" and sim(llm, "b").calls == 0

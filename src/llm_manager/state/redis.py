@@ -34,6 +34,10 @@ Decisions specific to Redis:
   Lua number returned to Redis is truncated to an integer.
 * Scripts build the names of evicted cache entries themselves, so the keys of one prefix must live on one node:
   use a single Redis (or a prefix wrapped in a ``{hash tag}`` on a cluster).
+* :meth:`RedisState.from_url` uses a blocking connection pool (64 connections, 20 s wait): the default pool
+  fails with "Too many connections" as soon as more than 100 operations are in flight.
+* Redis failures (connection refused, timeouts) propagate as ``redis.exceptions`` errors: whether to fail open
+  or closed without shared state is the caller's business rule.
 * ``import llm_manager.state.redis`` does not import ``redis``; :meth:`RedisState.from_url` does, and raises
   :class:`~llm_manager.errors.ConfigError` when the package is missing.
 """
