@@ -130,17 +130,40 @@ def health(obj: _Ctx, timeout_s: float, as_json: bool) -> None:
     """Probe every model's endpoint (no tokens spent); exit 1 if any is down."""
     from llm_manager.cli.render import health_table, print_json
 
-    async def probe() -> list[Any]:
+    async def probe() -> tuple[list[Any], dict[str, Any]]:
         async with obj.manager() as llm:
-            return await llm.health(timeout_s)
+            return await llm.health(timeout_s), await llm.status()
 
     with _guard():
-        results = asyncio.run(probe())
+        results, status = asyncio.run(probe())
     if as_json:
-        print_json([r.model_dump(mode="json") for r in results])
+        print_json([{**r.model_dump(mode="json"), **_resilience(status, r.name)} for r in results])
     else:
-        health_table(results)
+        health_table(results, status)
     _exit(0 if all(r.ok for r in results) else 1)
+
+
+def _resilience(status: dict[str, Any], name: str) -> dict[str, Any]:
+    d = status["deployments"][name]
+    return {"breakers": d["breakers"], "keys": d["keys"], "limits": d["limits"]}
+
+
+@cli.command()
+@click.pass_obj
+def status(obj: _Ctx) -> None:
+    """Print breakers (with cooldown left), rate-limit room, key pools and cache as JSON.
+
+    With `state.redis_url` set this is the shared state every replica sees; otherwise it is this process's
+    (fresh) view.
+    """
+    from llm_manager.cli.render import print_json
+
+    async def read() -> dict[str, Any]:
+        async with obj.manager() as llm:
+            return await llm.status()
+
+    with _guard():
+        print_json(asyncio.run(read()))
 
 
 cli.add_command(config_group)

@@ -59,21 +59,40 @@ def models_table(infos: Sequence[ModelInfo], settings: Settings) -> None:
         c.print(f"  {task:<18} → {' → '.join(settings.chain(task)) or '(no models)'}")
 
 
-def health_table(results: Sequence[HealthResult]) -> None:
-    """The ``health`` table."""
+def health_table(results: Sequence[HealthResult], status: dict[str, Any]) -> None:
+    """The ``health`` table: probe result, circuit breakers (worst key) and key-pool health."""
     from rich.markup import escape
     from rich.table import Table
 
-    t = Table(title="health")
-    for col in ("model", "provider", "status", "latency", "error"):
+    t = Table(title=f"health (state: {status['state']})")
+    for col in ("model", "provider", "probe", "latency", "breaker", "keys", "error"):
         t.add_column(col)
     for r in results:
-        status = "[green]ok[/green]" if r.ok else f"[red]{r.error_code}[/red]"
+        d = status["deployments"][r.name]
+        probe = "[green]ok[/green]" if r.ok else f"[red]{r.error_code}[/red]"
         t.add_row(
             r.name + (" \\[simulated]" if r.simulated else ""),
             r.provider,
-            status,
+            probe,
             f"{r.latency_ms:.1f} ms",
+            _breaker_cell(d["breakers"]),
+            _keys_cell(d["keys"]),
             escape((r.error or "")[:80]),
         )
     console().print(t)
+
+
+def _breaker_cell(breakers: dict[str, dict[str, Any]]) -> str:
+    rank = {"open": 0, "half_open": 1, "closed": 2}
+    worst = min(breakers.values(), key=lambda b: rank[b["state"]])
+    if worst["state"] == "open":
+        return f"[red]open[/red] ({worst['cooldown_left_s']:.0f}s left)"
+    return "[yellow]half-open[/yellow]" if worst["state"] == "half_open" else "[green]closed[/green]"
+
+
+def _keys_cell(keys: list[dict[str, Any]]) -> str:
+    if not keys:
+        return "-"
+    ok = sum(k["state"] == "ok" for k in keys)
+    bad = ", ".join(f"{k['key']} {k['state']}" for k in keys if k["state"] != "ok")
+    return f"{ok}/{len(keys)} ok" + (f" ({bad})" if bad else "")
