@@ -71,6 +71,14 @@ def cli(ctx: click.Context, config: str | None, verbose: bool) -> None:
 @click.option(
     "--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), help="Overall deadline in seconds."
 )
+@click.option(
+    "--priority",
+    type=click.Choice(["low", "medium", "high"]),
+    default="medium",
+    show_default=True,
+    help="Order among requests waiting for rate-limit room.",
+)
+@click.option("--no-cache", is_flag=True, help="Neither read nor fill the response cache; no in-flight sharing.")
 @click.option("--stream", is_flag=True, help="Print text as it arrives.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole response (usage, attempts …) as JSON.")
 @click.pass_obj
@@ -84,6 +92,8 @@ def ask(
     max_tokens: int | None,
     temperature: float | None,
     timeout_s: float | None,
+    priority: str,
+    no_cache: bool,
     stream: bool,
     as_json: bool,
 ) -> None:
@@ -99,7 +109,10 @@ def ask(
         "max_tokens": max_tokens,
         "temperature": temperature,
         "timeout_s": timeout_s,
+        "priority": priority,
     }
+    if no_cache:
+        prefs["cache"] = False
     if no_fallback:
         prefs["fallback"] = False
     _exit(asyncio.run(run_ask(obj.manager, prompt, prefs, stream=stream, as_json=as_json)))
