@@ -55,10 +55,12 @@ async def cache_hit(redis_url: str | None, n: int) -> float:
 
 async def bookkeeping(n: int) -> tuple[float, float]:
     """µs per generate() without and with breaker + rpm/tpm limiter + a 3-key pool (cache off in both)."""
-    off = _settings({"gpt": {"family": "gpt"}}, cache={"enabled": False},
-                    routing={"circuit_breaker": {"enabled": False}})
-    on = _settings({"gpt": {"family": "gpt", "rpm": 10**9, "tpm": 10**12, "api_keys": "k1,k2,k3"}},
-                   cache={"enabled": False})
+    off = _settings(
+        {"gpt": {"family": "gpt"}}, cache={"enabled": False}, routing={"circuit_breaker": {"enabled": False}}
+    )
+    on = _settings(
+        {"gpt": {"family": "gpt", "rpm": 10**9, "tpm": 10**12, "api_keys": "k1,k2,k3"}}, cache={"enabled": False}
+    )
     async with LLMManager(off) as a, LLMManager(on) as b:
         base = await _per_call_us(a, n)
         full = await _per_call_us(b, n)
@@ -68,9 +70,15 @@ async def bookkeeping(n: int) -> tuple[float, float]:
 async def outage(n: int) -> tuple[int, int]:
     """Attempts at a dead primary over ``n`` requests, and the breaker's failure threshold."""
     threshold = 5
-    s = _settings({"primary": {"family": "gpt"}, "backup": {"family": "claude"}}, cache={"enabled": False},
-                  routing={"max_retries": 2, "backoff": {"base_s": 0},
-                           "circuit_breaker": {"failure_threshold": threshold, "cooldown_s": 60}})
+    s = _settings(
+        {"primary": {"family": "gpt"}, "backup": {"family": "claude"}},
+        cache={"enabled": False},
+        routing={
+            "max_retries": 2,
+            "backoff": {"base_s": 0},
+            "circuit_breaker": {"failure_threshold": threshold, "cooldown_s": 60},
+        },
+    )
     async with LLMManager(s) as llm:
         primary = llm.adapter("primary")
         assert isinstance(primary, SimulatedAdapter)
@@ -100,7 +108,9 @@ async def main() -> None:
     print(f"| cache hit through `generate()`, Redis | {red / 1000:.2f} ms | ≤ 1 ms |")
     print(f"| `generate()` on an instant model, bookkeeping off | {base:.1f} µs | |")
     print(f"| same with breaker + RPM/TPM limiter + 3-key pool | {full:.1f} µs (+{full - base:.1f} µs) | ≤ +50 µs |")
-    print(f"| attempts at a dead primary over 1,000 requests | {calls} (threshold {threshold}) | ≤ threshold + probes |")
+    print(
+        f"| attempts at a dead primary over 1,000 requests | {calls} (threshold {threshold}) | ≤ threshold + probes |"
+    )
 
 
 if __name__ == "__main__":
