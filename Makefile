@@ -45,10 +45,14 @@ typecheck: install-dev
 pytest: install-dev
 	$(BIN)/pytest
 
-## bench: latency / streaming / import-time benchmarks against a local fake upstream (installs bench extras)
-bench: install-dev
-	$(BIN)/pip install -q -c $(LOCK) -e '.[bench]'
-	$(BIN)/python -m bench.run
+## bench: latency / streaming / import-time and resilience benchmarks against a local fake upstream.
+# Its own virtualenv: LiteLLM pins an older openai SDK than the test suite's lockfile.
+BENCH_VENV := .venv-bench
+bench:
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q -e '.[bench,redis]'
+	$(BENCH_VENV)/bin/python -m bench.run
+	$(BENCH_VENV)/bin/python -m bench.resilience
 
 all: lint typecheck pytest
 

@@ -70,6 +70,26 @@ class HttpClient:
         self._session: aiohttp.ClientSession | None = None
         # The test suite sets this so that no test can ever reach a real provider by accident.
         self._loopback_only = os.environ.get("LLM_MANAGER_LOOPBACK_ONLY") == "1"
+        self._proxy_by_host: dict[tuple[str, str], str | None] = {}
+
+    def _proxy(self, url: str) -> str | None:
+        """The proxy for ``url`` from HTTP(S)_PROXY / NO_PROXY, resolved once per scheme and host.
+
+        aiohttp's ``trust_env`` does this lookup (plus a netrc read) in a worker thread on every request, which
+        costs about half a millisecond per call; provider hosts are few, so a per-host cache is exact enough.
+        """
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc)
+        if key not in self._proxy_by_host:
+            import urllib.request
+
+            proxies = urllib.request.getproxies()
+            host = parts.hostname or ""
+            bypass = urllib.request.proxy_bypass(host) if proxies else True
+            self._proxy_by_host[key] = None if bypass else proxies.get(parts.scheme)
+        return self._proxy_by_host[key]
 
     def _check(self, url: str) -> None:
         if self._loopback_only:
@@ -88,7 +108,7 @@ class HttpClient:
                 connector=aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout_s),
                 auto_decompress=True,
-                trust_env=True,
+                trust_env=False,  # proxies are resolved once per host by _proxy(), not per request
             )
             self._session = session
         return session
@@ -100,7 +120,7 @@ class HttpClient:
         self._check(url)
         session = self._get_session()
         async with _mapped(mid_stream=False):
-            async with session.request(method, url, data=body, headers=headers) as resp:
+            async with session.request(method, url, data=body, headers=headers, proxy=self._proxy(url)) as resp:
                 data = await resp.read()
                 return HttpResponse(resp.status, resp.headers, data)
 
@@ -114,7 +134,7 @@ class HttpClient:
         self._check(url)
         session = self._get_session()
         async with _mapped(mid_stream=False):
-            resp = await session.post(url, data=body, headers=headers)
+            resp = await session.post(url, data=body, headers=headers, proxy=self._proxy(url))
         try:
             yield StreamingResponse(resp)
         finally:

@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 
 from llm_manager.errors import ConfigError
 from llm_manager.profiles import Family, family_for
@@ -272,11 +272,19 @@ class Settings(_Strict):
     simulation: SimulationConfig = Field(default_factory=SimulationConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     state: StateConfig = Field(default_factory=StateConfig)
+    _chains: dict[str, list[str]] = PrivateAttr(default_factory=dict)
     source: str = Field(default="defaults", exclude=True)
     """Where the settings came from (a path, ``dict``, ``environment`` or ``simulated``)."""
 
     def chain(self, task: TaskType) -> list[str]:
-        """The configured or default deployment order for ``task``."""
+        """The configured or default deployment order for ``task`` (computed once per task: it is on every
+        request's path, and settings do not change after loading)."""
+        cached = self._chains.get(task)
+        if cached is None:
+            cached = self._chains[task] = self._compute_chain(task)
+        return list(cached)
+
+    def _compute_chain(self, task: TaskType) -> list[str]:
         configured = self.routing.tasks.get(task)
         if configured:
             return list(dict.fromkeys(self.resolve_name(n) or n for n in configured))  # aliases may repeat a model
