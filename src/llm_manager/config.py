@@ -31,6 +31,7 @@ __all__ = [
     "Settings",
     "SimulatedBehaviour",
     "StateConfig",
+    "StoreConfig",
     "load_settings",
 ]
 
@@ -72,6 +73,9 @@ class SimulatedBehaviour(_Strict):
     ``reset``, ``slow:2.5`` (first token after 2.5 s), ``cut:3`` (stream breaks after 3 chunks)."""
     reply: str | None = None
     """Fixed answer text (default: a deterministic sentence derived from the prompt)."""
+    replies: list[str] = Field(default_factory=list)
+    """Answers for the next successful calls, in order (then ``reply`` or the default applies). Tests script a
+    model that answers wrong, then right, this way."""
     max_reply_tokens: int = Field(default=60, gt=0)
 
 
@@ -118,6 +122,9 @@ class DeploymentConfig(_Strict):
     timeout_s: float | None = Field(default=None, gt=0)
     """Per-attempt timeout for this deployment (overrides ``routing.timeout_s``)."""
     stream_usage: bool | None = None
+    structured_output: Literal["json_schema", "json_object", "prompt"] | None = None
+    """How this server takes a JSON schema: ``json_schema`` (native, OpenAI style), ``json_object`` (JSON mode,
+    schema in the prompt) or ``prompt`` (instructions only). Default: what the provider or preset supports."""
     portkey: PortkeyRoute | None = None
     simulate: SimulatedBehaviour | None = None
     aliases: list[str] = Field(default_factory=list)
@@ -247,6 +254,13 @@ class StateConfig(_Strict):
     prefix: str = "llm-manager"
 
 
+class StoreConfig(_Strict):
+    """Where conversations (and later the spend ledger) are kept."""
+
+    url: str | None = None
+    """``None``: a SQLite file in the user's data directory. ``sqlite:///path.db`` or ``postgresql://…``."""
+
+
 class PortkeyConfig(_Strict):
     """The Portkey gateway as a transport."""
 
@@ -272,6 +286,7 @@ class Settings(_Strict):
     simulation: SimulationConfig = Field(default_factory=SimulationConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     state: StateConfig = Field(default_factory=StateConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
     _chains: dict[str, list[str]] = PrivateAttr(default_factory=dict)
     source: str = Field(default="defaults", exclude=True)
     """Where the settings came from (a path, ``dict``, ``environment`` or ``simulated``)."""

@@ -16,6 +16,7 @@ prompt is too large. ::
     │  ├─ ContextTooLargeError      prompt over the window                  re-routed to a larger window
     │  └─ ContentFilterError        refused by a safety filter              re-routed, not retried
     ├─ ExtractionError              structured output still invalid after re-asks
+    ├─ ConversationNotFoundError
     ├─ BudgetExceededError
     ├─ CircuitOpenError
     └─ AllCandidatesFailedError     every candidate failed; ``attempts`` holds each one, ``exceptions`` the errors
@@ -39,6 +40,7 @@ __all__ = [
     "ConfigError",
     "ContentFilterError",
     "ContextTooLargeError",
+    "ConversationNotFoundError",
     "ExtractionError",
     "InvalidRequestError",
     "LLMManagerError",
@@ -214,13 +216,37 @@ class ExtractionError(LLMManagerError):
 
     code = "extraction_failed"
 
-    def __init__(self, message: str, *, response: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        response: str | None = None,
+        tries: Sequence[Mapping[str, Any]] = (),
+        usage: Any = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(message, **kwargs)
         self.response = response
         """The last raw reply."""
+        self.tries = [dict(t) for t in tries]
+        """Every ask and re-ask: ``{"reply", "errors", "deployment", "request_id"}``."""
+        self.usage = usage
+        """Tokens (and cost) spent on all the tries together (a :class:`~llm_manager.types.Usage`)."""
 
     def _fields(self) -> dict[str, Any]:
-        return {**super()._fields(), "response": self.response}
+        return {**super()._fields(), "response": self.response, "tries": self.tries, "usage": self.usage}
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        if self.usage is not None:
+            out["usage"] = self.usage.model_dump(mode="json")
+        return out
+
+
+class ConversationNotFoundError(LLMManagerError):
+    """No conversation has this id (never created, or deleted)."""
+
+    code = "conversation_not_found"
 
 
 class BudgetExceededError(LLMManagerError):

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
 
@@ -25,11 +25,14 @@ if TYPE_CHECKING:
     from llm_manager.routing.keypool import KeyEntry
     from llm_manager.routing.planner import Deployment
     from llm_manager.state.base import StateBackend
+    from llm_manager.store.base import Conversation, ConversationSummary
+    from llm_manager.structured.query import StructuredResult
     from llm_manager.sync import SyncLLMManager
 
 __all__ = ["HealthResult", "LLMManager", "ModelInfo", "ResponseStream"]
 
 log = logging.getLogger("llm_manager")
+M = TypeVar("M", bound=BaseModel)
 ConfigSource = str | os.PathLike[str] | Mapping[str, Any] | Settings | None
 
 
@@ -88,6 +91,7 @@ class LLMManager:
     ) -> None:
         from llm_manager._http import HttpClient
         from llm_manager.cache.response_cache import Inflight, ResponseCache
+        from llm_manager.conversations import Conversations
         from llm_manager.executor import Executor
         from llm_manager.routing.admission import Admission
         from llm_manager.routing.keypool import KeyPool
@@ -104,6 +108,7 @@ class LLMManager:
         self.executor = Executor(settings.routing, self.stats, self.admission, clock=clock, sleep=sleep, rand=rand)
         self.cache = ResponseCache(self.state, settings.cache, clock=wall_clock) if settings.cache.enabled else None
         self.inflight = Inflight()
+        self.conversations = Conversations(self)
         self._closed = False
 
     # -- construction -------------------------------------------------------------------------------------------
@@ -186,6 +191,7 @@ class LLMManager:
             await dep.adapter.aclose()
         await self.http.aclose()
         await self.state.aclose()
+        await self.conversations.aclose()
 
     # -- requests -----------------------------------------------------------------------------------------------
 
@@ -228,19 +234,19 @@ class LLMManager:
             return await self._complete(request, request_id)
         from llm_manager.cache.keys import request_key
 
+        cache = self.cache
         key = request_key(request)
-        hit = await self.cache.get(key, request_id)
+        hit = await cache.get(key, request_id)
         if hit is not None:
             return hit
         if not self.settings.cache.dedupe:
             resp = await self._complete(request, request_id)
-            await self.cache.put(key, resp)
+            await cache.put(key, resp)
             return resp
 
         async def call() -> Response:
             resp = await self._complete(request, request_id)
-            assert self.cache is not None
-            await self.cache.put(key, resp)
+            await cache.put(key, resp)
             return resp
 
         resp, shared = await self.inflight.run(key, call)
@@ -294,6 +300,117 @@ class LLMManager:
             if event.type == "done" and key is not None and self.cache is not None and event.response is not None:
                 await self.cache.put(key, event.response)
             yield event
+
+    # -- structured output and several models --------------------------------------------------------------------
+
+    @overload
+    async def query_with_schema(
+        self, prompt: str | Request | None, schema: type[M], *, full: Literal[False] = ..., max_reasks: int = ...,
+        budget_tokens: int | None = ..., budget_usd: Decimal | None = ..., **prefs: Any,
+    ) -> M: ...
+
+    @overload
+    async def query_with_schema(
+        self, prompt: str | Request | None, schema: type[M], *, full: Literal[True], max_reasks: int = ...,
+        budget_tokens: int | None = ..., budget_usd: Decimal | None = ..., **prefs: Any,
+    ) -> StructuredResult[M]: ...
+
+    @overload
+    async def query_with_schema(
+        self, prompt: str | Request | None, schema: dict[str, Any], *, full: bool = ..., max_reasks: int = ...,
+        budget_tokens: int | None = ..., budget_usd: Decimal | None = ..., **prefs: Any,
+    ) -> Any: ...
+
+    async def query_with_schema(
+        self,
+        prompt: str | Request | None,
+        schema: type[BaseModel] | dict[str, Any],
+        *,
+        full: bool = False,
+        max_reasks: int = 2,
+        budget_tokens: int | None = None,
+        budget_usd: Decimal | None = None,
+        **prefs: Any,
+    ) -> Any:
+        """Answer as a validated instance of ``schema`` (a Pydantic model class, or a JSON schema → a dict).
+
+        The provider's native mechanism is used where it has one; the reply is then extracted from whatever the
+        model really returned (fenced blocks, JSON in prose, truncated or slightly malformed JSON). An invalid
+        answer is sent back with its validation errors, up to ``max_reasks`` times and within ``budget_tokens``
+        / ``budget_usd``; then :class:`~llm_manager.errors.ExtractionError` carries every try, the last reply
+        and the usage spent. ``full=True`` returns a :class:`StructuredResult` (value, response, tries, usage).
+        """
+        from llm_manager.structured.query import ReaskPolicy, query
+
+        request = self.request(prompt, **prefs)
+        result = await query(self, request, schema, ReaskPolicy(max_reasks, budget_tokens, budget_usd))
+        return result if full else result.value
+
+    async def stream_with_schema(
+        self,
+        prompt: str | Request | None,
+        schema: type[BaseModel] | dict[str, Any],
+        *,
+        max_reasks: int = 2,
+        **prefs: Any,
+    ) -> AsyncIterator[Any]:
+        """Yield partially filled objects as the JSON streams in; the last item is the validated result."""
+        from llm_manager.structured.query import ReaskPolicy, stream
+
+        request = self.request(prompt, **prefs)
+        async for item in stream(self, request, schema, ReaskPolicy(max_reasks)):
+            yield item
+
+    async def query_multiple(
+        self,
+        prompt: str | Request | None,
+        models: Sequence[str],
+        *,
+        timeout_s: float | None = None,
+        mode: Literal["all", "first"] = "all",
+        **prefs: Any,
+    ) -> list[Response | LLMManagerError]:
+        """Ask several models in parallel, each exactly (no fallback), with a per-model timeout.
+
+        ``mode="all"``: every result or error, in the order asked — a slow or failing model never sinks the
+        others. ``mode="first"``: a one-element list with the first success; the other calls are cancelled.
+        """
+        from llm_manager.multi import query_multiple
+
+        request = self.request(prompt, **prefs)
+        return await query_multiple(self, request, models, timeout_s=timeout_s, mode=mode)
+
+    # -- conversations ------------------------------------------------------------------------------------------
+
+    async def start_conversation(
+        self, system_prompt: str | None = None, *, title: str | None = None, metadata: dict[str, Any] | None = None
+    ) -> str:
+        """Create a stored conversation; returns its id."""
+        return await self.conversations.start(system_prompt, title=title, metadata=metadata)
+
+    async def continue_conversation(self, conversation_id: str, message: str, **prefs: Any) -> Response:
+        """Add ``message``, answer it with the whole history (trimmed to the model's window), store both."""
+        return await self.conversations.continue_(conversation_id, message, prefs)
+
+    def stream_conversation(self, conversation_id: str, message: str, **prefs: Any) -> ResponseStream:
+        """Like :meth:`continue_conversation`, streamed; the answer is stored when the stream completes."""
+        return ResponseStream(self.conversations.stream(conversation_id, message, prefs))
+
+    async def get_conversation(self, conversation_id: str) -> Conversation:
+        """The conversation with its messages, oldest first."""
+        return await self.conversations.get(conversation_id)
+
+    async def list_conversations(self, limit: int = 50, offset: int = 0) -> list[ConversationSummary]:
+        """Conversations, most recently updated first."""
+        return await self.conversations.list(limit, offset)
+
+    async def delete_conversation(self, conversation_id: str) -> bool:
+        """Delete a conversation; False when there was none."""
+        return await self.conversations.delete(conversation_id)
+
+    async def fork_conversation(self, conversation_id: str, at: int | None = None) -> str:
+        """A new conversation sharing the history up to message index ``at`` (default: all of it)."""
+        return await self.conversations.fork(conversation_id, at)
 
     # -- introspection ------------------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -59,20 +59,65 @@ class SyncLLMManager:
 
     def stream(self, prompt: Any = None, **kwargs: Any) -> Iterator[StreamEvent]:
         """Blocking :meth:`LLMManager.stream`: a plain iterator of events; closing it closes the upstream."""
-        stream = self.manager.stream(prompt, **kwargs)
+        return self._iterate(self.manager.stream(prompt, **kwargs))
 
-        async def step() -> StreamEvent | None:
+    def _iterate(self, source: AsyncIterator[T]) -> Iterator[T]:
+        """Drive an async iterator from this thread, one item per round trip to the loop."""
+        done = object()
+
+        async def step() -> Any:
             try:
-                return await anext(stream)
+                return await anext(source)
             except StopAsyncIteration:
-                return None
+                return done
 
         try:
-            while (event := self._run(step())) is not None:
-                yield event
+            while (item := self._run(step())) is not done:
+                yield item
         finally:
-            if not self._closed:
-                self._run(stream.aclose())
+            closer = getattr(source, "aclose", None)
+            if closer is not None and not self._closed:
+                self._run(closer())
+
+    def query_with_schema(self, prompt: Any, schema: Any, **kwargs: Any) -> Any:
+        """Blocking :meth:`LLMManager.query_with_schema`."""
+        return self._run(self.manager.query_with_schema(prompt, schema, **kwargs))
+
+    def stream_with_schema(self, prompt: Any, schema: Any, **kwargs: Any) -> Iterator[Any]:
+        """Blocking :meth:`LLMManager.stream_with_schema`: partial values, then the validated one."""
+        return self._iterate(self.manager.stream_with_schema(prompt, schema, **kwargs))
+
+    def query_multiple(self, prompt: Any, models: Any, **kwargs: Any) -> list[Any]:
+        """Blocking :meth:`LLMManager.query_multiple`."""
+        return self._run(self.manager.query_multiple(prompt, models, **kwargs))
+
+    def start_conversation(self, system_prompt: str | None = None, **kwargs: Any) -> str:
+        """Blocking :meth:`LLMManager.start_conversation`."""
+        return self._run(self.manager.start_conversation(system_prompt, **kwargs))
+
+    def continue_conversation(self, conversation_id: str, message: str, **prefs: Any) -> Response:
+        """Blocking :meth:`LLMManager.continue_conversation`."""
+        return self._run(self.manager.continue_conversation(conversation_id, message, **prefs))
+
+    def stream_conversation(self, conversation_id: str, message: str, **prefs: Any) -> Iterator[StreamEvent]:
+        """Blocking :meth:`LLMManager.stream_conversation`."""
+        return self._iterate(self.manager.stream_conversation(conversation_id, message, **prefs))
+
+    def get_conversation(self, conversation_id: str) -> Any:
+        """Blocking :meth:`LLMManager.get_conversation`."""
+        return self._run(self.manager.get_conversation(conversation_id))
+
+    def list_conversations(self, limit: int = 50, offset: int = 0) -> list[Any]:
+        """Blocking :meth:`LLMManager.list_conversations`."""
+        return self._run(self.manager.list_conversations(limit, offset))
+
+    def delete_conversation(self, conversation_id: str) -> bool:
+        """Blocking :meth:`LLMManager.delete_conversation`."""
+        return self._run(self.manager.delete_conversation(conversation_id))
+
+    def fork_conversation(self, conversation_id: str, at: int | None = None) -> str:
+        """Blocking :meth:`LLMManager.fork_conversation`."""
+        return self._run(self.manager.fork_conversation(conversation_id, at))
 
     def models(self) -> list[ModelInfo]:
         """Blocking :meth:`LLMManager.models`."""

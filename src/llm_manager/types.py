@@ -19,6 +19,7 @@ __all__ = [
     "Priority",
     "Request",
     "Response",
+    "ResponseFormat",
     "ResponseMetadata",
     "Role",
     "StreamEvent",
@@ -41,6 +42,19 @@ class Message(BaseModel):
 
     role: Role
     content: str
+
+
+class ResponseFormat(BaseModel):
+    """Ask for JSON matching a schema. Each adapter uses its provider's native mechanism where it has one
+    (OpenAI ``response_format`` JSON schema, Anthropic forced tool use, Gemini ``responseJsonSchema``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(default="response", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    """Schema name (OpenAI's ``json_schema.name``, Anthropic's tool name)."""
+    json_schema: dict[str, Any]
+    strict: bool = True
+    """OpenAI strict mode (the schema is adapted to its rules); ignored elsewhere."""
 
 
 class Request(BaseModel):
@@ -73,6 +87,8 @@ class Request(BaseModel):
     """Whether a cached or de-duplicated answer is acceptable."""
     timeout_s: float | None = Field(default=None, gt=0)
     """Overall deadline for this request (all attempts together); defaults to ``routing.deadline_s``."""
+    response_format: ResponseFormat | None = None
+    """Structured output: usually set by ``query_with_schema`` rather than by hand."""
 
     @model_validator(mode="before")
     @classmethod
@@ -159,6 +175,8 @@ class ResponseMetadata(BaseModel):
     """Shared the provider call of an identical request that was already in flight."""
     hedged: bool = False
     """A hedge raced two candidates for this answer."""
+    trimmed_messages: int = 0
+    """Conversations: oldest messages left out of this request to fit the model's context window."""
     simulated: bool = False
     """True when a simulated (offline) model answered: the content is not from a real LLM."""
     task: TaskType = "general"

@@ -30,5 +30,6 @@ def request_key(request: Request) -> str:
         request.temperature,
         request.top_p,
         request.stop,
+        request.response_format.model_dump() if request.response_format else None,
     ]
     return hashlib.sha256(_json.dumps(canonical)).hexdigest()

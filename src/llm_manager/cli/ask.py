@@ -37,7 +37,9 @@ async def run_ask(
         except LLMManagerError as exc:
             _report_error(exc, as_json)
             return 2 if isinstance(exc, ConfigError) else 1
-    assert resp is not None
+    if resp is None:  # a stream always ends with its response or an error; this is a bug if reached
+        click.echo("error: the stream ended without a response", err=True)
+        return 1
     if as_json:
         click.echo(resp.model_dump_json(indent=2))
     else:
@@ -86,3 +88,76 @@ def _report_error(exc: LLMManagerError, as_json: bool) -> None:
     for a in attempts:
         what = "skipped" if a.skipped else (a.error_code or "ok")
         click.echo(f"  - {a.deployment}: {what}{' — ' + a.error if a.error else ''}", err=True)
+
+
+async def run_schema(make: Callable[[], LLMManager], prompt: str, prefs: dict[str, Any], schema_file: str, *,
+                     stream: bool) -> int:
+    """``ask --schema``: print the validated JSON (with ``--stream``, partial objects on stderr as they grow)."""
+    from llm_manager import _json
+    from llm_manager.errors import ExtractionError
+
+    try:
+        schema = _json.loads(open(schema_file, "rb").read())  # noqa: SIM115 - a one-shot read of a small file
+    except ValueError as exc:
+        click.echo(f"error: {schema_file} is not valid JSON: {exc}", err=True)
+        return 2
+    if not isinstance(schema, dict):
+        click.echo(f"error: {schema_file} must hold a JSON Schema object", err=True)
+        return 2
+    try:
+        llm = make()
+    except ConfigError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        return 2
+    async with llm:
+        try:
+            if stream:
+                value: Any = None
+                async for value in llm.stream_with_schema(prompt, schema, **prefs):
+                    click.echo(_json.dumps(value).decode(), err=True)
+            else:
+                result = await llm.query_with_schema(prompt, schema, full=True, **prefs)
+                value = result.value
+                if result.tries:
+                    click.secho(f"— valid after {len(result.tries)} re-ask(s)", err=True, dim=True)
+        except ExtractionError as exc:
+            click.echo(f"error [{exc.code}]: {exc.message}", err=True)
+            for i, t in enumerate(exc.tries, 1):
+                click.echo(f"  try {i} ({t['deployment']}): {'; '.join(t['errors'][:3])}", err=True)
+            return 1
+        except LLMManagerError as exc:
+            _report_error(exc, False)
+            return 2 if isinstance(exc, ConfigError) else 1
+    click.echo(_json.dumps(value).decode())
+    return 0
+
+
+async def run_compare(make: Callable[[], LLMManager], prompt: str, models: list[str], *, first: bool,
+                      timeout_s: float | None, as_json: bool) -> int:
+    """``compare``: every model's answer or error, in the order asked."""
+    from llm_manager import _json
+
+    try:
+        llm = make()
+    except ConfigError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        return 2
+    async with llm:
+        try:
+            results = await llm.query_multiple(prompt, models, timeout_s=timeout_s, mode="first" if first else "all")
+        except LLMManagerError as exc:
+            _report_error(exc, as_json)
+            return 2 if isinstance(exc, ConfigError) else 1
+    if as_json:
+        out = [r.model_dump(mode="json") if not isinstance(r, LLMManagerError) else {"error": r.to_dict()}
+               for r in results]
+        click.echo(_json.dumps(out).decode())
+    else:
+        for name, r in zip(models if not first else [getattr(results[0], "deployment", "")], results, strict=True):
+            if isinstance(r, LLMManagerError):
+                click.secho(f"== {name}: error [{r.code}] {r.message}", fg="red")
+            else:
+                click.secho(f"== {r.deployment} · {r.metadata.latency_ms:.0f} ms · "
+                            f"{r.usage.completion_tokens} tokens", bold=True)
+                click.echo(r.content)
+    return 0 if any(not isinstance(r, LLMManagerError) for r in results) else 1

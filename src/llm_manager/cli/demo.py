@@ -81,7 +81,8 @@ def _sim(llm: LLMManager, name: str) -> SimulatedAdapter:
     from llm_manager.providers.simulated import SimulatedAdapter
 
     adapter = llm.adapter(name)
-    assert isinstance(adapter, SimulatedAdapter)
+    if not isinstance(adapter, SimulatedAdapter):
+        raise TypeError(f"{name} is not a simulated model")
     return adapter
 
 
@@ -147,7 +148,8 @@ async def _streams(c: Console, llm: LLMManager) -> None:
     s = llm.stream("Write a haiku about on-call", task="general", max_tokens=20, cache=False)
     async for ev in s:
         c.print(_esc(ev.delta), end="")
-    assert s.response is not None
+    if s.response is None:
+        return
     c.print(
         f"\n   first chunk after {s.response.metadata.time_to_first_chunk_ms:.0f} ms, "
         f"{s.response.usage.completion_tokens} tokens from {s.response.deployment}"
@@ -156,7 +158,8 @@ async def _streams(c: Console, llm: LLMManager) -> None:
     _sim(llm, "sim-gpt").push("slow:2")  # no first chunk within first_chunk_timeout_s (0.5 s)
     s = llm.stream("Write a haiku about fallbacks", task="general", max_tokens=20, cache=False)
     text = await s.text()
-    assert s.response is not None
+    if s.response is None:
+        return
     c.print(_attempts_table("5 · stream fails over BEFORE its first chunk (sim-gpt silent past 0.5 s)", s.response))
     c.print(f"   streamed by {s.response.deployment}: {_esc(text[:60])}…")
 

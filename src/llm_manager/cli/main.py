@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
+from llm_manager.cli.chat import conversations_group
 from llm_manager.cli.config_cmd import config_group
 from llm_manager.cli.demo import demo
 
@@ -79,6 +80,8 @@ def cli(ctx: click.Context, config: str | None, verbose: bool) -> None:
     help="Order among requests waiting for rate-limit room.",
 )
 @click.option("--no-cache", is_flag=True, help="Neither read nor fill the response cache; no in-flight sharing.")
+@click.option("--schema", "schema_file", type=click.Path(exists=True, dir_okay=False),
+              help="A JSON Schema file: answer with JSON valid against it (native structured output, re-asks).")
 @click.option("--stream", is_flag=True, help="Print text as it arrives.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole response (usage, attempts …) as JSON.")
 @click.pass_obj
@@ -94,6 +97,7 @@ def ask(
     timeout_s: float | None,
     priority: str,
     no_cache: bool,
+    schema_file: str | None,
     stream: bool,
     as_json: bool,
 ) -> None:
@@ -115,6 +119,10 @@ def ask(
         prefs["cache"] = False
     if no_fallback:
         prefs["fallback"] = False
+    if schema_file:
+        from llm_manager.cli.ask import run_schema
+
+        _exit(asyncio.run(run_schema(obj.manager, prompt, prefs, schema_file, stream=stream)))
     _exit(asyncio.run(run_ask(obj.manager, prompt, prefs, stream=stream, as_json=as_json)))
 
 
@@ -179,7 +187,38 @@ def status(obj: _Ctx) -> None:
         print_json(asyncio.run(read()))
 
 
+@cli.command()
+@click.option("--cid", help="Continue this conversation.")
+@click.option("--continue", "resume", is_flag=True, help="Continue the most recent conversation.")
+@click.option("--system", "-s", help="System prompt of a new conversation.")
+@click.option("--task", "-t", type=click.Choice(TASKS), default="general", show_default=True)
+@click.option("--model", "-m", help="Preferred model (the task chain stays as fallback).")
+@click.pass_obj
+def chat(obj: _Ctx, cid: str | None, resume: bool, system: str | None, task: str, model: str | None) -> None:
+    """An interactive, streamed conversation, stored so it can be continued later."""
+    from llm_manager.cli.chat import run_chat
+
+    _exit(asyncio.run(run_chat(obj.manager, cid, resume, system, {"task": task, "model": model})))
+
+
+@cli.command()
+@click.argument("prompt")
+@click.option("--model", "-m", "models", multiple=True, required=True, help="A model to ask (repeat the option).")
+@click.option("--first", is_flag=True, help="Return only the first good answer and cancel the rest.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), help="Seconds per model.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_obj
+def compare(obj: _Ctx, prompt: str, models: tuple[str, ...], first: bool, timeout_s: float | None,
+            as_json: bool) -> None:
+    """Ask several models the same question in parallel and show every answer (or error) side by side."""
+    from llm_manager.cli.ask import run_compare
+
+    _exit(asyncio.run(run_compare(obj.manager, prompt, list(models), first=first, timeout_s=timeout_s,
+                                  as_json=as_json)))
+
+
 cli.add_command(config_group)
+cli.add_command(conversations_group)
 cli.add_command(demo)
 
 

@@ -34,7 +34,7 @@ from llm_manager.providers.base import Chunk, Completion, Endpoint, ProviderAdap
 
 if TYPE_CHECKING:
     from llm_manager._http import HttpResponse
-    from llm_manager.types import FinishReason, Request
+    from llm_manager.types import FinishReason, Request, ResponseFormat
 
 __all__ = ["API_VERSION", "AnthropicAdapter", "build_body", "build_headers", "error_from_response", "parse_completion"]
 
@@ -100,10 +100,28 @@ def build_body(request: Request, endpoint: Endpoint, *, stream: bool) -> dict[st
         body["stop_sequences"] = list(request.stop)
     if request.user is not None:
         body["metadata"] = {"user_id": request.user}
+    if request.response_format is not None:
+        body.update(_forced_tool(request.response_format))
     body.update(endpoint.extra_body)
     if stream:
         body["stream"] = True
     return body
+
+
+def _forced_name(request: Request) -> str | None:
+    return request.response_format.name if request.response_format is not None else None
+
+
+def _forced_tool(fmt: ResponseFormat) -> dict[str, Any]:
+    """Structured output the Anthropic way: one tool whose input schema is the wanted schema, and force it.
+
+    A tool's input must be an object, so any other schema is wrapped as ``{"value": ...}`` (the extractor
+    unwraps a single-key object when the bare value is what validates)."""
+    schema = fmt.json_schema
+    if schema.get("type") != "object":
+        schema = {"type": "object", "properties": {"value": schema}, "required": ["value"]}
+    tool = {"name": fmt.name, "description": "Return the answer as structured data.", "input_schema": schema}
+    return {"tools": [tool], "tool_choice": {"type": "tool", "name": fmt.name}}
 
 
 def _max_tokens(request: Request, endpoint: Endpoint) -> int:
@@ -128,8 +146,11 @@ def _merge_turns(request: Request) -> list[dict[str, str]]:
 # --- whole answers -------------------------------------------------------------------------------------------
 
 
-def parse_completion(resp: HttpResponse) -> Completion:
-    """Translate a 2xx Messages answer; raise a mapped error for anything that is not a usable message."""
+def parse_completion(resp: HttpResponse, forced_tool: str | None = None) -> Completion:
+    """Translate a 2xx Messages answer; raise a mapped error for anything that is not a usable message.
+
+    With ``forced_tool`` (structured output), that tool's input is the answer; otherwise tool calls, like
+    thinking blocks, are not part of the text."""
     data = _load_object(resp.body)
     if data is not None and data.get("type") == "error":
         raise _error_from_payload(data, headers=resp.headers, body=resp.body)
@@ -138,6 +159,17 @@ def parse_completion(resp: HttpResponse) -> Completion:
         raise ModelUnavailableError("malformed response", status_code=resp.status, body=_text(resp.body))
     text = "".join(b["text"] for b in content if isinstance(b, dict) and b.get("type") == "text" and "text" in b)
     stop_reason = data.get("stop_reason")
+    tool_input = next(
+        (
+            b.get("input")
+            for b in content
+            if forced_tool and isinstance(b, dict) and b.get("type") == "tool_use" and b.get("name") == forced_tool
+        ),
+        None,
+    )
+    if tool_input is not None:
+        # A forced tool call is how structured output arrives: its input is the answer.
+        text, stop_reason = _json.dumps(tool_input).decode(), "end_turn"
     if stop_reason == "refusal" and not text:
         raise ContentFilterError("the model refused to answer", status_code=resp.status, body=_text(resp.body))
     usage = _Usage()
@@ -229,10 +261,15 @@ class _StreamState:
     model: str | None = None
     stop_reason: str | None = None
     done: bool = False
+    forced_tool: str | None = None
+    """Structured output was requested through this (forced) tool: its input JSON is the answer."""
+    tool_input: bool = False
+    """The answer streamed as the forced tool's input: it ends with ``tool_use``, which means done here."""
 
     def final_chunk(self) -> Chunk:
         """The closing chunk: finish reason and usage."""
-        reason = _FINISH.get(self.stop_reason) if self.stop_reason else None
+        stop = "end_turn" if self.tool_input and self.stop_reason == "tool_use" else self.stop_reason
+        reason = _FINISH.get(stop) if stop else None
         return Chunk(
             finish_reason=reason,
             prompt_tokens=self.usage.prompt_tokens,
@@ -253,9 +290,18 @@ def _handle_event(state: _StreamState, event: SSEEvent) -> Chunk | None:
     kind = payload.get("type") or event.event
     if kind == "content_block_delta":
         delta = payload.get("delta")
-        # Only text reaches the caller; tool-input JSON, thinking and signatures are not part of the answer.
+        # Text reaches the caller, and so does tool-input JSON (structured output is a forced tool call);
+        # thinking and signatures are not part of the answer.
         if isinstance(delta, dict) and delta.get("type") == "text_delta" and (text := delta.get("text")):
             return Chunk(text=str(text), model=state.model)
+        if (
+            state.forced_tool
+            and isinstance(delta, dict)
+            and delta.get("type") == "input_json_delta"
+            and (part := delta.get("partial_json"))
+        ):
+            state.tool_input = True
+            return Chunk(text=str(part), model=state.model)
     elif kind == "message_start":
         message = payload.get("message")
         if isinstance(message, dict):
@@ -297,7 +343,7 @@ class AnthropicAdapter(ProviderAdapter):
             )
             if not 200 <= resp.status < 300:
                 raise error_from_response(resp.status, resp.headers, resp.body)
-            return parse_completion(resp)
+            return parse_completion(resp, _forced_name(request))
         except ProviderError as exc:
             self._tag(exc)
             raise
@@ -312,7 +358,7 @@ class AnthropicAdapter(ProviderAdapter):
             ) as resp:
                 if not 200 <= resp.status < 300:
                     raise error_from_response(resp.status, resp.headers, await resp.read())
-                state = _StreamState(headers=resp.headers)
+                state = _StreamState(headers=resp.headers, forced_tool=_forced_name(request))
                 decoder = SSEDecoder()
                 async for data in resp.iter_bytes():
                     for event in decoder.feed(data):

@@ -206,6 +206,10 @@ def _generation_config(request: Request, endpoint: Endpoint) -> dict[str, Any]:
         config["topP"] = request.top_p
     if request.stop:
         config["stopSequences"] = list(request.stop)
+    if request.response_format is not None:
+        # Native structured output: JSON mode constrained by a plain JSON Schema.
+        config["responseMimeType"] = "application/json"
+        config["responseJsonSchema"] = request.response_format.json_schema
     return config
 
 

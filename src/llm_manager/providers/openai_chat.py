@@ -171,6 +171,9 @@ def build_body(endpoint: Endpoint, request: Request, *, stream: bool) -> dict[st
     """
     body: dict[str, Any] = {"model": endpoint.model, "messages": _messages(request)}
     body.update(_sampling(endpoint, request))
+    fmt = _response_format(endpoint, request)
+    if fmt is not None:
+        body["response_format"] = fmt
     body.update(endpoint.extra_body)
     if not stream:
         body.pop("stream", None)
@@ -187,6 +190,23 @@ def _messages(request: Request) -> list[dict[str, str]]:
     messages = [{"role": "system", "content": request.system}] if request.system else []
     messages += [{"role": m.role, "content": m.content} for m in request.messages]
     return messages
+
+
+def _response_format(endpoint: Endpoint, request: Request) -> dict[str, Any] | None:
+    """Structured output the way this server takes it (``structured`` option: json_schema / json_object /
+    prompt). In the last two modes the caller has already put the schema into the prompt."""
+    fmt = request.response_format
+    mode = endpoint.options.get("structured", "json_schema")
+    if fmt is None or mode == "prompt":
+        return None
+    if mode == "json_object":
+        return {"type": "json_object"}
+    schema = fmt.json_schema
+    if fmt.strict:
+        from llm_manager.structured.extract import strict_schema
+
+        schema = strict_schema(schema)
+    return {"type": "json_schema", "json_schema": {"name": fmt.name, "schema": schema, "strict": fmt.strict}}
 
 
 def _sampling(endpoint: Endpoint, request: Request) -> dict[str, Any]:

@@ -32,15 +32,17 @@ class Preset:
     headers: tuple[tuple[str, str], ...] = ()
     stream_usage: bool = True
     """Whether the server understands ``stream_options.include_usage``."""
+    structured: str = "json_schema"
+    """Native structured-output mode: ``json_schema``, ``json_object``, ``tool`` (Anthropic) or ``prompt``."""
 
 
 PRESETS: dict[str, Preset] = {
     "openai": Preset("openai", "https://api.openai.com/v1", ("OPENAI_API_KEY",)),
-    "anthropic": Preset("anthropic", "https://api.anthropic.com", ("ANTHROPIC_API_KEY",)),
+    "anthropic": Preset("anthropic", "https://api.anthropic.com", ("ANTHROPIC_API_KEY",), structured="tool"),
     "gemini": Preset(
         "gemini", "https://generativelanguage.googleapis.com/v1beta", ("GEMINI_API_KEY", "GOOGLE_API_KEY")
     ),
-    "groq": Preset("openai", "https://api.groq.com/openai/v1", ("GROQ_API_KEY",)),
+    "groq": Preset("openai", "https://api.groq.com/openai/v1", ("GROQ_API_KEY",), structured="json_object"),
     "openrouter": Preset(
         "openai", "https://openrouter.ai/api/v1", ("OPENROUTER_API_KEY",), headers=(("x-title", "llm-manager"),)
     ),
@@ -95,6 +97,7 @@ def resolve_endpoint(name: str, dep: DeploymentConfig, settings: Settings) -> En
         options={
             "stream_usage": dep.stream_usage if dep.stream_usage is not None else preset.stream_usage,
             "via_portkey": via_portkey,
+            "structured": dep.structured_output or ("json_schema" if via_portkey else preset.structured),
             # Only OpenAI itself enforces the new field; compatible servers still expect max_tokens.
             "max_tokens_field": max_tokens_field(dep.model_name) if dep.provider == "openai" else "max_tokens",
             "simulate": dep.simulate.model_dump() if dep.simulate else None,

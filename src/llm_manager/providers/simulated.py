@@ -53,8 +53,15 @@ class SimulatedAdapter(ProviderAdapter):
         opts: dict[str, Any] = dict(endpoint.options.get("simulate") or {})
         self.behaviour = SimulatedBehaviour.model_validate(opts)
         self.script: deque[str] = deque(self.behaviour.script)
+        self.replies: deque[str] = deque(self.behaviour.replies)
+        self.requests: deque[Request] = deque(maxlen=100)
+        """The most recent requests received (tests inspect what a re-ask or a trimmed history sent)."""
         self._rng = random.Random(f"{endpoint.options.get('seed', 0)}:{endpoint.name}")
         self.calls = 0
+
+    def reply_with(self, *texts: str) -> None:
+        """Queue exact answers for the next successful calls (tests script a wrong, then a right, answer)."""
+        self.replies.extend(texts)
 
     def push(self, *outcomes: str) -> None:
         """Queue outcomes for the next calls (tests and the demo inject failures this way)."""
@@ -112,7 +119,24 @@ class SimulatedAdapter(ProviderAdapter):
             )
         return prompt_tokens, wanted
 
-    def _reply_words(self, request: Request, wanted: int) -> list[str]:
+    def _reply(self, request: Request, wanted: int) -> tuple[list[str], bool, int]:
+        """The answer as pieces that concatenate to its text, whether it was cut at ``max_tokens``, and its
+        token count (a word is ~1 token; JSON is counted at ~4 characters per token)."""
+        if self.replies:
+            pieces = _split_words(self.replies.popleft())
+            return pieces, False, len(pieces)
+        if request.response_format is not None:
+            # Structured output: pure JSON valid against the schema (native modes return no prose either);
+            # only the caller's max_tokens can cut it, which is how truncated JSON can be simulated.
+            from llm_manager import _json
+            from llm_manager.providers._fake_json import fake_from_schema
+
+            value = fake_from_schema(request.response_format.json_schema, f"{self.endpoint.name}:{self.calls}")
+            text = _json.dumps(value).decode()
+            cut = request.max_tokens is not None and len(text) > request.max_tokens * 4
+            if cut and request.max_tokens is not None:
+                text = text[: request.max_tokens * 4]
+            return [text[k : k + 8] for k in range(0, len(text), 8)] or [""], cut, max(1, len(text) // 4)
         if self.behaviour.reply is not None:
             body = self.behaviour.reply.split(" ")
         else:
@@ -122,17 +146,16 @@ class SimulatedAdapter(ProviderAdapter):
             body = [_WORDS[digest[(i % 31) + 1] % len(_WORDS)] for i in range(n)]
             body[-1] += "."
         limit = min(wanted, self.behaviour.max_reply_tokens)
-        finish_length = len(body) + 2 > limit
+        cut = len(body) + 2 > limit
         words = [f"[simulated {self.endpoint.name}]", *body][: max(1, limit)]
-        if finish_length:
-            words.append("")  # marker consumed by callers: the answer was cut at max_tokens
-        return words
+        return [words[0], *(" " + w for w in words[1:])], cut, len(words)
 
     async def _sleep(self, ms: float) -> None:
         if ms > 0:
             await asyncio.sleep(ms / 1000.0)
 
-    async def _start(self, request: Request) -> tuple[str, list[str], int]:
+    async def _start(self, request: Request) -> tuple[str, list[str], bool, int, int]:
+        self.requests.append(request)
         outcome = self._next_outcome()
         if outcome == "timeout":
             await asyncio.sleep(3600)  # the caller's deadline ends this
@@ -141,45 +164,52 @@ class SimulatedAdapter(ProviderAdapter):
             await self._sleep(self.behaviour.first_token_ms)  # an error answer takes as long as a first byte
             raise err
         prompt_tokens, wanted = self._check_window(request)
-        return outcome, self._reply_words(request, wanted), prompt_tokens
+        pieces, cut, tokens = self._reply(request, wanted)
+        return outcome, pieces, cut, prompt_tokens, tokens
 
     async def complete(self, request: Request, *, api_key: str | None) -> Completion:  # noqa: ARG002
         """Answer after ``latency_ms`` (or fail as scripted)."""
-        outcome, words, prompt_tokens = await self._start(request)
+        outcome, pieces, cut, prompt_tokens, tokens = await self._start(request)
         delay = float(outcome.partition(":")[2]) * 1000 if outcome.startswith("slow:") else self.behaviour.latency_ms
         await self._sleep(delay)
-        cut = words[-1] == ""
-        words = [w for w in words if w]
+        text = "".join(pieces)
         return Completion(
-            text=" ".join(words),
+            text=text,
             finish_reason="length" if cut else "stop",
             prompt_tokens=prompt_tokens,
-            completion_tokens=len(words),
+            completion_tokens=tokens,
             model=self.endpoint.model,
             id=f"sim-{self.calls}",
         )
 
     async def stream(self, request: Request, *, api_key: str | None) -> AsyncGenerator[Chunk, None]:  # noqa: ARG002
-        """Stream word by word: the first after ``first_token_ms``, then at ``tokens_per_s``."""
-        outcome, words, prompt_tokens = await self._start(request)
+        """Stream piece by piece: the first after ``first_token_ms``, then at ``tokens_per_s``."""
+        outcome, pieces, cut, prompt_tokens, tokens = await self._start(request)
         first = (
             float(outcome.partition(":")[2]) * 1000 if outcome.startswith("slow:") else self.behaviour.first_token_ms
         )
         cut_after = int(outcome.partition(":")[2]) if outcome.startswith("cut:") else None
-        truncated = words[-1] == ""
-        words = [w for w in words if w]
         gap_ms = 1000.0 / self.behaviour.tokens_per_s
         await self._sleep(first)
-        for i, word in enumerate(words):
+        for i, piece in enumerate(pieces):
             if cut_after is not None and i >= cut_after:
                 raise StreamInterruptedError(f"simulated stream cut on {self.endpoint.name} after {i} chunks")
             if i:
                 await self._sleep(gap_ms)
-            yield Chunk(text=word if i == 0 else " " + word, model=self.endpoint.model)
+            if piece:
+                yield Chunk(text=piece, model=self.endpoint.model)
         yield Chunk(
-            finish_reason="length" if truncated else "stop", prompt_tokens=prompt_tokens, completion_tokens=len(words)
+            finish_reason="length" if cut else "stop",
+            prompt_tokens=prompt_tokens,
+            completion_tokens=tokens,
         )
 
     async def probe(self, *, api_key: str | None) -> None:  # noqa: ARG002
         """Always reachable: it lives in this process."""
         return None
+
+
+def _split_words(text: str) -> list[str]:
+    """Pieces that concatenate back to ``text`` exactly (a word with its leading space each)."""
+    words = text.split(" ")
+    return [words[0], *(" " + w for w in words[1:])]
