@@ -60,8 +60,9 @@ class Conversations:
             await self._store.aclose()
             self._store = None
 
-    async def start(self, system_prompt: str | None = None, *, title: str | None = None,
-                    metadata: dict[str, Any] | None = None) -> str:
+    async def start(
+        self, system_prompt: str | None = None, *, title: str | None = None, metadata: dict[str, Any] | None = None
+    ) -> str:
         return await (await self.store()).create(system_prompt, title=title, metadata=metadata)
 
     async def get(self, conversation_id: str) -> Conversation:
@@ -72,7 +73,7 @@ class Conversations:
         except ConversationNotFound:
             raise ConversationNotFoundError(f"no conversation {conversation_id!r}") from None
 
-    async def list(self, limit: int = 50, offset: int = 0) -> list[ConversationSummary]:
+    async def list_all(self, limit: int = 50, offset: int = 0) -> list[ConversationSummary]:
         return await (await self.store()).list(limit=limit, offset=offset)
 
     async def delete(self, conversation_id: str) -> bool:
@@ -87,19 +88,28 @@ class Conversations:
             raise ConversationNotFoundError(f"no conversation {conversation_id!r}") from None
 
     async def continue_(self, conversation_id: str, message: str, prefs: dict[str, Any]) -> Response:
-        """One turn: read the history under the lock, answer, store the question and the answer."""
+        """One turn: read the history under the lock, answer, store the question and the answer.
+
+        With SQLite shared by two processes, a commit can find that the other process wrote first; the turn then
+        runs again on the new history (nothing is lost, nothing interleaves)."""
+        from llm_manager.store.base import ConversationConflictError
         from llm_manager.store.base import ConversationNotFoundError as ConversationNotFound
 
         store = await self.store()
-        try:
-            async with store.turn(conversation_id) as turn:
-                request, trimmed = self._request(turn.history, message, prefs)
-                resp = await self.llm.generate(request)
-                resp = _with_trim(resp, trimmed)
-                await turn.commit([("user", message, {}), ("assistant", resp.content, _meta(resp))])
-                return resp
-        except ConversationNotFound:
-            raise ConversationNotFoundError(f"no conversation {conversation_id!r}") from None
+        conflicts = 0
+        while True:
+            try:
+                async with store.turn(conversation_id) as turn:
+                    request, trimmed = self._request(turn.history, message, prefs)
+                    resp = _with_trim(await self.llm.generate(request), trimmed)
+                    await turn.commit([("user", message, {}), ("assistant", resp.content, _meta(resp))])
+                    return resp
+            except ConversationNotFound:
+                raise ConversationNotFoundError(f"no conversation {conversation_id!r}") from None
+            except ConversationConflictError:
+                conflicts += 1
+                if conflicts == 3:
+                    raise
 
     async def stream(self, conversation_id: str, message: str, prefs: dict[str, Any]) -> AsyncIterator[StreamEvent]:
         """A streamed turn; the answer is stored once the stream has finished (a broken stream stores nothing)."""

@@ -305,20 +305,41 @@ class LLMManager:
 
     @overload
     async def query_with_schema(
-        self, prompt: str | Request | None, schema: type[M], *, full: Literal[False] = ..., max_reasks: int = ...,
-        budget_tokens: int | None = ..., budget_usd: Decimal | None = ..., **prefs: Any,
+        self,
+        prompt: str | Request | None,
+        schema: type[M],
+        *,
+        full: Literal[False] = ...,
+        max_reasks: int = ...,
+        budget_tokens: int | None = ...,
+        budget_usd: Decimal | None = ...,
+        **prefs: Any,
     ) -> M: ...
 
     @overload
     async def query_with_schema(
-        self, prompt: str | Request | None, schema: type[M], *, full: Literal[True], max_reasks: int = ...,
-        budget_tokens: int | None = ..., budget_usd: Decimal | None = ..., **prefs: Any,
+        self,
+        prompt: str | Request | None,
+        schema: type[M],
+        *,
+        full: Literal[True],
+        max_reasks: int = ...,
+        budget_tokens: int | None = ...,
+        budget_usd: Decimal | None = ...,
+        **prefs: Any,
     ) -> StructuredResult[M]: ...
 
     @overload
     async def query_with_schema(
-        self, prompt: str | Request | None, schema: dict[str, Any], *, full: bool = ..., max_reasks: int = ...,
-        budget_tokens: int | None = ..., budget_usd: Decimal | None = ..., **prefs: Any,
+        self,
+        prompt: str | Request | None,
+        schema: dict[str, Any],
+        *,
+        full: bool = ...,
+        max_reasks: int = ...,
+        budget_tokens: int | None = ...,
+        budget_usd: Decimal | None = ...,
+        **prefs: Any,
     ) -> Any: ...
 
     async def query_with_schema(
@@ -402,7 +423,7 @@ class LLMManager:
 
     async def list_conversations(self, limit: int = 50, offset: int = 0) -> list[ConversationSummary]:
         """Conversations, most recently updated first."""
-        return await self.conversations.list(limit, offset)
+        return await self.conversations.list_all(limit, offset)
 
     async def delete_conversation(self, conversation_id: str) -> bool:
         """Delete a conversation; False when there was none."""

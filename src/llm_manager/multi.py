@@ -45,7 +45,8 @@ async def query_multiple(
         await asyncio.gather(*tasks, return_exceptions=True)
     raise AllCandidatesFailedError(
         f"none of {', '.join(models)} answered: " + "; ".join(f"{e.deployment}: {e.code}" for e in errors),
-        attempts=[a for e in errors for a in e.attempts], exceptions=errors,
+        attempts=[a for e in errors for a in e.attempts],
+        exceptions=errors,
     )
 
 
@@ -57,7 +58,10 @@ async def _one(llm: LLMManager, request: Request, model: str, timeout_s: float |
         async with asyncio.timeout(timeout_s):
             return await llm.generate(req)
     except TimeoutError:
-        return ProviderTimeoutError(f"{model} did not answer within {timeout_s:g}s", timeout_s=timeout_s,
-                                    deployment=llm.settings.resolve_name(model) or model)
+        return ProviderTimeoutError(
+            f"{model} did not answer within {timeout_s:g}s",
+            timeout_s=timeout_s,
+            deployment=llm.settings.resolve_name(model) or model,
+        )
     except LLMManagerError as exc:
         return exc

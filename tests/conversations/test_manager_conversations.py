@@ -17,8 +17,9 @@ from tests.helpers import instant
 
 def settings(db: Path, **model: Any) -> Any:
     spec = {"provider": "simulated", "family": "gpt", "simulate": instant(), **model}
-    return load_settings({"models": {"m": spec}, "store": {"url": f"sqlite:///{db}"},
-                          "cache": {"enabled": False}}, env={})
+    return load_settings(
+        {"models": {"m": spec}, "store": {"url": f"sqlite:///{db}"}, "cache": {"enabled": False}}, env={}
+    )
 
 
 def sim(llm: LLMManager) -> SimulatedAdapter:

@@ -172,7 +172,9 @@ def _split(doc: str, cuts: list[int]) -> list[str]:
 def _complete_scalars(value: Any, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], Any]:
     """Scalars that are not the last member of their container: the text after them has arrived, so they are final."""
     out: dict[tuple[Any, ...], Any] = {}
-    items = list(value.items()) if isinstance(value, dict) else list(enumerate(value)) if isinstance(value, list) else []
+    items = (
+        list(value.items()) if isinstance(value, dict) else list(enumerate(value)) if isinstance(value, list) else []
+    )
     for index, (key, child) in enumerate(items):
         is_last = index == len(items) - 1
         if isinstance(child, dict | list):

@@ -32,8 +32,9 @@ def sim(llm: LLMManager, name: str) -> SimulatedAdapter:
 
 
 def one(**simulate: object) -> object:
-    return sim_settings({"m": {"family": "gpt", "simulate": dict(simulate), "input_price_per_mtok": 1,
-                               "output_price_per_mtok": 2}})
+    return sim_settings(
+        {"m": {"family": "gpt", "simulate": dict(simulate), "input_price_per_mtok": 1, "output_price_per_mtok": 2}}
+    )
 
 
 GOOD = '{"service": "checkout", "severity": "high", "description": "p99 x3", "recommendation": "roll back"}'
@@ -50,9 +51,11 @@ async def test_native_structured_output_validates() -> None:
 
 async def test_reask_sends_the_errors_back_until_valid() -> None:
     async with LLMManager(one()) as llm:
-        sim(llm, "m").reply_with("Sure! Here it is: no json at all",
-                                 '```json\n{"service": "checkout", "severity": "urgent"}\n```',
-                                 f"Here you go:\n```json\n{GOOD}\n```")
+        sim(llm, "m").reply_with(
+            "Sure! Here it is: no json at all",
+            '```json\n{"service": "checkout", "severity": "urgent"}\n```',
+            f"Here you go:\n```json\n{GOOD}\n```",
+        )
         result = await llm.query_with_schema("Analyze", Anomaly, full=True)
         sent = list(sim(llm, "m").requests)
     assert result.value == Anomaly.model_validate_json(GOOD)
@@ -105,8 +108,11 @@ async def test_seed_examples_through_the_manager() -> None:
 
 
 async def test_json_schema_target_returns_a_dict() -> None:
-    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}, "n": {"type": "integer"}},
-              "required": ["ok", "n"]}
+    schema = {
+        "type": "object",
+        "properties": {"ok": {"type": "boolean"}, "n": {"type": "integer"}},
+        "required": ["ok", "n"],
+    }
     async with LLMManager(one()) as llm:
         value = await llm.query_with_schema("x", schema)
     assert isinstance(value, dict) and set(value) == {"ok", "n"}
@@ -138,11 +144,14 @@ def test_sync_facade_structured() -> None:
 
 
 def trio() -> object:
-    return sim_settings({
-        "good": {"family": "gpt"},
-        "failing": {"family": "claude"},
-        "hanging": {"family": "gemini"},
-    }, max_retries=0)
+    return sim_settings(
+        {
+            "good": {"family": "gpt"},
+            "failing": {"family": "claude"},
+            "hanging": {"family": "gemini"},
+        },
+        max_retries=0,
+    )
 
 
 async def test_query_multiple_all_keeps_order_and_isolates_failures() -> None:
@@ -164,8 +173,12 @@ async def test_query_multiple_never_falls_back() -> None:
 
 
 async def test_query_multiple_first_returns_the_first_success_and_cancels_the_rest() -> None:
-    settings = sim_settings({"slow": {"family": "gpt", "simulate": {"latency_ms": 3000}},
-                             "fast": {"family": "claude", "simulate": {"latency_ms": 5}}})
+    settings = sim_settings(
+        {
+            "slow": {"family": "gpt", "simulate": {"latency_ms": 3000}},
+            "fast": {"family": "claude", "simulate": {"latency_ms": 5}},
+        }
+    )
     async with LLMManager(settings) as llm:
         loop = asyncio.get_running_loop()
         t0 = loop.time()

@@ -90,14 +90,15 @@ def _report_error(exc: LLMManagerError, as_json: bool) -> None:
         click.echo(f"  - {a.deployment}: {what}{' — ' + a.error if a.error else ''}", err=True)
 
 
-async def run_schema(make: Callable[[], LLMManager], prompt: str, prefs: dict[str, Any], schema_file: str, *,
-                     stream: bool) -> int:
+async def run_schema(
+    make: Callable[[], LLMManager], prompt: str, prefs: dict[str, Any], schema_file: str, *, stream: bool
+) -> int:
     """``ask --schema``: print the validated JSON (with ``--stream``, partial objects on stderr as they grow)."""
     from llm_manager import _json
     from llm_manager.errors import ExtractionError
 
     try:
-        schema = _json.loads(open(schema_file, "rb").read())  # noqa: SIM115 - a one-shot read of a small file
+        schema = _json.loads(open(schema_file, "rb").read())
     except ValueError as exc:
         click.echo(f"error: {schema_file} is not valid JSON: {exc}", err=True)
         return 2
@@ -132,8 +133,15 @@ async def run_schema(make: Callable[[], LLMManager], prompt: str, prefs: dict[st
     return 0
 
 
-async def run_compare(make: Callable[[], LLMManager], prompt: str, models: list[str], *, first: bool,
-                      timeout_s: float | None, as_json: bool) -> int:
+async def run_compare(
+    make: Callable[[], LLMManager],
+    prompt: str,
+    models: list[str],
+    *,
+    first: bool,
+    timeout_s: float | None,
+    as_json: bool,
+) -> int:
     """``compare``: every model's answer or error, in the order asked."""
     from llm_manager import _json
 
@@ -149,15 +157,18 @@ async def run_compare(make: Callable[[], LLMManager], prompt: str, models: list[
             _report_error(exc, as_json)
             return 2 if isinstance(exc, ConfigError) else 1
     if as_json:
-        out = [r.model_dump(mode="json") if not isinstance(r, LLMManagerError) else {"error": r.to_dict()}
-               for r in results]
+        out = [
+            r.model_dump(mode="json") if not isinstance(r, LLMManagerError) else {"error": r.to_dict()} for r in results
+        ]
         click.echo(_json.dumps(out).decode())
     else:
         for name, r in zip(models if not first else [getattr(results[0], "deployment", "")], results, strict=True):
             if isinstance(r, LLMManagerError):
                 click.secho(f"== {name}: error [{r.code}] {r.message}", fg="red")
             else:
-                click.secho(f"== {r.deployment} · {r.metadata.latency_ms:.0f} ms · "
-                            f"{r.usage.completion_tokens} tokens", bold=True)
+                click.secho(
+                    f"== {r.deployment} · {r.metadata.latency_ms:.0f} ms · {r.usage.completion_tokens} tokens",
+                    bold=True,
+                )
                 click.echo(r.content)
     return 0 if any(not isinstance(r, LLMManagerError) for r in results) else 1

@@ -92,7 +92,7 @@ def list_cmd(obj: Any, limit: int, as_json: bool) -> None:
     from llm_manager.cli.render import print_json
 
     async def go() -> list[Any]:
-        async with obj.manager() as llm:
+        async with _manager(obj) as llm:
             return await llm.list_conversations(limit=limit)
 
     rows = asyncio.run(go())
@@ -113,7 +113,7 @@ def show_cmd(obj: Any, conversation_id: str, as_json: bool) -> None:
     from llm_manager.cli.render import print_json
 
     async def go() -> Any:
-        async with obj.manager() as llm:
+        async with _manager(obj) as llm:
             return await llm.get_conversation(conversation_id)
 
     conv = _or_exit(go)
@@ -133,7 +133,7 @@ def fork_cmd(obj: Any, conversation_id: str, at: int | None) -> None:
     """Start a new conversation from (a prefix of) an existing one; prints the new id."""
 
     async def go() -> str:
-        async with obj.manager() as llm:
+        async with _manager(obj) as llm:
             return await llm.fork_conversation(conversation_id, at)
 
     click.echo(_or_exit(go))
@@ -146,12 +146,18 @@ def delete_cmd(obj: Any, conversation_id: str) -> None:
     """Delete one conversation."""
 
     async def go() -> bool:
-        async with obj.manager() as llm:
+        async with _manager(obj) as llm:
             return await llm.delete_conversation(conversation_id)
 
     if not asyncio.run(go()):
         click.echo(f"error: no conversation {conversation_id!r}", err=True)
         sys.exit(1)
+
+
+def _manager(obj: Any) -> LLMManager:
+    """The manager for the CLI's --config (typed: click hands commands an untyped context object)."""
+    manager: LLMManager = obj.manager()
+    return manager
 
 
 def _or_exit(go: Any) -> Any:

@@ -80,8 +80,12 @@ def cli(ctx: click.Context, config: str | None, verbose: bool) -> None:
     help="Order among requests waiting for rate-limit room.",
 )
 @click.option("--no-cache", is_flag=True, help="Neither read nor fill the response cache; no in-flight sharing.")
-@click.option("--schema", "schema_file", type=click.Path(exists=True, dir_okay=False),
-              help="A JSON Schema file: answer with JSON valid against it (native structured output, re-asks).")
+@click.option(
+    "--schema",
+    "schema_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A JSON Schema file: answer with JSON valid against it (native structured output, re-asks).",
+)
 @click.option("--stream", is_flag=True, help="Print text as it arrives.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole response (usage, attempts …) as JSON.")
 @click.pass_obj
@@ -208,13 +212,15 @@ def chat(obj: _Ctx, cid: str | None, resume: bool, system: str | None, task: str
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), help="Seconds per model.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
-def compare(obj: _Ctx, prompt: str, models: tuple[str, ...], first: bool, timeout_s: float | None,
-            as_json: bool) -> None:
+def compare(
+    obj: _Ctx, prompt: str, models: tuple[str, ...], first: bool, timeout_s: float | None, as_json: bool
+) -> None:
     """Ask several models the same question in parallel and show every answer (or error) side by side."""
     from llm_manager.cli.ask import run_compare
 
-    _exit(asyncio.run(run_compare(obj.manager, prompt, list(models), first=first, timeout_s=timeout_s,
-                                  as_json=as_json)))
+    _exit(
+        asyncio.run(run_compare(obj.manager, prompt, list(models), first=first, timeout_s=timeout_s, as_json=as_json))
+    )
 
 
 cli.add_command(config_group)

@@ -169,7 +169,7 @@ def build_body(endpoint: Endpoint, request: Request, *, stream: bool) -> dict[st
         A JSON-ready dict. ``endpoint.extra_body`` is merged over the generated fields, except the streaming
         switches, which must match how the answer is read.
     """
-    body: dict[str, Any] = {"model": endpoint.model, "messages": _messages(request)}
+    body: dict[str, Any] = {"model": endpoint.model, "messages": _messages(request, endpoint)}
     body.update(_sampling(endpoint, request))
     fmt = _response_format(endpoint, request)
     if fmt is not None:
@@ -186,8 +186,16 @@ def build_body(endpoint: Endpoint, request: Request, *, stream: bool) -> dict[st
     return body
 
 
-def _messages(request: Request) -> list[dict[str, str]]:
-    messages = [{"role": "system", "content": request.system}] if request.system else []
+def _messages(request: Request, endpoint: Endpoint) -> list[dict[str, str]]:
+    system = request.system
+    fmt = request.response_format
+    if fmt is not None and endpoint.options.get("structured", "json_schema") != "json_schema":
+        # No native schema support here: the schema travels as instructions (JSON mode also requires the
+        # word "JSON" in the prompt, which the instruction contains).
+        from llm_manager.structured.extract import instruction
+
+        system = f"{system}\n\n{instruction(fmt.json_schema)}" if system else instruction(fmt.json_schema)
+    messages = [{"role": "system", "content": system}] if system else []
     messages += [{"role": m.role, "content": m.content} for m in request.messages]
     return messages
 

@@ -5,7 +5,7 @@ one is the answer, or with JSON that is cut off or slightly malformed (trailing 
 keys, Python's ``True``/``None``). :func:`candidates` lists every JSON value the text could mean, best first, and
 :func:`extract` returns the first one that validates against the target.
 
-Candidate order (strict parsing always before repair; repair only of what strict parsing rejected):
+Candidate order (strict parsing (``json.loads``) always before repair; repair only of what strict parsing rejected):
 
 1. bodies of fenced blocks tagged ``json*``, at any nesting depth;
 2. bodies of every other fenced block;
@@ -255,12 +255,9 @@ def _maximal(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def _strict(source: str) -> Any:
+    # The standard library, not orjson: orjson turns integers beyond 64 bits into floats (silently losing digits)
+    # and rejects lone surrogates. Replies are small, so its speed does not matter here.
     try:
-        return _json.loads(source)
-    except _json.JSONDecodeError:
-        pass
-    try:
-        # orjson rejects integers beyond 64 bits and lone surrogates, which the standard library accepts.
         return json.loads(source)
     except ValueError:
         return _MISSING
@@ -409,7 +406,7 @@ class _PydanticValidator(_Validator):
 
 class _SchemaValidator(_Validator):
     def __init__(self, schema: Mapping[str, Any]) -> None:
-        self.validator = _compiled_schema(_canonical(dict(schema)))
+        self.validator = _compiled_schema(json.dumps(schema, sort_keys=True, default=str))
         kind = schema.get("type")
         self.shape = {"object": dict, "array": list}.get(kind) if isinstance(kind, str) else None
         properties = schema.get("properties")
@@ -427,8 +424,10 @@ def _compiled_schema(canonical: str) -> Any:
     try:
         validators: Any = importlib.import_module("jsonschema.validators")
         exceptions: Any = importlib.import_module("jsonschema.exceptions")
-    except ImportError as exc:  # pragma: no cover - jsonschema is a dependency
-        raise ConfigError("validating against a JSON schema needs the 'jsonschema' package") from exc
+    except ImportError as exc:  # pragma: no cover - only when installed without its dependencies
+        raise ConfigError(
+            "validating against a JSON schema needs the 'jsonschema' package: pip install jsonschema"
+        ) from exc
     schema = json.loads(canonical)
     cls = validators.validator_for(schema)
     try:
@@ -716,7 +715,7 @@ def instruction(schema: Mapping[str, Any]) -> str:
     """Text appended to the prompt when a provider has no native structured-output mode."""
     return (
         "Reply with only a JSON value that matches this JSON schema:\n"
-        f"{_canonical(dict(schema))}\n"
+        f"{json.dumps(schema, ensure_ascii=False, separators=(',', ':'))}\n"
         "Fill it with real values; do not repeat the schema. "
         "Write nothing before or after the JSON: no explanations and no Markdown code fences."
     )

@@ -33,7 +33,6 @@ from typing import Any, TypeVar, get_args, get_origin, overload
 from pydantic import BaseModel, TypeAdapter
 from pydantic_core import from_json
 
-from llm_manager import _json
 from llm_manager.structured.extract import call_json_repair
 
 __all__ = ["PartialJSON", "partial_model"]
@@ -164,14 +163,9 @@ class PartialJSON:
 
     def _close(self) -> None:
         text = self._text()
-        value: Any = None
-        for parse in (_json.loads, json.loads):
-            try:
-                value = parse(text)
-                break
-            except ValueError:
-                continue
-        else:
+        try:
+            value: Any = json.loads(text)  # not orjson, which turns integers beyond 64 bits into floats
+        except ValueError:
             value = call_json_repair(text)
         if isinstance(value, dict | list):
             self._value = value

@@ -59,8 +59,9 @@ def response_format_for(target: Any) -> ResponseFormat:
     schema = schema_of(target)
     raw_name = target.__name__ if isinstance(target, type) else str(schema.get("title") or "response")
     name = "".join(c if c.isalnum() or c in "_-" else "_" for c in raw_name)[:64] or "response"
-    return ResponseFormat(name=name, json_schema=schema, strict=isinstance(target, type) and issubclass(
-        target, BaseModel))
+    return ResponseFormat(
+        name=name, json_schema=schema, strict=isinstance(target, type) and issubclass(target, BaseModel)
+    )
 
 
 async def query(llm: LLMManager, request: Request, target: Any, policy: ReaskPolicy) -> StructuredResult[Any]:
@@ -76,13 +77,22 @@ async def query(llm: LLMManager, request: Request, target: Any, policy: ReaskPol
         try:
             got = extract(resp.content, target)
         except ExtractionFailed as failed:
-            tries.append({"reply": resp.content, "errors": failed.errors, "deployment": resp.deployment,
-                          "request_id": resp.metadata.request_id})
+            tries.append(
+                {
+                    "reply": resp.content,
+                    "errors": failed.errors,
+                    "deployment": resp.deployment,
+                    "request_id": resp.metadata.request_id,
+                }
+            )
             if attempt == policy.max_reasks or _over_budget(policy, total, resp.usage):
                 break
             # Re-ask on the same conversation: the model sees its answer and exactly what was wrong with it.
-            messages = [*req.messages, Message(role="assistant", content=resp.content or "(empty)"),
-                        Message(role="user", content=reask_message(resp.content, failed.errors))]
+            messages = [
+                *req.messages,
+                Message(role="assistant", content=resp.content or "(empty)"),
+                Message(role="user", content=reask_message(resp.content, failed.errors)),
+            ]
             req = req.model_copy(update={"messages": messages, "cache": False})
             continue
         return StructuredResult(got.value, resp, tries, total, got.repaired)
@@ -90,7 +100,10 @@ async def query(llm: LLMManager, request: Request, target: Any, policy: ReaskPol
     raise ExtractionError(
         f"no valid {req.response_format.name if req.response_format else 'value'} after {len(tries)} "
         f"tr{'y' if len(tries) == 1 else 'ies'}: {'; '.join(last['errors'][:3])}",
-        response=last["reply"], tries=tries, usage=total, deployment=last["deployment"],
+        response=last["reply"],
+        tries=tries,
+        usage=total,
+        deployment=last["deployment"],
         request_id=last["request_id"],
     )
 
@@ -129,10 +142,14 @@ async def stream(llm: LLMManager, request: Request, target: Any, policy: ReaskPo
 def _add(a: Usage, b: Usage) -> Usage:
     # Unknown stays unknown: a sum with one unpriced try is not a price.
     cost = a.cost + b.cost if a.cost is not None and b.cost is not None else None
-    return Usage(prompt_tokens=a.prompt_tokens + b.prompt_tokens,
-                 completion_tokens=a.completion_tokens + b.completion_tokens,
-                 total_tokens=a.total_tokens + b.total_tokens, cached_tokens=a.cached_tokens + b.cached_tokens,
-                 cost=cost, estimated=a.estimated or b.estimated)
+    return Usage(
+        prompt_tokens=a.prompt_tokens + b.prompt_tokens,
+        completion_tokens=a.completion_tokens + b.completion_tokens,
+        total_tokens=a.total_tokens + b.total_tokens,
+        cached_tokens=a.cached_tokens + b.cached_tokens,
+        cost=cost,
+        estimated=a.estimated or b.estimated,
+    )
 
 
 def _over_budget(policy: ReaskPolicy, spent: Usage, last: Usage) -> bool:
