@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from llm_manager._run import Accumulator, Done, Run
 from llm_manager.errors import ProviderError, StreamInterruptedError
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Executor"]
 
+R = TypeVar("R")
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -116,27 +117,41 @@ class Executor:
         return float(cfg.delay_s)
 
     async def _hedged(self, run: Run, delay: float) -> Response | None:
-        """Race the first two candidates: the second starts only if the first is silent for ``delay`` seconds.
-        The first answer wins and the other is cancelled (its estimated prompt cost is recorded). Without a
-        winner, the caller's normal loop goes on with the candidates not yet raced."""
+        """Race the first two candidates (see :meth:`_race`) for a whole answer."""
+        timeout = run.attempt_timeout(run.plan.candidates[0])
+        won = await self._race(run, delay, timeout, lambda t: self._call(t, run.request, timeout), _cancel)
+        if won is None:
+            return None
+        ticket, comp, t0 = won
+        done = Done.of(comp)
+        await run.succeeded(ticket, done, time.perf_counter() - t0)
+        return run.response(ticket.dep, done, None)
+
+    async def _race(
+        self,
+        run: Run,
+        delay: float,
+        timeout: float,
+        start: Callable[[Ticket], Coroutine[Any, Any, R]],
+        close: Callable[[asyncio.Task[R]], Awaitable[None]],
+    ) -> tuple[Ticket, R, float] | None:
+        """Hedge: start the first candidate; if it has produced nothing after ``delay`` seconds, start the second
+        too. The first success wins and the other is stopped with ``close`` (its estimated prompt cost is
+        recorded). Without a winner the failures are recorded and ``None`` lets the normal loop go on with the
+        candidates not raced; a final error that no other candidate could fix (bad key …) is raised."""
         first, second = run.plan.candidates[0], run.plan.candidates[1]
         t1 = await run.admit(first)
         if t1 is None:
             return None
         run.skip.add(first.name)
-        run.hedged = True
-        timeout = run.attempt_timeout(first)
-        racers: dict[asyncio.Task[Completion], tuple[Ticket, float]] = {
-            asyncio.create_task(self._call(t1, run.request, timeout)): (t1, time.perf_counter())
+        racers: dict[asyncio.Task[R], tuple[Ticket, float]] = {
+            asyncio.create_task(start(t1)): (t1, time.perf_counter())
         }
         done, _ = await asyncio.wait(racers, timeout=delay)
-        if not done:
-            t2 = await run.admit(second)
-            if t2 is not None:
-                run.skip.add(second.name)
-                racers[asyncio.create_task(self._call(t2, run.request, timeout))] = (t2, time.perf_counter())
-        else:
-            run.hedged = len(racers) > 1
+        if not done and (t2 := await run.admit(second)) is not None:
+            run.skip.add(second.name)
+            run.hedged = True
+            racers[asyncio.create_task(start(t2))] = (t2, time.perf_counter())
         pending = set(racers)
         try:
             while pending:
@@ -145,14 +160,11 @@ class Executor:
                     ticket, t0 = racers[task]
                     exc = task.exception()
                     if exc is None:
-                        done_ = Done.of(task.result())
-                        await run.succeeded(ticket, done_, time.perf_counter() - t0)
                         for loser in pending:
-                            loser.cancel()
-                            await asyncio.gather(loser, return_exceptions=True)
+                            await close(loser)
                             await run.abandoned(*racers[loser])
                         pending = set()
-                        return run.response(ticket.dep, done_, None)
+                        return ticket, task.result(), t0
                     if not isinstance(exc, ProviderError | TimeoutError):
                         raise exc
                     err = await run.failed(ticket, exc, t0, timeout, decide_next=False)
@@ -161,7 +173,7 @@ class Executor:
                         raise err
         finally:
             for task in pending:
-                task.cancel()
+                await close(task)
         return None
 
     # -- streams ------------------------------------------------------------------------------------------------
@@ -207,50 +219,16 @@ class Executor:
             return None
 
     async def _hedged_open(self, run: Run, delay: float) -> tuple[Ticket, *Opened] | None:
-        """Race the first chunks of the first two candidates' streams (the second starts after ``delay``).
-        The caller sees only the winner's text; the loser is closed before any of its text is sent."""
-        first, second = run.plan.candidates[0], run.plan.candidates[1]
-        t1 = await run.admit(first)
-        if t1 is None:
+        """Race the first chunks of the first two candidates' streams (see :meth:`_race`): the caller sees only
+        the winner's text, and the loser is closed before any of its text is sent."""
+        timeout = min(self.routing.first_chunk_timeout_s, run.attempt_timeout(run.plan.candidates[0]))
+        won = await self._race(
+            run, delay, timeout, lambda t: _start_stream(t, run.request, timeout, time.perf_counter()), _close_racer
+        )
+        if won is None:
             return None
-        run.skip.add(first.name)
-        run.hedged = True
-        timeout = min(self.routing.first_chunk_timeout_s, run.attempt_timeout(first))
-        racers: dict[asyncio.Task[Opened], tuple[Ticket, float]] = {}
-
-        def start(ticket: Ticket) -> None:
-            t0 = time.perf_counter()
-            racers[asyncio.create_task(_start_stream(ticket, run.request, timeout, t0))] = (ticket, t0)
-
-        start(t1)
-        done, _ = await asyncio.wait(racers, timeout=delay)
-        if not done:
-            t2 = await run.admit(second)
-            if t2 is not None:
-                run.skip.add(second.name)
-                start(t2)
-        else:
-            run.hedged = False
-        pending = set(racers)
-        try:
-            while pending:
-                finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in finished:
-                    ticket, t0 = racers[task]
-                    exc = task.exception()
-                    if exc is None:
-                        for loser in pending:
-                            await _close_racer(loser)
-                            await run.abandoned(*racers[loser])
-                        pending = set()
-                        return (ticket, *task.result())
-                    if not isinstance(exc, ProviderError | TimeoutError):
-                        raise exc
-                    await run.failed(ticket, exc, t0, timeout, decide_next=False)
-        finally:
-            for task in pending:
-                await _close_racer(task)
-        return None
+        ticket, opened, _ = won
+        return (ticket, *opened)
 
     async def _committed(
         self, run: Run, ticket: Ticket, agen: AsyncGenerator[Chunk, None], first: Chunk, acc: Accumulator, t0: float
@@ -304,6 +282,12 @@ async def _start_stream(ticket: Ticket, request: Request, timeout: float, t0: fl
         await agen.aclose()
         raise
     return agen, first, acc, t0
+
+
+async def _cancel(task: asyncio.Task[Any]) -> None:
+    """Stop a losing whole-answer call."""
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 async def _close_racer(task: asyncio.Task[Opened]) -> None:

@@ -19,10 +19,8 @@ async def run_ask(
     make: Callable[[], LLMManager], prompt: str, prefs: dict[str, Any], *, stream: bool, as_json: bool
 ) -> int:
     """Run the request; return the exit code."""
-    try:
-        llm = make()
-    except ConfigError as exc:
-        click.echo(f"error: {exc.message}", err=True)
+    llm = _open(make)
+    if llm is None:
         return 2
     async with llm:
         try:
@@ -58,6 +56,15 @@ async def _stream(llm: LLMManager, prompt: str, prefs: dict[str, Any]) -> Respon
                 sys.stdout.flush()
     sys.stdout.write("\n")
     return s.response
+
+
+def _open(make: Callable[[], LLMManager]) -> LLMManager | None:
+    """Build the manager; on a configuration problem, say what is wrong (the caller exits with 2)."""
+    try:
+        return make()
+    except ConfigError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        return None
 
 
 def _summary(resp: Response) -> None:
@@ -105,10 +112,8 @@ async def run_schema(
     if not isinstance(schema, dict):
         click.echo(f"error: {schema_file} must hold a JSON Schema object", err=True)
         return 2
-    try:
-        llm = make()
-    except ConfigError as exc:
-        click.echo(f"error: {exc.message}", err=True)
+    llm = _open(make)
+    if llm is None:
         return 2
     async with llm:
         try:
@@ -145,10 +150,8 @@ async def run_compare(
     """``compare``: every model's answer or error, in the order asked."""
     from llm_manager import _json
 
-    try:
-        llm = make()
-    except ConfigError as exc:
-        click.echo(f"error: {exc.message}", err=True)
+    llm = _open(make)
+    if llm is None:
         return 2
     async with llm:
         try:
