@@ -21,10 +21,12 @@ from llm_manager.types import TASK_TYPES, TaskType
 __all__ = [
     "DEFAULT_FAMILY_CHAINS",
     "BackoffConfig",
+    "BudgetConfig",
     "CacheConfig",
     "CircuitBreakerConfig",
     "DeploymentConfig",
     "HedgeConfig",
+    "LedgerConfig",
     "PortkeyConfig",
     "PortkeyRoute",
     "RoutingConfig",
@@ -118,7 +120,10 @@ class DeploymentConfig(_Strict):
     max_output_tokens: int | None = Field(default=None, gt=0)
     default_max_tokens: int = Field(default=1024, gt=0)
     input_price_per_mtok: Decimal | None = Field(default=None, ge=0)
+    """USD per million input tokens; overrides the price table."""
     output_price_per_mtok: Decimal | None = Field(default=None, ge=0)
+    cached_input_price_per_mtok: Decimal | None = Field(default=None, ge=0)
+    """USD per million prompt tokens served from the provider's prompt cache (default: the table's, else input)."""
     timeout_s: float | None = Field(default=None, gt=0)
     """Per-attempt timeout for this deployment (overrides ``routing.timeout_s``)."""
     stream_usage: bool | None = None
@@ -254,6 +259,30 @@ class StateConfig(_Strict):
     prefix: str = "llm-manager"
 
 
+class BudgetConfig(_Strict):
+    """A spending limit. Periods follow the UTC calendar: a day from 00:00 UTC, an ISO week from Monday, a month
+    from the 1st; ``total`` never resets."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    scope: Literal["global", "user", "project", "key", "model"] = "global"
+    """What is counted: everything, or each user / project / gateway key / model (deployment) separately."""
+    match: str | None = None
+    """Only this user / project / key / model (default: every one of them gets its own counter)."""
+    period: Literal["daily", "weekly", "monthly", "total"] = "daily"
+    limit_usd: Decimal = Field(gt=0)
+    """Hard limit: a request that would pass it is rejected before any provider is called."""
+    soft_limit_pct: float | None = Field(default=80.0, gt=0, le=100)
+    """Past this share of the limit, requests are steered to the cheapest capable models (``None``: never)."""
+
+
+class LedgerConfig(_Strict):
+    """The spend ledger: a row per provider call in the store."""
+
+    enabled: bool = True
+    flush_interval_s: float = Field(default=1.0, gt=0, le=60)
+    """Rows are written in batches at this interval (a crash loses at most this much)."""
+
+
 class StoreConfig(_Strict):
     """Where conversations (and later the spend ledger) are kept."""
 
@@ -287,6 +316,8 @@ class Settings(_Strict):
     cache: CacheConfig = Field(default_factory=CacheConfig)
     state: StateConfig = Field(default_factory=StateConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
+    budgets: list[BudgetConfig] = Field(default_factory=list)
+    ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     _chains: dict[str, list[str]] = PrivateAttr(default_factory=dict)
     source: str = Field(default="defaults", exclude=True)
     """Where the settings came from (a path, ``dict``, ``environment`` or ``simulated``)."""

@@ -254,6 +254,40 @@ class BudgetExceededError(LLMManagerError):
 
     code = "budget_exceeded"
 
+    def __init__(
+        self,
+        message: str,
+        *,
+        budget: str | None = None,
+        scope: str | None = None,
+        scope_value: str | None = None,
+        limit_usd: Any = None,
+        spent_usd: Any = None,
+        resets_at: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.budget = budget
+        self.scope = scope
+        self.scope_value = scope_value
+        self.limit_usd = limit_usd
+        """The hard limit (``Decimal``)."""
+        self.spent_usd = spent_usd
+        """Spent plus reserved in the current period (``Decimal``)."""
+        self.resets_at = resets_at
+        """ISO time the period ends (``None`` for a total budget)."""
+
+    def _fields(self) -> dict[str, Any]:
+        return {**super()._fields(), "budget": self.budget, "scope": self.scope, "scope_value": self.scope_value,
+                "limit_usd": self.limit_usd, "spent_usd": self.spent_usd, "resets_at": self.resets_at}
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        for k in ("limit_usd", "spent_usd"):
+            if out.get(k) is not None:
+                out[k] = str(out[k])
+        return out
+
 
 class CircuitOpenError(LLMManagerError):
     """Every candidate's circuit breaker is open; nothing was called. ``retry_after``: when probes resume."""

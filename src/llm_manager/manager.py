@@ -91,7 +91,9 @@ class LLMManager:
     ) -> None:
         from llm_manager._http import HttpClient
         from llm_manager.cache.response_cache import Inflight, ResponseCache
+        from llm_manager.accounting import Accounting
         from llm_manager.conversations import Conversations
+        from llm_manager.costs.budgets import Budgets
         from llm_manager.executor import Executor
         from llm_manager.routing.admission import Admission
         from llm_manager.routing.keypool import KeyPool
@@ -109,6 +111,8 @@ class LLMManager:
         self.cache = ResponseCache(self.state, settings.cache, clock=wall_clock) if settings.cache.enabled else None
         self.inflight = Inflight()
         self.conversations = Conversations(self)
+        self.budgets = Budgets(self.state, settings.budgets, clock=wall_clock)
+        self.accounting = Accounting(self.budgets)
         self._closed = False
 
     # -- construction -------------------------------------------------------------------------------------------
@@ -258,8 +262,14 @@ class LLMManager:
     async def _complete(self, request: Request, request_id: str) -> Response:
         from llm_manager.routing.planner import plan
 
-        p = plan(request, self.settings, self.deployments, self.stats)
-        return await self.executor.complete(request, p, request_id)
+        p, holds = await self.accounting.before(request, plan(request, self.settings, self.deployments, self.stats))
+        try:
+            resp = await self.executor.complete(request, p, request_id)
+        except BaseException as exc:
+            await self.accounting.after(holds, None, exc)
+            raise
+        await self.accounting.after(holds, resp, None)
+        return resp
 
     def stream(
         self,
@@ -295,11 +305,22 @@ class LLMManager:
                     type="done", delta="", deployment=hit.deployment, model=hit.model, response=hit
                 )
                 return
-        p = plan(request, self.settings, self.deployments, self.stats)
-        async for event in self.executor.stream(request, p, request_id):
-            if event.type == "done" and key is not None and self.cache is not None and event.response is not None:
-                await self.cache.put(key, event.response)
-            yield event
+        p, holds = await self.accounting.before(request, plan(request, self.settings, self.deployments, self.stats))
+        settled = False
+        try:
+            async for event in self.executor.stream(request, p, request_id):
+                if event.type == "done" and event.response is not None:
+                    if key is not None and self.cache is not None:
+                        await self.cache.put(key, event.response)
+                    await self.accounting.after(holds, event.response, None)
+                    settled = True
+                yield event
+        except BaseException as exc:
+            # Also a caller that stopped reading early (GeneratorExit): its reservation is settled by what the
+            # attempts are known to have cost, and released otherwise.
+            if not settled:
+                await self.accounting.after(holds, None, exc)
+            raise
 
     # -- structured output and several models --------------------------------------------------------------------
 

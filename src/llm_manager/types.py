@@ -81,6 +81,8 @@ class Request(BaseModel):
     """Who the request is for (cost attribution)."""
     project: str | None = None
     """Which project pays (cost attribution)."""
+    gateway_key: str | None = None
+    """Id of the gateway key the request came through (set by the gateway; budgets and the ledger use it)."""
     metadata: dict[str, str] = Field(default_factory=dict)
     """Free-form tags carried into logs and the ledger."""
     cache: bool = True

@@ -1,0 +1,108 @@
+"""What happens around every request: budgets before it, and after it the budget settlement, the spend ledger
+and telemetry. Kept out of the manager so the request path reads in one place."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from llm_manager.errors import LLMManagerError
+from llm_manager.tokens import DEFAULT_OUTPUT_ESTIMATE, estimate_prompt_tokens
+from llm_manager.types import Attempt, Request, Response
+
+if TYPE_CHECKING:
+    from llm_manager.costs.budgets import Budgets, Hold
+    from llm_manager.routing.planner import Deployment, Plan
+
+__all__ = ["Accounting", "attempt_costs"]
+
+log = logging.getLogger("llm_manager.costs")
+
+
+def attempt_costs(response: Response | None, attempts: Sequence[Attempt]) -> dict[str, Decimal]:
+    """What each deployment cost for one request: the answer's usage, plus attempts that were paid for without
+    answering (a hedge's loser). Failed attempts cost nothing: providers do not bill errors."""
+    out: dict[str, Decimal] = {}
+    for a in attempts:
+        if a.cost is not None:
+            out[a.deployment] = out.get(a.deployment, Decimal(0)) + a.cost
+    if response is not None and response.usage.cost is not None and not response.metadata.cached:
+        out[response.deployment] = out.get(response.deployment, Decimal(0)) + response.usage.cost
+    return out
+
+
+class Accounting:
+    """Budgets (and, through hooks, the ledger and telemetry) for one manager."""
+
+    def __init__(self, budgets: Budgets) -> None:
+        self.budgets = budgets
+        self._unpriced: set[str] = set()
+
+    async def before(self, request: Request, plan: Plan) -> tuple[Plan, list[Hold]]:
+        """Skip models whose own budget is spent, reserve the estimate on every budget (or raise), and past a
+        soft limit put the cheapest candidates first."""
+        if not self.budgets:
+            return plan, []
+        blocked = await self.budgets.blocked_models([d.name for d in plan.candidates])
+        if blocked:
+            plan = _without(plan, blocked)
+        holds, soft = await self.budgets.reserve(request, self._estimate(request, plan))
+        if soft:
+            plan = _cheapest_first(request, plan)
+        return plan, holds
+
+    async def after(self, holds: list[Hold], response: Response | None, error: BaseException | None) -> None:
+        """Settle the reservations with what the request really cost."""
+        if not self.budgets:
+            return
+        attempts = response.metadata.attempts if response is not None else (
+            error.attempts if isinstance(error, LLMManagerError) else [])
+        by_dep = attempt_costs(response, attempts)
+        await self.budgets.settle(holds, sum(by_dep.values(), Decimal(0)), by_dep)
+
+    def _estimate(self, request: Request, plan: Plan) -> Decimal | None:
+        if not plan.candidates:
+            return None
+        first = plan.candidates[0]
+        cost = first.estimate_cost(estimate_prompt_tokens(request), request.max_tokens or DEFAULT_OUTPUT_ESTIMATE)
+        if cost is None and first.name not in self._unpriced:
+            self._unpriced.add(first.name)
+            log.warning("no price known for %s (%s): budgets cannot count its spend; set input_price_per_mtok "
+                        "and output_price_per_mtok on the model", first.name, first.endpoint.model)
+        return cost
+
+
+def _without(plan: Plan, blocked: set[str]) -> Plan:
+    from llm_manager.routing.planner import Plan
+
+    skipped = [*plan.skipped, *(_budget_skip(d) for d in plan.candidates if d.name in blocked)]
+    kept = [d for d in plan.candidates if d.name not in blocked]
+    if not kept:
+        from llm_manager.errors import BudgetExceededError
+
+        raise BudgetExceededError(f"every candidate's model budget is spent: {', '.join(sorted(blocked))}")
+    return Plan(kept, skipped, plan.needed_tokens)
+
+
+def _budget_skip(dep: Deployment) -> Attempt:
+    return Attempt(deployment=dep.name, provider=dep.provider, model=dep.endpoint.model, ok=False, skipped=True,
+                   error_code="budget_exceeded", error="this model's budget is spent")
+
+
+def _cheapest_first(request: Request, plan: Plan) -> Plan:
+    """Graduated downgrade: past a soft limit, the cheapest capable candidate answers first (an explicitly
+    requested model keeps its place)."""
+    from llm_manager.routing.planner import Plan
+
+    deps = plan.candidates
+    head, rest = (deps[:1], deps[1:]) if request.model else ([], deps)
+    prompt = estimate_prompt_tokens(request)
+    out = request.max_tokens or DEFAULT_OUTPUT_ESTIMATE
+
+    def price(d: Deployment) -> tuple[bool, Decimal]:
+        c = d.estimate_cost(prompt, out)
+        return c is None, c if c is not None else Decimal(0)
+
+    return Plan([*head, *sorted(rest, key=price)], plan.skipped, plan.needed_tokens)

@@ -1,0 +1,209 @@
+"""Budgets: reserve an estimate before any provider is called, settle with the real cost afterwards.
+
+Counters live in the state backend (in-process, or Redis shared by every replica) as integer nanodollars, one
+counter per budget, scope value and period — the period is part of the counter's key, so a new UTC day, ISO week
+or month simply starts a new counter. A reservation that would pass a hard limit is refused, so concurrent
+requests can overshoot only by the difference between an estimate and the real cost of one request. Past a
+budget's soft limit, requests are steered to the cheapest capable candidates.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_CEILING, Decimal
+from typing import TYPE_CHECKING, Any
+
+from llm_manager.errors import BudgetExceededError
+
+if TYPE_CHECKING:
+    from llm_manager.config import BudgetConfig
+    from llm_manager.state.base import StateBackend
+    from llm_manager.types import Request
+
+__all__ = ["Budgets", "Hold", "from_nano", "period_bounds", "to_nano"]
+
+log = logging.getLogger("llm_manager.budgets")
+NANO = Decimal(10**9)
+
+
+def to_nano(usd: Decimal) -> int:
+    """Dollars → integer nanodollars, rounded up (a budget never under-counts)."""
+    return int((usd * NANO).to_integral_value(rounding=ROUND_CEILING))
+
+
+def from_nano(n: int) -> Decimal:
+    """Integer nanodollars → dollars."""
+    return Decimal(n) / NANO
+
+
+def period_bounds(period: str, now: datetime) -> tuple[str, datetime | None]:
+    """The counter suffix of the UTC calendar period containing ``now``, and when that period ends."""
+    if period == "daily":
+        start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        return start.strftime("%Y-%m-%d"), start + timedelta(days=1)
+    if period == "weekly":
+        start = (now - timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
+        year, week, _ = now.isocalendar()
+        return f"{year}-W{week:02d}", start + timedelta(days=7)
+    if period == "monthly":
+        start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+        return start.strftime("%Y-%m"), end
+    return "total", None
+
+
+@dataclass(slots=True)
+class Hold:
+    """A reservation on one budget counter."""
+
+    budget: BudgetConfig
+    key: str
+    amount: int
+    expire_at: float
+
+
+class Budgets:
+    """All configured budgets over one state backend."""
+
+    def __init__(
+        self, state: StateBackend, configs: Sequence[BudgetConfig], clock: Callable[[], float] = time.time
+    ) -> None:
+        self.state = state
+        self.configs = list(configs)
+        self.request_scoped = [b for b in self.configs if b.scope != "model"]
+        self.model_scoped = [b for b in self.configs if b.scope == "model"]
+        self.clock = clock
+        self._warned: set[str] = set()
+
+    def __bool__(self) -> bool:
+        return bool(self.configs)
+
+    # -- keys ---------------------------------------------------------------------------------------------------
+
+    def _scope_value(self, budget: BudgetConfig, request: Request | None, deployment: str | None) -> str | None:
+        """The entity this request charges under ``budget`` (``None``: the budget does not apply)."""
+        value: str | None
+        if budget.scope == "global":
+            return "*"
+        if budget.scope == "model":
+            value = deployment
+        elif request is None:
+            return None
+        elif budget.scope == "user":
+            value = request.user
+        elif budget.scope == "project":
+            value = request.project
+        else:
+            value = request.gateway_key
+        if value is None or (budget.match is not None and value != budget.match):
+            return None
+        return value
+
+    def _key(self, budget: BudgetConfig, value: str) -> tuple[str, float]:
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        suffix, end = period_bounds(budget.period, now)
+        expire_at = (end + timedelta(days=1)).timestamp() if end else now.timestamp() + 10 * 365 * 86400
+        return f"budget:{budget.name}:{budget.scope}={value}:{suffix}", expire_at
+
+    # -- before the call ----------------------------------------------------------------------------------------
+
+    async def reserve(self, request: Request, estimate: Decimal | None) -> tuple[list[Hold], bool]:
+        """Reserve ``estimate`` on every budget the request falls under; return the holds and whether any is past
+        its soft limit. Raises :class:`BudgetExceededError` (releasing what was reserved) on a hard limit."""
+        amount = to_nano(estimate) if estimate is not None else 0
+        holds: list[Hold] = []
+        soft = False
+        for budget in self.request_scoped:
+            value = self._scope_value(budget, request, None)
+            if value is None:
+                continue
+            key, expire_at = self._key(budget, value)
+            limit = to_nano(budget.limit_usd)
+            ok, total = await self.state.budget_reserve(key, amount, limit, expire_at=expire_at)
+            if not ok:
+                await self.release(holds)
+                raise self._exceeded(budget, value, total, amount)
+            holds.append(Hold(budget, key, amount, expire_at))
+            if budget.soft_limit_pct is not None and total >= limit * budget.soft_limit_pct / 100:
+                soft = True
+                self._warn_soft(budget, value, total, limit)
+        return holds, soft
+
+    async def blocked_models(self, deployments: Sequence[str]) -> set[str]:
+        """Deployments whose own (model-scope) budget is spent: they are skipped, not called."""
+        if not self.model_scoped:
+            return set()
+        keyed = []
+        for budget in self.model_scoped:
+            for name in deployments:
+                if self._scope_value(budget, None, name) is not None:
+                    keyed.append((name, budget, self._key(budget, name)[0]))
+        views = await self.state.budget_view([k for _, _, k in keyed])
+        return {name for name, budget, key in keyed if sum(views[key]) >= to_nano(budget.limit_usd)}
+
+    # -- after the call -----------------------------------------------------------------------------------------
+
+    async def settle(self, holds: Sequence[Hold], actual: Decimal, by_deployment: dict[str, Decimal]) -> None:
+        """Replace the reservations by the real cost, and charge model budgets per deployment."""
+        spent = to_nano(actual)
+        for hold in holds:
+            await self.state.budget_settle(hold.key, hold.amount, spent, expire_at=hold.expire_at)
+        for budget in self.model_scoped:
+            for name, cost in by_deployment.items():
+                if cost and self._scope_value(budget, None, name) is not None:
+                    key, expire_at = self._key(budget, name)
+                    await self.state.budget_add(key, to_nano(cost), expire_at=expire_at)
+
+    async def release(self, holds: Sequence[Hold]) -> None:
+        """Give reservations back (the request failed before costing anything)."""
+        for hold in holds:
+            await self.state.budget_settle(hold.key, hold.amount, 0, expire_at=hold.expire_at)
+
+    # -- reporting ----------------------------------------------------------------------------------------------
+
+    async def status(self, values: dict[str, Sequence[str]] | None = None) -> list[dict[str, Any]]:
+        """Spend, reserved, limit and percentage per budget counter of the current period (global budgets, a
+        budget's ``match``, and the entities named in ``values`` per scope, e.g. ``{"user": ["alice"]}``)."""
+        rows = []
+        for budget in self.configs:
+            if budget.scope == "global":
+                targets = ["*"]
+            else:
+                targets = [budget.match] if budget.match else list((values or {}).get(budget.scope, []))
+            keyed = [(v, self._key(budget, v)[0]) for v in targets]
+            views = await self.state.budget_view([k for _, k in keyed])
+            for value, key in keyed:
+                spent, reserved = views[key]
+                used = from_nano(spent + reserved)
+                rows.append({
+                    "budget": budget.name, "scope": budget.scope, "value": value, "period": budget.period,
+                    "period_key": key.rsplit(":", 1)[-1], "spent_usd": str(from_nano(spent)),
+                    "reserved_usd": str(from_nano(reserved)), "limit_usd": str(budget.limit_usd),
+                    "used_pct": round(float(used / budget.limit_usd * 100), 2),
+                    "soft_limit_pct": budget.soft_limit_pct,
+                })
+        return rows
+
+    def _exceeded(self, budget: BudgetConfig, value: str, total: int, amount: int) -> BudgetExceededError:
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        _, end = period_bounds(budget.period, now)
+        who = "" if budget.scope == "global" else f" for {budget.scope} {value}"
+        return BudgetExceededError(
+            f"budget {budget.name!r}{who} would be exceeded: ${from_nano(total):.6f} of ${budget.limit_usd} "
+            f"({budget.period}) already used or reserved, this request needs ~${from_nano(amount):.6f}"
+            + (f"; it resets at {end.isoformat()}" if end else ""),
+            budget=budget.name, scope=budget.scope, scope_value=value, limit_usd=budget.limit_usd,
+            spent_usd=from_nano(total), resets_at=end.isoformat() if end else None,
+        )
+
+    def _warn_soft(self, budget: BudgetConfig, value: str, total: int, limit: int) -> None:
+        period = period_bounds(budget.period, datetime.fromtimestamp(self.clock(), UTC))[0]
+        tag = f"{budget.name}:{value}:{period}"
+        if tag not in self._warned:
+            self._warned.add(tag)
+            log.warning("budget %s%s is at %.0f%% of its limit: routing to the cheapest capable models",
+                        budget.name, "" if value == "*" else f" ({budget.scope} {value})", total / limit * 100)
