@@ -66,7 +66,10 @@ class Accounting:
         if not plan.candidates:
             return None
         first = plan.candidates[0]
-        cost = first.estimate_cost(estimate_prompt_tokens(request), request.max_tokens or DEFAULT_OUTPUT_ESTIMATE)
+        # An upper bound keeps a hard limit exact under concurrency: reserve max_tokens (or the model's default
+        # cap) of output; the unused part is released when the real cost is known.
+        output = request.max_tokens or max(first.config.default_max_tokens, DEFAULT_OUTPUT_ESTIMATE)
+        cost = first.estimate_cost(estimate_prompt_tokens(request), output)
         if cost is None and first.name not in self._unpriced:
             self._unpriced.add(first.name)
             log.warning("no price known for %s (%s): budgets cannot count its spend; set input_price_per_mtok "

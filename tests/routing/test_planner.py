@@ -123,10 +123,13 @@ async def test_cost_orders_by_estimated_price_and_unknown_last(make: Any) -> Non
     assert names(plan_for(llm, task="general")) == ["sim-llama", "sim-claude", "mystery"]
 
 
-async def test_cost_uses_profile_prices_when_config_has_none(make: Any) -> None:
+async def test_cost_uses_the_price_table_when_config_has_none(make: Any) -> None:
+    # No prices in config: the maintained price table prices the model ids (an OpenAI-compatible server's model
+    # id names its vendor). Simulated models, by contrast, are priced only by config.
+    local = {"provider": "openai-compatible", "base_url": "http://127.0.0.1:9/v1"}
     models = {
-        "a": {"provider": "simulated", "model": "gpt-4o"},  # profile: 2.50 / 10.00
-        "b": {"provider": "simulated", "model": "gpt-4o-mini"},  # profile: 0.15 / 0.60
+        "a": {**local, "model": "gpt-4o"},
+        "b": {**local, "model": "gpt-4o-mini"},
     }
     llm = make(models=models, routing={"strategy": "cost", "tasks": {"general": ["a", "b"]}})
     assert names(plan_for(llm, task="general")) == ["b", "a"]

@@ -52,7 +52,7 @@ PRESETS: dict[str, Preset] = {
     "llamacpp": Preset("openai", "http://localhost:8080/v1", needs_key=False, local=True, stream_usage=False),
     "portkey": Preset("openai", "http://localhost:8787/v1", ("PORTKEY_API_KEY",), needs_key=False),
     "openai-compatible": Preset("openai", "", needs_key=False),
-    "simulated": Preset("simulated", "", needs_key=False, local=True),
+    "simulated": Preset("simulated", "", needs_key=False),
 }
 
 # Portkey's provider slugs for our protocol names (used for x-portkey-provider when routing through it).

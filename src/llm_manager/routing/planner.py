@@ -15,14 +15,12 @@ from llm_manager.types import Attempt
 
 if TYPE_CHECKING:
     from llm_manager.config import DeploymentConfig, Settings
+    from llm_manager.costs.prices import ModelPrice
     from llm_manager.providers.base import Endpoint, ProviderAdapter
     from llm_manager.routing.stats import LatencyStats
     from llm_manager.types import Request
 
 __all__ = ["Deployment", "Plan", "plan"]
-
-_MILLION = Decimal(1_000_000)
-
 
 @dataclass(slots=True)
 class Deployment:
@@ -34,9 +32,8 @@ class Deployment:
     adapter: ProviderAdapter
     provider: str
     """Label for reports: the provider, or the preset for OpenAI-compatible servers."""
-    price_in: Decimal | None
-    """USD per million input tokens, when known."""
-    price_out: Decimal | None
+    price: ModelPrice | None
+    """What a call costs (config overrides over the price table); ``None`` when unknown."""
     timeout_s: float
 
     @property
@@ -44,11 +41,23 @@ class Deployment:
         """Whether answers come from the offline simulator."""
         return self.adapter.simulated
 
-    def estimate_cost(self, prompt_tokens: int, completion_tokens: int) -> Decimal | None:
-        """USD for the given token counts, or ``None`` when the price is unknown."""
-        if self.price_in is None or self.price_out is None:
+    def estimate_cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> Decimal | None:
+        """USD for the given token counts (exact ``Decimal``), or ``None`` when the price is unknown."""
+        if self.price is None:
             return None
-        return (self.price_in * prompt_tokens + self.price_out * completion_tokens) / _MILLION
+        from llm_manager.costs.prices import cost_of
+
+        return cost_of(self.price, prompt_tokens, completion_tokens, cached_tokens)
+
+    @property
+    def price_in(self) -> Decimal | None:
+        """USD per million input tokens, when known."""
+        return self.price.input_per_mtok if self.price else None
+
+    @property
+    def price_out(self) -> Decimal | None:
+        """USD per million output tokens, when known."""
+        return self.price.output_per_mtok if self.price else None
 
 
 @dataclass(slots=True)
