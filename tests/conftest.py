@@ -12,6 +12,8 @@ from tests.fakes.server import FakeUpstream
 
 # Any request to a host other than loopback fails: no test can reach a real provider, even by mistake.
 os.environ["LLM_MANAGER_LOOPBACK_ONLY"] = "1"
+# Managers built without a store URL keep conversations and the ledger in memory, not in the user's data dir.
+os.environ.setdefault("LLM_MANAGER_STORE_URL", "sqlite:///:memory:")
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ and telemetry. Kept out of the manager so the request path reads in one place.""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,9 @@ from llm_manager.types import Attempt, Request, Response
 
 if TYPE_CHECKING:
     from llm_manager.costs.budgets import Budgets, Hold
+    from llm_manager.costs.ledger import Ledger
     from llm_manager.routing.planner import Deployment, Plan
+    from llm_manager.telemetry import Telemetry
 
 __all__ = ["Accounting", "attempt_costs"]
 
@@ -34,17 +37,58 @@ def attempt_costs(response: Response | None, attempts: Sequence[Attempt]) -> dic
 
 
 class Accounting:
-    """Budgets (and, through hooks, the ledger and telemetry) for one manager."""
+    """Budgets, the spend ledger and telemetry for one manager."""
 
-    def __init__(self, budgets: Budgets) -> None:
+    def __init__(
+        self,
+        budgets: Budgets,
+        ledger: Callable[[], Awaitable[Ledger | None]],
+        priced: dict[str, bool],
+        telemetry: Telemetry | None = None,
+    ) -> None:
         self.budgets = budgets
+        self._ledger = ledger
+        self._priced = priced
+        self.telemetry = telemetry
         self._unpriced: set[str] = set()
+        self.seed_budgets = False
+        """Set by the manager when state is in-process: budgets start from the ledger's spend this period."""
+
+    async def ensure_seeded(self) -> None:
+        """Once per manager with in-process state: start budget counters from the ledger's spend this period."""
+        if self.seed_budgets:
+            self.seed_budgets = False
+            ledger = await self._ledger()
+            if ledger is not None:
+                await self.budgets.seed_from_ledger(ledger)
+
+    async def record(
+        self,
+        request: Request,
+        request_id: str,
+        started: datetime,
+        response: Response | None,
+        error: BaseException | None,
+        request_key: str | None = None,
+    ) -> None:
+        """Ledger rows for a finished request (off the request path: the ledger only buffers them)."""
+        ledger = await self._ledger()
+        if ledger is None:
+            return
+        from llm_manager.costs.records import ledger_rows
+
+        if request_key is None and request.cache:
+            from llm_manager.cache.keys import request_key as key_of
+
+            request_key = key_of(request)
+        ledger.record(ledger_rows(request, request_id, started, response, error, request_key, self._priced))
 
     async def before(self, request: Request, plan: Plan) -> tuple[Plan, list[Hold]]:
         """Skip models whose own budget is spent, reserve the estimate on every budget (or raise), and past a
         soft limit put the cheapest candidates first."""
         if not self.budgets:
             return plan, []
+        await self.ensure_seeded()
         blocked = await self.budgets.blocked_models([d.name for d in plan.candidates])
         if blocked:
             plan = _without(plan, blocked)
@@ -57,8 +101,11 @@ class Accounting:
         """Settle the reservations with what the request really cost."""
         if not self.budgets:
             return
-        attempts = response.metadata.attempts if response is not None else (
-            error.attempts if isinstance(error, LLMManagerError) else [])
+        attempts = (
+            response.metadata.attempts
+            if response is not None
+            else (error.attempts if isinstance(error, LLMManagerError) else [])
+        )
         by_dep = attempt_costs(response, attempts)
         await self.budgets.settle(holds, sum(by_dep.values(), Decimal(0)), by_dep)
 
@@ -72,8 +119,12 @@ class Accounting:
         cost = first.estimate_cost(estimate_prompt_tokens(request), output)
         if cost is None and first.name not in self._unpriced:
             self._unpriced.add(first.name)
-            log.warning("no price known for %s (%s): budgets cannot count its spend; set input_price_per_mtok "
-                        "and output_price_per_mtok on the model", first.name, first.endpoint.model)
+            log.warning(
+                "no price known for %s (%s): budgets cannot count its spend; set input_price_per_mtok "
+                "and output_price_per_mtok on the model",
+                first.name,
+                first.endpoint.model,
+            )
         return cost
 
 
@@ -90,8 +141,15 @@ def _without(plan: Plan, blocked: set[str]) -> Plan:
 
 
 def _budget_skip(dep: Deployment) -> Attempt:
-    return Attempt(deployment=dep.name, provider=dep.provider, model=dep.endpoint.model, ok=False, skipped=True,
-                   error_code="budget_exceeded", error="this model's budget is spent")
+    return Attempt(
+        deployment=dep.name,
+        provider=dep.provider,
+        model=dep.endpoint.model,
+        ok=False,
+        skipped=True,
+        error_code="budget_exceeded",
+        error="this model's budget is spent",
+    )
 
 
 def _cheapest_first(request: Request, plan: Plan) -> Plan:

@@ -50,9 +50,10 @@ class Conversations:
 
     async def store(self) -> ConversationStore:
         if self._store is None:
-            from llm_manager.store import open_store
+            from llm_manager.store.base import SqlConversationStore
 
-            self._store = await open_store(self.llm.settings.store.url)
+            # One database for conversations and the spend ledger; the manager closes it.
+            self._store = SqlConversationStore(await self.llm.database(), owns_db=False)
         return self._store
 
     async def aclose(self) -> None:

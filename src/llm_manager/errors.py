@@ -278,8 +278,15 @@ class BudgetExceededError(LLMManagerError):
         """ISO time the period ends (``None`` for a total budget)."""
 
     def _fields(self) -> dict[str, Any]:
-        return {**super()._fields(), "budget": self.budget, "scope": self.scope, "scope_value": self.scope_value,
-                "limit_usd": self.limit_usd, "spent_usd": self.spent_usd, "resets_at": self.resets_at}
+        return {
+            **super()._fields(),
+            "budget": self.budget,
+            "scope": self.scope,
+            "scope_value": self.scope_value,
+            "limit_usd": self.limit_usd,
+            "spent_usd": self.spent_usd,
+            "resets_at": self.resets_at,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()

@@ -7,6 +7,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
@@ -21,11 +22,13 @@ from llm_manager.types import TASK_TYPES, Message, Request, Response, StreamEven
 
 if TYPE_CHECKING:
     from llm_manager._http import HttpClient
+    from llm_manager.costs.ledger import Ledger
     from llm_manager.providers.base import ProviderAdapter
     from llm_manager.routing.keypool import KeyEntry
     from llm_manager.routing.planner import Deployment
     from llm_manager.state.base import StateBackend
     from llm_manager.store.base import Conversation, ConversationSummary
+    from llm_manager.store.migrations import Database
     from llm_manager.structured.query import StructuredResult
     from llm_manager.sync import SyncLLMManager
 
@@ -90,8 +93,8 @@ class LLMManager:
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         from llm_manager._http import HttpClient
-        from llm_manager.cache.response_cache import Inflight, ResponseCache
         from llm_manager.accounting import Accounting
+        from llm_manager.cache.response_cache import Inflight, ResponseCache
         from llm_manager.conversations import Conversations
         from llm_manager.costs.budgets import Budgets
         from llm_manager.executor import Executor
@@ -112,7 +115,13 @@ class LLMManager:
         self.inflight = Inflight()
         self.conversations = Conversations(self)
         self.budgets = Budgets(self.state, settings.budgets, clock=wall_clock)
-        self.accounting = Accounting(self.budgets)
+        self._db: Database | None = None
+        self._db_lock = asyncio.Lock()
+        self.ledger: Ledger | None = None
+        self.accounting = Accounting(
+            self.budgets, self._open_ledger, {n: d.price is not None for n, d in self.deployments.items()}
+        )
+        self.accounting.seed_budgets = bool(settings.budgets) and settings.state.redis_url is None
         self._closed = False
 
     # -- construction -------------------------------------------------------------------------------------------
@@ -151,8 +160,7 @@ class LLMManager:
 
     def _build(self, settings: Settings, given: Mapping[str, ProviderAdapter]) -> dict[str, Deployment]:
         from llm_manager.costs.prices import ModelPrice, resolve_price, warn_unknown_price_once
-        from llm_manager.providers.presets import PRESETS
-        from llm_manager.providers.presets import resolve_endpoint
+        from llm_manager.providers.presets import PRESETS, resolve_endpoint
         from llm_manager.providers.registry import adapter_class
         from llm_manager.routing.planner import Deployment
 
@@ -161,9 +169,13 @@ class LLMManager:
             endpoint = resolve_endpoint(name, dep, settings)
             adapter = given.get(name) or adapter_class(endpoint.provider)(endpoint, self.http)
             provider = dep.preset or dep.provider
-            price = resolve_price(provider, dep.model_name, input_per_mtok=dep.input_price_per_mtok,
-                                  output_per_mtok=dep.output_price_per_mtok,
-                                  cached_input_per_mtok=dep.cached_input_price_per_mtok)
+            price = resolve_price(
+                provider,
+                dep.model_name,
+                input_per_mtok=dep.input_price_per_mtok,
+                output_per_mtok=dep.output_price_per_mtok,
+                cached_input_per_mtok=dep.cached_input_price_per_mtok,
+            )
             if price is None and PRESETS[provider].local:
                 price = ModelPrice(Decimal(0), Decimal(0))  # a server you run yourself has no per-token fee
             if price is None:
@@ -198,7 +210,32 @@ class LLMManager:
             await dep.adapter.aclose()
         await self.http.aclose()
         await self.state.aclose()
+        if self.ledger is not None:
+            await self.ledger.aclose()  # flushes what is buffered
         await self.conversations.aclose()
+        if self._db is not None:
+            await self._db.aclose()
+
+    async def database(self) -> Database:
+        """The store's database (conversations and the ledger share it), opened on first use.
+
+        ``store.url``, else ``$LLM_MANAGER_STORE_URL``, else a SQLite file in the user's data directory."""
+        async with self._db_lock:
+            if self._db is None:
+                from llm_manager.store import open_database
+
+                self._db = await open_database(self.settings.store.url or os.environ.get("LLM_MANAGER_STORE_URL"))
+            return self._db
+
+    async def _open_ledger(self) -> Ledger | None:
+        if self.ledger is None and self.settings.ledger.enabled and not self._closed:
+            from llm_manager.costs.ledger import Ledger
+
+            db = await self.database()
+            if self.ledger is None:
+                self.ledger = Ledger(db, flush_interval_s=self.settings.ledger.flush_interval_s)
+                await self.ledger.start()
+        return self.ledger
 
     # -- requests -----------------------------------------------------------------------------------------------
 
@@ -245,6 +282,7 @@ class LLMManager:
         key = request_key(request)
         hit = await cache.get(key, request_id)
         if hit is not None:
+            await self.accounting.record(request, request_id, _utc_now(), hit, None, key)
             return hit
         if not self.settings.cache.dedupe:
             resp = await self._complete(request, request_id)
@@ -260,18 +298,23 @@ class LLMManager:
         if not shared:
             return resp
         meta = resp.metadata.model_copy(update={"request_id": request_id, "deduplicated": True})
-        return resp.model_copy(update={"id": request_id, "metadata": meta})
+        resp = resp.model_copy(update={"id": request_id, "metadata": meta})
+        await self.accounting.record(request, request_id, _utc_now(), resp, None, key)
+        return resp
 
     async def _complete(self, request: Request, request_id: str) -> Response:
         from llm_manager.routing.planner import plan
 
+        started = _utc_now()
         p, holds = await self.accounting.before(request, plan(request, self.settings, self.deployments, self.stats))
         try:
             resp = await self.executor.complete(request, p, request_id)
         except BaseException as exc:
             await self.accounting.after(holds, None, exc)
+            await self.accounting.record(request, request_id, started, None, exc)
             raise
         await self.accounting.after(holds, resp, None)
+        await self.accounting.record(request, request_id, started, resp, None)
         return resp
 
     def stream(
@@ -300,6 +343,7 @@ class LLMManager:
             key = request_key(request)
             hit = await self.cache.get(key, request_id)
             if hit is not None:
+                await self.accounting.record(request, request_id, _utc_now(), hit, None, key)
                 # A cached answer is replayed as a stream: one delta with the whole text, then the response.
                 yield StreamEvent.model_construct(
                     type="delta", delta=hit.content, deployment=hit.deployment, model=hit.model, response=None
@@ -308,6 +352,7 @@ class LLMManager:
                     type="done", delta="", deployment=hit.deployment, model=hit.model, response=hit
                 )
                 return
+        started = _utc_now()
         p, holds = await self.accounting.before(request, plan(request, self.settings, self.deployments, self.stats))
         settled = False
         try:
@@ -315,14 +360,17 @@ class LLMManager:
                 if event.type == "done" and event.response is not None:
                     if key is not None and self.cache is not None:
                         await self.cache.put(key, event.response)
-                    await self.accounting.after(holds, event.response, None)
                     settled = True
+                    await self.accounting.after(holds, event.response, None)
+                    await self.accounting.record(request, request_id, started, event.response, None, key)
                 yield event
         except BaseException as exc:
             # Also a caller that stopped reading early (GeneratorExit): its reservation is settled by what the
             # attempts are known to have cost, and released otherwise.
             if not settled:
+                settled = True
                 await self.accounting.after(holds, None, exc)
+                await self.accounting.record(request, request_id, started, None, exc, key)
             raise
 
     # -- structured output and several models --------------------------------------------------------------------
@@ -562,10 +610,15 @@ class LLMManager:
                 "max_entries": self.settings.cache.max_entries,
                 "ttl_s": self.settings.cache.ttl_s,
             },
+            "budgets": await self._budget_status(),
             "in_flight_shared": len(self.inflight),
             "queued": len(self.executor.gate),
             "deployments": out,
         }
+
+    async def _budget_status(self) -> list[dict[str, Any]]:
+        await self.accounting.ensure_seeded()
+        return await self.budgets.status()
 
     def adapter(self, name: str) -> ProviderAdapter:
         """The adapter behind deployment ``name`` (e.g. to script a simulated model's next outcomes)."""
@@ -634,6 +687,10 @@ def _warn_if_simulated(settings: Settings) -> None:
             "no provider configured (no config file, no OPENAI_API_KEY / ANTHROPIC_API_KEY / …): "
             "answers come from SIMULATED offline models"
         )
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _new_id() -> str:

@@ -12,15 +12,25 @@ from llm_manager.config import load_settings
 
 
 async def main(url: str, prefix: str) -> dict[str, object]:
-    settings = load_settings({
-        "models": {"dear": {"provider": "simulated", "family": "gpt", "input_price_per_mtok": "1000",
-                            "output_price_per_mtok": "2000",
-                            "simulate": {"latency_ms": 1, "first_token_ms": 0}}},
-        "budgets": [{"name": "shared", "limit_usd": "1", "soft_limit_pct": None}],
-        "state": {"redis_url": url, "prefix": prefix},
-        "cache": {"enabled": False},
-    }, env={})
+    settings = load_settings(
+        {
+            "models": {
+                "dear": {
+                    "provider": "simulated",
+                    "family": "gpt",
+                    "input_price_per_mtok": "1000",
+                    "output_price_per_mtok": "2000",
+                    "simulate": {"latency_ms": 1, "first_token_ms": 0},
+                }
+            },
+            "budgets": [{"name": "shared", "limit_usd": "1", "soft_limit_pct": None}],
+            "state": {"redis_url": url, "prefix": prefix},
+            "cache": {"enabled": False},
+        },
+        env={},
+    )
     async with LLMManager(settings) as llm:
+
         async def one(i: int) -> Decimal | None:
             try:
                 r = await llm.generate(f"q{i}", max_tokens=40)
@@ -30,8 +40,11 @@ async def main(url: str, prefix: str) -> dict[str, object]:
 
         costs = await asyncio.gather(*(one(i) for i in range(100)))
     paid = [c for c in costs if c is not None]
-    return {"spent": str(sum(paid, Decimal(0))), "max_cost": str(max(paid, default=Decimal(0))),
-            "rejected": sum(c is None for c in costs)}
+    return {
+        "spent": str(sum(paid, Decimal(0))),
+        "max_cost": str(max(paid, default=Decimal(0))),
+        "rejected": sum(c is None for c in costs),
+    }
 
 
 if __name__ == "__main__":

@@ -65,6 +65,7 @@ async def test_reservation_is_released_to_the_real_cost() -> None:
 async def test_200_concurrent_requests_overshoot_by_at_most_one_request() -> None:
     limit = Decimal("1")
     async with LLMManager(settings([{"name": "one-dollar", "limit_usd": str(limit), "soft_limit_pct": None}])) as llm:
+
         async def one(i: int) -> Decimal:
             try:
                 r = await llm.generate(f"q{i}", model="dear", fallback=False, max_tokens=40)
@@ -141,8 +142,16 @@ def test_one_budget_across_two_processes_sharing_redis() -> None:
 
     url = require_redis()
     prefix = f"llmm-budget-{uuid.uuid4().hex[:8]}"
-    procs = [subprocess.Popen([sys.executable, "-m", "tests.costs._budget_worker", url, prefix], cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.costs._budget_worker", url, prefix],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outs = []
     for p in procs:
         out, err = p.communicate(timeout=60)

@@ -16,6 +16,7 @@ import click
 
 from llm_manager.cli.chat import conversations_group
 from llm_manager.cli.config_cmd import config_group
+from llm_manager.cli.costs_cmd import costs, replay
 from llm_manager.cli.demo import demo
 
 if TYPE_CHECKING:
@@ -225,6 +226,8 @@ def compare(
 
 cli.add_command(config_group)
 cli.add_command(conversations_group)
+cli.add_command(costs)
+cli.add_command(replay)
 cli.add_command(demo)
 
 

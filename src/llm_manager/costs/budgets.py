@@ -21,6 +21,7 @@ from llm_manager.errors import BudgetExceededError
 
 if TYPE_CHECKING:
     from llm_manager.config import BudgetConfig
+    from llm_manager.costs.ledger import Ledger
     from llm_manager.state.base import StateBackend
     from llm_manager.types import Request
 
@@ -38,6 +39,16 @@ def to_nano(usd: Decimal) -> int:
 def from_nano(n: int) -> Decimal:
     """Integer nanodollars → dollars."""
     return Decimal(n) / NANO
+
+
+def _period_start(period: str, now: datetime) -> datetime:
+    _, end = period_bounds(period, now)
+    if end is None:
+        raise ValueError("a total budget has no period start")
+    length = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}.get(period)
+    if length is not None:
+        return end - length
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
 def period_bounds(period: str, now: datetime) -> tuple[str, datetime | None]:
@@ -163,6 +174,26 @@ class Budgets:
         for hold in holds:
             await self.state.budget_settle(hold.key, hold.amount, 0, expire_at=hold.expire_at)
 
+    # -- restarts -----------------------------------------------------------------------------------------------
+
+    async def seed_from_ledger(self, ledger: Ledger) -> None:
+        """Start this period's counters from what the ledger already recorded (in-process state starts empty
+        after a restart; the ledger does not). Not for shared state, whose counters outlive the process."""
+        dimension = {"user": "user", "project": "project", "key": "key", "model": "deployment"}
+        for budget in self.configs:
+            now = datetime.fromtimestamp(self.clock(), UTC)
+            suffix, end = period_bounds(budget.period, now)
+            start = None if end is None else _period_start(budget.period, now)
+            if budget.scope == "global":
+                spent = [("*", (await ledger.summary(since=start)).cost)]
+            else:
+                totals = await ledger.totals(dimension[budget.scope], since=start)  # type: ignore[arg-type]
+                spent = [(t.key, t.cost) for t in totals if t.key is not None]
+            for value, cost in spent:
+                if cost > 0 and value is not None and (budget.match is None or value == budget.match):
+                    key, expire_at = self._key(budget, value)
+                    await self.state.budget_add(key, to_nano(cost), expire_at=expire_at)
+
     # -- reporting ----------------------------------------------------------------------------------------------
 
     async def status(self, values: dict[str, Sequence[str]] | None = None) -> list[dict[str, Any]]:
@@ -179,13 +210,20 @@ class Budgets:
             for value, key in keyed:
                 spent, reserved = views[key]
                 used = from_nano(spent + reserved)
-                rows.append({
-                    "budget": budget.name, "scope": budget.scope, "value": value, "period": budget.period,
-                    "period_key": key.rsplit(":", 1)[-1], "spent_usd": str(from_nano(spent)),
-                    "reserved_usd": str(from_nano(reserved)), "limit_usd": str(budget.limit_usd),
-                    "used_pct": round(float(used / budget.limit_usd * 100), 2),
-                    "soft_limit_pct": budget.soft_limit_pct,
-                })
+                rows.append(
+                    {
+                        "budget": budget.name,
+                        "scope": budget.scope,
+                        "value": value,
+                        "period": budget.period,
+                        "period_key": key.rsplit(":", 1)[-1],
+                        "spent_usd": str(from_nano(spent)),
+                        "reserved_usd": str(from_nano(reserved)),
+                        "limit_usd": str(budget.limit_usd),
+                        "used_pct": round(float(used / budget.limit_usd * 100), 2),
+                        "soft_limit_pct": budget.soft_limit_pct,
+                    }
+                )
         return rows
 
     def _exceeded(self, budget: BudgetConfig, value: str, total: int, amount: int) -> BudgetExceededError:
@@ -196,8 +234,12 @@ class Budgets:
             f"budget {budget.name!r}{who} would be exceeded: ${from_nano(total):.6f} of ${budget.limit_usd} "
             f"({budget.period}) already used or reserved, this request needs ~${from_nano(amount):.6f}"
             + (f"; it resets at {end.isoformat()}" if end else ""),
-            budget=budget.name, scope=budget.scope, scope_value=value, limit_usd=budget.limit_usd,
-            spent_usd=from_nano(total), resets_at=end.isoformat() if end else None,
+            budget=budget.name,
+            scope=budget.scope,
+            scope_value=value,
+            limit_usd=budget.limit_usd,
+            spent_usd=from_nano(total),
+            resets_at=end.isoformat() if end else None,
         )
 
     def _warn_soft(self, budget: BudgetConfig, value: str, total: int, limit: int) -> None:
@@ -205,5 +247,9 @@ class Budgets:
         tag = f"{budget.name}:{value}:{period}"
         if tag not in self._warned:
             self._warned.add(tag)
-            log.warning("budget %s%s is at %.0f%% of its limit: routing to the cheapest capable models",
-                        budget.name, "" if value == "*" else f" ({budget.scope} {value})", total / limit * 100)
+            log.warning(
+                "budget %s%s is at %.0f%% of its limit: routing to the cheapest capable models",
+                budget.name,
+                "" if value == "*" else f" ({budget.scope} {value})",
+                total / limit * 100,
+            )

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Deployment", "Plan", "plan"]
 
+
 @dataclass(slots=True)
 class Deployment:
     """A configured model, ready to call."""

@@ -1,9 +1,26 @@
-"""Where shared counters live: circuit breakers, rate-limit buckets and cached responses.
+"""Where shared counters live: circuit breakers, rate-limit buckets, budget counters and cached responses.
 
 Two implementations keep the same semantics: :mod:`~llm_manager.state.memory` (one process, the default) and
 :mod:`~llm_manager.state.redis` (every process pointing at one Redis shares one state; each operation is a single
 Lua script, so there is no read-modify-write in Python). Times are wall-clock seconds (``time.time()``) passed in
 by the caller, so tests inject a clock and several processes on one host agree.
+
+**Budgets** are counters of money in integer nanodollars (1 USD = ``10**9``), one per key, each holding two
+totals: ``spent`` (real, reconciled cost) and ``reserved`` (pre-call estimates of calls in flight). The caller
+puts the period in the key (``budget:daily:user=alice:2026-11-22``), so periods roll over by key, and passes
+``expire_at`` (unix seconds): every write sets the key's expiry to it (so pass the same value for every write
+to one key), and from then on the key may vanish; an unknown or expired key reads as zero spent, zero
+reserved. Unlike the other operations there is no ``now`` argument: expiry is judged by the real clock. ``amount``, ``reserved``, ``actual`` and ``limit`` are ints in ``0 .. BUDGET_MAX`` (``TypeError`` for
+a non-int, ``ValueError`` outside that range or for a non-finite ``expire_at``, raised before anything
+changes), and each stored total saturates at :data:`BUDGET_MAX`.
+
+Overshoot: a reservation is admitted only if ``spent + reserved`` stays within the limit afterwards, so for a
+fixed limit ``spent + reserved <= limit + Σ (actual - estimate)`` over the settled calls whose actual cost
+exceeded their estimate, plus what :meth:`StateBackend.budget_add` recorded. With estimates that are upper
+bounds, reservations never take a counter past its limit; with optimistic estimates each call in flight at
+the same time may overshoot by its own underestimate (50 concurrent 2-cent reservations fill a 1 USD limit; if
+each really costs 3 cents the counter ends at 1.50 USD), so "at most one request's cost" over the limit holds
+only for calls that do not overlap.
 
 Business rules (when to count a call as failed, which key to use, what to do when there is no room) are the
 caller's; this layer only keeps the numbers atomically.
@@ -11,12 +28,21 @@ caller's; this layer only keeps the numbers atomically.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["BreakerPolicy", "BreakerState", "BreakerVerdict", "BreakerView", "StateBackend"]
+__all__ = ["BUDGET_MAX", "BreakerPolicy", "BreakerState", "BreakerVerdict", "BreakerView", "StateBackend"]
+
+BUDGET_MAX = 2**53 - 1
+"""Largest amount (and limit) a budget operation accepts, in nanodollars: about 9 million USD.
+
+Redis runs the budget scripts in Lua, whose numbers are doubles; every integer up to ``2**53`` is exact there, so
+this bound keeps both backends exact and in agreement. Each stored total (``spent``, ``reserved``) saturates at
+this value rather than going beyond it.
+"""
 
 BreakerState = Literal["closed", "open", "half_open"]
 
@@ -126,6 +152,40 @@ class StateBackend(ABC):
     ) -> tuple[float | None, float | None]:
         """Requests and tokens available now (after refill), ``None`` for unlimited. Never changes state."""
 
+    # -- budgets (integer nanodollars; rules shared by the four methods in the module docstring) --------------
+
+    @abstractmethod
+    async def budget_reserve(self, key: str, amount: int, limit: int | None, *, expire_at: float) -> tuple[bool, int]:
+        """Reserve ``amount`` (a pre-call estimate) if it fits; return ``(admitted, spent + reserved)``.
+
+        Atomically: when ``limit`` is ``None`` or ``spent + reserved + amount <= limit``, add ``amount`` to
+        ``reserved`` and return ``(True, spent + reserved)`` after the addition (and set the expiry). Otherwise
+        change nothing (not even the expiry) and return ``(False, spent + reserved)`` as it is. A counter already
+        over its limit refuses even ``amount = 0``.
+        """
+
+    @abstractmethod
+    async def budget_settle(self, key: str, reserved: int, actual: int, *, expire_at: float) -> int:
+        """Turn a reservation into real spend; return ``spent + reserved`` afterwards.
+
+        Atomically: the key's reserved total drops by ``reserved`` (what this call reserved; never below 0, so a
+        double settle cannot create room) and its spent total grows by ``actual``. ``actual`` may be below the
+        reservation (a pessimistic estimate: the difference is released) or above it (an optimistic one: the
+        counter may end over the limit). ``actual = 0`` releases a reservation for a call that never happened.
+        Never refuses: the money was spent.
+        """
+
+    @abstractmethod
+    async def budget_add(self, key: str, amount: int, *, expire_at: float) -> int:
+        """Add ``amount`` to ``spent`` without a reservation or a limit check; return ``spent + reserved`` afterwards.
+
+        For costs known only after the fact (a hedge loser, a call made outside the budget check).
+        """
+
+    @abstractmethod
+    async def budget_view(self, keys: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """``(spent, reserved)`` for each of ``keys``: ``(0, 0)`` for unknown or expired keys. Never changes state."""
+
     # -- response cache (bytes; TTL plus a hard bound on entries, least recently used evicted first) -----------
 
     @abstractmethod
@@ -148,3 +208,24 @@ class StateBackend(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook; the memory backend has nothing to release
         """Release connections."""
+
+
+def _budget_int(name: str, value: int) -> int:
+    """``value`` if it is an int in ``0 .. BUDGET_MAX``; ``TypeError`` / ``ValueError`` otherwise.
+
+    Shared by both backends so they reject the same inputs (a negative amount would create room; a float would
+    not survive the trip through Lua exactly).
+    """
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"budget {name} must be an int (nanodollars), not {type(value).__name__}")
+    if value < 0 or value > BUDGET_MAX:
+        raise ValueError(f"budget {name} must be between 0 and {BUDGET_MAX} nanodollars, got {value}")
+    return value
+
+
+def _budget_expiry(expire_at: float) -> float:
+    """``expire_at`` as a float if it is finite; ``ValueError`` otherwise."""
+    expire_at = float(expire_at)
+    if not math.isfinite(expire_at):
+        raise ValueError(f"budget expire_at must be a finite unix time, got {expire_at}")
+    return expire_at

@@ -1,4 +1,4 @@
-"""In-process state: breakers, token buckets and the response cache in plain dicts.
+"""In-process state: breakers, token buckets, budget counters and the response cache in plain dicts.
 
 Everything runs on one event loop and no operation awaits halfway through, so each method is atomic without a
 lock. The breaker and limiter paths run on every provider call, so they are written for speed: per-key state lives
@@ -28,16 +28,31 @@ Decisions where :mod:`~llm_manager.state.base` leaves room (:mod:`~llm_manager.s
   exactly the returned wait succeeds despite float rounding. A refused call returns the longest of the two
   buckets' waits. Negative ``tokens`` count as 0. ``rpm`` / ``tpm`` must be positive when given (the config
   enforces ``> 0``). ``limit_view`` reports the token level as is, so it is negative while in debt.
+* **Budgets.** Expiry is lazy: each counter stores its ``expire_at`` and is read as zero once ``time.time()``
+  reaches it (the next write starts it afresh). So that counters of past periods nobody touches again do not
+  pile up, creating a counter first drops every expired one whenever the table has doubled since the last such
+  sweep (and holds at least 1024): amortised O(1) per operation, and at most about twice the live counters
+  (or 1024) in memory. A refused reservation creates nothing.
 * **Cache.** ``ttl_s <= 0`` stores nothing (and drops any previous value for the key). Eviction is pure LRU over
   all stored entries; expired entries are dropped when read or when they reach the LRU end.
 """
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from llm_manager.state.base import BreakerPolicy, BreakerState, BreakerVerdict, BreakerView, StateBackend
+from llm_manager.state.base import (
+    BUDGET_MAX,
+    BreakerPolicy,
+    BreakerState,
+    BreakerVerdict,
+    BreakerView,
+    StateBackend,
+    _budget_expiry,
+    _budget_int,
+)
 
 __all__ = ["MemoryState"]
 
@@ -48,6 +63,9 @@ _PROBE_WAIT_S = 1.0
 """Longest retry hint for a caller refused because every probe slot is taken (probes usually finish sooner)."""
 
 _INF = float("inf")
+
+_BUDGET_SWEEP_MIN = 1024
+"""Budget counters kept before expired ones are swept at all (the sweep then runs each time the table doubles)."""
 
 # Shared verdicts for the hot paths: frozen, so handing out the same instance is safe and allocates nothing.
 _ALLOW_CLOSED = BreakerVerdict(allowed=True, state="closed", probe=False, retry_in_s=0.0)
@@ -83,6 +101,17 @@ class _Buckets:
         self.tok_at = now
 
 
+class _Budget:
+    """Totals of one budget counter, in nanodollars, and when the counter expires (unix seconds)."""
+
+    __slots__ = ("expire_at", "reserved", "spent")
+
+    def __init__(self) -> None:
+        self.spent = 0
+        self.reserved = 0
+        self.expire_at = _INF
+
+
 def _refilled(level: float, at: float, now: float, cap: int) -> float:
     """Bucket level at ``now``: linear refill of ``cap`` per minute, never above ``cap`` (nor back in time)."""
     if now > at:
@@ -97,6 +126,8 @@ class MemoryState(StateBackend):
         self._breakers: dict[str, _Breaker] = {}
         self._buckets: dict[str, _Buckets] = {}
         self._cache: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._budgets: dict[str, _Budget] = {}
+        self._budget_sweep_at = _BUDGET_SWEEP_MIN
 
     # -- circuit breakers ---------------------------------------------------------------------------------------
 
@@ -248,6 +279,84 @@ class MemoryState(StateBackend):
             None if rpm is None else _refilled(b.req, b.req_at, now, rpm),
             None if tpm is None else _refilled(b.tok, b.tok_at, now, tpm),
         )
+
+    # -- budgets ----------------------------------------------------------------------------------------------
+
+    def _new_budget(self, key: str, now: float) -> _Budget:
+        """A zero counter for ``key``, which has no live one: its expired counter reset in place, or a new one."""
+        budgets = self._budgets
+        stale = budgets.get(key)
+        if stale is not None:
+            stale.spent = 0
+            stale.reserved = 0
+            return stale
+        if len(budgets) >= self._budget_sweep_at:
+            for k in [k for k, v in budgets.items() if now >= v.expire_at]:
+                del budgets[k]
+            self._budget_sweep_at = max(_BUDGET_SWEEP_MIN, 2 * len(budgets))
+        b = budgets[key] = _Budget()
+        return b
+
+    async def budget_reserve(self, key: str, amount: int, limit: int | None, *, expire_at: float) -> tuple[bool, int]:
+        # Fast path for valid ints; the helpers raise (or accept an int subclass) otherwise.
+        if type(amount) is not int or not 0 <= amount <= BUDGET_MAX:
+            _budget_int("amount", amount)
+        if limit is not None and (type(limit) is not int or not 0 <= limit <= BUDGET_MAX):
+            _budget_int("limit", limit)
+        if not -_INF < expire_at < _INF:
+            _budget_expiry(expire_at)
+        now = time.time()
+        b = self._budgets.get(key)
+        if b is None or now >= b.expire_at:
+            if limit is not None and amount > limit:
+                return False, 0  # refused: an expired or missing counter stays as it is
+            b = self._new_budget(key, now)
+        elif limit is not None and b.spent + b.reserved + amount > limit:
+            return False, b.spent + b.reserved
+        reserved = b.reserved + amount
+        b.reserved = reserved if reserved < BUDGET_MAX else BUDGET_MAX
+        b.expire_at = expire_at
+        return True, b.spent + b.reserved
+
+    async def budget_settle(self, key: str, reserved: int, actual: int, *, expire_at: float) -> int:
+        if type(reserved) is not int or not 0 <= reserved <= BUDGET_MAX:
+            _budget_int("reserved", reserved)
+        if type(actual) is not int or not 0 <= actual <= BUDGET_MAX:
+            _budget_int("actual", actual)
+        if not -_INF < expire_at < _INF:
+            _budget_expiry(expire_at)
+        now = time.time()
+        b = self._budgets.get(key)
+        if b is None or now >= b.expire_at:
+            b = self._new_budget(key, now)
+        left = b.reserved - reserved
+        b.reserved = left if left > 0 else 0
+        spent = b.spent + actual
+        b.spent = spent if spent < BUDGET_MAX else BUDGET_MAX
+        b.expire_at = expire_at
+        return b.spent + b.reserved
+
+    async def budget_add(self, key: str, amount: int, *, expire_at: float) -> int:
+        if type(amount) is not int or not 0 <= amount <= BUDGET_MAX:
+            _budget_int("amount", amount)
+        if not -_INF < expire_at < _INF:
+            _budget_expiry(expire_at)
+        now = time.time()
+        b = self._budgets.get(key)
+        if b is None or now >= b.expire_at:
+            b = self._new_budget(key, now)
+        spent = b.spent + amount
+        b.spent = spent if spent < BUDGET_MAX else BUDGET_MAX
+        b.expire_at = expire_at
+        return b.spent + b.reserved
+
+    async def budget_view(self, keys: Sequence[str]) -> dict[str, tuple[int, int]]:
+        now = time.time()
+        out: dict[str, tuple[int, int]] = {}
+        for key in keys:
+            b = self._budgets.get(key)
+            out[key] = (0, 0) if b is None or now >= b.expire_at else (b.spent, b.reserved)
+        return out
 
     # -- response cache -----------------------------------------------------------------------------------------
 

@@ -213,6 +213,46 @@ def m001_conversations(d: Dialect) -> Sequence[str]:
     ]
 
 
+@migration
+def m002_ledger(d: Dialect) -> Sequence[str]:
+    """The spend ledger: one row per provider call (see :mod:`llm_manager.costs.ledger`)."""
+    return [
+        # (request_id, attempt) is the natural key: a batch retried after an ambiguous commit (PostgreSQL
+        # connection lost during COMMIT) inserts with ON CONFLICT DO NOTHING, so no call is counted twice.
+        # cost_pusd is USD in integer picodollars (10^-12): exact for any price with up to 6 decimals per million
+        # tokens, summed exactly in SQL on both dialects; NULL means "price unknown", never 0.
+        # `user` is reserved in PostgreSQL, hence user_id. No CHECK on status: new statuses need no migration.
+        f"""CREATE TABLE llm_manager_ledger (
+            ts {d.timestamp} NOT NULL,
+            request_id TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            deployment TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            model TEXT NOT NULL,
+            user_id TEXT,
+            project TEXT,
+            api_key_id TEXT,
+            task TEXT NOT NULL,
+            prompt_tokens BIGINT NOT NULL,
+            completion_tokens BIGINT NOT NULL,
+            cached_tokens BIGINT NOT NULL,
+            cost_pusd BIGINT,
+            latency_ms DOUBLE PRECISION NOT NULL,
+            status TEXT NOT NULL,
+            error_code TEXT,
+            cached INTEGER NOT NULL,
+            request_key TEXT,
+            PRIMARY KEY (request_id, attempt)
+        )""",
+        "CREATE INDEX llm_manager_ledger_ts ON llm_manager_ledger (ts)",
+        "CREATE INDEX llm_manager_ledger_deployment ON llm_manager_ledger (deployment)",
+        "CREATE INDEX llm_manager_ledger_user ON llm_manager_ledger (user_id)",
+        "CREATE INDEX llm_manager_ledger_project ON llm_manager_ledger (project)",
+        "CREATE INDEX llm_manager_ledger_key ON llm_manager_ledger (api_key_id)",
+        "CREATE INDEX llm_manager_ledger_task ON llm_manager_ledger (task)",
+    ]
+
+
 # -- applying them ----------------------------------------------------------------------------------------------
 
 

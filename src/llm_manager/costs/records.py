@@ -1,0 +1,129 @@
+"""Ledger rows from finished requests: one per provider call, plus one for an answer that needed none."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from llm_manager.errors import LLMManagerError
+
+if TYPE_CHECKING:
+    from llm_manager.costs.ledger import LedgerRow, LedgerStatus
+    from llm_manager.types import Attempt, Request, Response
+
+__all__ = ["ledger_rows"]
+
+
+def ledger_rows(
+    request: Request,
+    request_id: str,
+    started: datetime,
+    response: Response | None,
+    error: BaseException | None,
+    request_key: str | None,
+    priced: dict[str, bool],
+) -> list[LedgerRow]:
+    """The rows for one request. ``priced`` says per deployment whether its price is known: a failed call of a
+    priced model cost $0 (providers do not bill errors), of an unpriced one the cost is unknown (null)."""
+    from llm_manager.costs.ledger import LedgerRow
+
+    def row(
+        attempt_no: int, ts: datetime, status: LedgerStatus, dep: str, provider: str, model: str, **kw: object
+    ) -> LedgerRow:
+        return LedgerRow(
+            ts=ts,
+            request_id=request_id,
+            attempt=attempt_no,
+            deployment=dep,
+            provider=provider,
+            model=model,
+            status=status,
+            user=request.user,
+            project=request.project,
+            api_key_id=request.gateway_key,
+            task=request.task,
+            request_key=request_key,
+            **kw,
+        )  # type: ignore[arg-type]
+
+    if response is not None and (response.metadata.cached or response.metadata.deduplicated):
+        status: LedgerStatus = "cached" if response.metadata.cached else "deduplicated"
+        return [
+            row(
+                1,
+                started,
+                status,
+                response.deployment,
+                response.provider,
+                response.model,
+                cost=Decimal(0),
+                cached=response.metadata.cached,
+            )
+        ]
+    attempts: Sequence[Attempt] = (
+        response.metadata.attempts
+        if response is not None
+        else error.attempts
+        if isinstance(error, LLMManagerError)
+        else []
+    )
+    out: list[LedgerRow] = []
+    at = started
+    for a in attempts:
+        if a.skipped:
+            continue
+        at += timedelta(milliseconds=a.waited_ms)
+        n = len(out) + 1
+        if a.ok and response is not None:
+            u = response.usage
+            out.append(
+                row(
+                    n,
+                    at,
+                    "ok",
+                    a.deployment,
+                    a.provider,
+                    response.model,
+                    prompt_tokens=u.prompt_tokens,
+                    completion_tokens=u.completion_tokens,
+                    cached_tokens=u.cached_tokens,
+                    cost=u.cost,
+                    latency_ms=a.latency_ms,
+                )
+            )
+        elif a.error_code == "hedge_lost":
+            out.append(
+                row(
+                    n,
+                    at,
+                    "hedge_lost",
+                    a.deployment,
+                    a.provider,
+                    a.model,
+                    cost=a.cost,
+                    latency_ms=a.latency_ms,
+                    error_code=a.error_code,
+                )
+            )
+        else:
+            out.append(
+                row(
+                    n,
+                    at,
+                    "error",
+                    a.deployment,
+                    a.provider,
+                    a.model,
+                    cost=Decimal(0) if priced.get(a.deployment) else None,
+                    latency_ms=a.latency_ms,
+                    error_code=a.error_code,
+                )
+            )
+        at += timedelta(milliseconds=a.latency_ms)
+    return out
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
