@@ -150,8 +150,8 @@ def test_design_example_without_unsupported_sections_loads() -> None:
 
 
 def test_unknown_section_is_reported_and_source_is_not_a_key() -> None:
-    msg = problems_of({"telemetry": {"enabled": True}, "sourc": "x"})
-    assert "\n  - telemetry: unknown key." in msg and "\n  - sourc: unknown key." in msg
+    msg = problems_of({"telemetri": {"enabled": True}, "sourc": "x"})
+    assert "\n  - telemetri: unknown key." in msg and "\n  - sourc: unknown key." in msg
     assert "source" not in msg, "`source` (where settings came from) is neither allowed nor suggested"
 
 

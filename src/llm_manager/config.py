@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, Valid
 
 from llm_manager.errors import ConfigError
 from llm_manager.profiles import Family, family_for
+from llm_manager.telemetry import TelemetryConfig
 from llm_manager.types import TASK_TYPES, TaskType
 
 __all__ = [
@@ -318,6 +319,7 @@ class Settings(_Strict):
     store: StoreConfig = Field(default_factory=StoreConfig)
     budgets: list[BudgetConfig] = Field(default_factory=list)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     _chains: dict[str, list[str]] = PrivateAttr(default_factory=dict)
     source: str = Field(default="defaults", exclude=True)
     """Where the settings came from (a path, ``dict``, ``environment`` or ``simulated``)."""

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from llm_manager.store.migrations import Database
     from llm_manager.structured.query import StructuredResult
     from llm_manager.sync import SyncLLMManager
+    from llm_manager.telemetry import CollectSnapshot, Telemetry
 
 __all__ = ["HealthResult", "LLMManager", "ModelInfo", "ResponseStream"]
 
@@ -79,6 +80,8 @@ class LLMManager:
         adapters: ready adapters by deployment name, replacing the configured ones (tests, custom transports).
         state: where breakers, limits and the cache live (default: from ``state.redis_url``, else in-process).
         wall_clock: the shared clock of breakers, limiters and the cache (``time.time``; injectable for tests).
+        telemetry: spans, metrics and request logs (default: from ``telemetry:`` in config; pass one built with
+            your own OpenTelemetry tracer provider to join an existing setup).
     """
 
     def __init__(
@@ -91,6 +94,7 @@ class LLMManager:
         adapters: Mapping[str, ProviderAdapter] | None = None,
         state: StateBackend | None = None,
         wall_clock: Callable[[], float] = time.time,
+        telemetry: Telemetry | None = None,
     ) -> None:
         from llm_manager._http import HttpClient
         from llm_manager.accounting import Accounting
@@ -101,6 +105,7 @@ class LLMManager:
         from llm_manager.routing.admission import Admission
         from llm_manager.routing.keypool import KeyPool
         from llm_manager.state import make_state
+        from llm_manager.telemetry import Telemetry
 
         self.settings = settings
         self.http: HttpClient = HttpClient()
@@ -122,6 +127,9 @@ class LLMManager:
             self.budgets, self._open_ledger, {n: d.price is not None for n, d in self.deployments.items()}
         )
         self.accounting.seed_budgets = bool(settings.budgets) and settings.state.redis_url is None
+        self.telemetry = telemetry or Telemetry(settings.telemetry)
+        self._snapshot: CollectSnapshot = {"breakers": {}, "budgets": {}}
+        self.telemetry.on_collect(lambda: self._snapshot)
         self._closed = False
 
     # -- construction -------------------------------------------------------------------------------------------
@@ -215,6 +223,7 @@ class LLMManager:
         await self.conversations.aclose()
         if self._db is not None:
             await self._db.aclose()
+        await asyncio.to_thread(self.telemetry.shutdown)  # flushes spans still batched for OTLP
 
     async def database(self) -> Database:
         """The store's database (conversations and the ledger share it), opened on first use.
@@ -282,6 +291,9 @@ class LLMManager:
         key = request_key(request)
         hit = await cache.get(key, request_id)
         if hit is not None:
+            self.telemetry.request(request, request_id, stream=False).finish(
+                hit, None, started_at_ns=time.perf_counter_ns()
+            )
             await self.accounting.record(request, request_id, _utc_now(), hit, None, key)
             return hit
         if not self.settings.cache.dedupe:
@@ -299,20 +311,30 @@ class LLMManager:
             return resp
         meta = resp.metadata.model_copy(update={"request_id": request_id, "deduplicated": True})
         resp = resp.model_copy(update={"id": request_id, "metadata": meta})
+        self.telemetry.request(request, request_id, stream=False).finish(
+            resp, None, started_at_ns=time.perf_counter_ns()
+        )
         await self.accounting.record(request, request_id, _utc_now(), resp, None, key)
         return resp
 
     async def _complete(self, request: Request, request_id: str) -> Response:
         from llm_manager.routing.planner import plan
 
-        started = _utc_now()
-        p, holds = await self.accounting.before(request, plan(request, self.settings, self.deployments, self.stats))
+        started, t0 = _utc_now(), time.perf_counter_ns()
+        trace = self.telemetry.request(request, request_id, stream=False)
+        try:
+            p, holds = await self.accounting.before(request, plan(request, self.settings, self.deployments, self.stats))
+        except BaseException as exc:
+            trace.finish(None, exc, started_at_ns=t0)
+            raise
         try:
             resp = await self.executor.complete(request, p, request_id)
         except BaseException as exc:
+            trace.finish(None, exc, started_at_ns=t0)
             await self.accounting.after(holds, None, exc)
             await self.accounting.record(request, request_id, started, None, exc)
             raise
+        trace.finish(resp, None, started_at_ns=t0)
         await self.accounting.after(holds, resp, None)
         await self.accounting.record(request, request_id, started, resp, None)
         return resp
@@ -352,7 +374,8 @@ class LLMManager:
                     type="done", delta="", deployment=hit.deployment, model=hit.model, response=hit
                 )
                 return
-        started = _utc_now()
+        started, t0 = _utc_now(), time.perf_counter_ns()
+        trace = self.telemetry.request(request, request_id, stream=True)
         p, holds = await self.accounting.before(request, plan(request, self.settings, self.deployments, self.stats))
         settled = False
         try:
@@ -361,6 +384,7 @@ class LLMManager:
                     if key is not None and self.cache is not None:
                         await self.cache.put(key, event.response)
                     settled = True
+                    trace.finish(event.response, None, started_at_ns=t0)
                     await self.accounting.after(holds, event.response, None)
                     await self.accounting.record(request, request_id, started, event.response, None, key)
                 yield event
@@ -369,6 +393,7 @@ class LLMManager:
             # attempts are known to have cost, and released otherwise.
             if not settled:
                 settled = True
+                trace.finish(None, exc, started_at_ns=t0)
                 await self.accounting.after(holds, None, exc)
                 await self.accounting.record(request, request_id, started, None, exc, key)
             raise
@@ -600,6 +625,15 @@ class LLMManager:
                 },
                 "keys": pool.snapshot(now),
             }
+        budgets = await self._budget_status()
+        # Prometheus scrapes are synchronous: they read this snapshot, refreshed whenever status is computed.
+        self._snapshot = {
+            "breakers": {(n, k): b["state"] for n, d in out.items() for k, b in d["breakers"].items()},
+            "budgets": {
+                f"{b['budget']}:{b['value']}": (float(b["spent_usd"]) + float(b["reserved_usd"]), float(b["limit_usd"]))
+                for b in budgets
+            },
+        }
         return {
             "source": self.settings.source,
             "strategy": self.settings.routing.strategy,
@@ -610,11 +644,16 @@ class LLMManager:
                 "max_entries": self.settings.cache.max_entries,
                 "ttl_s": self.settings.cache.ttl_s,
             },
-            "budgets": await self._budget_status(),
+            "budgets": budgets,
             "in_flight_shared": len(self.inflight),
             "queued": len(self.executor.gate),
             "deployments": out,
         }
+
+    async def metrics(self) -> tuple[bytes, str]:
+        """Prometheus metrics (payload, content type), with breaker and budget gauges refreshed."""
+        await self.status()
+        return self.telemetry.render_metrics()
 
     async def _budget_status(self) -> list[dict[str, Any]]:
         await self.accounting.ensure_seeded()

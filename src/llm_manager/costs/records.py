@@ -30,7 +30,20 @@ def ledger_rows(
     from llm_manager.costs.ledger import LedgerRow
 
     def row(
-        attempt_no: int, ts: datetime, status: LedgerStatus, dep: str, provider: str, model: str, **kw: object
+        attempt_no: int,
+        ts: datetime,
+        status: LedgerStatus,
+        dep: str,
+        provider: str,
+        model: str,
+        *,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        cached_tokens: int = 0,
+        cost: Decimal | None = None,
+        latency_ms: float = 0.0,
+        error_code: str | None = None,
+        cached: bool = False,
     ) -> LedgerRow:
         return LedgerRow(
             ts=ts,
@@ -45,8 +58,14 @@ def ledger_rows(
             api_key_id=request.gateway_key,
             task=request.task,
             request_key=request_key,
-            **kw,
-        )  # type: ignore[arg-type]
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cached_tokens=cached_tokens,
+            cost=cost,
+            latency_ms=latency_ms,
+            error_code=error_code,
+            cached=cached,
+        )
 
     if response is not None and (response.metadata.cached or response.metadata.deduplicated):
         status: LedgerStatus = "cached" if response.metadata.cached else "deduplicated"
