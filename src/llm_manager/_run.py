@@ -21,7 +21,7 @@ from llm_manager.errors import (
 )
 from llm_manager.routing.admission import Refusal, Ticket
 from llm_manager.routing.retry import Decision, backoff_delay, decide
-from llm_manager.tokens import DEFAULT_OUTPUT_ESTIMATE, estimate_prompt_tokens
+from llm_manager.tokens import estimate_prompt_tokens
 from llm_manager.types import Attempt, Response, ResponseMetadata, Usage
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ class Run:
         routing = ex.routing
         self.deadline = ex.clock() + (request.timeout_s or routing.deadline_s)
         self.queue_deadline = ex.clock() + routing.queue_timeout_s
-        self.tokens = estimate_prompt_tokens(request) + (request.max_tokens or DEFAULT_OUTPUT_ESTIMATE)
+        self.tokens = plan.needed_tokens
         self.min_window = 0
         self.retry_same = False
         self.retries_left = 0

@@ -116,7 +116,7 @@ class Accounting:
         # An upper bound keeps a hard limit exact under concurrency: reserve max_tokens (or the model's default
         # cap) of output; the unused part is released when the real cost is known.
         output = request.max_tokens or max(first.config.default_max_tokens, DEFAULT_OUTPUT_ESTIMATE)
-        cost = first.estimate_cost(estimate_prompt_tokens(request), output)
+        cost = first.estimate_cost(plan.prompt_tokens or estimate_prompt_tokens(request), output)
         if cost is None and first.name not in self._unpriced:
             self._unpriced.add(first.name)
             log.warning(
@@ -137,7 +137,7 @@ def _without(plan: Plan, blocked: set[str]) -> Plan:
         from llm_manager.errors import BudgetExceededError
 
         raise BudgetExceededError(f"every candidate's model budget is spent: {', '.join(sorted(blocked))}")
-    return Plan(kept, skipped, plan.needed_tokens)
+    return Plan(kept, skipped, plan.needed_tokens, plan.prompt_tokens)
 
 
 def _budget_skip(dep: Deployment) -> Attempt:
@@ -159,11 +159,11 @@ def _cheapest_first(request: Request, plan: Plan) -> Plan:
 
     deps = plan.candidates
     head, rest = (deps[:1], deps[1:]) if request.model else ([], deps)
-    prompt = estimate_prompt_tokens(request)
+    prompt = plan.prompt_tokens or estimate_prompt_tokens(request)
     out = request.max_tokens or DEFAULT_OUTPUT_ESTIMATE
 
     def price(d: Deployment) -> tuple[bool, Decimal]:
         c = d.estimate_cost(prompt, out)
         return c is None, c if c is not None else Decimal(0)
 
-    return Plan([*head, *sorted(rest, key=price)], plan.skipped, plan.needed_tokens)
+    return Plan([*head, *sorted(rest, key=price)], plan.skipped, plan.needed_tokens, plan.prompt_tokens)

@@ -282,6 +282,8 @@ class LedgerConfig(_Strict):
     enabled: bool = True
     flush_interval_s: float = Field(default=1.0, gt=0, le=60)
     """Rows are written in batches at this interval (a crash loses at most this much)."""
+    batch_size: int = Field(default=1000, ge=1, le=100_000)
+    """A batch is also written as soon as this many rows are waiting."""
 
 
 class StoreConfig(_Strict):

@@ -242,7 +242,8 @@ class LLMManager:
 
             db = await self.database()
             if self.ledger is None:
-                self.ledger = Ledger(db, flush_interval_s=self.settings.ledger.flush_interval_s)
+                cfg = self.settings.ledger
+                self.ledger = Ledger(db, flush_interval_s=cfg.flush_interval_s, max_batch=cfg.batch_size)
                 await self.ledger.start()
         return self.ledger
 
@@ -297,12 +298,12 @@ class LLMManager:
             await self.accounting.record(request, request_id, _utc_now(), hit, None, key)
             return hit
         if not self.settings.cache.dedupe:
-            resp = await self._complete(request, request_id)
+            resp = await self._complete(request, request_id, key)
             await cache.put(key, resp)
             return resp
 
         async def call() -> Response:
-            resp = await self._complete(request, request_id)
+            resp = await self._complete(request, request_id, key)
             await cache.put(key, resp)
             return resp
 
@@ -317,7 +318,7 @@ class LLMManager:
         await self.accounting.record(request, request_id, _utc_now(), resp, None, key)
         return resp
 
-    async def _complete(self, request: Request, request_id: str) -> Response:
+    async def _complete(self, request: Request, request_id: str, key: str | None = None) -> Response:
         from llm_manager.routing.planner import plan
 
         started, t0 = _utc_now(), time.perf_counter_ns()
@@ -332,11 +333,11 @@ class LLMManager:
         except BaseException as exc:
             trace.finish(None, exc, started_at_ns=t0)
             await self.accounting.after(holds, None, exc)
-            await self.accounting.record(request, request_id, started, None, exc)
+            await self.accounting.record(request, request_id, started, None, exc, key)
             raise
         trace.finish(resp, None, started_at_ns=t0)
         await self.accounting.after(holds, resp, None)
-        await self.accounting.record(request, request_id, started, resp, None)
+        await self.accounting.record(request, request_id, started, resp, None, key)
         return resp
 
     def stream(

@@ -23,12 +23,22 @@ class ResponseCache:
         self.state = state
         self.cfg = cfg
         self.clock = clock
+        self._decoded: dict[str, tuple[bytes, Response]] = {}
+        """Last decoded response per key: a hot entry is parsed once, not on every hit (checked byte for byte, so
+        a value replaced in a shared Redis is decoded afresh)."""
 
     async def get(self, key: str, request_id: str) -> Response | None:
         raw = await self.state.cache_get(key, self.clock())
         if raw is None:
             return None
-        resp = Response.model_validate_json(raw)
+        memo = self._decoded.get(key)
+        if memo is not None and (memo[0] is raw or memo[0] == raw):
+            resp = memo[1]
+        else:
+            resp = Response.model_validate_json(raw)
+            if len(self._decoded) >= self.cfg.max_entries:
+                self._decoded.clear()
+            self._decoded[key] = (raw, resp)
         meta = resp.metadata.model_copy(
             update={"request_id": request_id, "cached": True, "latency_ms": 0.0, "attempts": [], "retries": 0}
         )

@@ -89,6 +89,8 @@ class Budgets:
         self.model_scoped = [b for b in self.configs if b.scope == "model"]
         self.clock = clock
         self._warned: set[str] = set()
+        self._keys: dict[tuple[str, str], tuple[str, float, float, float]] = {}
+        self._limits = {b.name: to_nano(b.limit_usd) for b in self.configs}
 
     def __bool__(self) -> bool:
         return bool(self.configs)
@@ -115,10 +117,21 @@ class Budgets:
         return value
 
     def _key(self, budget: BudgetConfig, value: str) -> tuple[str, float]:
-        now = datetime.fromtimestamp(self.clock(), UTC)
+        """The counter key of the current period and when it may expire (cached until the period ends: this is
+        on every request's path, and calendar arithmetic is the slow part)."""
+        t = self.clock()
+        cached = self._keys.get((budget.name, value))
+        if cached is not None and cached[2] <= t < cached[3]:
+            return cached[0], cached[1]
+        now = datetime.fromtimestamp(t, UTC)
         suffix, end = period_bounds(budget.period, now)
         expire_at = (end + timedelta(days=1)).timestamp() if end else now.timestamp() + 10 * 365 * 86400
-        return f"budget:{budget.name}:{budget.scope}={value}:{suffix}", expire_at
+        key = f"budget:{budget.name}:{budget.scope}={value}:{suffix}"
+        start = _period_start(budget.period, now).timestamp() if end else float("-inf")
+        if len(self._keys) > 10_000:
+            self._keys.clear()  # many users × periods: keep the memo bounded
+        self._keys[(budget.name, value)] = (key, expire_at, start, end.timestamp() if end else float("inf"))
+        return key, expire_at
 
     # -- before the call ----------------------------------------------------------------------------------------
 
@@ -133,7 +146,7 @@ class Budgets:
             if value is None:
                 continue
             key, expire_at = self._key(budget, value)
-            limit = to_nano(budget.limit_usd)
+            limit = self._limits[budget.name]
             ok, total = await self.state.budget_reserve(key, amount, limit, expire_at=expire_at)
             if not ok:
                 await self.release(holds)

@@ -68,6 +68,8 @@ class Plan:
     candidates: list[Deployment]
     skipped: list[Attempt]
     needed_tokens: int
+    prompt_tokens: int = 0
+    """The prompt's token estimate (computed once here; budgets and limiters reuse it)."""
 
 
 def plan(request: Request, settings: Settings, deployments: dict[str, Deployment], stats: LatencyStats) -> Plan:
@@ -77,7 +79,8 @@ def plan(request: Request, settings: Settings, deployments: dict[str, Deployment
     ordered = _by_strategy([deployments[n] for n in names if n != explicit], request, settings, stats)
     if explicit:
         ordered.insert(0, deployments[explicit])
-    needed = estimate_prompt_tokens(request) + (request.max_tokens or DEFAULT_OUTPUT_ESTIMATE)
+    prompt_tokens = estimate_prompt_tokens(request)
+    needed = prompt_tokens + (request.max_tokens or DEFAULT_OUTPUT_ESTIMATE)
     fits, skipped = [], []
     for dep in ordered:
         if dep.endpoint.context_window >= needed:
@@ -101,7 +104,7 @@ def plan(request: Request, settings: Settings, deployments: dict[str, Deployment
             token_count=needed,
             max_tokens=largest,
         )
-    return Plan(fits, skipped, needed)
+    return Plan(fits, skipped, needed, prompt_tokens)
 
 
 def _chain(request: Request, settings: Settings) -> list[str]:

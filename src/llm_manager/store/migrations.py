@@ -82,6 +82,10 @@ class SqlSession(Protocol):
         """Run one query; returns every row."""
         ...
 
+    async def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        """Run one statement once per parameter row (the driver's batch path: no per-row round trip)."""
+        ...
+
 
 Transactions = Callable[[bool], AbstractAsyncContextManager[SqlSession]]
 """Opens a transaction (``True``: read-write, ``False``: read-only) and yields its session."""

@@ -74,6 +74,10 @@ class _Session:
         cursor = await self._conn.execute(_to_pyformat(sql), params)
         return await cursor.fetchall()
 
+    async def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        async with self._conn.cursor() as cursor:
+            await cursor.executemany(_to_pyformat(sql), rows)  # psycopg pipelines these: one round trip
+
 
 @asynccontextmanager
 async def _transaction(conn: _Connection, write: bool) -> AsyncIterator[SqlSession]:

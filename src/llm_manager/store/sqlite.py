@@ -70,6 +70,9 @@ class _Session:
         rows = await self._conn.execute_fetchall(sql, [_param(p) for p in params])
         return [tuple(row) for row in rows]
 
+    async def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        await self._conn.executemany(sql, [[_param(p) for p in row] for row in rows])
+
 
 class SQLiteDatabase(Database):
     """A SQLite file (or ``":memory:"``), migrated on :meth:`open`."""
