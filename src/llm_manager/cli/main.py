@@ -32,7 +32,19 @@ class _Ctx:
     def manager(self) -> LLMManager:
         from llm_manager.manager import LLMManager
 
-        return LLMManager.from_config(self.config)
+        llm = LLMManager.from_config(self.config)
+        _use_log_format(llm.settings.telemetry.log_format)
+        return llm
+
+
+def _use_log_format(fmt: str) -> None:
+    """Send logs (already redacted) through the configured formatter: text, or one JSON object per line."""
+    from llm_manager.telemetry import make_handler
+
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "llm_manager_cli", False)]:
+        if handler.formatter is not None and fmt == "json":
+            handler.setFormatter(make_handler("json").formatter)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -49,9 +61,14 @@ class _Ctx:
 @click.pass_context
 def cli(ctx: click.Context, config: str | None, verbose: bool) -> None:
     """One API over many LLM providers: task routing, fallback, retries and streaming."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(message)s", stream=sys.stderr
-    )
+    from llm_manager.telemetry import make_handler
+
+    root = logging.getLogger()
+    if not any(getattr(h, "llm_manager_cli", False) for h in root.handlers):
+        handler = make_handler("text")  # redacts keys in every line; JSON once the config asks for it
+        handler.llm_manager_cli = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
     ctx.obj = _Ctx(config)
 
 
