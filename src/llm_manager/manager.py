@@ -167,8 +167,8 @@ class LLMManager:
         return SyncLLMManager(lambda: cls.from_env(env, **kwargs))
 
     def _build(self, settings: Settings, given: Mapping[str, ProviderAdapter]) -> dict[str, Deployment]:
-        from llm_manager.costs.prices import ModelPrice, resolve_price, warn_unknown_price_once
-        from llm_manager.providers.presets import PRESETS, resolve_endpoint
+        from llm_manager.costs.prices import deployment_price, warn_unknown_price_once
+        from llm_manager.providers.presets import resolve_endpoint
         from llm_manager.providers.registry import adapter_class
         from llm_manager.routing.planner import Deployment
 
@@ -176,16 +176,7 @@ class LLMManager:
         for name, dep in settings.models.items():
             endpoint = resolve_endpoint(name, dep, settings)
             adapter = given.get(name) or adapter_class(endpoint.provider)(endpoint, self.http)
-            provider = dep.preset or dep.provider
-            price = resolve_price(
-                provider,
-                dep.model_name,
-                input_per_mtok=dep.input_price_per_mtok,
-                output_per_mtok=dep.output_price_per_mtok,
-                cached_input_per_mtok=dep.cached_input_price_per_mtok,
-            )
-            if price is None and PRESETS[provider].local:
-                price = ModelPrice(Decimal(0), Decimal(0))  # a server you run yourself has no per-token fee
+            price = deployment_price(dep)
             if price is None:
                 warn_unknown_price_once(name, dep.model_name)
             out[name] = Deployment(

@@ -24,10 +24,13 @@ if TYPE_CHECKING:
     from genai_prices.types import ModelPrice as _TablePrice
     from genai_prices.types import TieredPrices
 
+    from llm_manager.config import DeploymentConfig
+
 __all__ = [
     "ModelPrice",
     "PriceTier",
     "cost_of",
+    "deployment_price",
     "lookup_price",
     "resolve_price",
     "warn_unknown_price_once",
@@ -284,3 +287,21 @@ def warn_unknown_price_once(deployment: str, model: str) -> None:
         model,
         deployment,
     )
+
+
+def deployment_price(dep: DeploymentConfig) -> ModelPrice | None:
+    """The price of a configured deployment: its overrides over the table; a server you run yourself (LM Studio,
+    Ollama, vLLM, llama.cpp) costs nothing per token unless priced in config; ``None`` when unknown."""
+    from llm_manager.providers.presets import PRESETS
+
+    provider = dep.preset or dep.provider
+    price = resolve_price(
+        provider,
+        dep.model_name,
+        input_per_mtok=dep.input_price_per_mtok,
+        output_per_mtok=dep.output_price_per_mtok,
+        cached_input_per_mtok=dep.cached_input_price_per_mtok,
+    )
+    if price is None and PRESETS[provider].local:
+        price = ModelPrice(Decimal(0), Decimal(0))
+    return price
