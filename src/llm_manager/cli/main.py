@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
+from llm_manager.cli.batch import batch
 from llm_manager.cli.chat import conversations_group
 from llm_manager.cli.config_cmd import config_group
 from llm_manager.cli.costs_cmd import costs, replay
@@ -241,6 +242,7 @@ def compare(
     )
 
 
+cli.add_command(batch)
 cli.add_command(config_group)
 cli.add_command(conversations_group)
 cli.add_command(costs)
