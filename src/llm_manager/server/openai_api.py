@@ -1,0 +1,249 @@
+"""The OpenAI wire format: chat-completion bodies in, ``chat.completion`` objects and chunks out.
+
+Pure functions over dicts and bytes (no HTTP here), so the app module stays a thin router.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from llm_manager import _json
+from llm_manager.config import Settings
+from llm_manager.types import TASK_TYPES, Response, ResponseFormat
+
+__all__ = [
+    "BadBody",
+    "ChunkWriter",
+    "ParsedChat",
+    "UnknownModel",
+    "completion_body",
+    "models_body",
+    "parse_chat",
+    "response_headers",
+]
+
+_ROLES = ("system", "user", "assistant")
+
+
+class BadBody(Exception):
+    """The body is not a valid chat-completion request; ``param`` names the field."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+class UnknownModel(Exception):
+    """``model`` names no deployment, alias or ``task:*`` pseudo-model."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__(model)
+        self.model = model
+
+
+@dataclass(slots=True)
+class ParsedChat:
+    """A chat-completion request turned into :class:`Request` preferences."""
+
+    messages: list[dict[str, str]]
+    prefs: dict[str, Any]
+    stream: bool
+    include_usage: bool
+
+
+def parse_chat(body: Any, headers: Mapping[str, str], settings: Settings) -> ParsedChat:
+    """Validate an OpenAI chat body plus the ``x-llm-*`` steering headers.
+
+    Raises :class:`BadBody` or :class:`UnknownModel`; value ranges (temperature …) are left to
+    ``LLMManager.request``, whose :class:`~llm_manager.errors.ConfigError` already names the field.
+    """
+    if not isinstance(body, dict):
+        raise BadBody("the request body must be a JSON object")
+    prefs: dict[str, Any] = _route(body.get("model"), headers, settings)
+    messages = _messages(body.get("messages"))
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    for key, value in (
+        ("max_tokens", max_tokens),
+        ("temperature", body.get("temperature")),
+        ("top_p", body.get("top_p")),
+    ):
+        if value is not None:
+            prefs[key] = value
+    stop = body.get("stop")
+    if stop is not None:
+        prefs["stop"] = [stop] if isinstance(stop, str) else stop
+    user = headers.get("x-llm-user") or body.get("user")
+    if user is not None:
+        prefs["user"] = user
+    if headers.get("x-llm-project"):
+        prefs["project"] = headers["x-llm-project"]
+    if headers.get("x-llm-cache", "").lower() == "no-store":
+        prefs["cache"] = False
+    fmt = _response_format(body.get("response_format"))
+    if fmt is not None:
+        prefs["response_format"] = fmt
+    options = body.get("stream_options") or {}
+    if not isinstance(options, dict):
+        raise BadBody("stream_options must be an object", "stream_options")
+    return ParsedChat(messages, prefs, bool(body.get("stream")), bool(options.get("include_usage")))
+
+
+def _route(model: Any, headers: Mapping[str, str], settings: Settings) -> dict[str, Any]:
+    if not isinstance(model, str) or not model:
+        raise BadBody("you must provide a model parameter", "model")
+    prefs: dict[str, Any] = {}
+    task = headers.get("x-llm-task")
+    if model.startswith("task:"):
+        # A task pseudo-model: that task's chain, no preferred deployment. The body names it, so it wins over the
+        # x-llm-task header (which steers requests that name a concrete model).
+        task = model[5:]
+    else:
+        name = settings.resolve_name(model)
+        if name is None:
+            raise UnknownModel(model)
+        prefs["model"] = name
+    if task is not None:
+        if task not in TASK_TYPES:
+            raise BadBody(f"unknown task {task!r}: use one of {', '.join(TASK_TYPES)}", "model")
+        prefs["task"] = task
+    return prefs
+
+
+def _messages(raw: Any) -> list[dict[str, str]]:
+    if not isinstance(raw, list) or not raw:
+        raise BadBody("messages must be a non-empty array", "messages")
+    out: list[dict[str, str]] = []
+    for i, m in enumerate(raw):
+        if not isinstance(m, dict) or m.get("role") not in _ROLES:
+            raise BadBody(f"messages[{i}].role must be one of {', '.join(_ROLES)}", f"messages[{i}].role")
+        out.append({"role": m["role"], "content": _content(m.get("content"), i)})
+    return out
+
+
+def _content(content: Any, i: int) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts: list[str] = []
+        for j, part in enumerate(content):
+            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
+                kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+                raise BadBody(
+                    f"messages[{i}].content[{j}]: only text parts are supported, got {kind!r}",
+                    f"messages[{i}].content[{j}]",
+                )
+            texts.append(part["text"])
+        return "".join(texts)
+    raise BadBody(f"messages[{i}].content must be a string or an array of text parts", f"messages[{i}].content")
+
+
+def _response_format(raw: Any) -> ResponseFormat | None:
+    if raw is None:
+        return None
+    kind = raw.get("type") if isinstance(raw, dict) else None
+    if kind in ("text", "json_object"):
+        return None  # nothing to enforce beyond the prompt: the model is asked for JSON by the caller's words
+    if kind == "json_schema":
+        spec = raw.get("json_schema")
+        if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
+            raise BadBody("response_format.json_schema.schema must be an object", "response_format.json_schema")
+        try:
+            return ResponseFormat(
+                name=spec.get("name", "response"), json_schema=spec["schema"], strict=bool(spec.get("strict", True))
+            )
+        except ValueError as exc:
+            raise BadBody(f"invalid response_format.json_schema: {exc}", "response_format.json_schema") from None
+    raise BadBody("response_format.type must be text, json_object or json_schema", "response_format.type")
+
+
+def _usage(resp: Response) -> dict[str, int]:
+    u = resp.usage
+    return {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens, "total_tokens": u.total_tokens}
+
+
+def completion_body(resp: Response) -> bytes:
+    """A ``chat.completion`` object for a whole answer."""
+    return _json.dumps(
+        {
+            "id": resp.id,
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": resp.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": resp.content},
+                    "finish_reason": resp.finish_reason or "stop",
+                }
+            ],
+            "usage": _usage(resp),
+        }
+    )
+
+
+def response_headers(resp: Response) -> dict[str, str]:
+    """The gateway's ``x-llm-*`` headers: who answered, at what cost, from where, after how many attempts."""
+    meta = resp.metadata
+    return {
+        "x-request-id": resp.id,
+        "x-llm-model": resp.deployment,
+        "x-llm-cost": str(resp.usage.cost) if resp.usage.cost is not None else "unknown",
+        "x-llm-cache": "hit" if meta.cached else "shared" if meta.deduplicated else "miss",
+        "x-llm-attempts": str(sum(1 for a in meta.attempts if not a.skipped)),
+    }
+
+
+class ChunkWriter:
+    """``chat.completion.chunk`` events from byte templates built once per stream.
+
+    Only the delta text is serialised per chunk: the envelope (id, created, model) never changes.
+    """
+
+    __slots__ = ("_head", "_tail")
+
+    def __init__(self, request_id: str, model: str) -> None:
+        envelope = (
+            _json.dumps(request_id) + b',"object":"chat.completion.chunk","created":' + str(int(time.time())).encode()
+        )
+        self._head = b'data: {"id":' + envelope + b',"model":' + _json.dumps(model) + b',"choices":'
+        self._tail = b"}\n\n"
+
+    def role(self) -> bytes:
+        """The opening chunk: the assistant role, no text yet."""
+        return self._head + b'[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]' + self._tail
+
+    def delta(self, text: str) -> bytes:
+        """One piece of text."""
+        return (
+            self._head
+            + b'[{"index":0,"delta":{"content":'
+            + _json.dumps(text)
+            + b'},"finish_reason":null}]'
+            + self._tail
+        )
+
+    def finish(self, reason: str) -> bytes:
+        """The chunk carrying the finish reason."""
+        return self._head + b'[{"index":0,"delta":{},"finish_reason":' + _json.dumps(reason) + b"}]" + self._tail
+
+    def usage(self, resp: Response) -> bytes:
+        """The ``include_usage`` chunk: empty choices, the whole request's usage."""
+        return self._head + b'[],"usage":' + _json.dumps(_usage(resp)) + self._tail
+
+
+def models_body(settings: Settings, created: int) -> bytes:
+    """``GET /v1/models``: deployments, aliases and ``task:*`` pseudo-models."""
+    data = [_model(name, dep.preset or dep.provider, created) for name, dep in settings.models.items()]
+    for alias, target in settings.aliases().items():
+        dep = settings.models.get(target)
+        data.append(_model(alias, (dep.preset or dep.provider) if dep else "llm-manager", created))
+    data += [_model(f"task:{t}", "llm-manager", created) for t in TASK_TYPES]
+    return _json.dumps({"object": "list", "data": data})
+
+
+def _model(model_id: str, owner: str, created: int) -> dict[str, Any]:
+    return {"id": model_id, "object": "model", "created": created, "owned_by": owner}
