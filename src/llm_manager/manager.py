@@ -266,15 +266,17 @@ class LLMManager:
         prompt: str | Request | None = None,
         *,
         messages: Sequence[Message | Mapping[str, str]] | None = None,
+        request_id: str | None = None,
         **prefs: Any,
     ) -> Response:
         """Answer ``prompt`` (or ``messages``), routed by ``task`` with fallback and retries.
 
         Keyword preferences are :class:`Request` fields: ``task``, ``model``, ``system``, ``max_tokens``,
-        ``temperature``, ``priority``, ``user``, ``project``, ``timeout_s`` …
+        ``temperature``, ``priority``, ``user``, ``project``, ``timeout_s`` … ``request_id`` sets the id used in the
+        response, the ledger and traces (the gateway passes its own); by default one is made.
         """
         request = self.request(prompt, messages=messages, **prefs)
-        request_id = _new_id()
+        request_id = request_id or _new_id()
         if self.cache is None or not request.cache:
             return await self._complete(request, request_id)
         from llm_manager.cache.keys import request_key
@@ -336,6 +338,7 @@ class LLMManager:
         prompt: str | Request | None = None,
         *,
         messages: Sequence[Message | Mapping[str, str]] | None = None,
+        request_id: str | None = None,
         **prefs: Any,
     ) -> ResponseStream:
         """Stream the answer: ``async for event in llm.stream(...)``; ``event.delta`` is the new text.
@@ -345,7 +348,7 @@ class LLMManager:
         whole :class:`Response`; it is also kept on :attr:`ResponseStream.response`.
         """
         request = self.request(prompt, messages=messages, **prefs)
-        return ResponseStream(self._stream(request, _new_id()))
+        return ResponseStream(self._stream(request, request_id or _new_id()))
 
     async def _stream(self, request: Request, request_id: str) -> AsyncIterator[StreamEvent]:
         from llm_manager.routing.planner import plan

@@ -62,7 +62,7 @@ class _Gateway:
             request = self.llm.request(messages=chat.messages, **chat.prefs)
             if chat.stream:
                 return await self._stream(request, rid, chat.include_usage)
-            resp = await self.llm.generate(request)
+            resp = await self.llm.generate(request, request_id=rid)
         except _Reject as rej:
             return _error(rej.reply, rid)
         except BadBody as exc:
@@ -100,7 +100,7 @@ class _Gateway:
     async def _stream(self, request: Request, rid: str, include_usage: bool) -> HttpResponse:
         # The manager's private entry point takes the request id, so chunks and x-request-id carry the id the
         # ledger and logs use; the public stream() makes its own id and exposes it only at the end.
-        stream = ResponseStream(self.llm._stream(request, rid))
+        stream = self.llm.stream(request, request_id=rid)
         try:
             first = await anext(stream)  # a failure before the first chunk is still a plain JSON error
         except StopAsyncIteration:
