@@ -19,6 +19,7 @@ from llm_manager.cli.chat import conversations_group
 from llm_manager.cli.config_cmd import config_group
 from llm_manager.cli.costs_cmd import costs, replay
 from llm_manager.cli.demo import demo
+from llm_manager.cli.keys_cmd import keys_group
 from llm_manager.cli.serve import serve
 
 if TYPE_CHECKING:
@@ -247,6 +248,7 @@ cli.add_command(batch)
 cli.add_command(serve)
 cli.add_command(config_group)
 cli.add_command(conversations_group)
+cli.add_command(keys_group)
 cli.add_command(costs)
 cli.add_command(replay)
 cli.add_command(demo)

@@ -1,11 +1,17 @@
 """The gateway's ASGI app: OpenAI-compatible routes over one :class:`LLMManager`.
 
 The app does not own the manager: whoever built it (``llm-manager serve``, a test, an embedding app) closes it.
+
+Authentication: while the store holds at least one active gateway key (``llm-manager keys create``), every
+``/v1/*`` route requires one, as ``Authorization: Bearer <secret>`` or ``x-api-key: <secret>``. With no keys at
+all the gateway is open, for local development. ``/health``, ``/health/ready`` and ``/metrics`` are always open.
+See :mod:`llm_manager.server.keys`.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import AsyncIterator
@@ -21,6 +27,7 @@ from starlette.routing import Route
 from llm_manager import _json
 from llm_manager.errors import LLMManagerError
 from llm_manager.manager import ResponseStream
+from llm_manager.server import keys
 from llm_manager.server.errors import ErrorReply, gateway_error, render_error
 from llm_manager.server.openai_api import (
     BadBody,
@@ -57,8 +64,11 @@ class _Gateway:
     async def chat(self, http: HttpRequest) -> HttpResponse:
         rid = _new_id()
         try:
+            key = await self._authenticate(http)  # before the body is read: nothing is done for a stranger
             body = await self._body(http)
             chat = parse_chat(body, http.headers, self.llm.settings)
+            if key is not None:
+                await self._admit(key, body, chat.prefs)
             request = self.llm.request(messages=chat.messages, **chat.prefs)
             if chat.stream:
                 return await self._stream(request, rid, chat.include_usage)
@@ -76,6 +86,44 @@ class _Gateway:
             log.exception("gateway: unexpected error on request %s", rid)
             return _error(gateway_error(500, "internal gateway error", type_="api_error", code="internal_error"), rid)
         return HttpResponse(completion_body(resp), media_type=_JSON, headers=response_headers(resp))
+
+    async def _authenticate(self, http: HttpRequest) -> keys.KeyInfo | None:
+        """The caller's key; ``None`` when the gateway has no keys (open). Raises :class:`_Reject` (401)."""
+        try:
+            db = await self.llm.database()
+            if not await keys.any_active(db):
+                return None
+            secret = _presented_secret(http)
+            key = await keys.verify(db, secret) if secret else None
+        except Exception as exc:  # keys exist or not: if we cannot tell, refuse rather than open the gateway
+            log.warning("gateway: cannot check keys: %s: %s", type(exc).__name__, exc)
+            msg = "the gateway cannot verify API keys right now"
+            raise _Reject(gateway_error(503, msg, type_="api_error", code="key_store_unavailable")) from None
+        if key is None:
+            what = "Incorrect API key provided." if secret else "Missing API key."
+            msg = f"{what} Send a gateway key as `Authorization: Bearer <key>` or `x-api-key: <key>`."
+            raise _Reject(gateway_error(401, msg, code="invalid_api_key"))
+        return key
+
+    async def _admit(self, key: keys.KeyInfo, body: object, prefs: dict[str, object]) -> None:
+        """The key's model list and request rate; tags the request with the key's id. Raises :class:`_Reject`."""
+        sent = body.get("model") if isinstance(body, dict) else None
+        if key.models is not None:
+            if not key.allows(sent if isinstance(sent, str) else None, _str_or_none(prefs.get("model"))):
+                msg = f"This API key may not use the model `{sent}`."
+                raise _Reject(gateway_error(403, msg, code="model_not_allowed", param="model"))
+            prefs["fallback"] = False  # a fallback could answer with a model the key may not use
+        if key.rpm is not None:
+            wait = await self.llm.state.limit_acquire(
+                f"gatewaykey:{key.id}", time.time(), rpm=key.rpm, tpm=None, tokens=0
+            )
+            if wait > 0:
+                headers = {"retry-after": str(math.ceil(wait)), "retry-after-ms": str(math.ceil(wait * 1000))}
+                msg = f"Rate limit reached for this API key ({key.rpm} requests per minute)."
+                raise _Reject(
+                    gateway_error(429, msg, type_="rate_limit_error", code="rate_limit_exceeded", headers=headers)
+                )
+        prefs["gateway_key"] = key.id
 
     async def _body(self, http: HttpRequest) -> object:
         ctype = http.headers.get("content-type", "").split(";", 1)[0].strip().lower()
@@ -116,7 +164,11 @@ class _Gateway:
 
     # -- the rest -----------------------------------------------------------------------------------------------
 
-    async def models(self, _: HttpRequest) -> HttpResponse:
+    async def models(self, http: HttpRequest) -> HttpResponse:
+        try:
+            await self._authenticate(http)
+        except _Reject as rej:
+            return _error(rej.reply, _new_id())
         return HttpResponse(models_body(self.llm.settings, self.created), media_type=_JSON)
 
     async def health(self, _: HttpRequest) -> HttpResponse:
@@ -175,6 +227,18 @@ async def _sse(
         yield b"data: " + _json.dumps(body) + b"\n\n"
     finally:
         await stream.aclose()  # also when the client went away: releases the upstream and settles accounting
+
+
+def _presented_secret(http: HttpRequest) -> str | None:
+    auth = http.headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return http.headers.get("x-api-key", "").strip() or None
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _error(reply: ErrorReply, rid: str) -> HttpResponse:

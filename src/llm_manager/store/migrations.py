@@ -257,6 +257,24 @@ def m002_ledger(d: Dialect) -> Sequence[str]:
     ]
 
 
+@migration
+def m003_gateway_keys(d: Dialect) -> Sequence[str]:
+    """Gateway keys (see :mod:`llm_manager.server.keys`): only the SHA-256 of each secret is kept."""
+    return [
+        # allowed_models NULL: every model. rpm NULL: unlimited. revoked_at NULL: active.
+        f"""CREATE TABLE llm_manager_gateway_keys (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            hash TEXT NOT NULL UNIQUE,
+            created_at {d.timestamp} NOT NULL,
+            revoked_at {d.timestamp},
+            allowed_models {d.json},
+            rpm INTEGER,
+            is_admin INTEGER NOT NULL DEFAULT 0
+        )""",
+    ]
+
+
 # -- applying them ----------------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,208 @@
+"""Gateway keys: who may call the gateway, which models they may use, and how often.
+
+A key has a short public id (``gk_`` + 8 hex digits: shown in listings, the ledger's ``api_key_id`` and budgets
+with scope ``key``) and a secret (``llmm-`` + 32 URL-safe characters) that is shown once, when the key is
+created. Only the secret's SHA-256 is stored; the secret itself is never stored nor logged.
+
+>>> key_id, secret = await create_key(db, "ci", models=["gpt"], rpm=60)  # doctest: +SKIP
+>>> info = await verify(db, secret)                                        # doctest: +SKIP
+
+Lookups are cached per :class:`~llm_manager.store.Database` for :data:`CACHE_TTL_S` seconds, so the request path
+costs a dict lookup. A key created or revoked through this module in the same process takes effect at once; one
+created or revoked by another process (the CLI against a running gateway) within :data:`CACHE_TTL_S` seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import time
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from llm_manager import _json
+from llm_manager.store.migrations import Database, from_db_json, from_db_time
+
+__all__ = [
+    "CACHE_TTL_S",
+    "SECRET_PREFIX",
+    "KeyInfo",
+    "any_active",
+    "create_key",
+    "hash_secret",
+    "list_keys",
+    "revoke_key",
+    "verify",
+]
+
+CACHE_TTL_S = 30.0
+"""How long a verification (or the "are there any keys" answer) is reused without asking the database."""
+SECRET_PREFIX = "llmm-"
+_TABLE = "llm_manager_gateway_keys"
+_COLUMNS = "id, name, hash, created_at, revoked_at, allowed_models, rpm, is_admin"
+_MAX_CACHED = 10_000  # wrong secrets are cached too (a flood of them must not reach the database); bound them
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """A gateway key as listings and the gateway see it: never its secret nor its hash."""
+
+    id: str
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+    models: tuple[str, ...] | None = None
+    """The models (deployment names, aliases or ``task:*``) this key may ask for; ``None``: all of them."""
+    rpm: int | None = None
+    """Requests per minute this key may make; ``None``: unlimited."""
+    admin: bool = False
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def allows(self, *names: str | None) -> bool:
+        """Whether the key may use a model called by any of ``names`` (as sent, or as resolved)."""
+        return self.models is None or any(n is not None and n in self.models for n in names)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, for ``keys list --json``."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "created_at": self.created_at.isoformat(),
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+            "models": list(self.models) if self.models is not None else None,
+            "rpm": self.rpm,
+            "admin": self.admin,
+        }
+
+
+@dataclass(slots=True)
+class _Cache:
+    verified: dict[str, tuple[KeyInfo | None, float]] = field(default_factory=dict)
+    active: tuple[bool, float] | None = None
+
+    def clear(self) -> None:
+        self.verified.clear()
+        self.active = None
+
+
+_caches: weakref.WeakKeyDictionary[Database, _Cache] = weakref.WeakKeyDictionary()
+
+
+def _cache(db: Database) -> _Cache:
+    cache = _caches.get(db)
+    if cache is None:
+        cache = _caches[db] = _Cache()
+    return cache
+
+
+def hash_secret(secret: str) -> str:
+    """The stored form of a secret: its SHA-256, hex."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def create_key(
+    db: Database,
+    name: str,
+    *,
+    models: Sequence[str] | None = None,
+    rpm: int | None = None,
+    admin: bool = False,
+) -> tuple[str, str]:
+    """Create a key; returns ``(id, secret)``. The secret cannot be recovered later: show it to the user now.
+
+    Raises:
+        ValueError: an empty name, an empty model list, or ``rpm`` below 1.
+    """
+    if not name.strip():
+        raise ValueError("a key needs a name")
+    if models is not None and not models:
+        raise ValueError("models: give at least one model, or None for all of them")
+    if rpm is not None and rpm < 1:
+        raise ValueError("rpm must be at least 1")
+    secret = SECRET_PREFIX + secrets.token_urlsafe(24)  # 24 random bytes are 32 URL-safe characters
+    allowed = _json.dumps(list(dict.fromkeys(models))).decode() if models is not None else None
+    async with db.transaction(True) as session:
+        while True:  # 32 bits of id: a clash is rare, but an id must stay unique
+            key_id = "gk_" + os.urandom(4).hex()
+            if not await session.fetchall(f"SELECT id FROM {_TABLE} WHERE id = ?", (key_id,)):
+                break
+        await session.execute(
+            f"INSERT INTO {_TABLE} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (key_id, name, hash_secret(secret), datetime.now(UTC), None, allowed, rpm, 1 if admin else 0),
+        )
+    _cache(db).clear()
+    return key_id, secret
+
+
+async def list_keys(db: Database) -> list[KeyInfo]:
+    """Every key, revoked ones included, oldest first."""
+    async with db.transaction(False) as session:
+        rows = await session.fetchall(f"SELECT {_COLUMNS} FROM {_TABLE} ORDER BY created_at, id")
+    return [_info(row) for row in rows]
+
+
+async def revoke_key(db: Database, key_id: str) -> bool:
+    """Revoke a key for good; ``False`` when no key with that id is active."""
+    async with db.transaction(True) as session:
+        changed = await session.execute(
+            f"UPDATE {_TABLE} SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (datetime.now(UTC), key_id)
+        )
+    _cache(db).clear()
+    return changed > 0
+
+
+async def verify(db: Database, secret: str) -> KeyInfo | None:
+    """The key whose secret is ``secret``, or ``None`` (unknown, malformed or revoked)."""
+    if not secret.startswith(SECRET_PREFIX) or len(secret) > 256:
+        return None
+    digest = hash_secret(secret)
+    cache = _cache(db)
+    now = time.monotonic()
+    hit = cache.verified.get(digest)
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    async with db.transaction(False) as session:
+        rows = await session.fetchall(f"SELECT {_COLUMNS} FROM {_TABLE} WHERE hash = ?", (digest,))
+    info: KeyInfo | None = None
+    for row in rows:
+        if hmac.compare_digest(str(row[2]), digest):
+            found = _info(row)
+            info = None if found.revoked else found
+    if len(cache.verified) >= _MAX_CACHED:
+        cache.verified.clear()
+    cache.verified[digest] = (info, now + CACHE_TTL_S)
+    return info
+
+
+async def any_active(db: Database) -> bool:
+    """Whether at least one key is not revoked (then the gateway requires one)."""
+    cache = _cache(db)
+    now = time.monotonic()
+    if cache.active is not None and cache.active[1] > now:
+        return cache.active[0]
+    async with db.transaction(False) as session:
+        rows = await session.fetchall(f"SELECT id FROM {_TABLE} WHERE revoked_at IS NULL LIMIT 1")
+    cache.active = (bool(rows), now + CACHE_TTL_S)
+    return bool(rows)
+
+
+def _info(row: Sequence[Any]) -> KeyInfo:
+    key_id, name, _hash, created, revoked, allowed, rpm, admin = row
+    models = from_db_json(allowed) if allowed is not None else None
+    return KeyInfo(
+        id=str(key_id),
+        name=str(name),
+        created_at=from_db_time(created),
+        revoked_at=from_db_time(revoked) if revoked is not None else None,
+        models=tuple(str(m) for m in models) if models is not None else None,
+        rpm=int(rpm) if rpm is not None else None,
+        admin=bool(admin),
+    )
