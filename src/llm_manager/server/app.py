@@ -265,11 +265,17 @@ def create_app(llm: LLMManager, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES)
         max_body_bytes: larger request bodies are refused with 413.
     """
     gw = _Gateway(llm, max_body_bytes)
+    from llm_manager.server.admin import Admin
+
+    admin = Admin(gw)
     routes = [
         Route("/v1/chat/completions", gw.chat, methods=["POST"]),
         Route("/v1/models", gw.models, methods=["GET"]),
         Route("/health", gw.health, methods=["GET"]),
         Route("/health/ready", gw.ready, methods=["GET"]),
         Route("/metrics", gw.metrics, methods=["GET"]),
+        Route("/admin/status", admin.status, methods=["GET"]),
+        Route("/admin/costs", admin.costs, methods=["GET"]),
+        Route("/admin/requests", admin.requests, methods=["GET"]),
     ]
     return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})

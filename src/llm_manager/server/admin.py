@@ -1,0 +1,146 @@
+"""The admin API: ``/admin/status``, ``/admin/costs``, ``/admin/requests`` (read-only).
+
+With gateway keys configured these need an admin key (``llm-manager keys create NAME --admin``); with no keys
+at all the gateway is open for local development, admin routes included.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request as HttpRequest
+from starlette.responses import Response as HttpResponse
+
+from llm_manager import _json
+from llm_manager.server.errors import ErrorReply, gateway_error
+
+if TYPE_CHECKING:
+    from llm_manager.costs.ledger import Ledger, LedgerRow
+    from llm_manager.server.app import _Gateway
+
+__all__ = ["Admin"]
+
+_JSON = "application/json"
+_DIMENSIONS = ("model", "deployment", "provider", "user", "project", "key", "task")
+
+
+class Admin:
+    """Admin routes over a :class:`~llm_manager.server.app.Gateway`."""
+
+    def __init__(self, gateway: _Gateway) -> None:
+        self.gw = gateway
+
+    async def _allowed(self, http: HttpRequest) -> ErrorReply | None:
+        """``None`` when the caller may use admin routes, else the error to send."""
+        from llm_manager.server.app import _Reject
+
+        try:
+            key = await self.gw._authenticate(http)
+        except _Reject as rej:
+            return rej.reply
+        if key is not None and not key.admin:
+            return gateway_error(
+                403, "this route needs an admin key (llm-manager keys create NAME --admin)", code="admin_key_required"
+            )
+        return None
+
+    async def _ledger(self) -> Ledger | None:
+        ledger = await self.gw.llm._open_ledger()
+        if ledger is not None:
+            await ledger.flush()  # an admin looks at what has happened, including the last second
+        return ledger
+
+    async def status(self, http: HttpRequest) -> HttpResponse:
+        if (denied := await self._allowed(http)) is not None:
+            return _reply(denied)
+        return _ok(await self.gw.llm.status())
+
+    async def costs(self, http: HttpRequest) -> HttpResponse:
+        if (denied := await self._allowed(http)) is not None:
+            return _reply(denied)
+        by = http.query_params.get("by", "model")
+        if by not in _DIMENSIONS:
+            return _reply(gateway_error(400, f"by must be one of {', '.join(_DIMENSIONS)}", param="by"))
+        try:
+            since = _since(http.query_params.get("since"))
+        except ValueError as exc:
+            return _reply(gateway_error(400, str(exc), param="since"))
+        ledger = await self._ledger()
+        if ledger is None:
+            return _reply(gateway_error(404, "the ledger is disabled (ledger.enabled: false)", code="no_ledger"))
+        totals = await ledger.totals(by, since=since)  # type: ignore[arg-type]
+        return _ok({"by": by, "since": since, "totals": totals, "summary": await ledger.summary(since=since)})
+
+    async def requests(self, http: HttpRequest) -> HttpResponse:
+        """Recent requests, newest first, each with its attempts; ``limit`` (≤ 500) and ``offset`` paginate."""
+        if (denied := await self._allowed(http)) is not None:
+            return _reply(denied)
+        try:
+            limit = min(500, max(1, int(http.query_params.get("limit", "50"))))
+            offset = max(0, int(http.query_params.get("offset", "0")))
+            since = _since(http.query_params.get("since", "24h"))
+        except ValueError as exc:
+            return _reply(gateway_error(400, f"bad paging parameter: {exc}"))
+        ledger = await self._ledger()
+        if ledger is None:
+            return _reply(gateway_error(404, "the ledger is disabled (ledger.enabled: false)", code="no_ledger"))
+        grouped = _by_request(await ledger.rows(since=since))
+        page = list(reversed(grouped))[offset : offset + limit]
+        return _ok({"since": since, "total": len(grouped), "limit": limit, "offset": offset, "requests": page})
+
+
+def _by_request(rows: list[LedgerRow]) -> list[dict[str, Any]]:
+    out: OrderedDict[str, dict[str, Any]] = OrderedDict()
+    for r in rows:
+        req = out.get(r.request_id)
+        if req is None:
+            req = out[r.request_id] = {
+                "request_id": r.request_id,
+                "ts": r.ts,
+                "task": r.task,
+                "user": r.user,
+                "project": r.project,
+                "key": r.api_key_id,
+                "status": r.status,
+                "deployment": r.deployment,
+                "cost": Decimal(0),
+                "attempts": [],
+            }
+        req["attempts"].append(
+            {
+                "attempt": r.attempt,
+                "deployment": r.deployment,
+                "status": r.status,
+                "error_code": r.error_code,
+                "latency_ms": r.latency_ms,
+                "cost": r.cost,
+                "prompt_tokens": r.prompt_tokens,
+                "completion_tokens": r.completion_tokens,
+            }
+        )
+        if r.cost is not None:
+            req["cost"] += r.cost
+        if r.status in ("ok", "cached", "deduplicated"):
+            req["status"], req["deployment"] = r.status, r.deployment
+    return list(out.values())
+
+
+def _since(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    from llm_manager.costs.ledger import parse_since
+
+    return parse_since(text, datetime.now(UTC))
+
+
+def _ok(data: Any) -> HttpResponse:
+    return HttpResponse(_json.dumps(data), media_type=_JSON)
+
+
+def _reply(reply: ErrorReply) -> HttpResponse:
+    return HttpResponse(
+        _json.dumps(reply.body), status_code=reply.status, headers=dict(reply.headers), media_type=_JSON
+    )
