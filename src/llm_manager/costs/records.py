@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -142,7 +142,3 @@ def ledger_rows(
             )
         at += timedelta(milliseconds=a.latency_ms)
     return out
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)

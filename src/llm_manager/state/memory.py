@@ -337,18 +337,10 @@ class MemoryState(StateBackend):
         return b.spent + b.reserved
 
     async def budget_add(self, key: str, amount: int, *, expire_at: float) -> int:
+        # Spend without a reservation is a settlement of nothing reserved.
         if type(amount) is not int or not 0 <= amount <= BUDGET_MAX:
             _budget_int("amount", amount)
-        if not -_INF < expire_at < _INF:
-            _budget_expiry(expire_at)
-        now = time.time()
-        b = self._budgets.get(key)
-        if b is None or now >= b.expire_at:
-            b = self._new_budget(key, now)
-        spent = b.spent + amount
-        b.spent = spent if spent < BUDGET_MAX else BUDGET_MAX
-        b.expire_at = expire_at
-        return b.spent + b.reserved
+        return await self.budget_settle(key, 0, amount, expire_at=expire_at)
 
     async def budget_view(self, keys: Sequence[str]) -> dict[str, tuple[int, int]]:
         now = time.time()
