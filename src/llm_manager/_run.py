@@ -22,7 +22,7 @@ from llm_manager.errors import (
 from llm_manager.routing.admission import Refusal, Ticket
 from llm_manager.routing.retry import Decision, backoff_delay, decide
 from llm_manager.tokens import estimate_prompt_tokens
-from llm_manager.types import Attempt, Response, ResponseMetadata, Usage
+from llm_manager.types import Attempt, Response, ResponseMetadata, ToolCall, Usage
 
 if TYPE_CHECKING:
     from llm_manager.executor import Executor
@@ -37,10 +37,21 @@ __all__ = ["Accumulator", "Done", "Run"]
 class Accumulator:
     """Collects a stream into a :class:`Done`."""
 
-    __slots__ = ("cached_tokens", "chunks", "completion_tokens", "finish_reason", "model", "parts", "prompt_tokens")
+    __slots__ = (
+        "cached_tokens",
+        "calls",
+        "chunks",
+        "completion_tokens",
+        "finish_reason",
+        "model",
+        "parts",
+        "prompt_tokens",
+    )
 
     def __init__(self) -> None:
         self.parts: list[str] = []
+        self.calls: dict[int, list[str]] = {}
+        """Tool calls by index: ``[id, name, arguments…]``."""
         self.finish_reason: str | None = None
         self.model: str | None = None
         self.prompt_tokens: int | None = None
@@ -52,6 +63,14 @@ class Accumulator:
         if chunk.text:
             self.parts.append(chunk.text)
             self.chunks += 1
+        if chunk.tool_calls:
+            self.chunks += 1
+            for d in chunk.tool_calls:
+                call = self.calls.setdefault(d.index, ["", ""])
+                call[0] = d.id or call[0]
+                call[1] = d.name or call[1]
+                if d.arguments:
+                    call.append(d.arguments)
         if chunk.finish_reason:
             self.finish_reason = chunk.finish_reason
         if chunk.model:
@@ -64,6 +83,10 @@ class Accumulator:
             self.cached_tokens = chunk.cached_tokens
 
     def done(self) -> Done:
+        calls = [
+            ToolCall(id=c[0] or f"call_{i}", name=c[1], arguments="".join(c[2:]) or "{}")
+            for i, c in sorted(self.calls.items())
+        ]
         return Done(
             "".join(self.parts),
             self.finish_reason,
@@ -71,13 +94,14 @@ class Accumulator:
             self.completion_tokens,
             self.cached_tokens,
             self.model,
+            calls,
         )
 
 
 class Done:
     """A provider-neutral finished answer (a completion, or an assembled stream)."""
 
-    __slots__ = ("cached_tokens", "completion_tokens", "finish_reason", "model", "prompt_tokens", "text")
+    __slots__ = ("cached_tokens", "completion_tokens", "finish_reason", "model", "prompt_tokens", "text", "tool_calls")
 
     def __init__(
         self,
@@ -87,8 +111,10 @@ class Done:
         completion_tokens: int | None,
         cached_tokens: int,
         model: str | None,
+        tool_calls: list[ToolCall] | None = None,
     ) -> None:
         self.text = text
+        self.tool_calls = tool_calls or []
         self.finish_reason = finish_reason
         self.prompt_tokens = prompt_tokens
         self.completion_tokens = completion_tokens
@@ -97,7 +123,9 @@ class Done:
 
     @classmethod
     def of(cls, c: Completion) -> Done:
-        return cls(c.text, c.finish_reason, c.prompt_tokens, c.completion_tokens, c.cached_tokens, c.model)
+        return cls(
+            c.text, c.finish_reason, c.prompt_tokens, c.completion_tokens, c.cached_tokens, c.model, c.tool_calls
+        )
 
     @property
     def used_tokens(self) -> int | None:
@@ -377,6 +405,7 @@ class Run:
             deployment=dep.name,
             provider=dep.provider,
             finish_reason=done.finish_reason,  # type: ignore[arg-type]
+            tool_calls=done.tool_calls,
             usage=usage,
             metadata=meta,
         )
@@ -385,7 +414,8 @@ class Run:
 def _usage(dep: Deployment, done: Done, request: Request) -> Usage:
     estimated = done.prompt_tokens is None or done.completion_tokens is None
     prompt = done.prompt_tokens if done.prompt_tokens is not None else estimate_prompt_tokens(request)
-    completion = done.completion_tokens if done.completion_tokens is not None else max(1, len(done.text) // 4)
+    chars = len(done.text) + sum(len(c.name) + len(c.arguments) for c in done.tool_calls)
+    completion = done.completion_tokens if done.completion_tokens is not None else max(1, chars // 4)
     return Usage(
         prompt_tokens=prompt,
         completion_tokens=completion,

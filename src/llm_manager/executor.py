@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llm_manager._run import Accumulator, Done, Run
@@ -254,8 +254,8 @@ class Executor:
     ) -> AsyncIterator[StreamEvent]:
         name, model = dep.name, dep.endpoint.model
         construct = StreamEvent.model_construct
-        if first.text:
-            yield construct(type="delta", delta=first.text, deployment=name, model=model, response=None)
+        for event in _events(first, name, model):
+            yield event
         idle = self.routing.stream_idle_timeout_s
         while True:
             try:
@@ -266,6 +266,18 @@ class Executor:
             acc.add(chunk)
             if chunk.text:
                 yield construct(type="delta", delta=chunk.text, deployment=name, model=model, response=None)
+            if chunk.tool_calls:
+                for event in _events(chunk, name, model, text=False):
+                    yield event
+
+
+def _events(chunk: Chunk, name: str, model: str, *, text: bool = True) -> Iterator[StreamEvent]:
+    """The delta events of one chunk: its text, then a piece of a tool call each."""
+    construct = StreamEvent.model_construct
+    if text and chunk.text:
+        yield construct(type="delta", delta=chunk.text, deployment=name, model=model, response=None, tool_call=None)
+    for piece in chunk.tool_calls or ():
+        yield construct(type="delta", delta="", deployment=name, model=model, response=None, tool_call=piece)
 
 
 Opened = tuple[AsyncGenerator["Chunk", None], "Chunk", Accumulator, float]
@@ -310,5 +322,5 @@ async def _first_chunk(agen: AsyncGenerator[Chunk, None], timeout: float, acc: A
             except StopAsyncIteration:
                 raise StreamInterruptedError("stream ended before any content") from None
             acc.add(chunk)
-            if chunk.text or chunk.finish_reason:
+            if chunk.text or chunk.finish_reason or chunk.tool_calls:
                 return chunk

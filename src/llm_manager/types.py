@@ -24,6 +24,10 @@ __all__ = [
     "Role",
     "StreamEvent",
     "TaskType",
+    "Tool",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolChoice",
     "Usage",
 ]
 
@@ -31,17 +35,79 @@ TaskType = Literal["analysis", "ui-generation", "config-management", "general"]
 TASK_TYPES: tuple[TaskType, ...] = ("analysis", "ui-generation", "config-management", "general")
 Priority = Literal["low", "medium", "high"]
 PRIORITIES: tuple[Priority, ...] = ("low", "medium", "high")
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "content_filter", "tool_calls", "error"]
 
 
+_TOOL_NAME = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class ToolCall(BaseModel):
+    """A function call the model asked for. ``arguments`` is the JSON text the model wrote (as OpenAI sends
+    it): it may not parse, and the caller decides what to do with it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+
+class ToolCallDelta(BaseModel):
+    """A piece of a streamed tool call: the first piece for an ``index`` carries ``id`` and ``name``, later
+    pieces append to ``arguments``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    index: int = 0
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+class Tool(BaseModel):
+    """A function the model may call; ``parameters`` is the JSON Schema of its arguments."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=_TOOL_NAME)
+    description: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    strict: bool | None = None
+    """OpenAI strict function calling; ignored by providers without it."""
+
+
+class ToolChoice(BaseModel):
+    """Force one named tool (``tool_choice`` also takes ``"auto"``, ``"none"`` and ``"required"``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=_TOOL_NAME)
+
+
 class Message(BaseModel):
-    """One turn of a conversation."""
+    """One turn of a conversation. An assistant turn may carry the tool calls it made; a ``tool`` turn answers
+    one of them (``tool_call_id``) with the function's result as ``content``."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     role: Role
-    content: str
+    content: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+
+    @model_validator(mode="after")
+    def _tool_fields(self) -> Message:
+        if self.tool_calls and self.role != "assistant":
+            raise ValueError("only assistant messages carry tool_calls")
+        if (self.role == "tool") != (self.tool_call_id is not None):
+            raise ValueError("a tool message needs tool_call_id, and only a tool message has one")
+        return self
+
+    @property
+    def chars(self) -> int:
+        """Characters of content and tool-call arguments (for token estimates)."""
+        return len(self.content) + sum(len(c.name) + len(c.arguments) for c in self.tool_calls)
 
 
 class ResponseFormat(BaseModel):
@@ -91,6 +157,12 @@ class Request(BaseModel):
     """Overall deadline for this request (all attempts together); defaults to ``routing.deadline_s``."""
     response_format: ResponseFormat | None = None
     """Structured output: usually set by ``query_with_schema`` rather than by hand."""
+    tools: list[Tool] | None = None
+    """Functions the model may call; each adapter translates them to its provider's tool format."""
+    tool_choice: Literal["auto", "none", "required"] | ToolChoice | None = None
+    """Whether the model may (``auto``), must (``required``, or a named tool) or must not call a tool."""
+    parallel_tool_calls: bool | None = None
+    """``False`` asks for at most one tool call per answer."""
 
     @model_validator(mode="before")
     @classmethod
@@ -114,12 +186,18 @@ class Request(BaseModel):
             self.messages = [m for m in self.messages if m.role != "system"]
             if not self.messages:
                 raise ValueError("messages must contain at least one user or assistant turn")
+        if self.tool_choice is not None and not self.tools and self.tool_choice != "none":
+            raise ValueError("tool_choice needs tools")
+        if isinstance(self.tool_choice, ToolChoice) and self.tools:
+            if self.tool_choice.name not in {t.name for t in self.tools}:
+                raise ValueError(f"tool_choice names {self.tool_choice.name!r}, which is not among the tools")
         return self
 
     @property
     def prompt_chars(self) -> int:
         """Characters of input, for cheap token estimates."""
-        return sum(len(m.content) for m in self.messages) + len(self.system or "")
+        tools = sum(len(t.name) + len(t.description or "") + len(str(t.parameters)) for t in self.tools or ())
+        return sum(m.chars for m in self.messages) + len(self.system or "") + tools
 
 
 class Usage(BaseModel):
@@ -195,6 +273,8 @@ class Response(BaseModel):
     """The configured deployment that answered."""
     provider: str
     finish_reason: FinishReason | None = None
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    """Functions the model asked to call (``finish_reason`` is then ``tool_calls``)."""
     usage: Usage = Field(default_factory=Usage)
     metadata: ResponseMetadata
 
@@ -208,10 +288,12 @@ class Response(BaseModel):
 
 
 class StreamEvent(BaseModel):
-    """One event of a stream: ``delta`` events carry text; the final ``done`` event carries the full response."""
+    """One event of a stream: ``delta`` events carry text (or a piece of a tool call); the final ``done`` event
+    carries the full response."""
 
     type: Literal["delta", "done"]
     delta: str = ""
+    tool_call: ToolCallDelta | None = None
     deployment: str
     model: str
     response: Response | None = None

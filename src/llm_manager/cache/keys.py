@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from llm_manager import _json
 
 if TYPE_CHECKING:
-    from llm_manager.types import Request
+    from llm_manager.types import Message, Request
 
 __all__ = ["request_key"]
 
@@ -19,17 +19,33 @@ def request_key(request: Request) -> str:
     """SHA-256 over what shapes the answer: task (it picks the model), preferred model, system prompt,
     messages and sampling parameters. Who asks (user, project, priority, metadata) does not change the answer,
     so it is left out: identical questions from two users share a cached answer."""
-    canonical = [
+    canonical: list[Any] = [
         _VERSION,
         request.task,
         request.model,
         request.fallback,
         request.system,
-        [(m.role, m.content) for m in request.messages],
+        [_message(m) for m in request.messages],
         request.max_tokens,
         request.temperature,
         request.top_p,
         request.stop,
         request.response_format.model_dump() if request.response_format else None,
     ]
+    if request.tools or request.tool_choice is not None or request.parallel_tool_calls is not None:
+        # Only requests with tools carry these, so keys of plain requests stay what they were.
+        choice = request.tool_choice
+        canonical.append(
+            [
+                [t.model_dump() for t in request.tools or ()],
+                choice.model_dump() if choice is not None and not isinstance(choice, str) else choice,
+                request.parallel_tool_calls,
+            ]
+        )
     return hashlib.sha256(_json.dumps(canonical)).hexdigest()
+
+
+def _message(m: Message) -> list[Any]:
+    if m.tool_calls or m.tool_call_id is not None:
+        return [m.role, m.content, [c.model_dump() for c in m.tool_calls], m.tool_call_id]
+    return [m.role, m.content]

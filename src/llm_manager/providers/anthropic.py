@@ -11,6 +11,9 @@ Protocol facts this module relies on:
   ``message_delta`` (stop reason, cumulative output usage), ``message_stop`` (the end marker), ``ping``, and an
   ``error`` event that may arrive after a 200 (typically ``overloaded_error``).
 - Error bodies are ``{"type": "error", "error": {"type": ..., "message": ...}}``.
+- Tools: ``tools[].input_schema``; a call is a ``tool_use`` content block (``input`` is an object, streamed as
+  ``input_json_delta`` pieces after a ``content_block_start``); its result goes back as a ``tool_result`` block
+  in a user turn.
 """
 
 from __future__ import annotations
@@ -31,10 +34,11 @@ from llm_manager.errors import (
 )
 from llm_manager.providers._errors import error_from_status
 from llm_manager.providers.base import Chunk, Completion, Endpoint, ProviderAdapter
+from llm_manager.types import ToolCall, ToolCallDelta
 
 if TYPE_CHECKING:
     from llm_manager._http import HttpResponse
-    from llm_manager.types import FinishReason, Request, ResponseFormat
+    from llm_manager.types import FinishReason, Message, Request, ResponseFormat
 
 __all__ = ["API_VERSION", "AnthropicAdapter", "build_body", "build_headers", "error_from_response", "parse_completion"]
 
@@ -88,8 +92,15 @@ def build_headers(endpoint: Endpoint, api_key: str | None) -> dict[str, str]:
 def build_body(request: Request, endpoint: Endpoint, *, stream: bool) -> dict[str, Any]:
     """The Messages API body for ``request`` sent to ``endpoint``."""
     body: dict[str, Any] = {"model": endpoint.model, "max_tokens": _max_tokens(request, endpoint)}
-    if request.system is not None:
-        body["system"] = request.system
+    system = request.system
+    if request.response_format is not None and request.tools:
+        # Forcing the schema tool would forbid the caller's tools, so the schema travels as instructions.
+        from llm_manager.structured.extract import instruction
+
+        extra = instruction(request.response_format.json_schema)
+        system = f"{system}\n\n{extra}" if system else extra
+    if system is not None:
+        body["system"] = system
     body["messages"] = _merge_turns(request)
     if request.temperature is not None:
         # The canonical range is OpenAI's 0..2; Anthropic rejects anything above 1.
@@ -100,7 +111,9 @@ def build_body(request: Request, endpoint: Endpoint, *, stream: bool) -> dict[st
         body["stop_sequences"] = list(request.stop)
     if request.user is not None:
         body["metadata"] = {"user_id": request.user}
-    if request.response_format is not None:
+    if request.tools:
+        body.update(_tools(request))
+    elif request.response_format is not None:
         body.update(_forced_tool(request.response_format))
     body.update(endpoint.extra_body)
     if stream:
@@ -109,7 +122,31 @@ def build_body(request: Request, endpoint: Endpoint, *, stream: bool) -> dict[st
 
 
 def _forced_name(request: Request) -> str | None:
-    return request.response_format.name if request.response_format is not None else None
+    return request.response_format.name if request.response_format is not None and not request.tools else None
+
+
+def _tools(request: Request) -> dict[str, Any]:
+    tools = []
+    for t in request.tools or ():
+        tool: dict[str, Any] = {"name": t.name, "input_schema": t.parameters}
+        if t.description:
+            tool["description"] = t.description
+        tools.append(tool)
+    choice: dict[str, Any] | None
+    match request.tool_choice:
+        case None:
+            choice = None
+        case "auto":
+            choice = {"type": "auto"}
+        case "required":
+            choice = {"type": "any"}
+        case "none":
+            choice = {"type": "none"}
+        case named:
+            choice = {"type": "tool", "name": named.name}
+    if request.parallel_tool_calls is False:
+        choice = {**(choice or {"type": "auto"}), "disable_parallel_tool_use": True}
+    return {"tools": tools, "tool_choice": choice} if choice is not None else {"tools": tools}
 
 
 def _forced_tool(fmt: ResponseFormat) -> dict[str, Any]:
@@ -132,15 +169,48 @@ def _max_tokens(request: Request, endpoint: Endpoint) -> int:
     return wanted
 
 
-def _merge_turns(request: Request) -> list[dict[str, str]]:
-    # The API wants user / assistant alternation; consecutive turns of one role are joined rather than rejected.
-    turns: list[dict[str, str]] = []
+def _merge_turns(request: Request) -> list[dict[str, Any]]:
+    # The API wants user / assistant alternation; consecutive turns of one role are joined rather than rejected
+    # (tool results are user turns, so a run of them becomes one turn of tool_result blocks).
+    turns: list[dict[str, Any]] = []
     for message in request.messages:
-        if turns and turns[-1]["role"] == message.role:
-            turns[-1]["content"] += "\n\n" + message.content
+        role = "user" if message.role == "tool" else message.role
+        content = _content(message)
+        if not turns or turns[-1]["role"] != role:
+            turns.append({"role": role, "content": content})
+            continue
+        last = turns[-1]
+        if isinstance(last["content"], str) and isinstance(content, str):
+            last["content"] += "\n\n" + content
         else:
-            turns.append({"role": message.role, "content": message.content})
+            last["content"] = _blocks(last["content"]) + _blocks(content)
     return turns
+
+
+def _content(message: Message) -> str | list[dict[str, Any]]:
+    if message.tool_call_id is not None:
+        return [{"type": "tool_result", "tool_use_id": message.tool_call_id, "content": message.content}]
+    if not message.tool_calls:
+        return message.content
+    blocks = _blocks(message.content) if message.content else []
+    return blocks + [
+        {"type": "tool_use", "id": c.id, "name": c.name, "input": _tool_input(c.arguments)} for c in message.tool_calls
+    ]
+
+
+def _blocks(content: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"type": "text", "text": content}] if isinstance(content, str) else content
+
+
+def _tool_input(arguments: str) -> dict[str, Any]:
+    # The API wants an object; arguments a model wrote that do not parse are repaired rather than dropped.
+    try:
+        value = _json.loads(arguments or "{}")
+    except _json.JSONDecodeError:
+        from llm_manager.structured.extract import call_json_repair
+
+        value = call_json_repair(arguments)
+    return value if isinstance(value, dict) else {"value": value}
 
 
 # --- whole answers -------------------------------------------------------------------------------------------
@@ -170,6 +240,16 @@ def parse_completion(resp: HttpResponse, forced_tool: str | None = None) -> Comp
     if tool_input is not None:
         # A forced tool call is how structured output arrives: its input is the answer.
         text, stop_reason = _json.dumps(tool_input).decode(), "end_turn"
+    calls = [
+        ToolCall(
+            id=str(b.get("id") or f"toolu_{i}"), name=b["name"], arguments=_json.dumps(b.get("input") or {}).decode()
+        )
+        for i, b in enumerate(content)
+        if isinstance(b, dict)
+        and b.get("type") == "tool_use"
+        and isinstance(b.get("name"), str)
+        and (forced_tool is None or b.get("name") != forced_tool)
+    ]
     if stop_reason == "refusal" and not text:
         raise ContentFilterError("the model refused to answer", status_code=resp.status, body=_text(resp.body))
     usage = _Usage()
@@ -182,6 +262,7 @@ def parse_completion(resp: HttpResponse, forced_tool: str | None = None) -> Comp
         cached_tokens=usage.cache_read,
         model=_str_or_none(data.get("model")),
         id=_str_or_none(data.get("id")),
+        tool_calls=calls,
     )
 
 
@@ -265,6 +346,8 @@ class _StreamState:
     """Structured output was requested through this (forced) tool: its input JSON is the answer."""
     tool_input: bool = False
     """The answer streamed as the forced tool's input: it ends with ``tool_use``, which means done here."""
+    blocks: dict[int, int | None] = field(default_factory=dict)
+    """Tool-use content blocks by block index: the call's ordinal, or ``None`` for the forced tool."""
 
     def final_chunk(self) -> Chunk:
         """The closing chunk: finish reason and usage."""
@@ -289,20 +372,10 @@ def _handle_event(state: _StreamState, event: SSEEvent) -> Chunk | None:
         raise StreamInterruptedError(f"malformed stream event: {event.data[:200]!r}")
     kind = payload.get("type") or event.event
     if kind == "content_block_delta":
-        delta = payload.get("delta")
-        # Text reaches the caller, and so does tool-input JSON (structured output is a forced tool call);
-        # thinking and signatures are not part of the answer.
-        if isinstance(delta, dict) and delta.get("type") == "text_delta" and (text := delta.get("text")):
-            return Chunk(text=str(text), model=state.model)
-        if (
-            state.forced_tool
-            and isinstance(delta, dict)
-            and delta.get("type") == "input_json_delta"
-            and (part := delta.get("partial_json"))
-        ):
-            state.tool_input = True
-            return Chunk(text=str(part), model=state.model)
-    elif kind == "message_start":
+        return _on_delta(state, payload)
+    if kind == "content_block_start":
+        return _on_block_start(state, payload)
+    if kind == "message_start":
         message = payload.get("message")
         if isinstance(message, dict):
             state.model = _str_or_none(message.get("model"))
@@ -317,8 +390,41 @@ def _handle_event(state: _StreamState, event: SSEEvent) -> Chunk | None:
         return state.final_chunk()
     elif kind == "error":
         raise _error_from_payload(payload, headers=state.headers, body=event.data.encode())
-    # ping, content_block_start / _stop and event types added later carry nothing we need.
+    # ping, content_block_stop and event types added later carry nothing we need.
     return None
+
+
+def _on_delta(state: _StreamState, payload: dict[str, Any]) -> Chunk | None:
+    delta = payload.get("delta")
+    if not isinstance(delta, dict):
+        return None
+    # Text reaches the caller, and so does tool-input JSON (a call's arguments, or structured output when the
+    # schema tool was forced); thinking and signatures are not part of the answer.
+    if delta.get("type") == "text_delta" and (text := delta.get("text")):
+        return Chunk(text=str(text), model=state.model)
+    if delta.get("type") == "input_json_delta" and (part := delta.get("partial_json")):
+        index = payload.get("index")
+        ordinal = state.blocks.get(index) if isinstance(index, int) else None
+        if ordinal is not None:
+            return Chunk(tool_calls=[ToolCallDelta(index=ordinal, arguments=str(part))], model=state.model)
+        if state.forced_tool:
+            state.tool_input = True
+            return Chunk(text=str(part), model=state.model)
+    return None
+
+
+def _on_block_start(state: _StreamState, payload: dict[str, Any]) -> Chunk | None:
+    block, index = payload.get("content_block"), payload.get("index")
+    if not isinstance(block, dict) or block.get("type") != "tool_use" or not isinstance(index, int):
+        return None
+    name = _str_or_none(block.get("name")) or ""
+    if state.forced_tool is not None and name == state.forced_tool:
+        state.blocks[index] = None
+        return None
+    ordinal = sum(1 for v in state.blocks.values() if v is not None)
+    state.blocks[index] = ordinal
+    call_id = _str_or_none(block.get("id")) or f"toolu_{ordinal}"
+    return Chunk(tool_calls=[ToolCallDelta(index=ordinal, id=call_id, name=name)], model=state.model)
 
 
 # --- the adapter ---------------------------------------------------------------------------------------------

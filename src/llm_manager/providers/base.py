@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from llm_manager._http import HttpClient
-    from llm_manager.types import FinishReason, Request
+    from llm_manager.types import FinishReason, Request, ToolCall, ToolCallDelta
 
 __all__ = ["Chunk", "Completion", "Endpoint", "ProviderAdapter"]
 
@@ -53,6 +53,7 @@ class Completion:
     model: str | None = None
     """The model as the provider named it in its answer."""
     id: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -65,6 +66,8 @@ class Chunk:
     completion_tokens: int | None = None
     cached_tokens: int = 0
     model: str | None = None
+    tool_calls: list[ToolCallDelta] | None = None
+    """Pieces of tool calls (OpenAI's streaming shape: ``index`` says which call a piece belongs to)."""
 
 
 class ProviderAdapter(ABC):

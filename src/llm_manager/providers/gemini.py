@@ -34,9 +34,10 @@ from llm_manager.errors import (
 )
 from llm_manager.providers._errors import error_from_status
 from llm_manager.providers.base import Chunk, Completion, Endpoint, ProviderAdapter
+from llm_manager.types import ToolCall, ToolCallDelta
 
 if TYPE_CHECKING:
-    from llm_manager.types import FinishReason, Message, Request
+    from llm_manager.types import FinishReason, Message, Request, Tool
 
 __all__ = ["GeminiAdapter", "build_body", "finish_reason", "map_error", "parse_completion"]
 
@@ -176,21 +177,64 @@ def build_body(request: Request, endpoint: Endpoint) -> dict[str, Any]:
     config = _generation_config(request, endpoint)
     if config:
         body["generationConfig"] = config
+    if request.tools:
+        body["tools"] = [{"functionDeclarations": [_declaration(t) for t in request.tools]}]
+    if (tool_config := _tool_config(request)) is not None:
+        body["toolConfig"] = tool_config
     return _with_defaults(body, endpoint.extra_body)
+
+
+def _declaration(tool: Tool) -> dict[str, Any]:
+    # parametersJsonSchema takes plain JSON Schema (``parameters`` wants Gemini's OpenAPI subset).
+    out: dict[str, Any] = {"name": tool.name, "parametersJsonSchema": tool.parameters}
+    if tool.description:
+        out["description"] = tool.description
+    return out
+
+
+def _tool_config(request: Request) -> dict[str, Any] | None:
+    choice = request.tool_choice
+    if choice is None:
+        return None
+    if isinstance(choice, str):
+        return {"functionCallingConfig": {"mode": {"auto": "AUTO", "required": "ANY", "none": "NONE"}[choice]}}
+    return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [choice.name]}}
 
 
 def _contents(messages: Sequence[Message]) -> list[dict[str, Any]]:
     # Gemini wants user and model turns to alternate, so consecutive turns of one role become one turn with
-    # several parts rather than being rejected.
+    # several parts rather than being rejected. A function's result goes back in a user turn, by name.
     contents: list[dict[str, Any]] = []
+    names = {c.id: c.name for m in messages for c in m.tool_calls}
     for message in messages:
         role = "model" if message.role == "assistant" else "user"
-        part = {"text": message.content}
+        parts = _parts(message, names)
         if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].append(part)
+            contents[-1]["parts"].extend(parts)
         else:
-            contents.append({"role": role, "parts": [part]})
+            contents.append({"role": role, "parts": parts})
     return contents
+
+
+def _parts(message: Message, names: Mapping[str, str]) -> list[dict[str, Any]]:
+    if message.tool_call_id is not None:
+        try:
+            result = _json.loads(message.content)
+        except _json.JSONDecodeError:
+            result = message.content
+        response = result if isinstance(result, dict) else {"result": result}  # the API wants an object
+        name = names.get(message.tool_call_id, message.tool_call_id)
+        return [{"functionResponse": {"id": message.tool_call_id, "name": name, "response": response}}]
+    parts: list[dict[str, Any]] = [{"text": message.content}] if message.content or not message.tool_calls else []
+    for call in message.tool_calls:
+        try:
+            args = _json.loads(call.arguments or "{}")
+        except _json.JSONDecodeError:
+            args = {}
+        parts.append(
+            {"functionCall": {"id": call.id, "name": call.name, "args": args if isinstance(args, dict) else {}}}
+        )
+    return parts
 
 
 def _generation_config(request: Request, endpoint: Endpoint) -> dict[str, Any]:
@@ -252,6 +296,9 @@ def parse_completion(payload: Any, *, body: str = "") -> Completion:
         raise ModelUnavailableError("response has no candidates", status_code=200, body=body)
     text = _candidate_text(candidate)
     finish = finish_reason(candidate.get("finishReason"))
+    calls = _calls(candidate, 0)
+    if calls and finish == "stop":
+        finish = "tool_calls"  # Gemini ends a turn that calls functions with STOP
     if finish == "content_filter" and not text:
         raise ContentFilterError(f"answer blocked: {candidate.get('finishReason')}", status_code=200, body=body)
     prompt_tokens, completion_tokens, cached_tokens = _usage(payload)
@@ -263,6 +310,7 @@ def parse_completion(payload: Any, *, body: str = "") -> Completion:
         cached_tokens=cached_tokens,
         model=_str_or_none(payload.get("modelVersion")),
         id=_str_or_none(payload.get("responseId")),
+        tool_calls=calls,
     )
 
 
@@ -295,6 +343,26 @@ def _candidate_text(candidate: Mapping[str, Any]) -> str:
     )
 
 
+def _calls(candidate: Mapping[str, Any], first: int) -> list[ToolCall]:
+    """The candidate's function calls; ``first`` numbers them on from earlier stream fragments. Gemini sends
+    each call whole (arguments as an object) and may leave out its id."""
+    content = candidate.get("content")
+    parts = content.get("parts") if isinstance(content, dict) else None
+    calls: list[ToolCall] = []
+    for part in parts if isinstance(parts, list) else ():
+        call = part.get("functionCall") if isinstance(part, dict) else None
+        if isinstance(call, dict) and isinstance(name := call.get("name"), str):
+            args = call.get("args")
+            calls.append(
+                ToolCall(
+                    id=_str_or_none(call.get("id")) or f"call_{first + len(calls)}",
+                    name=name,
+                    arguments=_json.dumps(args if isinstance(args, dict) else {}).decode(),
+                )
+            )
+    return calls
+
+
 def _usage(payload: Mapping[str, Any]) -> tuple[int | None, int | None, int]:
     meta = payload.get("usageMetadata")
     if not isinstance(meta, dict):
@@ -316,9 +384,11 @@ def _raise_if_blocked(payload: Mapping[str, Any], body: str) -> None:
 class _StreamState:
     """What a stream has shown so far; turns each SSE payload into the chunks to yield."""
 
-    __slots__ = ("finished", "model", "text_seen", "usage")
+    __slots__ = ("calls", "finished", "model", "text_seen", "usage")
 
     def __init__(self) -> None:
+        self.calls = 0
+        """Function calls seen so far (each arrives whole in one fragment)."""
         self.finished = False
         """A ``finishReason`` arrived: the answer is complete."""
         self.text_seen = False
@@ -345,6 +415,13 @@ class _StreamState:
         if text:
             self.text_seen = True
             chunks.append(Chunk(text=text, model=self.model))
+        if calls := _calls(candidate, self.calls):
+            pieces = [
+                ToolCallDelta(index=self.calls + i, id=c.id, name=c.name, arguments=c.arguments)
+                for i, c in enumerate(calls)
+            ]
+            self.calls += len(calls)
+            chunks.append(Chunk(tool_calls=pieces, model=self.model))
         raw_finish = candidate.get("finishReason")
         if raw_finish:
             chunks.append(self._finish(raw_finish, data))
@@ -352,6 +429,8 @@ class _StreamState:
 
     def _finish(self, raw_finish: Any, data: str) -> Chunk:
         finish = finish_reason(raw_finish)
+        if finish == "stop" and self.calls:
+            finish = "tool_calls"
         if finish == "content_filter" and not self.text_seen:
             raise ContentFilterError(f"answer blocked: {raw_finish}", status_code=200, body=data[:4000])
         self.finished = True

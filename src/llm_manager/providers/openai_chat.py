@@ -26,6 +26,8 @@ from llm_manager.errors import (
 )
 from llm_manager.providers._errors import error_from_status, looks_like_context_error, looks_like_filter
 from llm_manager.providers.base import Chunk, Completion, ProviderAdapter
+from llm_manager.providers.openai_tools import calls_from_wire, calls_to_wire, deltas_from_wire, tool_fields
+from llm_manager.types import ToolCallDelta
 
 if TYPE_CHECKING:
     from llm_manager._http import StreamingResponse
@@ -171,6 +173,7 @@ def build_body(endpoint: Endpoint, request: Request, *, stream: bool) -> dict[st
     """
     body: dict[str, Any] = {"model": endpoint.model, "messages": _messages(request, endpoint)}
     body.update(_sampling(endpoint, request))
+    body.update(tool_fields(request))
     fmt = _response_format(endpoint, request)
     if fmt is not None:
         body["response_format"] = fmt
@@ -186,7 +189,7 @@ def build_body(endpoint: Endpoint, request: Request, *, stream: bool) -> dict[st
     return body
 
 
-def _messages(request: Request, endpoint: Endpoint) -> list[dict[str, str]]:
+def _messages(request: Request, endpoint: Endpoint) -> list[dict[str, Any]]:
     system = request.system
     fmt = request.response_format
     if fmt is not None and endpoint.options.get("structured", "json_schema") != "json_schema":
@@ -195,8 +198,16 @@ def _messages(request: Request, endpoint: Endpoint) -> list[dict[str, str]]:
         from llm_manager.structured.extract import instruction
 
         system = f"{system}\n\n{instruction(fmt.json_schema)}" if system else instruction(fmt.json_schema)
-    messages = [{"role": "system", "content": system}] if system else []
-    messages += [{"role": m.role, "content": m.content} for m in request.messages]
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+    for m in request.messages:
+        if m.tool_calls:
+            messages.append(
+                {"role": "assistant", "content": m.content or None, "tool_calls": calls_to_wire(m.tool_calls)}
+            )
+        elif m.tool_call_id is not None:
+            messages.append({"role": "tool", "tool_call_id": m.tool_call_id, "content": m.content})
+        else:
+            messages.append({"role": m.role, "content": m.content})
     return messages
 
 
@@ -259,7 +270,10 @@ def parse_completion(body: bytes) -> Completion:
     message = message if isinstance(message, dict) else {}
     text = _str(message.get("content")) or ""
     finish = _finish_reason(choice.get("finish_reason"))
-    if not text and (finish == "content_filter" or _str(message.get("refusal"))):
+    calls = calls_from_wire(message.get("tool_calls"))
+    if calls and finish == "stop":
+        finish = "tool_calls"  # some compatible servers say "stop" after a tool call
+    if not text and not calls and (finish == "content_filter" or _str(message.get("refusal"))):
         reason = _str(message.get("refusal")) or "completion blocked by the content filter"
         raise ContentFilterError(reason, status_code=200, body=_text(body))
     prompt, completion, cached = _usage(payload.get("usage"))
@@ -271,10 +285,12 @@ def parse_completion(body: bytes) -> Completion:
         cached_tokens=cached,
         model=_str(payload.get("model")),
         id=_str(payload.get("id")),
+        tool_calls=calls,
     )
 
 
 def _completion_as_chunk(completion: Completion) -> Chunk:
+    calls = completion.tool_calls
     return Chunk(
         text=completion.text,
         finish_reason=completion.finish_reason,
@@ -282,6 +298,8 @@ def _completion_as_chunk(completion: Completion) -> Chunk:
         completion_tokens=completion.completion_tokens,
         cached_tokens=completion.cached_tokens,
         model=completion.model,
+        tool_calls=[ToolCallDelta(index=i, id=c.id, name=c.name, arguments=c.arguments) for i, c in enumerate(calls)]
+        or None,
     )
 
 
@@ -365,16 +383,18 @@ class _StreamState:
         return self._chunk(payload)
 
     def _chunk(self, payload: dict[str, Any]) -> Chunk | None:
-        text, finish = "", None
+        text, finish, calls = "", None, None
         choice = _first_choice(payload.get("choices"))
         if choice is not None:
             delta = choice.get("delta")
-            text = (_str(delta.get("content")) or "") if isinstance(delta, dict) else ""
+            if isinstance(delta, dict):
+                text = _str(delta.get("content")) or ""
+                calls = deltas_from_wire(delta.get("tool_calls"))
             raw_finish = choice.get("finish_reason")
             self.finished = self.finished or raw_finish is not None
             finish = _finish_reason(raw_finish)
         prompt, completion, cached = _usage(payload.get("usage"))
-        if not text and finish is None and prompt is None and completion is None:
+        if not text and not calls and finish is None and prompt is None and completion is None:
             return None  # role-only deltas, keep-alives, Azure's prompt-filter preamble
         return Chunk(
             text=text,
@@ -383,6 +403,7 @@ class _StreamState:
             completion_tokens=completion,
             cached_tokens=cached,
             model=_str(payload.get("model")),
+            tool_calls=calls,
         )
 
 

@@ -26,10 +26,11 @@ from llm_manager.errors import (
 )
 from llm_manager.providers.base import Chunk, Completion, Endpoint, ProviderAdapter
 from llm_manager.tokens import estimate_prompt_tokens
+from llm_manager.types import ToolCall, ToolCallDelta
 
 if TYPE_CHECKING:
     from llm_manager._http import HttpClient
-    from llm_manager.types import Request
+    from llm_manager.types import Request, Tool
 
 __all__ = ["SimulatedAdapter"]
 
@@ -150,11 +151,33 @@ class SimulatedAdapter(ProviderAdapter):
         words = [f"[simulated {self.endpoint.name}]", *body][: max(1, limit)]
         return [words[0], *(" " + w for w in words[1:])], cut, len(words)
 
+    def _tool_calls(self, request: Request) -> list[ToolCall]:
+        """The calls a simulated model makes: a forced tool always; with ``auto``, a tool the last user turn names.
+        Arguments are valid against the tool's schema. After a tool result it answers in text."""
+        choice, tools = request.tool_choice, request.tools or []
+        last = request.messages[-1]
+        if not tools or choice == "none" or last.role == "tool":
+            return []
+        tool: Tool | None
+        if choice is not None and not isinstance(choice, str):
+            tool = next(t for t in tools if t.name == choice.name)
+        else:
+            tool = next((t for t in tools if t.name in last.content), None)
+            if tool is None and choice == "required":
+                tool = tools[0]
+        if tool is None:
+            return []
+        from llm_manager import _json
+        from llm_manager.providers._fake_json import fake_from_schema
+
+        args = fake_from_schema(tool.parameters, f"{self.endpoint.name}:{self.calls}:{tool.name}")
+        return [ToolCall(id=f"call_sim{self.calls}", name=tool.name, arguments=_json.dumps(args).decode())]
+
     async def _sleep(self, ms: float) -> None:
         if ms > 0:
             await asyncio.sleep(ms / 1000.0)
 
-    async def _start(self, request: Request) -> tuple[str, list[str], bool, int, int]:
+    async def _start(self, request: Request) -> tuple[str, list[str], bool, int, int, list[ToolCall]]:
         self.requests.append(request)
         outcome = self._next_outcome()
         if outcome == "timeout":
@@ -164,18 +187,22 @@ class SimulatedAdapter(ProviderAdapter):
             await self._sleep(self.behaviour.first_token_ms)  # an error answer takes as long as a first byte
             raise err
         prompt_tokens, wanted = self._check_window(request)
+        calls = self._tool_calls(request)
+        if calls:
+            return outcome, [], False, prompt_tokens, max(1, sum(len(c.arguments) for c in calls) // 4), calls
         pieces, cut, tokens = self._reply(request, wanted)
-        return outcome, pieces, cut, prompt_tokens, tokens
+        return outcome, pieces, cut, prompt_tokens, tokens, []
 
     async def complete(self, request: Request, *, api_key: str | None) -> Completion:  # noqa: ARG002
         """Answer after ``latency_ms`` (or fail as scripted)."""
-        outcome, pieces, cut, prompt_tokens, tokens = await self._start(request)
+        outcome, pieces, cut, prompt_tokens, tokens, calls = await self._start(request)
         delay = float(outcome.partition(":")[2]) * 1000 if outcome.startswith("slow:") else self.behaviour.latency_ms
         await self._sleep(delay)
         text = "".join(pieces)
         return Completion(
             text=text,
-            finish_reason="length" if cut else "stop",
+            tool_calls=calls,
+            finish_reason="tool_calls" if calls else "length" if cut else "stop",
             prompt_tokens=prompt_tokens,
             completion_tokens=tokens,
             model=self.endpoint.model,
@@ -184,7 +211,7 @@ class SimulatedAdapter(ProviderAdapter):
 
     async def stream(self, request: Request, *, api_key: str | None) -> AsyncGenerator[Chunk, None]:  # noqa: ARG002
         """Stream piece by piece: the first after ``first_token_ms``, then at ``tokens_per_s``."""
-        outcome, pieces, cut, prompt_tokens, tokens = await self._start(request)
+        outcome, pieces, cut, prompt_tokens, tokens, calls = await self._start(request)
         first = (
             float(outcome.partition(":")[2]) * 1000 if outcome.startswith("slow:") else self.behaviour.first_token_ms
         )
@@ -198,8 +225,15 @@ class SimulatedAdapter(ProviderAdapter):
                 await self._sleep(gap_ms)
             if piece:
                 yield Chunk(text=piece, model=self.endpoint.model)
+        for i, call in enumerate(calls):
+            # OpenAI's streaming shape: id and name first, then the arguments in pieces.
+            yield Chunk(tool_calls=[ToolCallDelta(index=i, id=call.id, name=call.name)], model=self.endpoint.model)
+            for k in range(0, len(call.arguments), 16):
+                await self._sleep(gap_ms)
+                piece_delta = ToolCallDelta(index=i, arguments=call.arguments[k : k + 16])
+                yield Chunk(tool_calls=[piece_delta], model=self.endpoint.model)
         yield Chunk(
-            finish_reason="length" if cut else "stop",
+            finish_reason="tool_calls" if calls else "length" if cut else "stop",
             prompt_tokens=prompt_tokens,
             completion_tokens=tokens,
         )

@@ -12,7 +12,8 @@ from typing import Any
 
 from llm_manager import _json
 from llm_manager.config import Settings
-from llm_manager.types import TASK_TYPES, Response, ResponseFormat
+from llm_manager.providers.openai_tools import calls_from_wire, calls_to_wire, choice_from_wire, tools_from_wire
+from llm_manager.types import TASK_TYPES, Response, ResponseFormat, ToolCallDelta
 
 __all__ = [
     "BadBody",
@@ -25,7 +26,7 @@ __all__ = [
     "response_headers",
 ]
 
-_ROLES = ("system", "user", "assistant")
+_ROLES = ("system", "developer", "user", "assistant", "tool")
 
 
 class BadBody(Exception):
@@ -49,7 +50,7 @@ class UnknownModel(Exception):
 class ParsedChat:
     """A chat-completion request turned into :class:`Request` preferences."""
 
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     prefs: dict[str, Any]
     stream: bool
     include_usage: bool
@@ -86,6 +87,7 @@ def parse_chat(body: Any, headers: Mapping[str, str], settings: Settings) -> Par
     fmt = _response_format(body.get("response_format"))
     if fmt is not None:
         prefs["response_format"] = fmt
+    prefs.update(_tools(body))
     options = body.get("stream_options") or {}
     if not isinstance(options, dict):
         raise BadBody("stream_options must be an object", "stream_options")
@@ -113,18 +115,54 @@ def _route(model: Any, headers: Mapping[str, str], settings: Settings) -> dict[s
     return prefs
 
 
-def _messages(raw: Any) -> list[dict[str, str]]:
+def _messages(raw: Any) -> list[dict[str, Any]]:
     if not isinstance(raw, list) or not raw:
         raise BadBody("messages must be a non-empty array", "messages")
-    out: list[dict[str, str]] = []
+    out: list[dict[str, Any]] = []
     for i, m in enumerate(raw):
         if not isinstance(m, dict) or m.get("role") not in _ROLES:
             raise BadBody(f"messages[{i}].role must be one of {', '.join(_ROLES)}", f"messages[{i}].role")
-        out.append({"role": m["role"], "content": _content(m.get("content"), i)})
+        role = "system" if m["role"] == "developer" else m["role"]  # o-series clients send developer
+        message: dict[str, Any] = {"role": role, "content": _content(m.get("content"), i)}
+        if role == "assistant" and m.get("tool_calls") is not None:
+            if not isinstance(m["tool_calls"], list):
+                raise BadBody(f"messages[{i}].tool_calls must be an array", f"messages[{i}].tool_calls")
+            message["tool_calls"] = calls_from_wire(m["tool_calls"])
+        if role == "tool":
+            if not isinstance(m.get("tool_call_id"), str):
+                raise BadBody(
+                    f"messages[{i}].tool_call_id is required for a tool message", f"messages[{i}].tool_call_id"
+                )
+            message["tool_call_id"] = m["tool_call_id"]
+        out.append(message)
+    return out
+
+
+def _tools(body: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    try:
+        tools = tools_from_wire(body.get("tools"))
+        choice = choice_from_wire(body.get("tool_choice"))
+    except ValueError as exc:
+        field = str(exc).split(":", 1)[0]
+        raise BadBody(str(exc), field) from None
+    if tools:
+        out["tools"] = tools
+    if choice is not None and (tools or choice == "none"):
+        out["tool_choice"] = choice
+    elif choice is not None and choice != "auto":
+        raise BadBody("tool_choice is set but no tools were given", "tool_choice")
+    parallel = body.get("parallel_tool_calls")
+    if parallel is not None:
+        if not isinstance(parallel, bool):
+            raise BadBody("parallel_tool_calls must be a boolean", "parallel_tool_calls")
+        out["parallel_tool_calls"] = parallel
     return out
 
 
 def _content(content: Any, i: int) -> str:
+    if content is None:
+        return ""  # an assistant turn that only called tools
     if isinstance(content, str):
         return content
     if isinstance(content, list):
@@ -173,16 +211,16 @@ def completion_body(resp: Response) -> bytes:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": resp.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": resp.content},
-                    "finish_reason": resp.finish_reason or "stop",
-                }
-            ],
+            "choices": [{"index": 0, "message": _message(resp), "finish_reason": resp.finish_reason or "stop"}],
             "usage": _usage(resp),
         }
     )
+
+
+def _message(resp: Response) -> dict[str, Any]:
+    if not resp.tool_calls:
+        return {"role": "assistant", "content": resp.content}
+    return {"role": "assistant", "content": resp.content or None, "tool_calls": calls_to_wire(resp.tool_calls)}
 
 
 def response_headers(resp: Response) -> dict[str, str]:
@@ -223,6 +261,23 @@ class ChunkWriter:
             + b'[{"index":0,"delta":{"content":'
             + _json.dumps(text)
             + b'},"finish_reason":null}]'
+            + self._tail
+        )
+
+    def tool_call(self, piece: ToolCallDelta) -> bytes:
+        """One piece of a tool call, in OpenAI's shape (id, type and name on a call's first piece only)."""
+        call: dict[str, Any] = {"index": piece.index}
+        function: dict[str, Any] = {"arguments": piece.arguments}
+        if piece.id is not None:
+            call.update(id=piece.id, type="function")
+        if piece.name is not None:
+            function["name"] = piece.name
+        call["function"] = function
+        return (
+            self._head
+            + b'[{"index":0,"delta":{"tool_calls":['
+            + _json.dumps(call)
+            + b']},"finish_reason":null}]'
             + self._tail
         )
 
