@@ -370,3 +370,44 @@ def test_demo(runner: CliRunner) -> None:
     out = result.stdout
     for word in ("SIMULATED", "task routing", "fallback", "Retry-After", "stream", "stream_interrupted", "done."):
         assert word in out, word
+
+
+# -- tools --------------------------------------------------------------------------------------------------------
+
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        },
+    }
+]
+
+
+def test_ask_with_tools_prints_the_call(runner: CliRunner) -> None:
+    path = write("tools.json", json.dumps(TOOLS))
+    result = run(runner, "ask", "weather in Oslo?", "--tools", path, "--tool-choice", "get_weather")
+    assert result.exit_code == 0, result.output
+    line = result.stdout.strip().splitlines()[0]
+    assert line.startswith("tool call get_weather({") and "id=" in line
+    data = json.loads(run(runner, "ask", "x", "--tools", path, "--tool-choice", "required", "--json").stdout)
+    assert data["finish_reason"] == "tool_calls" and data["tool_calls"][0]["name"] == "get_weather"
+    assert "city" in json.loads(data["tool_calls"][0]["arguments"])
+
+
+@pytest.mark.parametrize(
+    ("content", "choice", "message"),
+    [
+        ('[{"name": "bad name"}]', None, "name"),
+        ("{}", None, "non-empty JSON array"),
+        (json.dumps(TOOLS), "other", "not auto, none, required"),
+    ],
+)
+def test_ask_with_bad_tools_says_what_is_wrong(
+    runner: CliRunner, content: str, choice: str | None, message: str
+) -> None:
+    path = write("tools.json", content)
+    args = ["ask", "x", "--tools", path] + (["--tool-choice", choice] if choice else [])
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2 and message in result.output

@@ -41,10 +41,47 @@ async def run_ask(
     if as_json:
         click.echo(resp.model_dump_json(indent=2))
     else:
-        if not stream:
+        if not stream and (resp.content or not resp.tool_calls):
             click.echo(resp.content)
+        for call in resp.tool_calls:
+            click.echo(f"tool call {call.name}({call.arguments})  id={call.id}")
         _summary(resp)
     return 0
+
+
+def tool_prefs(path: str | None, choice: str | None) -> dict[str, Any]:
+    """``tools`` / ``tool_choice`` request fields from ``--tools FILE`` and ``--tool-choice``."""
+    import json
+
+    from llm_manager.providers.openai_tools import tools_from_wire
+    from llm_manager.types import Tool
+
+    if path is None:
+        raise click.UsageError("--tool-choice needs --tools")
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise click.BadParameter(f"cannot read {path}: {exc}", param_hint="--tools") from None
+    if not isinstance(raw, list) or not raw:
+        raise click.BadParameter(f"{path} must hold a non-empty JSON array of tools", param_hint="--tools")
+    try:
+        if all(isinstance(t, dict) and t.get("type") == "function" for t in raw):
+            tools = tools_from_wire(raw) or []
+        else:
+            tools = [Tool.model_validate(t) for t in raw]
+    except ValueError as exc:
+        raise click.BadParameter(f"{path}: {exc}", param_hint="--tools") from None
+    prefs: dict[str, Any] = {"tools": tools}
+    if choice is not None:
+        names = {t.name for t in tools}
+        if choice not in ("auto", "none", "required") and choice not in names:
+            raise click.BadParameter(
+                f"{choice!r} is not auto, none, required or one of the tools ({', '.join(sorted(names))})",
+                param_hint="--tool-choice",
+            )
+        prefs["tool_choice"] = choice if choice in ("auto", "none", "required") else {"name": choice}
+    return prefs
 
 
 async def _stream(llm: LLMManager, prompt: str, prefs: dict[str, Any]) -> Response | None:

@@ -107,6 +107,16 @@ def cli(ctx: click.Context, config: str | None, verbose: bool) -> None:
     type=click.Path(exists=True, dir_okay=False),
     help="A JSON Schema file: answer with JSON valid against it (native structured output, re-asks).",
 )
+@click.option(
+    "--tools",
+    "tools_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A JSON file with an array of tools (OpenAI's function-tool shape, or {name, description, parameters}).",
+)
+@click.option(
+    "--tool-choice",
+    help="With --tools: auto (default), none, required, or the name of the one tool the model must call.",
+)
 @click.option("--stream", is_flag=True, help="Print text as it arrives.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole response (usage, attempts …) as JSON.")
 @click.pass_obj
@@ -123,10 +133,15 @@ def ask(
     priority: str,
     no_cache: bool,
     schema_file: str | None,
+    tools_file: str | None,
+    tool_choice: str | None,
     stream: bool,
     as_json: bool,
 ) -> None:
-    """Ask one question. PROMPT may be - to read it from standard input."""
+    """Ask one question. PROMPT may be - to read it from standard input.
+
+    With --tools, the model may answer with function calls instead of text: they are printed as
+    `name(arguments)`, and in full with --json."""
     from llm_manager.cli.ask import run_ask
 
     if prompt == "-":
@@ -144,6 +159,10 @@ def ask(
         prefs["cache"] = False
     if no_fallback:
         prefs["fallback"] = False
+    if tools_file or tool_choice:
+        from llm_manager.cli.ask import tool_prefs
+
+        prefs.update(tool_prefs(tools_file, tool_choice))
     if schema_file:
         from llm_manager.cli.ask import run_schema
 
