@@ -1,4 +1,7 @@
-"""The gateway's ASGI app: OpenAI-compatible routes over one :class:`LLMManager`.
+"""The gateway's ASGI app: OpenAI-compatible and Anthropic Messages routes over one :class:`LLMManager`.
+
+``/v1/chat/completions`` and ``/v1/messages`` share everything but the wire format: authentication, key
+admission, body limits, routing, error mapping and the streaming loop are one code path each.
 
 The app does not own the manager: whoever built it (``llm-manager serve``, a test, an embedding app) closes it.
 
@@ -14,8 +17,8 @@ import logging
 import math
 import os
 import time
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -28,6 +31,7 @@ from llm_manager import _json
 from llm_manager.errors import LLMManagerError
 from llm_manager.manager import ResponseStream
 from llm_manager.server import keys
+from llm_manager.server.anthropic_api import MessageEvents, error_body, message_body, message_headers, parse_messages
 from llm_manager.server.errors import ErrorReply, gateway_error, render_error
 from llm_manager.server.openai_api import (
     BadBody,
@@ -38,9 +42,11 @@ from llm_manager.server.openai_api import (
     parse_chat,
     response_headers,
 )
-from llm_manager.types import Request, StreamEvent
+from llm_manager.tokens import estimate_prompt_tokens
+from llm_manager.types import Request, Response, StreamEvent
 
 if TYPE_CHECKING:
+    from llm_manager.config import Settings
     from llm_manager.manager import LLMManager
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
@@ -49,6 +55,16 @@ log = logging.getLogger("llm_manager.server")
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 _JSON = "application/json"
 _DONE = b"data: [DONE]\n\n"
+
+
+class _Parsed(Protocol):
+    """What every wire format's parser yields (``parse_chat``, ``parse_messages``)."""
+
+    @property
+    def prefs(self) -> dict[str, Any]: ...
+
+
+_P = TypeVar("_P", bound=_Parsed)
 
 
 class _Gateway:
@@ -64,28 +80,46 @@ class _Gateway:
     async def chat(self, http: HttpRequest) -> HttpResponse:
         rid = _new_id()
         try:
-            key = await self._authenticate(http)  # before the body is read: nothing is done for a stranger
-            body = await self._body(http)
-            chat = parse_chat(body, http.headers, self.llm.settings)
-            if key is not None:
-                await self._admit(key, body, chat.prefs)
+            chat = await self._accept(http, parse_chat)
             request = self.llm.request(messages=chat.messages, **chat.prefs)
             if chat.stream:
-                return await self._stream(request, rid, chat.include_usage)
+                return await self._stream(
+                    request, rid, lambda first: _ChatEvents(ChunkWriter(rid, first.model), chat.include_usage)
+                )
             resp = await self.llm.generate(request, request_id=rid)
-        except _Reject as rej:
-            return _error(rej.reply, rid)
-        except BadBody as exc:
-            return _error(gateway_error(400, exc.message, param=exc.param), rid)
-        except UnknownModel as exc:
-            msg = f"The model `{exc.model}` does not exist. GET /v1/models lists the ones this gateway serves."
-            return _error(gateway_error(404, msg, code="model_not_found", param="model"), rid)
-        except LLMManagerError as exc:
-            return _error(render_error(exc, rid), rid)
-        except Exception:  # a bug of ours: answer in OpenAI's shape rather than with a bare 500 page
-            log.exception("gateway: unexpected error on request %s", rid)
-            return _error(gateway_error(500, "internal gateway error", type_="api_error", code="internal_error"), rid)
+        except Exception as exc:
+            return _error(_reply(exc, rid), rid)
         return HttpResponse(completion_body(resp), media_type=_JSON, headers=response_headers(resp))
+
+    # -- Anthropic messages -------------------------------------------------------------------------------------
+
+    async def messages(self, http: HttpRequest) -> HttpResponse:
+        rid = _new_id()
+        try:
+            msg = await self._accept(http, parse_messages)
+            request = self.llm.request(messages=msg.messages, **msg.prefs)
+            if msg.stream:
+                tokens = estimate_prompt_tokens(request)
+                return await self._stream(
+                    request, rid, lambda first: MessageEvents(rid, first.model, tokens), {"request-id": rid}
+                )
+            resp = await self.llm.generate(request, request_id=rid)
+        except Exception as exc:
+            reply = _reply(exc, rid)
+            headers = {"x-request-id": rid, "request-id": rid, **reply.headers}
+            return HttpResponse(error_body(reply, rid), status_code=reply.status, media_type=_JSON, headers=headers)
+        return HttpResponse(message_body(resp), media_type=_JSON, headers=message_headers(resp))
+
+    # -- shared plumbing ----------------------------------------------------------------------------------------
+
+    async def _accept(self, http: HttpRequest, parse: Callable[[Any, Mapping[str, str], Settings], _P]) -> _P:
+        """Authenticate, read and parse the body, admit the key. Raises what :func:`_reply` maps."""
+        key = await self._authenticate(http)  # before the body is read: nothing is done for a stranger
+        body = await self._body(http)
+        parsed = parse(body, http.headers, self.llm.settings)
+        if key is not None:
+            await self._admit(key, body, parsed.prefs)
+        return parsed
 
     async def _authenticate(self, http: HttpRequest) -> keys.KeyInfo | None:
         """The caller's key; ``None`` when the gateway has no keys (open). Raises :class:`_Reject` (401)."""
@@ -145,7 +179,14 @@ class _Gateway:
         except _json.JSONDecodeError as exc:
             raise _Reject(gateway_error(400, f"the request body is not valid JSON: {exc}")) from None
 
-    async def _stream(self, request: Request, rid: str, include_usage: bool) -> HttpResponse:
+    async def _stream(
+        self,
+        request: Request,
+        rid: str,
+        events: Callable[[StreamEvent], _Events],
+        headers: Mapping[str, str] | None = None,
+    ) -> HttpResponse:
+        """Start the stream; ``events`` makes the wire format's event writer from the first event."""
         # The manager's private entry point takes the request id, so chunks and x-request-id carry the id the
         # ledger and logs use; the public stream() makes its own id and exposes it only at the end.
         stream = self.llm.stream(request, request_id=rid)
@@ -156,11 +197,8 @@ class _Gateway:
         except BaseException:
             await stream.aclose()
             raise
-        writer = ChunkWriter(rid, first.model)
-        headers = {"x-request-id": rid, "x-llm-model": first.deployment, "cache-control": "no-cache"}
-        return StreamingResponse(
-            _sse(stream, first, writer, rid, include_usage), media_type="text/event-stream", headers=headers
-        )
+        sent = {"x-request-id": rid, "x-llm-model": first.deployment, "cache-control": "no-cache", **(headers or {})}
+        return StreamingResponse(_sse(stream, first, events(first), rid), media_type="text/event-stream", headers=sent)
 
     # -- the rest -----------------------------------------------------------------------------------------------
 
@@ -197,36 +235,79 @@ class _Reject(Exception):
         self.reply = reply
 
 
-async def _sse(
-    stream: ResponseStream, first: StreamEvent, writer: ChunkWriter, rid: str, include_usage: bool
-) -> AsyncIterator[bytes]:
-    """The event stream. A failure once it has started is sent as an ``error`` event and no ``[DONE]``: a broken
-    answer must never look complete to the client."""
-    yield writer.role()
+class _Events(Protocol):
+    """A wire format's stream events as bytes (:class:`_ChatEvents`, ``anthropic_api.MessageEvents``)."""
+
+    def opening(self) -> bytes: ...
+
+    def delta(self, text: str) -> bytes: ...
+
+    def closing(self, resp: Response | None) -> bytes: ...
+
+    def failure(self, reply: ErrorReply) -> bytes: ...
+
+
+class _ChatEvents:
+    """OpenAI ``chat.completion.chunk`` events; the stream ends with ``[DONE]``, which a failure never sends."""
+
+    __slots__ = ("_include_usage", "_writer")
+
+    def __init__(self, writer: ChunkWriter, include_usage: bool) -> None:
+        self._writer = writer
+        self._include_usage = include_usage
+
+    def opening(self) -> bytes:
+        return self._writer.role()
+
+    def delta(self, text: str) -> bytes:
+        return self._writer.delta(text)
+
+    def closing(self, resp: Response | None) -> bytes:
+        end = self._writer.finish((resp.finish_reason if resp else None) or "stop")
+        if self._include_usage and resp is not None:
+            end += self._writer.usage(resp)
+        return end + _DONE
+
+    def failure(self, reply: ErrorReply) -> bytes:
+        return b"data: " + _json.dumps(reply.body) + b"\n\n"
+
+
+async def _sse(stream: ResponseStream, first: StreamEvent, events: _Events, rid: str) -> AsyncIterator[bytes]:
+    """The event stream. A failure once it has started is sent as the wire format's error event and the stream
+    ends without its end marker: a broken answer must never look complete to the client."""
+    yield events.opening()
     event = first
     try:
         while True:
             if event.type == "done":
-                resp = event.response
-                yield writer.finish((resp.finish_reason if resp else None) or "stop")
-                if include_usage and resp is not None:
-                    yield writer.usage(resp)
-                yield _DONE
+                yield events.closing(event.response)
                 return
             if event.delta:
-                yield writer.delta(event.delta)
+                yield events.delta(event.delta)
             event = await anext(stream)
     except StopAsyncIteration:
         exc: LLMManagerError = LLMManagerError("the stream ended without its final event", request_id=rid)
-        yield b"data: " + _json.dumps(render_error(exc, rid).body) + b"\n\n"
-    except LLMManagerError as err:
-        yield b"data: " + _json.dumps(render_error(err, rid).body) + b"\n\n"
-    except Exception:
-        log.exception("gateway: unexpected error in stream %s", rid)
-        body = gateway_error(500, "internal gateway error", type_="api_error", code="internal_error").body
-        yield b"data: " + _json.dumps(body) + b"\n\n"
+        yield events.failure(render_error(exc, rid))
+    except Exception as err:
+        yield events.failure(_reply(err, rid))
     finally:
         await stream.aclose()  # also when the client went away: releases the upstream and settles accounting
+
+
+def _reply(exc: Exception, rid: str) -> ErrorReply:
+    """The error reply for anything a handler raised, in OpenAI's shape (other wire formats re-shape it)."""
+    if isinstance(exc, _Reject):
+        return exc.reply
+    if isinstance(exc, BadBody):
+        return gateway_error(400, exc.message, param=exc.param)
+    if isinstance(exc, UnknownModel):
+        msg = f"The model `{exc.model}` does not exist. GET /v1/models lists the ones this gateway serves."
+        return gateway_error(404, msg, code="model_not_found", param="model")
+    if isinstance(exc, LLMManagerError):
+        return render_error(exc, rid)
+    # A bug of ours: answered in the wire's error shape rather than with a bare 500 page.
+    log.error("gateway: unexpected error on request %s", rid, exc_info=exc)
+    return gateway_error(500, "internal gateway error", type_="api_error", code="internal_error")
 
 
 def _presented_secret(http: HttpRequest) -> str | None:
@@ -258,7 +339,7 @@ def _new_id() -> str:
 
 
 def create_app(llm: LLMManager, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Starlette:
-    """The OpenAI-compatible gateway over ``llm`` (``/v1/chat/completions``, ``/v1/models``, health, metrics).
+    """The gateway over ``llm`` (``/v1/chat/completions``, ``/v1/messages``, ``/v1/models``, health, metrics).
 
     Args:
         llm: the manager answering requests; the caller keeps ownership and closes it.
@@ -270,6 +351,7 @@ def create_app(llm: LLMManager, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES)
     admin = Admin(gw)
     routes = [
         Route("/v1/chat/completions", gw.chat, methods=["POST"]),
+        Route("/v1/messages", gw.messages, methods=["POST"]),
         Route("/v1/models", gw.models, methods=["GET"]),
         Route("/health", gw.health, methods=["GET"]),
         Route("/health/ready", gw.ready, methods=["GET"]),

@@ -1,0 +1,304 @@
+"""The Anthropic Messages wire format (``POST /v1/messages``): bodies in, ``message`` objects and events out.
+
+Pure functions over dicts and bytes, like :mod:`llm_manager.server.openai_api`, whose model routing
+(deployment | alias | ``task:<type>``, ``x-llm-task``) and errors this module reuses: an error is mapped once, to
+an :class:`ErrorReply`, and only re-shaped here.
+
+Protocol facts relied on (they are what the official SDK parses):
+
+- ``max_tokens`` is required; ``temperature`` is 0..1; ``system`` is a top-level string or text blocks;
+  ``output_config.format`` asks for JSON matching a schema (our :class:`ResponseFormat`).
+- A stream is SSE with named events: ``message_start``, ``content_block_start``, ``ping``,
+  ``content_block_delta`` (``text_delta``), ``content_block_stop``, ``message_delta`` (stop reason and cumulative
+  usage, which overwrites what ``message_start`` said), ``message_stop``; or an ``error`` event once the 200 is
+  sent, after which nothing follows.
+- Usage splits the prompt: ``input_tokens`` excludes ``cache_read_input_tokens``; their sum is the prompt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from llm_manager import _json
+from llm_manager.config import Settings
+from llm_manager.server.errors import ErrorReply
+from llm_manager.server.openai_api import BadBody, _route, response_headers
+from llm_manager.types import FinishReason, Response, ResponseFormat
+
+__all__ = [
+    "MessageEvents",
+    "ParsedMessages",
+    "error_body",
+    "message_body",
+    "message_headers",
+    "parse_messages",
+    "stop_reason",
+]
+
+_ROLES = ("user", "assistant")
+# Tool use needs tool calls in the core types; until then such a request is refused, never half-understood.
+_TOOL_FIELDS = ("tools", "tool_choice")
+_TOOL_BLOCKS = ("tool_use", "tool_result")
+
+_STOP: dict[FinishReason, str] = {
+    # A matched stop sequence also finishes as "stop": providers drop the sequence from the text and ours do not
+    # say which one matched, so end_turn (with stop_sequence null) is all that can be told truthfully.
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "content_filter": "refusal",
+}
+
+# Anthropic's error type for each status the gateway answers with; the status itself is kept as mapped.
+_ERROR_TYPES: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    502: "api_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+@dataclass(slots=True)
+class ParsedMessages:
+    """A Messages request turned into :class:`Request` preferences."""
+
+    messages: list[dict[str, Any]]
+    prefs: dict[str, Any]
+    stream: bool
+
+
+def parse_messages(body: Any, headers: Mapping[str, str], settings: Settings) -> ParsedMessages:
+    """Validate a Messages body plus the ``x-llm-*`` steering headers.
+
+    Raises :class:`BadBody` naming the field (what Anthropic answers with 400) or ``UnknownModel``.
+    """
+    if not isinstance(body, dict):
+        raise BadBody("the request body must be a JSON object")
+    for name in _TOOL_FIELDS:
+        if body.get(name) is not None:
+            raise BadBody(f"{name}: tool use is not supported by this gateway yet", name)
+    prefs: dict[str, Any] = _route(body.get("model"), headers, settings)
+    prefs["max_tokens"] = _max_tokens(body.get("max_tokens"))
+    messages = [turn for i, m in enumerate(_list(body.get("messages"))) for turn in _turn(m, i)]
+    system = _system(body.get("system"))
+    if system:
+        prefs["system"] = system
+    _sampling(body, prefs)
+    _attribution(body, headers, prefs)
+    fmt = _output_format(body.get("output_config"))
+    if fmt is not None:
+        prefs["response_format"] = fmt
+    return ParsedMessages(messages, prefs, bool(body.get("stream")))
+
+
+def _sampling(body: dict[str, Any], prefs: dict[str, Any]) -> None:
+    temperature = body.get("temperature")
+    if temperature is not None:
+        if isinstance(temperature, bool) or not isinstance(temperature, int | float) or not 0 <= temperature <= 1:
+            raise BadBody("temperature: must be a number between 0 and 1", "temperature")
+        prefs["temperature"] = temperature
+    if body.get("top_p") is not None:
+        prefs["top_p"] = body["top_p"]  # its range is checked by LLMManager.request, which names the field
+    stops = body.get("stop_sequences")
+    if stops is not None:
+        if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
+            raise BadBody("stop_sequences: must be an array of strings", "stop_sequences")
+        if stops:
+            prefs["stop"] = stops
+
+
+def _attribution(body: dict[str, Any], headers: Mapping[str, str], prefs: dict[str, Any]) -> None:
+    """Who pays and whether a cached answer will do: ``metadata.user_id`` and the ``x-llm-*`` headers, which win
+    (as on the OpenAI route, where they win over ``user``)."""
+    metadata = body.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise BadBody("metadata: must be an object", "metadata")
+    user = headers.get("x-llm-user") or (metadata or {}).get("user_id")
+    if user is not None:
+        prefs["user"] = user
+    if headers.get("x-llm-project"):
+        prefs["project"] = headers["x-llm-project"]
+    if headers.get("x-llm-cache", "").lower() == "no-store":
+        prefs["cache"] = False
+
+
+def _max_tokens(value: Any) -> int:
+    if value is None:
+        raise BadBody("max_tokens: Field required", "max_tokens")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise BadBody("max_tokens: must be a positive integer", "max_tokens")
+    return value
+
+
+def _list(raw: Any) -> list[Any]:
+    if not isinstance(raw, list) or not raw:
+        raise BadBody("messages: must be a non-empty array", "messages")
+    return raw
+
+
+def _turn(m: Any, i: int) -> list[dict[str, Any]]:
+    """The canonical messages for one Messages turn (one today; a turn of tool results will make several)."""
+    if not isinstance(m, dict) or m.get("role") not in _ROLES:
+        raise BadBody(f"messages.{i}.role: must be one of {', '.join(_ROLES)}", f"messages.{i}.role")
+    content = m.get("content")
+    if isinstance(content, str):
+        return [{"role": m["role"], "content": content}]
+    if not isinstance(content, list):
+        raise BadBody(f"messages.{i}.content: must be a string or an array of blocks", f"messages.{i}.content")
+    return [{"role": m["role"], "content": _texts(content, f"messages.{i}.content")}]
+
+
+def _system(raw: Any) -> str | None:
+    if raw is None or isinstance(raw, str):
+        return raw
+    if not isinstance(raw, list):
+        raise BadBody("system: must be a string or an array of text blocks", "system")
+    return _texts(raw, "system")
+
+
+def _texts(blocks: list[Any], where: str) -> str:
+    # Blocks are separate pieces (a reminder, a document, the question): kept apart as paragraphs.
+    texts: list[str] = []
+    for j, block in enumerate(blocks):
+        kind = block.get("type") if isinstance(block, dict) else type(block).__name__
+        field = f"{where}.{j}"
+        if kind in _TOOL_BLOCKS:
+            raise BadBody(f"{field}: {kind} blocks are not supported by this gateway yet", field)
+        if kind != "text" or not isinstance(block.get("text"), str):
+            raise BadBody(f"{field}: only text blocks are supported, got {kind!r}", field)
+        texts.append(block["text"])
+    return "\n\n".join(texts)
+
+
+def _output_format(raw: Any) -> ResponseFormat | None:
+    """Structured output (``output_config.format``): JSON valid against the schema, by whichever model answers.
+    ``output_config.effort`` has no counterpart across providers and is left out."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise BadBody("output_config: must be an object", "output_config")
+    fmt = raw.get("format")
+    if fmt is None:
+        return None
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict):
+        raise BadBody("output_config.format: must be {type: json_schema, schema: {...}}", "output_config.format")
+    try:
+        return ResponseFormat(json_schema=fmt["schema"])
+    except ValueError as exc:
+        raise BadBody(f"output_config.format: {exc}", "output_config.format") from None
+
+
+def stop_reason(finish: FinishReason | None) -> str:
+    """Anthropic's ``stop_reason`` for our finish reason."""
+    return _STOP.get(finish, "end_turn") if finish is not None else "end_turn"
+
+
+def _usage(resp: Response) -> dict[str, int]:
+    u = resp.usage
+    cached = min(u.cached_tokens, u.prompt_tokens)
+    return {
+        "input_tokens": u.prompt_tokens - cached,
+        "output_tokens": u.completion_tokens,
+        "cache_read_input_tokens": cached,
+    }
+
+
+def message_body(resp: Response) -> bytes:
+    """A ``message`` object for a whole answer."""
+    return _json.dumps(
+        {
+            "id": resp.id,
+            "type": "message",
+            "role": "assistant",
+            "content": [{"type": "text", "text": resp.content}],
+            "model": resp.model,
+            "stop_reason": stop_reason(resp.finish_reason),
+            "stop_sequence": None,
+            "usage": _usage(resp),
+        }
+    )
+
+
+def message_headers(resp: Response) -> dict[str, str]:
+    """The gateway's ``x-llm-*`` headers plus Anthropic's ``request-id`` (what the SDK reports as the id)."""
+    return {**response_headers(resp), "request-id": resp.id}
+
+
+def error_body(reply: ErrorReply, request_id: str) -> bytes:
+    """``reply`` (status and message already mapped for OpenAI clients) in Anthropic's error shape."""
+    return _json.dumps(_error(reply, request_id))
+
+
+def _error(reply: ErrorReply, request_id: str) -> dict[str, Any]:
+    status = reply.status
+    kind = _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+    message = reply.body["error"]["message"]
+    return {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id}
+
+
+def _event(name: bytes, payload: Any) -> bytes:
+    return b"event: " + name + b"\ndata: " + _json.dumps(payload) + b"\n\n"
+
+
+_BLOCK_START = _event(
+    b"content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+)
+_PING = _event(b"ping", {"type": "ping"})
+_DELTA_HEAD = (
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":'
+)
+_DELTA_TAIL = b"}}\n\n"
+_BLOCK_STOP = _event(b"content_block_stop", {"type": "content_block_stop", "index": 0})
+_MESSAGE_STOP = _event(b"message_stop", {"type": "message_stop"})
+
+
+class MessageEvents:
+    """The events of one streamed message, from byte templates: per piece of text only the text is serialised.
+
+    The answer is one text block (index 0). ``message_start`` carries an estimate of the input tokens, since the
+    provider reports usage only at the end; ``message_delta`` then gives the real counts, which replace it.
+    """
+
+    __slots__ = ("_id", "_start")
+
+    def __init__(self, message_id: str, model: str, input_tokens: int) -> None:
+        self._id = message_id
+        message: dict[str, Any] = {
+            "id": message_id,
+            "type": "message",
+            "role": "assistant",
+            "content": [],
+            "model": model,
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": input_tokens, "output_tokens": 0},
+        }
+        self._start = _event(b"message_start", {"type": "message_start", "message": message}) + _BLOCK_START + _PING
+
+    def opening(self) -> bytes:
+        """``message_start``, the text block's start, and a ping (as Anthropic opens a stream)."""
+        return self._start
+
+    def delta(self, text: str) -> bytes:
+        """One piece of text."""
+        return _DELTA_HEAD + _json.dumps(text) + _DELTA_TAIL
+
+    def closing(self, resp: Response | None) -> bytes:
+        """The block's end, the stop reason with the whole request's usage, and ``message_stop``."""
+        delta = {"stop_reason": stop_reason(resp.finish_reason if resp else None), "stop_sequence": None}
+        usage = _usage(resp) if resp is not None else {"output_tokens": 0}
+        end = _event(b"message_delta", {"type": "message_delta", "delta": delta, "usage": usage})
+        return _BLOCK_STOP + end + _MESSAGE_STOP
+
+    def failure(self, reply: ErrorReply) -> bytes:
+        """The ``error`` event that ends a stream which broke after it started (no ``message_stop`` follows)."""
+        return _event(b"error", _error(reply, self._id))
