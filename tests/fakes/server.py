@@ -116,6 +116,7 @@ class FakeUpstream:
         self.requests: list[Recorded] = []
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
         self.port = 0
 
     @property
@@ -135,6 +136,10 @@ class FakeUpstream:
             self._server.close()
             for w in list(self._writers):
                 w.transport.abort()
+            handlers = list(self._handlers)
+            for task in handlers:  # a scripted hang or stall sleeps for an hour: end it now
+                task.cancel()
+            await asyncio.gather(*handlers, return_exceptions=True)
             with suppress(Exception):
                 await self._server.wait_closed()
 
@@ -146,6 +151,9 @@ class FakeUpstream:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
         try:
             while True:
                 req = await _read_request(reader)
@@ -159,6 +167,8 @@ class FakeUpstream:
             return
         finally:
             self._writers.discard(writer)
+            if task is not None:
+                self._handlers.discard(task)
             with suppress(Exception):
                 writer.close()
 

@@ -49,8 +49,8 @@ class Gateway:
         return asyncio.run_coroutine_threadsafe(fn(self.llm), self.loop).result(timeout=10)
 
 
-def start_gateway(settings: Settings) -> Iterator[Gateway]:
-    """Serve ``settings`` until the generator is closed."""
+def start_gateway(settings: Settings, **manager_kw: Any) -> Iterator[Gateway]:
+    """Serve ``settings`` until the generator is closed; ``manager_kw`` go to :class:`LLMManager` (clocks …)."""
     import uvicorn
 
     from llm_manager.server import create_app
@@ -64,7 +64,7 @@ def start_gateway(settings: Settings) -> Iterator[Gateway]:
     holder: dict[str, Any] = {}
 
     async def main() -> None:
-        llm = LLMManager(settings)
+        llm = LLMManager(settings, **manager_kw)
         server = uvicorn.Server(uvicorn.Config(create_app(llm), log_level="warning", lifespan="off"))
         holder.update(llm=llm, server=server, loop=asyncio.get_running_loop())
         try:

@@ -285,21 +285,92 @@ def test_bad_fields_are_bad_requests_naming_the_field(
     assert _calls(gateway) == before
 
 
-def test_tools_and_tool_blocks_are_refused_until_supported(client: anthropic.Anthropic) -> None:
-    tool: Any = {"name": "get_weather", "input_schema": {"type": "object", "properties": {}}}
-    with pytest.raises(anthropic.BadRequestError, match="tools: tool use is not supported"):
-        client.messages.create(model="gpt", max_tokens=10, messages=HI, tools=[tool])
-    with pytest.raises(anthropic.BadRequestError, match="tool_choice"):
-        client.messages.create(model="gpt", max_tokens=10, messages=HI, tool_choice={"type": "auto"})
+WEATHER: Any = {
+    "name": "get_weather",
+    "description": "Current weather for a city",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+
+
+def test_tool_use_round_trip(client: anthropic.Anthropic, gateway: Gateway) -> None:
+    ask: list[MessageParam] = [{"role": "user", "content": "weather? use get_weather"}]
+    first = client.messages.create(
+        model="claude", max_tokens=100, messages=ask, tools=[WEATHER], tool_choice={"type": "any"}
+    )
+    assert first.stop_reason == "tool_use"
+    (block,) = [b for b in first.content if b.type == "tool_use"]
+    assert block.name == "get_weather" and isinstance(block.input, dict) and "city" in block.input
+    sent = _last_request(gateway)
+    assert sent.tool_choice == "required" and [t.name for t in sent.tools] == ["get_weather"]
+
     turns: list[MessageParam] = [
-        {"role": "user", "content": "weather?"},
-        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "get_weather", "input": {}}]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "sunny"}]},
+        *ask,
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}],
+        },
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": block.id, "content": "sunny", "is_error": False},
+                {"type": "text", "text": "and tomorrow?"},
+            ],
+        },
     ]
-    with pytest.raises(anthropic.BadRequestError, match=r"messages\.1\.content\.0: tool_use blocks"):
-        client.messages.create(model="gpt", max_tokens=10, messages=turns)
-    with pytest.raises(anthropic.BadRequestError, match=r"messages\.1\.content\.0: tool_result blocks"):
-        client.messages.create(model="gpt", max_tokens=10, messages=[turns[0], turns[2]])
+    final = client.messages.create(model="claude", max_tokens=100, messages=turns, tools=[WEATHER])
+    assert final.stop_reason == "end_turn" and final.content[0].type == "text"
+    sent = _last_request(gateway)
+    # The result became a tool message answering the call, and the turn's text a user message after it.
+    assert [m.role for m in sent.messages] == ["user", "assistant", "tool", "user"]
+    assert sent.messages[1].tool_calls[0].id == block.id and sent.messages[2].tool_call_id == block.id
+    assert sent.messages[2].content == "sunny" and sent.messages[3].content == "and tomorrow?"
+
+
+def test_streamed_tool_use_assembles_in_the_sdk(client: anthropic.Anthropic, gateway: Gateway) -> None:
+    ask: list[MessageParam] = [{"role": "user", "content": "weather?"}]
+    with client.messages.stream(
+        model="gpt",
+        max_tokens=100,
+        messages=ask,
+        tools=[WEATHER],
+        tool_choice={"type": "tool", "name": "get_weather", "disable_parallel_tool_use": True},
+    ) as stream:
+        final = stream.get_final_message()
+    assert final.stop_reason == "tool_use"
+    (block,) = [b for b in final.content if b.type == "tool_use"]
+    assert block.name == "get_weather" and isinstance(block.input, dict) and isinstance(block.input["city"], str)
+    assert _last_request(gateway).parallel_tool_calls is False
+    # Each raw event is the SDK's own type, blocks are numbered in order and each opened block is closed.
+    body = {"model": "gpt", "max_tokens": 100, "messages": ask, "tools": [WEATHER], "stream": True}
+    body["tool_choice"] = {"type": "any"}
+    _, events = _sse(gateway, body)
+    adapter = pydantic.TypeAdapter(RawMessageStreamEvent)
+    for name, payload in events:
+        if name != "ping":
+            adapter.validate_python(payload)
+    starts = [p["index"] for n, p in events if n == "content_block_start"]
+    stops = [p["index"] for n, p in events if n == "content_block_stop"]
+    assert starts == stops == list(range(len(starts))) and len(starts) == 2
+    assert events[-1][0] == "message_stop"
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "tools.0"),
+        ({"tools": [{"name": "bad name", "input_schema": {"type": "object"}}]}, "tools.0"),
+        ({"tool_choice": {"type": "any"}}, "tool_choice"),
+        ({"tools": [WEATHER], "tool_choice": {"type": "sometimes"}}, "tool_choice"),
+    ],
+)
+def test_bad_tool_fields_are_refused_naming_the_field(
+    client: anthropic.Anthropic, gateway: Gateway, extra: dict[str, Any], field: str
+) -> None:
+    before = _calls(gateway)
+    with pytest.raises(anthropic.BadRequestError) as info:
+        client.post("/v1/messages", body={"model": "gpt", "max_tokens": 10, "messages": HI, **extra}, cast_to=Message)
+    assert (info.value.api_message or "").startswith(f"{field}: ")
+    assert _calls(gateway) == before
 
 
 def test_every_candidate_rate_limited_is_a_429_the_sdk_does_not_retry(gateway: Gateway) -> None:

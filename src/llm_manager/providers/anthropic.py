@@ -40,7 +40,15 @@ if TYPE_CHECKING:
     from llm_manager._http import HttpResponse
     from llm_manager.types import FinishReason, Message, Request, ResponseFormat
 
-__all__ = ["API_VERSION", "AnthropicAdapter", "build_body", "build_headers", "error_from_response", "parse_completion"]
+__all__ = [
+    "API_VERSION",
+    "AnthropicAdapter",
+    "build_body",
+    "build_headers",
+    "error_from_response",
+    "parse_completion",
+    "tool_input",
+]
 
 API_VERSION = "2023-06-01"
 """The ``anthropic-version`` sent unless the endpoint's headers name another."""
@@ -194,7 +202,7 @@ def _content(message: Message) -> str | list[dict[str, Any]]:
         return message.content
     blocks = _blocks(message.content) if message.content else []
     return blocks + [
-        {"type": "tool_use", "id": c.id, "name": c.name, "input": _tool_input(c.arguments)} for c in message.tool_calls
+        {"type": "tool_use", "id": c.id, "name": c.name, "input": tool_input(c.arguments)} for c in message.tool_calls
     ]
 
 
@@ -202,8 +210,9 @@ def _blocks(content: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"type": "text", "text": content}] if isinstance(content, str) else content
 
 
-def _tool_input(arguments: str) -> dict[str, Any]:
-    # The API wants an object; arguments a model wrote that do not parse are repaired rather than dropped.
+def tool_input(arguments: str) -> dict[str, Any]:
+    """A call's arguments as the ``tool_use.input`` object the API wants: text a model wrote that does not
+    parse is repaired rather than dropped, and a non-object value is wrapped as ``{"value": ...}``."""
     try:
         value = _json.loads(arguments or "{}")
     except _json.JSONDecodeError:

@@ -13,6 +13,9 @@ Protocol facts relied on (they are what the official SDK parses):
   usage, which overwrites what ``message_start`` said), ``message_stop``; or an ``error`` event once the 200 is
   sent, after which nothing follows.
 - Usage splits the prompt: ``input_tokens`` excludes ``cache_read_input_tokens``; their sum is the prompt.
+- Tools: ``tools[]`` (name, description, ``input_schema``), ``tool_choice`` (auto / any / none / tool, with
+  ``disable_parallel_tool_use``); a call is a ``tool_use`` block in an assistant turn (streamed as a block start
+  and ``input_json_delta`` pieces), a result a ``tool_result`` block in the next user turn.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ from typing import Any
 
 from llm_manager import _json
 from llm_manager.config import Settings
+from llm_manager.providers.anthropic import tool_input
 from llm_manager.server.errors import ErrorReply
 from llm_manager.server.openai_api import BadBody, _route, response_headers
-from llm_manager.types import FinishReason, Response, ResponseFormat
+from llm_manager.types import FinishReason, Response, ResponseFormat, Tool, ToolCall, ToolCallDelta
 
 __all__ = [
     "MessageEvents",
@@ -38,9 +42,7 @@ __all__ = [
 ]
 
 _ROLES = ("user", "assistant")
-# Tool use needs tool calls in the core types; until then such a request is refused, never half-understood.
-_TOOL_FIELDS = ("tools", "tool_choice")
-_TOOL_BLOCKS = ("tool_use", "tool_result")
+_CHOICES = {"auto": "auto", "any": "required", "none": "none"}
 
 _STOP: dict[FinishReason, str] = {
     # A matched stop sequence also finishes as "stop": providers drop the sequence from the text and ours do not
@@ -83,9 +85,6 @@ def parse_messages(body: Any, headers: Mapping[str, str], settings: Settings) ->
     """
     if not isinstance(body, dict):
         raise BadBody("the request body must be a JSON object")
-    for name in _TOOL_FIELDS:
-        if body.get(name) is not None:
-            raise BadBody(f"{name}: tool use is not supported by this gateway yet", name)
     prefs: dict[str, Any] = _route(body.get("model"), headers, settings)
     prefs["max_tokens"] = _max_tokens(body.get("max_tokens"))
     messages = [turn for i, m in enumerate(_list(body.get("messages"))) for turn in _turn(m, i)]
@@ -97,7 +96,42 @@ def parse_messages(body: Any, headers: Mapping[str, str], settings: Settings) ->
     fmt = _output_format(body.get("output_config"))
     if fmt is not None:
         prefs["response_format"] = fmt
+    _tools(body, prefs)
     return ParsedMessages(messages, prefs, bool(body.get("stream")))
+
+
+def _tools(body: dict[str, Any], prefs: dict[str, Any]) -> None:
+    raw, choice = body.get("tools"), body.get("tool_choice")
+    if raw is not None:
+        if not isinstance(raw, list):
+            raise BadBody("tools: must be an array", "tools")
+        tools = []
+        for i, t in enumerate(raw):
+            if not isinstance(t, dict) or t.get("type", "custom") != "custom":
+                kind = t.get("type") if isinstance(t, dict) else type(t).__name__
+                raise BadBody(f"tools.{i}: only client tools are supported, not server tools ({kind!r})", f"tools.{i}")
+            try:
+                spec = {"name": t.get("name"), "description": t.get("description"), "parameters": t.get("input_schema")}
+                tools.append(Tool.model_validate({k: v for k, v in spec.items() if v is not None}))
+            except ValueError as exc:
+                raise BadBody(
+                    f"tools.{i}: {exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}", f"tools.{i}"
+                ) from None
+        if tools:
+            prefs["tools"] = tools
+    if choice is None:
+        return
+    kind = choice.get("type") if isinstance(choice, dict) else None
+    if kind == "tool" and isinstance(choice.get("name"), str):
+        prefs["tool_choice"] = {"name": choice["name"]}
+    elif kind in _CHOICES:
+        prefs["tool_choice"] = _CHOICES[kind]
+    else:
+        raise BadBody("tool_choice: must be {type: auto | any | none | tool, name?}", "tool_choice")
+    if choice.get("disable_parallel_tool_use") is True:
+        prefs["parallel_tool_calls"] = False
+    if "tools" not in prefs and prefs["tool_choice"] != "none":
+        raise BadBody("tool_choice: requires tools", "tool_choice")
 
 
 def _sampling(body: dict[str, Any], prefs: dict[str, Any]) -> None:
@@ -146,15 +180,51 @@ def _list(raw: Any) -> list[Any]:
 
 
 def _turn(m: Any, i: int) -> list[dict[str, Any]]:
-    """The canonical messages for one Messages turn (one today; a turn of tool results will make several)."""
+    """The canonical messages for one Messages turn: an assistant turn with its tool calls, or a user turn's
+    tool results (one ``tool`` message each) followed by its text."""
     if not isinstance(m, dict) or m.get("role") not in _ROLES:
         raise BadBody(f"messages.{i}.role: must be one of {', '.join(_ROLES)}", f"messages.{i}.role")
-    content = m.get("content")
+    role, content, where = m["role"], m.get("content"), f"messages.{i}.content"
     if isinstance(content, str):
-        return [{"role": m["role"], "content": content}]
+        return [{"role": role, "content": content}]
     if not isinstance(content, list):
-        raise BadBody(f"messages.{i}.content: must be a string or an array of blocks", f"messages.{i}.content")
-    return [{"role": m["role"], "content": _texts(content, f"messages.{i}.content")}]
+        raise BadBody(f"{where}: must be a string or an array of blocks", where)
+    tool_kind = "tool_use" if role == "assistant" else "tool_result"
+    blocks = [b for b in content if not (isinstance(b, dict) and b.get("type") == tool_kind)]
+    tools = [(j, b) for j, b in enumerate(content) if isinstance(b, dict) and b.get("type") == tool_kind]
+    text = _texts(blocks, where)
+    if role == "assistant":
+        calls = [_call(b, f"{where}.{j}") for j, b in tools]
+        return [{"role": role, "content": text, "tool_calls": calls} if calls else {"role": role, "content": text}]
+    out = [_result(b, f"{where}.{j}") for j, b in tools]
+    if text or not out:
+        out.append({"role": role, "content": text})
+    return out
+
+
+def _call(block: dict[str, Any], where: str) -> ToolCall:
+    call_id, name, args = block.get("id"), block.get("name"), block.get("input", {})
+    if not isinstance(call_id, str) or not isinstance(name, str) or not isinstance(args, dict):
+        raise BadBody(f"{where}: a tool_use block needs id, name and an input object", where)
+    return ToolCall(id=call_id, name=name, arguments=_json.dumps(args).decode())
+
+
+def _result(block: dict[str, Any], where: str) -> dict[str, Any]:
+    call_id, content = block.get("tool_use_id"), block.get("content", "")
+    if not isinstance(call_id, str):
+        raise BadBody(f"{where}.tool_use_id: required", f"{where}.tool_use_id")
+    text = (
+        content
+        if isinstance(content, str)
+        else _texts(content, f"{where}.content")
+        if isinstance(content, list)
+        else None
+    )
+    if text is None:
+        raise BadBody(f"{where}.content: must be a string or an array of text blocks", f"{where}.content")
+    if block.get("is_error") is True:
+        text = f"Error: {text}"  # the canonical tool message has no error flag; the model still learns it failed
+    return {"role": "tool", "tool_call_id": call_id, "content": text}
 
 
 def _system(raw: Any) -> str | None:
@@ -171,8 +241,6 @@ def _texts(blocks: list[Any], where: str) -> str:
     for j, block in enumerate(blocks):
         kind = block.get("type") if isinstance(block, dict) else type(block).__name__
         field = f"{where}.{j}"
-        if kind in _TOOL_BLOCKS:
-            raise BadBody(f"{field}: {kind} blocks are not supported by this gateway yet", field)
         if kind != "text" or not isinstance(block.get("text"), str):
             raise BadBody(f"{field}: only text blocks are supported, got {kind!r}", field)
         texts.append(block["text"])
@@ -219,13 +287,22 @@ def message_body(resp: Response) -> bytes:
             "id": resp.id,
             "type": "message",
             "role": "assistant",
-            "content": [{"type": "text", "text": resp.content}],
+            "content": _content(resp),
             "model": resp.model,
             "stop_reason": stop_reason(resp.finish_reason),
             "stop_sequence": None,
             "usage": _usage(resp),
         }
     )
+
+
+def _content(resp: Response) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = (
+        [{"type": "text", "text": resp.content}] if resp.content or not resp.tool_calls else []
+    )
+    return blocks + [
+        {"type": "tool_use", "id": c.id, "name": c.name, "input": tool_input(c.arguments)} for c in resp.tool_calls
+    ]
 
 
 def message_headers(resp: Response) -> dict[str, str]:
@@ -264,14 +341,19 @@ _MESSAGE_STOP = _event(b"message_stop", {"type": "message_stop"})
 class MessageEvents:
     """The events of one streamed message, from byte templates: per piece of text only the text is serialised.
 
-    The answer is one text block (index 0). ``message_start`` carries an estimate of the input tokens, since the
-    provider reports usage only at the end; ``message_delta`` then gives the real counts, which replace it.
+    Text goes in block 0; each tool call opens a ``tool_use`` block after it, whose arguments stream as
+    ``input_json_delta`` pieces. ``message_start`` carries an estimate of the input tokens, since the provider
+    reports usage only at the end; ``message_delta`` then gives the real counts, which replace it.
     """
 
-    __slots__ = ("_id", "_start")
+    __slots__ = ("_block", "_id", "_start", "_text")
 
     def __init__(self, message_id: str, model: str, input_tokens: int) -> None:
         self._id = message_id
+        self._block = 0
+        """Index of the open content block."""
+        self._text = True
+        """Whether the open block is text (else a tool call's)."""
         message: dict[str, Any] = {
             "id": message_id,
             "type": "message",
@@ -290,14 +372,44 @@ class MessageEvents:
 
     def delta(self, text: str) -> bytes:
         """One piece of text."""
-        return _DELTA_HEAD + _json.dumps(text) + _DELTA_TAIL
+        if self._block == 0:
+            return _DELTA_HEAD + _json.dumps(text) + _DELTA_TAIL
+        opened = b"" if self._text else self._next({"type": "text", "text": ""})
+        self._text = True
+        return opened + self._block_delta({"type": "text_delta", "text": text})
+
+    def tool_call(self, piece: ToolCallDelta) -> bytes:
+        """A call's first piece opens its ``tool_use`` block; later pieces are its arguments."""
+        out = b""
+        if piece.id is not None or piece.name is not None:
+            block = {
+                "type": "tool_use",
+                "id": piece.id or f"toolu_{piece.index}",
+                "name": piece.name or "",
+                "input": {},
+            }
+            out = self._next(block)
+            self._text = False
+        if piece.arguments:
+            out += self._block_delta({"type": "input_json_delta", "partial_json": piece.arguments})
+        return out
+
+    def _next(self, block: dict[str, Any]) -> bytes:
+        stop = _event(b"content_block_stop", {"type": "content_block_stop", "index": self._block})
+        self._block += 1
+        start = {"type": "content_block_start", "index": self._block, "content_block": block}
+        return stop + _event(b"content_block_start", start)
+
+    def _block_delta(self, delta: dict[str, Any]) -> bytes:
+        return _event(b"content_block_delta", {"type": "content_block_delta", "index": self._block, "delta": delta})
 
     def closing(self, resp: Response | None) -> bytes:
-        """The block's end, the stop reason with the whole request's usage, and ``message_stop``."""
+        """The open block's end, the stop reason with the whole request's usage, and ``message_stop``."""
         delta = {"stop_reason": stop_reason(resp.finish_reason if resp else None), "stop_sequence": None}
         usage = _usage(resp) if resp is not None else {"output_tokens": 0}
         end = _event(b"message_delta", {"type": "message_delta", "delta": delta, "usage": usage})
-        return _BLOCK_STOP + end + _MESSAGE_STOP
+        last = _event(b"content_block_stop", {"type": "content_block_stop", "index": self._block})
+        return (_BLOCK_STOP if self._block == 0 else last) + end + _MESSAGE_STOP
 
     def failure(self, reply: ErrorReply) -> bytes:
         """The ``error`` event that ends a stream which broke after it started (no ``message_stop`` follows)."""

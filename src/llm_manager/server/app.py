@@ -43,7 +43,7 @@ from llm_manager.server.openai_api import (
     response_headers,
 )
 from llm_manager.tokens import estimate_prompt_tokens
-from llm_manager.types import Request, Response, StreamEvent
+from llm_manager.types import Request, Response, StreamEvent, ToolCallDelta
 
 if TYPE_CHECKING:
     from llm_manager.config import Settings
@@ -242,6 +242,8 @@ class _Events(Protocol):
 
     def delta(self, text: str) -> bytes: ...
 
+    def tool_call(self, piece: ToolCallDelta) -> bytes: ...
+
     def closing(self, resp: Response | None) -> bytes: ...
 
     def failure(self, reply: ErrorReply) -> bytes: ...
@@ -261,6 +263,9 @@ class _ChatEvents:
 
     def delta(self, text: str) -> bytes:
         return self._writer.delta(text)
+
+    def tool_call(self, piece: ToolCallDelta) -> bytes:
+        return self._writer.tool_call(piece)
 
     def closing(self, resp: Response | None) -> bytes:
         end = self._writer.finish((resp.finish_reason if resp else None) or "stop")
@@ -284,6 +289,8 @@ async def _sse(stream: ResponseStream, first: StreamEvent, events: _Events, rid:
                 return
             if event.delta:
                 yield events.delta(event.delta)
+            elif event.tool_call is not None:
+                yield events.tool_call(event.tool_call)
             event = await anext(stream)
     except StopAsyncIteration:
         exc: LLMManagerError = LLMManagerError("the stream ended without its final event", request_id=rid)

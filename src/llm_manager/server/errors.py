@@ -73,6 +73,8 @@ def render_error(exc: LLMManagerError, request_id: str) -> ErrorReply:
     reply.headers["x-request-id"] = exc.request_id or request_id
     # Every LLMManagerError surfaces after the gateway's own retries and fallbacks (or when none could help).
     reply.headers["x-should-retry"] = "false"
+    # As on a success: how many provider calls were spent (0 when the request was refused before any).
+    reply.headers["x-llm-attempts"] = str(sum(1 for a in exc.attempts if not a.skipped))
     return reply
 
 

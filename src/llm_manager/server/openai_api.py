@@ -66,6 +66,10 @@ def parse_chat(body: Any, headers: Mapping[str, str], settings: Settings) -> Par
         raise BadBody("the request body must be a JSON object")
     prefs: dict[str, Any] = _route(body.get("model"), headers, settings)
     messages = _messages(body.get("messages"))
+    if body.get("n") not in (None, 1):
+        # One answer per request is what routing, caching and the ledger account for: say so rather than
+        # silently returning fewer choices than asked.
+        raise BadBody("n must be 1: this gateway returns one choice per request; send n requests instead", "n")
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     for key, value in (
         ("max_tokens", max_tokens),
