@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 LOCK   := requirements/dev.lock
 LINT_PATHS := src tests $(wildcard bench)
 
-.PHONY: demo test install install-dev lint format typecheck pytest bench all clean
+.PHONY: demo test install install-dev lint format typecheck chromium pytest bench all clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,14 @@ demo: install
 	$(BIN)/llm-manager demo
 
 ## test: set up, then lint, type-check and run the whole test suite
-test: install-dev lint typecheck pytest
+test: install-dev lint typecheck chromium pytest
+
+# The dashboard's browser tests drive Debian's Chromium through playwright (which downloads no browser here).
+CHROMIUM := /usr/bin/chromium
+chromium: $(CHROMIUM)
+$(CHROMIUM):
+	DEBIAN_FRONTEND=noninteractive apt-get -qq update
+	DEBIAN_FRONTEND=noninteractive apt-get -qq install -y --no-install-recommends chromium >/dev/null
 
 lint: install-dev
 	$(BIN)/ruff check $(LINT_PATHS)

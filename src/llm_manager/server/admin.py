@@ -1,4 +1,4 @@
-"""The admin API: ``/admin/status``, ``/admin/costs``, ``/admin/requests`` (read-only).
+"""The admin API: ``/admin/status``, ``/admin/costs``, ``/admin/requests``, ``/admin/timeseries`` (read-only).
 
 With gateway keys configured these need an admin key (``llm-manager keys create NAME --admin``); with no keys
 at all the gateway is open for local development, admin routes included.
@@ -6,6 +6,7 @@ at all the gateway is open for local development, admin routes included.
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -16,6 +17,8 @@ from starlette.responses import Response as HttpResponse
 
 from llm_manager import _json
 from llm_manager.server.errors import ErrorReply, gateway_error
+from llm_manager.server.timeseries import BadParameter, By, Grid
+from llm_manager.server.timeseries import query as timeseries_query
 
 if TYPE_CHECKING:
     from llm_manager.costs.ledger import Ledger, LedgerRow
@@ -90,6 +93,25 @@ class Admin:
         grouped = _by_request(await ledger.rows(since=since))
         page = list(reversed(grouped))[offset : offset + limit]
         return _ok({"since": since, "total": len(grouped), "limit": limit, "offset": offset, "requests": page})
+
+    async def timeseries(self, http: HttpRequest) -> HttpResponse:
+        """Requests, errors, latency p50 / p95 and cost per bucket over the last ``window`` (default ``15m``) in
+        buckets of ``bucket`` (default ``15s``), overall and per ``by`` (``model`` or ``deployment``)."""
+        if (denied := await self._allowed(http)) is not None:
+            return _reply(denied)
+        params = http.query_params
+        by_text = params.get("by", "model")
+        if by_text not in ("model", "deployment"):
+            return _reply(gateway_error(400, "by must be model or deployment", param="by"))
+        by: By = "deployment" if by_text == "deployment" else "model"
+        try:
+            grid = Grid.parse(params.get("window", "15m"), params.get("bucket", "15s"), time.time())
+        except BadParameter as exc:
+            return _reply(gateway_error(400, str(exc), param=exc.param))
+        ledger = await self._ledger()
+        if ledger is None:
+            return _reply(gateway_error(404, "the ledger is disabled (ledger.enabled: false)", code="no_ledger"))
+        return _ok(await timeseries_query(ledger.db, grid, by))
 
 
 def _by_request(rows: list[LedgerRow]) -> list[dict[str, Any]]:

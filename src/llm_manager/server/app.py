@@ -7,7 +7,8 @@ The app does not own the manager: whoever built it (``llm-manager serve``, a tes
 
 Authentication: while the store holds at least one active gateway key (``llm-manager keys create``), every
 ``/v1/*`` route requires one, as ``Authorization: Bearer <secret>`` or ``x-api-key: <secret>``. With no keys at
-all the gateway is open, for local development. ``/health``, ``/health/ready`` and ``/metrics`` are always open.
+all the gateway is open, for local development. ``/health``, ``/health/ready`` and ``/metrics`` are always open, and
+so is the dashboard page ``/ui`` (its data comes from the admin routes, see :mod:`llm_manager.server.ui`).
 See :mod:`llm_manager.server.keys`.
 """
 
@@ -353,6 +354,7 @@ def create_app(llm: LLMManager, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES)
         max_body_bytes: larger request bodies are refused with 413.
     """
     gw = _Gateway(llm, max_body_bytes)
+    from llm_manager.server import ui
     from llm_manager.server.admin import Admin
 
     admin = Admin(gw)
@@ -366,5 +368,7 @@ def create_app(llm: LLMManager, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES)
         Route("/admin/status", admin.status, methods=["GET"]),
         Route("/admin/costs", admin.costs, methods=["GET"]),
         Route("/admin/requests", admin.requests, methods=["GET"]),
+        Route("/admin/timeseries", admin.timeseries, methods=["GET"]),
+        *ui.routes(),
     ]
     return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
