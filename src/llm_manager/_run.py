@@ -137,12 +137,16 @@ class Done:
 class Run:
     """One request's journey through its candidates."""
 
-    def __init__(self, ex: Executor, request: Request, plan: Plan, request_id: str) -> None:
+    def __init__(
+        self, ex: Executor, request: Request, plan: Plan, request_id: str, attempts: list[Attempt] | None = None
+    ) -> None:
         self.ex = ex
         self.request = request
         self.plan = plan
         self.request_id = request_id
-        self.attempts: list[Attempt] = list(plan.skipped)
+        self.attempts: list[Attempt] = attempts if attempts is not None else []
+        """Every try so far; the caller may pass its own list to see them when a stream is abandoned."""
+        self.attempts.extend(plan.skipped)
         self.errors: list[BaseException] = []
         self.refusals: list[tuple[Deployment, Refusal]] = []
         self.started = time.perf_counter()
@@ -314,6 +318,32 @@ class Run:
                 key=ticket.key.fp if ticket.key else None,
                 hedge=True,
                 cost=dep.estimate_cost(estimate_prompt_tokens(self.request), 0),
+            )
+        )
+
+    async def cancelled(self, ticket: Ticket, acc: Accumulator, t0: float) -> None:
+        """The caller stopped reading a stream that was answering. Not the provider's failure (breakers and
+        stats are left alone), but it billed the prompt and what it had generated: record an estimated cost."""
+        dep = ticket.dep
+        latency_s = time.perf_counter() - t0
+        done = acc.done()
+        prompt = done.prompt_tokens if done.prompt_tokens is not None else estimate_prompt_tokens(self.request)
+        chars = len(done.text) + sum(len(c.name) + len(c.arguments) for c in done.tool_calls)
+        completion = done.completion_tokens if done.completion_tokens is not None else max(1, chars // 4)
+        await self.ex.admission.settle(ticket, error=None, used_tokens=prompt + completion, latency_s=latency_s)
+        self.attempts.append(
+            Attempt(
+                deployment=dep.name,
+                provider=dep.provider,
+                model=dep.endpoint.model,
+                ok=False,
+                error_code="cancelled",
+                error=f"the caller stopped reading after {acc.chunks} chunks",
+                latency_ms=round(latency_s * 1000, 3),
+                waited_ms=round(self.waited_s * 1000, 3),
+                key=ticket.key.fp if ticket.key else None,
+                hedge=self.hedged,
+                cost=dep.estimate_cost(prompt, completion),
             )
         )
 

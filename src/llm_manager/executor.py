@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llm_manager._run import Accumulator, Done, Run
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from llm_manager.routing.admission import Admission, Ticket
     from llm_manager.routing.planner import Deployment, Plan
     from llm_manager.routing.stats import LatencyStats
-    from llm_manager.types import Request, Response
+    from llm_manager.types import Attempt, Request, Response
 
 __all__ = ["Executor"]
 
@@ -178,9 +179,12 @@ class Executor:
 
     # -- streams ------------------------------------------------------------------------------------------------
 
-    async def stream(self, request: Request, plan: Plan, request_id: str) -> AsyncIterator[StreamEvent]:
-        """Yield ``delta`` events, then one ``done`` event with the assembled response."""
-        run = Run(self, request, plan, request_id)
+    async def stream(
+        self, request: Request, plan: Plan, request_id: str, attempts: list[Attempt] | None = None
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Yield ``delta`` events, then one ``done`` event with the assembled response. ``attempts``, when given,
+        collects every try as it happens (what a caller that stops reading early accounts from)."""
+        run = Run(self, request, plan, request_id, attempts)
         try:
             await run.queue_if_others_wait()
             delay = self._hedge_delay(request, plan)
@@ -188,8 +192,10 @@ class Executor:
                 won = await self._hedged_open(run, delay)
                 if won is not None:
                     run.leave_queue()
-                    async for event in self._committed(run, *won):
-                        yield event
+                    # aclosing: a caller that stops reading must reach _committed's cleanup now, not at GC.
+                    async with aclosing(self._committed(run, *won)) as events:
+                        async for event in events:
+                            yield event
                     return
             while True:
                 for dep in run.tries():
@@ -200,8 +206,9 @@ class Executor:
                     if opened is None:
                         continue
                     run.leave_queue()
-                    async for event in self._committed(run, ticket, *opened):
-                        yield event
+                    async with aclosing(self._committed(run, ticket, *opened)) as events:
+                        async for event in events:
+                            yield event
                     return
                 if not await run.wait_for_room():
                     raise run.exhausted()
@@ -242,6 +249,10 @@ class Executor:
         except (ProviderError, TimeoutError) as exc:
             await self.admission.settle(ticket, error=exc, used_tokens=None, latency_s=time.perf_counter() - t0)
             raise run.broke(ticket, exc, acc, t0) from exc
+        except (GeneratorExit, asyncio.CancelledError):
+            # The caller stopped reading: release the slot and record what was spent, then close the upstream.
+            await run.cancelled(ticket, acc, t0)
+            raise
         finally:
             await agen.aclose()
         done = acc.done()

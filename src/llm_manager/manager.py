@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from llm_manager.config import Settings, load_settings
 from llm_manager.errors import ConfigError, LLMManagerError
 from llm_manager.routing.stats import DeploymentStats, LatencyStats
-from llm_manager.types import TASK_TYPES, Message, Request, Response, StreamEvent
+from llm_manager.types import TASK_TYPES, Attempt, Message, Request, Response, StreamEvent
 
 if TYPE_CHECKING:
     from llm_manager._http import HttpClient
@@ -373,8 +373,10 @@ class LLMManager:
         trace = self.telemetry.request(request, request_id, stream=True)
         p, holds = await self.accounting.before(request, plan(request, self.settings, self.deployments, self.stats))
         settled = False
+        attempts: list[Attempt] = []
+        events = self.executor.stream(request, p, request_id, attempts)
         try:
-            async for event in self.executor.stream(request, p, request_id):
+            async for event in events:
                 if event.type == "done" and event.response is not None:
                     if key is not None and self.cache is not None:
                         await self.cache.put(key, event.response)
@@ -388,9 +390,16 @@ class LLMManager:
             # attempts are known to have cost, and released otherwise.
             if not settled:
                 settled = True
-                trace.finish(None, exc, started_at_ns=t0)
-                await self.accounting.after(holds, None, exc)
-                await self.accounting.record(request, request_id, started, None, exc, key)
+                err: BaseException = exc
+                if not isinstance(exc, LLMManagerError):
+                    # Close the run now rather than at garbage collection: the upstream is released at once and
+                    # the answering attempt is recorded (with what it cost) before the ledger row is written.
+                    await events.aclose()
+                    err = LLMManagerError("the caller stopped reading the stream", request_id=request_id)
+                    err.attempts = attempts
+                trace.finish(None, err, started_at_ns=t0)
+                await self.accounting.after(holds, None, err)
+                await self.accounting.record(request, request_id, started, None, err, key)
             raise
 
     # -- structured output and several models --------------------------------------------------------------------

@@ -173,3 +173,37 @@ def test_cli_costs_recommend_and_replay(tmp_path: Path, monkeypatch: pytest.Monk
     assert what_if.exit_code == 0 and "on mini" in what_if.stdout
     bad = runner.invoke(cli, ["--config", str(cfg), "costs", "--since", "yesterdayish"])
     assert bad.exit_code == 2 and "since" in bad.output
+
+
+async def test_an_abandoned_stream_is_billed_released_and_not_a_provider_failure(tmp_path: Path) -> None:
+    slow = instant(tokens_per_s=200, reply=" ".join(["word"] * 60))
+    cfg = load_settings(
+        {
+            "models": {"primary": {"provider": "simulated", "family": "claude", "simulate": slow, **PRICES}},
+            "store": {"url": f"sqlite:///{tmp_path / 'l.db'}"},
+            "budgets": [{"name": "day", "limit_usd": "10", "soft_limit_pct": None}],
+        },
+        env={},
+    )
+    async with LLMManager(cfg) as llm:
+        stream = llm.stream("tell me", task="analysis", user="carol")
+        got = []
+        async for event in stream:
+            got.append(event.delta)
+            if len(got) == 5:
+                break
+        await stream.aclose()  # the caller walks away after five pieces
+        assert len(got) == 5
+        assert llm.ledger is not None
+        await llm.ledger.flush()
+        (row,) = await llm.ledger.rows()
+        assert (row.status, row.error_code, row.deployment, row.user) == ("error", "cancelled", "primary", "carol")
+        # Billed: the prompt and the five pieces it had sent, at the primary's prices.
+        assert row.cost is not None and row.cost > 0
+        status = (await llm.budgets.status())[0]
+        assert Decimal(status["reserved_usd"]) == 0 and Decimal(status["spent_usd"]) == row.cost
+        # Not the provider's fault: its breaker saw no failure, and the next request goes to it again.
+        dep = (await llm.status())["deployments"]["primary"]
+        assert dep["failures"] == 0 and all(b["state"] == "closed" for b in dep["breakers"].values())
+        again = await llm.generate("next", task="analysis")
+        assert again.deployment == "primary"

@@ -135,7 +135,8 @@ def ledger_rows(
                     a.deployment,
                     a.provider,
                     a.model,
-                    cost=Decimal(0) if priced.get(a.deployment) else None,
+                    # Errors are not billed; a stream the caller abandoned was (its attempt carries the estimate).
+                    cost=a.cost if a.cost is not None else Decimal(0) if priced.get(a.deployment) else None,
                     latency_ms=a.latency_ms,
                     error_code=a.error_code,
                 )
