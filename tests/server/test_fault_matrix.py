@@ -34,7 +34,7 @@ from openai.types.chat import ChatCompletionMessageParam
 from llm_manager.config import load_settings
 from llm_manager.errors import AllCandidatesFailedError, BudgetExceededError
 from llm_manager.manager import LLMManager
-from llm_manager.server.errors import render_error
+from llm_manager.server.errors import DEFAULT_RETRY_AFTER_S, render_error
 from llm_manager.types import Attempt
 from tests.fakes import anthropic_wire, gemini_wire, openai_wire
 from tests.fakes.server import FakeUpstream, Reply, serve_in_thread
@@ -586,7 +586,9 @@ def _check_refusal(case: Case, exc: openai.APIStatusError) -> None:
     body = exc.body
     assert isinstance(body, dict) and set(body) == {"message", "type", "param", "code"}
     assert headers["x-should-retry"] == "false"  # the gateway spent the retries: the SDK must not add its own
-    assert headers.get("retry-after") == case.retry_after
+    # Every 429 / 503 says when to come back: the upstream's wait when there was one, else the gateway's floor.
+    floor = str(int(DEFAULT_RETRY_AFTER_S)) if case.status in (429, 503) else None
+    assert headers.get("retry-after") == (case.retry_after or floor)
     assert headers["x-llm-attempts"] == str(len(case.attempts))
     assert "x-llm-model" not in headers
 

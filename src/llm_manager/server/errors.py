@@ -28,7 +28,11 @@ from llm_manager.errors import (
     RateLimitError,
 )
 
-__all__ = ["ErrorReply", "gateway_error", "render_error"]
+__all__ = ["DEFAULT_RETRY_AFTER_S", "ErrorReply", "gateway_error", "render_error"]
+
+DEFAULT_RETRY_AFTER_S = 1.0
+"""Said on a 429 / 503 when no upstream or breaker gave a wait: clients that pace themselves (and people reading
+the headers) get a floor rather than nothing, and every 429 / 503 the gateway sends carries ``retry-after``."""
 
 
 @dataclass(slots=True)
@@ -70,6 +74,10 @@ def render_error(exc: LLMManagerError, request_id: str) -> ErrorReply:
         reply = gateway_error(
             503, exc.message, type_="api_error", code=exc.code, headers=_retry_headers(_retry_after(exc))
         )
+    # Not for a spent budget without a reset: no wait would help there.
+    wait_helps = reply.body["error"]["type"] != "insufficient_quota"
+    if reply.status in (429, 503) and "retry-after" not in reply.headers and wait_helps:
+        reply.headers.update(_retry_headers(DEFAULT_RETRY_AFTER_S))
     reply.headers["x-request-id"] = exc.request_id or request_id
     # Every LLMManagerError surfaces after the gateway's own retries and fallbacks (or when none could help).
     reply.headers["x-should-retry"] = "false"
