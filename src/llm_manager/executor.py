@@ -239,7 +239,7 @@ class Executor:
 
     async def _committed(
         self, run: Run, ticket: Ticket, agen: AsyncGenerator[Chunk, None], first: Chunk, acc: Accumulator, t0: float
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent, None]:
         # From here on this deployment owns the stream, whatever happens.
         dep = ticket.dep
         ttfc = (time.perf_counter() - t0) * 1000

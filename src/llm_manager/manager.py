@@ -348,9 +348,12 @@ class LLMManager:
         whole :class:`Response`; it is also kept on :attr:`ResponseStream.response`.
         """
         request = self.request(prompt, messages=messages, **prefs)
-        return ResponseStream(self._stream(request, request_id or _new_id()))
+        attempts: list[Attempt] = []
+        return ResponseStream(self._stream(request, request_id or _new_id(), attempts), attempts)
 
-    async def _stream(self, request: Request, request_id: str) -> AsyncIterator[StreamEvent]:
+    async def _stream(
+        self, request: Request, request_id: str, attempts: list[Attempt] | None = None
+    ) -> AsyncIterator[StreamEvent]:
         from llm_manager.routing.planner import plan
 
         key = None
@@ -373,7 +376,7 @@ class LLMManager:
         trace = self.telemetry.request(request, request_id, stream=True)
         p, holds = await self.accounting.before(request, plan(request, self.settings, self.deployments, self.stats))
         settled = False
-        attempts: list[Attempt] = []
+        attempts = attempts if attempts is not None else []
         events = self.executor.stream(request, p, request_id, attempts)
         try:
             async for event in events:
@@ -674,10 +677,13 @@ class LLMManager:
 class ResponseStream:
     """An async iterator of :class:`StreamEvent` that is also an async context manager closing the upstream."""
 
-    def __init__(self, events: AsyncIterator[StreamEvent]) -> None:
+    def __init__(self, events: AsyncIterator[StreamEvent], attempts: list[Attempt] | None = None) -> None:
         self._events = events
         self.response: Response | None = None
         """The whole response, once the stream has finished."""
+        self.attempts: list[Attempt] = attempts if attempts is not None else []
+        """The tries so far, filled in as they finish: while the answer streams, the failed candidates before
+        the one answering (which is added when it ends)."""
 
     def __aiter__(self) -> ResponseStream:
         return self
