@@ -320,6 +320,7 @@ class LLMManager:
             p, holds = await self.accounting.before(request, plan(request, self.settings, self.deployments, self.stats))
         except BaseException as exc:
             trace.finish(None, exc, started_at_ns=t0)
+            await self.accounting.record(request, request_id, started, None, exc, key)  # candidates passed over
             raise
         try:
             resp = await self.executor.complete(request, p, request_id)
@@ -374,7 +375,12 @@ class LLMManager:
                 return
         started, t0 = _utc_now(), time.perf_counter_ns()
         trace = self.telemetry.request(request, request_id, stream=True)
-        p, holds = await self.accounting.before(request, plan(request, self.settings, self.deployments, self.stats))
+        try:
+            p, holds = await self.accounting.before(request, plan(request, self.settings, self.deployments, self.stats))
+        except BaseException as exc:
+            trace.finish(None, exc, started_at_ns=t0)
+            await self.accounting.record(request, request_id, started, None, exc, key)
+            raise
         settled = False
         attempts = attempts if attempts is not None else []
         events = self.executor.stream(request, p, request_id, attempts)

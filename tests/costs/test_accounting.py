@@ -207,3 +207,37 @@ async def test_an_abandoned_stream_is_billed_released_and_not_a_provider_failure
         assert dep["failures"] == 0 and all(b["state"] == "closed" for b in dep["breakers"].values())
         again = await llm.generate("next", task="analysis")
         assert again.deployment == "primary"
+
+
+async def test_candidates_passed_over_leave_skipped_rows(tmp_path: Path) -> None:
+    cfg = load_settings(
+        {
+            "models": {
+                "tiny": {
+                    "provider": "simulated",
+                    "family": "gpt",
+                    "context_window": 64,
+                    "simulate": instant(),
+                    **PRICES,
+                },
+                "big": {"provider": "simulated", "family": "claude", "simulate": instant(), **PRICES},
+            },
+            "routing": {"tasks": {"general": ["tiny", "big"], "analysis": ["tiny"]}},
+            "store": {"url": f"sqlite:///{tmp_path / 'l.db'}"},
+        },
+        env={},
+    )
+    long_prompt = "word " * 400
+    async with LLMManager(cfg) as llm:
+        answered = await llm.generate(long_prompt)
+        with pytest.raises(Exception):  # noqa: B017 - which error is the router's business; the rows are ours
+            await llm.generate(long_prompt, task="analysis")
+        assert llm.ledger is not None
+        await llm.ledger.flush()
+        rows = await llm.ledger.rows()
+    mine = [(r.deployment, r.status, r.cost) for r in rows if r.request_id == answered.id]
+    assert mine == [("tiny", "skipped", Decimal(0)), ("big", "ok", answered.usage.cost)]
+    # Every candidate refused: the request still has its row, so it shows in totals and dashboards.
+    refused = [r for r in rows if r.request_id != answered.id]
+    assert [(r.deployment, r.status) for r in refused] == [("tiny", "skipped")]
+    assert refused[0].error_code

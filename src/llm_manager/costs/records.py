@@ -91,11 +91,15 @@ def ledger_rows(
     out: list[LedgerRow] = []
     at = started
     for a in attempts:
-        if a.skipped:
-            continue
         at += timedelta(milliseconds=a.waited_ms)
         n = len(out) + 1
-        if a.ok and response is not None:
+        if a.skipped:
+            # Not called (breaker open, at its limit, window too small): no cost, but a request every candidate
+            # refused still leaves a row, and how often a model is passed over can be counted.
+            out.append(
+                row(n, at, "skipped", a.deployment, a.provider, a.model, cost=Decimal(0), error_code=a.error_code)
+            )
+        elif a.ok and response is not None:
             u = response.usage
             out.append(
                 row(

@@ -99,11 +99,13 @@ def plan(request: Request, settings: Settings, deployments: dict[str, Deployment
             )
     if not fits:
         largest = max((d.endpoint.context_window for d in ordered), default=0)
-        raise ContextTooLargeError(
+        err = ContextTooLargeError(
             f"request needs ~{needed} tokens; the largest window among {', '.join(names)} is {largest}",
             token_count=needed,
             max_tokens=largest,
         )
+        err.attempts = skipped  # each candidate passed over, for the ledger and the caller
+        raise err
     return Plan(fits, skipped, needed, prompt_tokens)
 
 
