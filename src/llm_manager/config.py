@@ -26,6 +26,7 @@ __all__ = [
     "CacheConfig",
     "CircuitBreakerConfig",
     "DeploymentConfig",
+    "GatewayConfig",
     "HedgeConfig",
     "LedgerConfig",
     "PortkeyConfig",
@@ -293,6 +294,19 @@ class StoreConfig(_Strict):
     """``None``: a SQLite file in the user's data directory. ``sqlite:///path.db`` or ``postgresql://…``."""
 
 
+class GatewayConfig(_Strict):
+    """``llm-manager serve``: deadlines and shutdown of the HTTP gateway (the library ignores this section)."""
+
+    request_timeout_s: float | None = Field(default=None, gt=0)
+    """Deadline of a gateway request when the client sends no ``x-llm-timeout`` (``None``: ``routing.deadline_s``)."""
+    max_request_timeout_s: float = Field(default=600.0, gt=0)
+    """The longest deadline a client may ask for with ``x-llm-timeout``; longer ones are cut to this."""
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    """A request body must arrive within this; a slower one gets 408 and its connection is closed."""
+    drain_timeout_s: float = Field(default=30.0, ge=0)
+    """On SIGTERM / SIGINT: how long in-flight requests and streams may run on before they are cut."""
+
+
 class PortkeyConfig(_Strict):
     """The Portkey gateway as a transport."""
 
@@ -322,6 +336,7 @@ class Settings(_Strict):
     budgets: list[BudgetConfig] = Field(default_factory=list)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    gateway: GatewayConfig = Field(default_factory=GatewayConfig)
     _chains: dict[str, list[str]] = PrivateAttr(default_factory=dict)
     source: str = Field(default="defaults", exclude=True)
     """Where the settings came from (a path, ``dict``, ``environment`` or ``simulated``)."""

@@ -381,3 +381,26 @@ async def test_kill_9_loses_at_most_the_last_flush_interval_sqlite(tmp_path: Pat
 async def test_kill_9_loses_at_most_the_last_flush_interval_postgres() -> None:
     with pg_schema() as url:
         await check_after_kill(url)
+
+
+async def test_recent_requests_pages_in_sql_newest_first(db: Database) -> None:
+    ledger = Ledger(db)
+    rows = [row(i) for i in range(6)]
+    # r2 was retried: two rows, the second later than r3's only row; its place is its first row's.
+    retry_ts = T0 + timedelta(seconds=3.5)
+    rows.append(row(9, ts=retry_ts, request_id="r2", attempt=2, status="error", error_code="rate_limited"))
+    ledger.record(rows)
+    await ledger.flush()
+
+    total, page = await ledger.recent_requests(limit=3, offset=1)
+    assert total == 6
+    assert [[(r.request_id, r.attempt) for r in req] for req in page] == [
+        [("r4", 1)],
+        [("r3", 1)],
+        [("r2", 1), ("r2", 2)],
+    ]
+    total, page = await ledger.recent_requests(since=T0 + timedelta(seconds=4), limit=10)
+    assert total == 2 and [req[0].request_id for req in page] == ["r5", "r4"]
+    assert await ledger.recent_requests(since=T0 + timedelta(days=1)) == (0, [])
+    with pytest.raises(ValueError):
+        await ledger.recent_requests(limit=-1)

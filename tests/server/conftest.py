@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from starlette.applications import Starlette
 
 from llm_manager.config import Settings
 from llm_manager.manager import LLMManager
@@ -33,6 +34,7 @@ class Gateway:
     url: str
     llm: LLMManager
     loop: asyncio.AbstractEventLoop
+    app: Starlette
 
     def script(self, name: str, *outcomes: str) -> None:
         """Queue outcomes (``429:30``, ``500``, ``cut:2`` …) for deployment ``name``'s next calls."""
@@ -65,8 +67,9 @@ def start_gateway(settings: Settings, **manager_kw: Any) -> Iterator[Gateway]:
 
     async def main() -> None:
         llm = LLMManager(settings, **manager_kw)
-        server = uvicorn.Server(uvicorn.Config(create_app(llm), log_level="warning", lifespan="off"))
-        holder.update(llm=llm, server=server, loop=asyncio.get_running_loop())
+        app = create_app(llm)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        holder.update(llm=llm, app=app, server=server, loop=asyncio.get_running_loop())
         try:
             task = asyncio.create_task(server.serve(sockets=[sock]))
             while not server.started and not task.done():
@@ -83,7 +86,7 @@ def start_gateway(settings: Settings, **manager_kw: Any) -> Iterator[Gateway]:
     server = holder["server"]
     assert server.started, "gateway failed to start"
     try:
-        yield Gateway(f"http://127.0.0.1:{port}", holder["llm"], holder["loop"])
+        yield Gateway(f"http://127.0.0.1:{port}", holder["llm"], holder["loop"], holder["app"])
     finally:
         server.should_exit = True
         thread.join(10)

@@ -1,9 +1,18 @@
-"""``llm-manager serve``: run the OpenAI-compatible gateway with uvicorn."""
+"""``llm-manager serve``: run the OpenAI-compatible gateway with uvicorn.
+
+SIGTERM / SIGINT drain it: the listener closes (new connections are refused), ``/health/ready`` answers 503, in-flight
+requests and streams run on for up to the drain timeout, then the rest are cut (a stream ends with an error event),
+and only then is the manager closed, flushing the ledger. The process exits 0. A second signal cuts at once.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
+import signal
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol
 
 import click
@@ -24,28 +33,75 @@ class _ManagerFactory(Protocol):
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=4000, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
+@click.option(
+    "--drain-timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Seconds in-flight requests may run on after SIGTERM / SIGINT [default: gateway.drain_timeout_s, 30].",
+)
 @click.pass_obj
-def serve(obj: _ManagerFactory, host: str, port: int) -> None:
+def serve(obj: _ManagerFactory, host: str, port: int, drain_timeout: float | None) -> None:
     """Serve the OpenAI-compatible API (/v1/chat/completions, /v1/models, /health, /metrics)."""
     try:
-        asyncio.run(_serve(obj, host, port))
+        asyncio.run(_serve(obj, host, port, drain_timeout))
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
 
 
-async def _serve(obj: _ManagerFactory, host: str, port: int) -> None:
+# After the cut, what is left gets this long to end before uvicorn cancels it (a client that stopped reading).
+_CUT_GRACE_S = 5
+
+
+async def _serve(obj: _ManagerFactory, host: str, port: int, drain_timeout: float | None) -> None:
     import uvicorn
 
     from llm_manager.server import create_app
+    from llm_manager.server.lifecycle import Lifecycle
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # The signals are ours (below): uvicorn's handler would re-raise them once it has stopped, killing the
+            # process before the manager is closed and the ledger flushed.
+            yield
 
     # Built inside the serving loop: the manager's connections and locks belong to the loop that uses them.
     llm = obj.manager()
     try:
-        config = uvicorn.Config(create_app(llm), host=host, port=port, log_level="warning", lifespan="off")
-        server = uvicorn.Server(config)
+        app = create_app(llm)
+        life: Lifecycle = app.state.lifecycle
+        drain_s = llm.settings.gateway.drain_timeout_s if drain_timeout is None else drain_timeout
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=math.ceil(drain_s + _CUT_GRACE_S),
+        )
+        server = Server(config)
+        serving = asyncio.ensure_future(server.serve())
+        drains: list[asyncio.Task[None]] = []
+
+        def stop(sig: signal.Signals) -> None:
+            if drains:  # a second signal: no more waiting
+                life.cut_all()
+                return
+            click.echo(f"{sig.name}: draining (up to {drain_s:g}s), then stopping", err=True)
+            server.should_exit = True  # uvicorn closes the listener and waits for in-flight requests
+            drains.append(asyncio.ensure_future(life.drain(serving, drain_s)))
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop, sig)
         click.echo(f"llm-manager gateway on http://{host}:{port}/v1", err=True)
-        # uvicorn handles SIGINT / SIGTERM itself: it stops accepting, lets in-flight requests finish, returns.
-        await server.serve()
+        try:
+            await serving
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+            for task in drains:
+                task.cancel()
     finally:
         await llm.aclose()  # flushes the ledger and telemetry, closes provider connections

@@ -499,6 +499,42 @@ class Ledger:
             result = await session.fetchall(sql, params)
         return [_row_from_db(r) for r in result]
 
+    async def recent_requests(
+        self, since: datetime | None = None, *, limit: int = 50, offset: int = 0
+    ) -> tuple[int, list[list[LedgerRow]]]:
+        """A page of the period's requests, newest first (by their first row), each as its rows in order, and how
+        many requests the period holds. Paged in SQL: only the page's rows are read."""
+        if limit < 0 or offset < 0:
+            raise ValueError("limit and offset must be >= 0")
+        where, params = _period(since, None)
+        async with self.db.transaction(False) as session:
+            counted = await session.fetchall(
+                f"SELECT COUNT(DISTINCT request_id) FROM llm_manager_ledger{where}", params
+            )
+            total = counted[0][0] if counted else 0
+            ids = [
+                r[0]
+                for r in await session.fetchall(
+                    f"SELECT request_id, MIN(ts) AS first_ts FROM llm_manager_ledger{where} GROUP BY request_id "
+                    "ORDER BY first_ts DESC, request_id DESC LIMIT ? OFFSET ?",
+                    [*params, limit, offset],
+                )
+            ]
+            rows = (
+                await session.fetchall(
+                    f"SELECT {_COLUMN_LIST} FROM llm_manager_ledger WHERE request_id IN ({', '.join('?' * len(ids))}) "
+                    "ORDER BY request_id, attempt",
+                    ids,
+                )
+                if ids
+                else []
+            )
+        grouped: dict[str, list[LedgerRow]] = {i: [] for i in ids}
+        for r in rows:
+            row = _row_from_db(r)
+            grouped[row.request_id].append(row)
+        return int(total or 0), list(grouped.values())
+
 
 async def _wait(event: asyncio.Event, timeout: float) -> None:
     """Until ``event`` is set or ``timeout`` seconds have passed."""

@@ -7,7 +7,6 @@ at all the gateway is open for local development, admin routes included.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["Admin"]
 
 _JSON = "application/json"
+_MAX_OFFSET = 2**31 - 1
 _DIMENSIONS = ("model", "deployment", "provider", "user", "project", "key", "task")
 
 
@@ -83,16 +83,17 @@ class Admin:
             return _reply(denied)
         try:
             limit = min(500, max(1, int(http.query_params.get("limit", "50"))))
-            offset = max(0, int(http.query_params.get("offset", "0")))
+            # Bounded like limit: the page echoes it, and a JSON number past 64 bits cannot be written.
+            offset = min(_MAX_OFFSET, max(0, int(http.query_params.get("offset", "0"))))
             since = _since(http.query_params.get("since", "24h"))
         except ValueError as exc:
             return _reply(gateway_error(400, f"bad paging parameter: {exc}"))
         ledger = await self._ledger()
         if ledger is None:
             return _reply(gateway_error(404, "the ledger is disabled (ledger.enabled: false)", code="no_ledger"))
-        grouped = _by_request(await ledger.rows(since=since))
-        page = list(reversed(grouped))[offset : offset + limit]
-        return _ok({"since": since, "total": len(grouped), "limit": limit, "offset": offset, "requests": page})
+        total, page = await ledger.recent_requests(since, limit=limit, offset=offset)
+        requests = [_request(rows) for rows in page]
+        return _ok({"since": since, "total": total, "limit": limit, "offset": offset, "requests": requests})
 
     async def timeseries(self, http: HttpRequest) -> HttpResponse:
         """Requests, errors, latency p50 / p95 and cost per bucket over the last ``window`` (default ``15m``) in
@@ -114,23 +115,22 @@ class Admin:
         return _ok(await timeseries_query(ledger.db, grid, by))
 
 
-def _by_request(rows: list[LedgerRow]) -> list[dict[str, Any]]:
-    out: OrderedDict[str, dict[str, Any]] = OrderedDict()
+def _request(rows: list[LedgerRow]) -> dict[str, Any]:
+    """One request of ``/admin/requests``: its first row's facts, the answering row's status, every attempt."""
+    first = rows[0]
+    req: dict[str, Any] = {
+        "request_id": first.request_id,
+        "ts": first.ts,
+        "task": first.task,
+        "user": first.user,
+        "project": first.project,
+        "key": first.api_key_id,
+        "status": first.status,
+        "deployment": first.deployment,
+        "cost": Decimal(0),
+        "attempts": [],
+    }
     for r in rows:
-        req = out.get(r.request_id)
-        if req is None:
-            req = out[r.request_id] = {
-                "request_id": r.request_id,
-                "ts": r.ts,
-                "task": r.task,
-                "user": r.user,
-                "project": r.project,
-                "key": r.api_key_id,
-                "status": r.status,
-                "deployment": r.deployment,
-                "cost": Decimal(0),
-                "attempts": [],
-            }
         req["attempts"].append(
             {
                 "attempt": r.attempt,
@@ -147,7 +147,7 @@ def _by_request(rows: list[LedgerRow]) -> list[dict[str, Any]]:
             req["cost"] += r.cost
         if r.status in ("ok", "cached", "deduplicated"):
             req["status"], req["deployment"] = r.status, r.deployment
-    return list(out.values())
+    return req
 
 
 def _since(text: str | None) -> datetime | None:
@@ -155,7 +155,10 @@ def _since(text: str | None) -> datetime | None:
         return None
     from llm_manager.costs.ledger import parse_since
 
-    return parse_since(text, datetime.now(UTC))
+    try:
+        return parse_since(text, datetime.now(UTC))
+    except OverflowError:  # "99999999w": further back than a datetime reaches
+        raise ValueError(f"{text[:40]!r} reaches back further than a date can") from None
 
 
 def _ok(data: Any) -> HttpResponse:

@@ -7,13 +7,17 @@ The app does not own the manager: whoever built it (``llm-manager serve``, a tes
 
 Authentication: while the store holds at least one active gateway key (``llm-manager keys create``), every
 ``/v1/*`` route requires one, as ``Authorization: Bearer <secret>`` or ``x-api-key: <secret>``. With no keys at
-all the gateway is open, for local development. ``/health``, ``/health/ready`` and ``/metrics`` are always open, and
-so is the dashboard page ``/ui`` (its data comes from the admin routes, see :mod:`llm_manager.server.ui`).
+all the gateway is open, for local development. ``/health``, ``/health/ready``, ``/metrics`` and ``/openapi.json`` are
+always open, and so is the dashboard page ``/ui`` (its data comes from the admin routes, see
+:mod:`llm_manager.server.ui`).
+
+Deadlines and shutdown: see :mod:`llm_manager.server.lifecycle`.
 See :mod:`llm_manager.server.keys`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
@@ -23,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.requests import Request as HttpRequest
 from starlette.responses import Response as HttpResponse
 from starlette.responses import StreamingResponse
@@ -34,6 +39,7 @@ from llm_manager.manager import ResponseStream
 from llm_manager.server import keys
 from llm_manager.server.anthropic_api import MessageEvents, error_body, message_body, message_headers, parse_messages
 from llm_manager.server.errors import ErrorReply, gateway_error, render_error
+from llm_manager.server.lifecycle import TIMEOUT_HEADER, BadTimeout, Cut, Lifecycle, request_timeout
 from llm_manager.server.openai_api import (
     BadBody,
     ChunkWriter,
@@ -43,6 +49,7 @@ from llm_manager.server.openai_api import (
     parse_chat,
     response_headers,
 )
+from llm_manager.server.openapi import endpoint as openapi_document
 from llm_manager.tokens import estimate_prompt_tokens
 from llm_manager.types import Request, Response, StreamEvent, ToolCallDelta
 
@@ -75,6 +82,8 @@ class _Gateway:
         self.llm = llm
         self.max_body_bytes = max_body_bytes
         self.created = int(time.time())
+        self.limits = llm.settings.gateway
+        self.life = Lifecycle()
 
     # -- chat completions ---------------------------------------------------------------------------------------
 
@@ -87,7 +96,7 @@ class _Gateway:
                 return await self._stream(
                     request, rid, lambda first: _ChatEvents(ChunkWriter(rid, first.model), chat.include_usage)
                 )
-            resp = await self.llm.generate(request, request_id=rid)
+            resp = await self.life.run(self.llm.generate(request, request_id=rid), self._deadline(request))
         except Exception as exc:
             return _error(_reply(exc, rid), rid)
         return HttpResponse(completion_body(resp), media_type=_JSON, headers=response_headers(resp))
@@ -104,7 +113,7 @@ class _Gateway:
                 return await self._stream(
                     request, rid, lambda first: MessageEvents(rid, first.model, tokens), {"request-id": rid}
                 )
-            resp = await self.llm.generate(request, request_id=rid)
+            resp = await self.life.run(self.llm.generate(request, request_id=rid), self._deadline(request))
         except Exception as exc:
             reply = _reply(exc, rid)
             headers = {"x-request-id": rid, "request-id": rid, **reply.headers}
@@ -118,6 +127,12 @@ class _Gateway:
         key = await self._authenticate(http)  # before the body is read: nothing is done for a stranger
         body = await self._body(http)
         parsed = parse(body, http.headers, self.llm.settings)
+        try:
+            timeout = request_timeout(http.headers, self.limits.request_timeout_s, self.limits.max_request_timeout_s)
+        except BadTimeout as exc:
+            raise _Reject(gateway_error(400, str(exc), param=TIMEOUT_HEADER)) from None
+        if timeout is not None:
+            parsed.prefs["timeout_s"] = timeout
         if key is not None:
             await self._admit(key, body, parsed.prefs)
         return parsed
@@ -170,11 +185,19 @@ class _Gateway:
             raise _Reject(too_big)  # refuse before reading a byte of it
         parts: list[bytes] = []
         size = 0
-        async for part in http.stream():  # a chunked body has no length to check up front
-            size += len(part)
-            if size > self.max_body_bytes:
-                raise _Reject(too_big)
-            parts.append(part)
+        try:
+            # A body trickling in must not hold the request open for ever (a slow client, or one that attacks).
+            async with asyncio.timeout(self.limits.body_timeout_s):
+                async for part in http.stream():  # a chunked body has no length to check up front
+                    size += len(part)
+                    if size > self.max_body_bytes:
+                        raise _Reject(too_big)
+                    parts.append(part)
+        except TimeoutError:
+            msg = f"the request body did not arrive within {self.limits.body_timeout_s:g}s"
+            raise _Reject(gateway_error(408, msg, code="request_timeout", headers={"connection": "close"})) from None
+        except ClientDisconnect:
+            raise _Reject(gateway_error(400, "the client closed the connection before sending its body")) from None
         try:
             return _json.loads(b"".join(parts))
         except _json.JSONDecodeError as exc:
@@ -191,15 +214,22 @@ class _Gateway:
         # The manager's private entry point takes the request id, so chunks and x-request-id carry the id the
         # ledger and logs use; the public stream() makes its own id and exposes it only at the end.
         stream = self.llm.stream(request, request_id=rid)
+        # A deadline the client (or the gateway's config) set covers the whole stream, not only its first chunk.
+        deadline = asyncio.get_running_loop().time() + request.timeout_s if request.timeout_s else None
         try:
-            first = await anext(stream)  # a failure before the first chunk is still a plain JSON error
+            # A failure before the first chunk is still a plain JSON error.
+            first = await self.life.run(anext(stream), self._deadline(request))
         except StopAsyncIteration:
             raise LLMManagerError("the stream ended without an answer", request_id=rid) from None
         except BaseException:
             await stream.aclose()
             raise
         sent = {"x-request-id": rid, "x-llm-model": first.deployment, "cache-control": "no-cache", **(headers or {})}
-        return StreamingResponse(_sse(stream, first, events(first), rid), media_type="text/event-stream", headers=sent)
+        body = _sse(stream, first, events(first), rid, self.life, deadline)
+        return StreamingResponse(body, media_type="text/event-stream", headers=sent)
+
+    def _deadline(self, request: Request) -> float:
+        return request.timeout_s or self.llm.settings.routing.deadline_s
 
     # -- the rest -----------------------------------------------------------------------------------------------
 
@@ -214,6 +244,8 @@ class _Gateway:
         return HttpResponse(b'{"status":"ok"}', media_type=_JSON)
 
     async def ready(self, _: HttpRequest) -> HttpResponse:
+        if self.life.draining:  # shutting down: load balancers must stop sending before the listener closes
+            return HttpResponse(b'{"status":"draining"}', status_code=503, media_type=_JSON)
         # Settings are validated when the manager is built, so only the store can be missing.
         if self.llm.settings.store.url or os.environ.get("LLM_MANAGER_STORE_URL"):
             try:
@@ -278,12 +310,16 @@ class _ChatEvents:
         return b"data: " + _json.dumps(reply.body) + b"\n\n"
 
 
-async def _sse(stream: ResponseStream, first: StreamEvent, events: _Events, rid: str) -> AsyncIterator[bytes]:
-    """The event stream. A failure once it has started is sent as the wire format's error event and the stream
-    ends without its end marker: a broken answer must never look complete to the client."""
-    yield events.opening()
-    event = first
+async def _sse(
+    stream: ResponseStream, first: StreamEvent, events: _Events, rid: str, life: Lifecycle, deadline: float | None
+) -> AsyncIterator[bytes]:
+    """The event stream. A failure once it has started — the deadline or a shutdown cutting it included — is sent
+    as the wire format's error event and the stream ends without its end marker: a broken answer must never look
+    complete to the client."""
+    guard = life.guard(deadline)
     try:
+        yield events.opening()
+        event = first
         while True:
             if event.type == "done":
                 yield events.closing(event.response)
@@ -292,13 +328,14 @@ async def _sse(stream: ResponseStream, first: StreamEvent, events: _Events, rid:
                 yield events.delta(event.delta)
             elif event.tool_call is not None:
                 yield events.tool_call(event.tool_call)
-            event = await anext(stream)
+            event = await guard.next(stream)
     except StopAsyncIteration:
         exc: LLMManagerError = LLMManagerError("the stream ended without its final event", request_id=rid)
         yield events.failure(render_error(exc, rid))
     except Exception as err:
         yield events.failure(_reply(err, rid))
     finally:
+        guard.close()
         await stream.aclose()  # also when the client went away: releases the upstream and settles accounting
 
 
@@ -306,6 +343,8 @@ def _reply(exc: Exception, rid: str) -> ErrorReply:
     """The error reply for anything a handler raised, in OpenAI's shape (other wire formats re-shape it)."""
     if isinstance(exc, _Reject):
         return exc.reply
+    if isinstance(exc, Cut):
+        return exc.reply()
     if isinstance(exc, BadBody):
         return gateway_error(400, exc.message, param=exc.param)
     if isinstance(exc, UnknownModel):
@@ -336,10 +375,11 @@ def _error(reply: ErrorReply, rid: str) -> HttpResponse:
 
 
 async def _http_error(_: HttpRequest, exc: Exception) -> HttpResponse:
-    """Starlette's own 404 / 405 in OpenAI's shape, so SDK clients parse them like any other error."""
-    status = exc.status_code if isinstance(exc, HTTPException) else 500
-    detail = exc.detail if isinstance(exc, HTTPException) else "internal gateway error"
-    return _error(gateway_error(status, str(detail), code="not_found" if status == 404 else None), _new_id())
+    """Starlette's own 404 / 405 (and a bug's 500) in OpenAI's shape, so SDK clients parse them like any other."""
+    if not isinstance(exc, HTTPException):  # Starlette logs it and re-raises it to the server after this reply
+        return _error(gateway_error(500, "internal gateway error", type_="api_error", code="internal_error"), _new_id())
+    status = exc.status_code
+    return _error(gateway_error(status, str(exc.detail), code="not_found" if status == 404 else None), _new_id())
 
 
 def _new_id() -> str:
@@ -370,5 +410,9 @@ def create_app(llm: LLMManager, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES)
         Route("/admin/requests", admin.requests, methods=["GET"]),
         Route("/admin/timeseries", admin.timeseries, methods=["GET"]),
         *ui.routes(),
+        Route("/openapi.json", openapi_document, methods=["GET"]),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    # Starlette's own 404 / 405, and any bug of ours on any route, answered in OpenAI's shape (JSON, not text).
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error, Exception: _http_error})
+    app.state.lifecycle = gw.life  # `llm-manager serve` drains it on SIGTERM / SIGINT
+    return app
