@@ -300,6 +300,11 @@ def test_parse_since_refuses_anything_else(text: str) -> None:
         parse_since(text, NOW)
 
 
+def test_parse_since_past_the_calendar_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="further than a date can"):
+        parse_since("99999999w", NOW)
+
+
 # -- kill -9 -------------------------------------------------------------------------------------------------------
 
 

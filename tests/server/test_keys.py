@@ -194,6 +194,16 @@ def test_a_model_outside_the_keys_list_is_forbidden(gateway: Gateway) -> None:
     assert len(getattr(gateway.llm.adapter("claude"), "requests", ())) == 0
 
 
+def test_models_lists_only_what_the_key_may_use(gateway: Gateway) -> None:
+    _, restricted = _new_key(gateway, "r", models=["gpt", "task:analysis"])
+    _, everything = _new_key(gateway, "all")
+    with _client(gateway, restricted) as c:
+        # The deployment, its alias (which resolves to it) and the task the key names; nothing else.
+        assert sorted(m.id for m in c.models.list()) == ["fast", "gpt", "task:analysis"]
+    with _client(gateway, everything) as c:
+        assert {"claude", "smart", "gpt", "fast", "task:general"} <= {m.id for m in c.models.list()}
+
+
 def test_an_allowed_model_never_falls_back_to_another(gateway: Gateway) -> None:
     _, secret = _new_key(gateway, models=["gpt"])
     gateway.script("gpt", "500")

@@ -106,3 +106,19 @@ def test_n_above_one_is_refused_not_ignored(client: openai.OpenAI) -> None:
         client.chat.completions.create(model="gpt", messages=ASK, n=2)
     assert info.value.param == "n"
     assert client.chat.completions.create(model="gpt", messages=ASK, n=1).choices[0].message.content
+
+
+def test_a_stream_says_how_many_attempts_it_took(client: openai.OpenAI, gateway: Gateway) -> None:
+    gateway.script("gpt", "503")
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt", messages=ASK, stream=True, extra_headers={"x-llm-task": "general"}
+    ) as raw:
+        assert raw.headers["x-llm-attempts"] == "2" and raw.headers["x-llm-model"] == "claude"
+        assert any(chunk.choices and chunk.choices[0].delta.content for chunk in raw.parse())
+
+
+@pytest.mark.parametrize(("field", "value"), [("max_tokens", True), ("temperature", "hot"), ("top_p", [1])])
+def test_numbers_must_be_numbers(client: openai.OpenAI, field: str, value: Any) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="gpt", messages=ASK, extra_body={field: value})
+    assert info.value.param == field

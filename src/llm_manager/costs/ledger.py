@@ -563,7 +563,10 @@ def parse_since(text: str, now: datetime) -> datetime:
     now = _utc(now)
     value = text.strip().lower()
     if match := _RELATIVE.match(value):
-        return now - timedelta(**{_UNITS[match[2]]: int(match[1])})
+        try:
+            return now - timedelta(**{_UNITS[match[2]]: int(match[1])})
+        except OverflowError:  # "99999999w" reaches back past year 1
+            raise ValueError(f"{text.strip()[:40]!r} reaches back further than a date can") from None
     if value == "today":
         return now.replace(hour=0, minute=0, second=0, microsecond=0)
     if value == "month":

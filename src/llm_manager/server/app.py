@@ -224,7 +224,15 @@ class _Gateway:
         except BaseException:
             await stream.aclose()
             raise
-        sent = {"x-request-id": rid, "x-llm-model": first.deployment, "cache-control": "no-cache", **(headers or {})}
+        # The answering attempt is recorded when it ends: so far, the candidates that failed before it, plus it.
+        tried = 1 + sum(1 for a in stream.attempts if not a.skipped)
+        sent = {
+            "x-request-id": rid,
+            "x-llm-model": first.deployment,
+            "x-llm-attempts": str(tried),
+            "cache-control": "no-cache",
+            **(headers or {}),
+        }
         body = _sse(stream, first, events(first), rid, self.life, deadline)
         return StreamingResponse(body, media_type="text/event-stream", headers=sent)
 
@@ -235,10 +243,11 @@ class _Gateway:
 
     async def models(self, http: HttpRequest) -> HttpResponse:
         try:
-            await self._authenticate(http)
+            key = await self._authenticate(http)
         except _Reject as rej:
             return _error(rej.reply, _new_id())
-        return HttpResponse(models_body(self.llm.settings, self.created), media_type=_JSON)
+        allows = key.allows if key is not None and key.models is not None else None
+        return HttpResponse(models_body(self.llm.settings, self.created, allows), media_type=_JSON)
 
     async def health(self, _: HttpRequest) -> HttpResponse:
         return HttpResponse(b'{"status":"ok"}', media_type=_JSON)

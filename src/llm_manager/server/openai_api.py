@@ -6,7 +6,7 @@ Pure functions over dicts and bytes (no HTTP here), so the app module stays a th
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +77,9 @@ def parse_chat(body: Any, headers: Mapping[str, str], settings: Settings) -> Par
         ("top_p", body.get("top_p")),
     ):
         if value is not None:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                # Pydantic would read true as 1: a client's typo must not become a one-token answer.
+                raise BadBody(f"{key} must be a number", key)
             prefs[key] = value
     stop = body.get("stop")
     if stop is not None:
@@ -294,13 +297,16 @@ class ChunkWriter:
         return self._head + b'[],"usage":' + _json.dumps(_usage(resp)) + self._tail
 
 
-def models_body(settings: Settings, created: int) -> bytes:
-    """``GET /v1/models``: deployments, aliases and ``task:*`` pseudo-models."""
+def models_body(settings: Settings, created: int, allows: Callable[..., bool] | None = None) -> bytes:
+    """``GET /v1/models``: deployments, aliases and ``task:*`` pseudo-models — only those ``allows(name, resolved)``
+    accepts, when given (a gateway key restricted to some models sees just those)."""
     data = [_model(name, dep.preset or dep.provider, created) for name, dep in settings.models.items()]
     for alias, target in settings.aliases().items():
         dep = settings.models.get(target)
         data.append(_model(alias, (dep.preset or dep.provider) if dep else "llm-manager", created))
     data += [_model(f"task:{t}", "llm-manager", created) for t in TASK_TYPES]
+    if allows is not None:
+        data = [m for m in data if allows(m["id"], settings.resolve_name(m["id"]))]
     return _json.dumps({"object": "list", "data": data})
 
 
