@@ -14,6 +14,7 @@ from llm_manager.tokens import DEFAULT_OUTPUT_ESTIMATE, estimate_prompt_tokens
 from llm_manager.types import Attempt, Request, Response
 
 if TYPE_CHECKING:
+    from llm_manager.config import BudgetConfig
     from llm_manager.costs.budgets import Budgets, Hold
     from llm_manager.costs.ledger import Ledger
     from llm_manager.routing.planner import Deployment, Plan
@@ -53,6 +54,14 @@ class Accounting:
         self._unpriced: set[str] = set()
         self.seed_budgets = False
         """Set by the manager when state is in-process: budgets start from the ledger's spend this period."""
+
+    async def add_budget(self, config: BudgetConfig, *, in_process: bool) -> None:
+        """A budget known only at run time (a gateway key's own). With in-process state a new one starts from the
+        ledger's spend this period, as configured budgets do (unless that seeding is still to come)."""
+        if self.budgets.ensure(config) and in_process and not self.seed_budgets:
+            ledger = await self._ledger()
+            if ledger is not None:
+                await self.budgets.seed_from_ledger(ledger, [config])
 
     async def ensure_seeded(self) -> None:
         """Once per manager with in-process state: start budget counters from the ledger's spend this period."""

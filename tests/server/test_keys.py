@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ from llm_manager.manager import LLMManager
 from llm_manager.server import keys
 from llm_manager.server.keys import KeyInfo, create_key, hash_secret, list_keys, revoke_key, verify
 from llm_manager.store import Database, open_database
-from tests.server.conftest import Gateway
+from tests.helpers import sim_settings
+from tests.server.conftest import MODELS, Gateway, start_gateway
 
 HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello there"}]
 
@@ -226,6 +228,58 @@ def test_per_key_rpm_answers_429_with_retry_after(gateway: Gateway) -> None:
     assert _calls(gateway) == 2
 
 
+def test_per_key_tpm_holds_the_prompt_then_charges_the_usage(gateway: Gateway) -> None:
+    _, secret = _new_key(gateway, tpm=300)
+    big: list[ChatCompletionMessageParam] = [{"role": "user", "content": "tell me " * 150}]  # ~300 tokens
+    with _client(gateway, secret) as c:
+        first = c.chat.completions.create(model="gpt", messages=big)
+        assert first.usage is not None and first.usage.total_tokens > 300
+        with pytest.raises(openai.RateLimitError) as info:  # the minute's tokens are spent
+            c.chat.completions.create(model="gpt", messages=HI)
+        assert "300 tokens per minute" in info.value.message
+        assert int(info.value.response.headers["retry-after"]) >= 1
+    assert _calls(gateway) == 1
+
+
+@pytest.fixture
+def priced_gateway() -> Any:
+    priced = {"input_price_per_mtok": "3", "output_price_per_mtok": "15"}
+    models = {k: {**v, **priced} for k, v in MODELS.items()}
+    yield from start_gateway(sim_settings(models))
+
+
+def test_a_keys_own_budget_stops_it_and_only_it(priced_gateway: Gateway) -> None:
+    key_id, secret = _new_key(priced_gateway, budget_usd="0.002", budget_period="daily")
+    _, other = _new_key(priced_gateway, "other")
+    answered = 0
+    with _client(priced_gateway, secret) as c:
+        for _ in range(20):
+            try:
+                c.chat.completions.create(model="gpt", messages=HI, max_tokens=50)
+            except openai.RateLimitError as exc:
+                assert exc.code == "budget_exceeded" and exc.type == "insufficient_quota"
+                break
+            answered += 1
+        else:
+            pytest.fail("the key's budget never stopped it")
+    assert answered >= 1
+    with _client(priced_gateway, other) as c:  # another key is not charged against it
+        c.chat.completions.create(model="gpt", messages=HI, max_tokens=50)
+
+    async def status(llm: LLMManager) -> list[dict[str, Any]]:
+        return await llm.budgets.status({"key": [key_id]})
+
+    (row,) = [r for r in priced_gateway.run(status) if r["budget"] == f"key:{key_id}"]
+    assert Decimal(row["spent_usd"]) <= Decimal("0.002") and Decimal(row["spent_usd"]) > 0
+    assert row["period"] == "daily" and Decimal(row["reserved_usd"]) == 0
+
+
+def test_key_limits_are_validated(gateway: Gateway) -> None:
+    for bad in ({"tpm": 0}, {"budget_usd": "-1"}, {"budget_usd": "lots"}, {"budget_period": "hourly"}):
+        with pytest.raises(ValueError):
+            _new_key(gateway, **bad)
+
+
 def test_the_ledger_row_carries_the_key_id(gateway: Gateway) -> None:
     key_id, secret = _new_key(gateway)
     with _client(gateway, secret) as c:
@@ -281,3 +335,11 @@ def test_cli_create_list_revoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert json.loads(run("list", "--json").stdout)[0]["revoked_at"] is not None
     again = run("revoke", entry["id"])
     assert again.exit_code == 1 and "no active key" in again.stderr
+
+    limited = run("create", "team", "--tpm", "5000", "--budget-usd", "25", "--budget-period", "weekly")
+    assert limited.exit_code == 0, limited.output
+    entry = json.loads(run("list", "--json").stdout)[-1]
+    assert (entry["tpm"], entry["budget_usd"], entry["budget_period"]) == (5000, "25", "weekly")
+    assert "$25 weekly" in run("list").stdout
+    bad = runner.invoke(keys_group, ["create", "x", "--budget-usd", "free"], obj=_Ctx(str(config)))
+    assert bad.exit_code == 2 and "budget_usd" in bad.output

@@ -44,15 +44,38 @@ def keys_group() -> None:
 @click.argument("name")
 @click.option("--model", "-m", "models", multiple=True, help="A model the key may use (repeat); default: all.")
 @click.option("--rpm", type=click.IntRange(min=1), help="Requests per minute the key may make; default: unlimited.")
+@click.option("--tpm", type=click.IntRange(min=1), help="Tokens per minute (prompt + answer); default: unlimited.")
+@click.option("--budget-usd", help="What the key may spend per --budget-period (USD); default: no budget of its own.")
+@click.option(
+    "--budget-period",
+    type=click.Choice(["daily", "weekly", "monthly", "total"]),
+    default="monthly",
+    show_default=True,
+    help="The UTC calendar period of --budget-usd (total: never resets).",
+)
 @click.option("--admin", is_flag=True, help="Mark the key as an admin key.")
 @click.pass_obj
-def create(obj: Any, name: str, models: tuple[str, ...], rpm: int | None, admin: bool) -> None:
+def create(
+    obj: Any,
+    name: str,
+    models: tuple[str, ...],
+    rpm: int | None,
+    tpm: int | None,
+    budget_usd: str | None,
+    budget_period: str,
+    admin: bool,
+) -> None:
     """Create a key named NAME and print its secret (shown this once only)."""
     from llm_manager.server.keys import create_key
 
     if not name.strip():
         raise click.BadParameter("the name must not be empty", param_hint="NAME")
-    key_id, secret = _with_db(obj, lambda db: create_key(db, name, models=models or None, rpm=rpm, admin=admin))
+    options: dict[str, Any] = {"models": models or None, "rpm": rpm, "tpm": tpm, "admin": admin}
+    options.update(budget_usd=budget_usd, budget_period=budget_period)
+    try:
+        key_id, secret = _with_db(obj, lambda db: create_key(db, name, **options))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
     click.echo(f"created key {key_id} ({name})", err=True)
     click.echo(secret)
     click.echo("Store this secret now: it cannot be shown again.", err=True)
@@ -74,7 +97,7 @@ def list_(obj: Any, as_json: bool) -> None:
     if not found:
         click.echo("no keys: the gateway is open to anyone who can reach it")
         return
-    rows = [["ID", "NAME", "CREATED", "REVOKED", "MODELS", "RPM", "ADMIN"]]
+    rows = [["ID", "NAME", "CREATED", "REVOKED", "MODELS", "RPM", "TPM", "BUDGET", "ADMIN"]]
     for k in found:
         rows.append(
             [
@@ -84,6 +107,8 @@ def list_(obj: Any, as_json: bool) -> None:
                 k.revoked_at.strftime("%Y-%m-%d %H:%M") if k.revoked_at else "-",
                 ",".join(k.models) if k.models is not None else "all",
                 str(k.rpm) if k.rpm is not None else "-",
+                str(k.tpm) if k.tpm is not None else "-",
+                f"${k.budget_usd} {k.budget_period}" if k.budget_usd is not None else "-",
                 "yes" if k.admin else "no",
             ]
         )

@@ -84,16 +84,32 @@ class Budgets:
         self, state: StateBackend, configs: Sequence[BudgetConfig], clock: Callable[[], float] = time.time
     ) -> None:
         self.state = state
-        self.configs = list(configs)
-        self.request_scoped = [b for b in self.configs if b.scope != "model"]
-        self.model_scoped = [b for b in self.configs if b.scope == "model"]
         self.clock = clock
         self._warned: set[str] = set()
         self._keys: dict[tuple[str, str], tuple[str, float, float, float]] = {}
-        self._limits = {b.name: to_nano(b.limit_usd) for b in self.configs}
+        self._index(list(configs))
+
+    def _index(self, configs: list[BudgetConfig]) -> None:
+        self.configs = configs
+        self.request_scoped = [b for b in configs if b.scope != "model"]
+        self.model_scoped = [b for b in configs if b.scope == "model"]
+        self._limits = {b.name: to_nano(b.limit_usd) for b in configs}
 
     def __bool__(self) -> bool:
         return bool(self.configs)
+
+    def ensure(self, config: BudgetConfig) -> bool:
+        """Add a budget at run time (a gateway key's own limit), or update it if its settings changed; returns
+        whether it is new. Counters are keyed by name, scope value and period, so an update keeps the spend."""
+        configs = list(self.configs)
+        for i, known in enumerate(configs):
+            if known.name == config.name:
+                if known != config:
+                    configs[i] = config
+                    self._index(configs)
+                return False
+        self._index([*configs, config])
+        return True
 
     # -- keys ---------------------------------------------------------------------------------------------------
 
@@ -189,11 +205,12 @@ class Budgets:
 
     # -- restarts -----------------------------------------------------------------------------------------------
 
-    async def seed_from_ledger(self, ledger: Ledger) -> None:
+    async def seed_from_ledger(self, ledger: Ledger, only: Sequence[BudgetConfig] | None = None) -> None:
         """Start this period's counters from what the ledger already recorded (in-process state starts empty
-        after a restart; the ledger does not). Not for shared state, whose counters outlive the process."""
+        after a restart; the ledger does not). Not for shared state, whose counters outlive the process.
+        ``only``: seed just these budgets (one added at run time)."""
         dimension = {"user": "user", "project": "project", "key": "key", "model": "deployment"}
-        for budget in self.configs:
+        for budget in self.configs if only is None else only:
             now = datetime.fromtimestamp(self.clock(), UTC)
             suffix, end = period_bounds(budget.period, now)
             start = None if end is None else _period_start(budget.period, now)

@@ -34,6 +34,7 @@ from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 from llm_manager import _json
+from llm_manager.config import BudgetConfig
 from llm_manager.errors import LLMManagerError
 from llm_manager.manager import ResponseStream
 from llm_manager.server import keys
@@ -89,41 +90,58 @@ class _Gateway:
 
     async def chat(self, http: HttpRequest) -> HttpResponse:
         rid = _new_id()
+        hold: _TokenHold | None = None
+        resp: Response | None = None
         try:
-            chat = await self._accept(http, parse_chat)
+            chat, hold = await self._accept(http, parse_chat)
             request = self.llm.request(messages=chat.messages, **chat.prefs)
             if chat.stream:
-                return await self._stream(
-                    request, rid, lambda first: _ChatEvents(ChunkWriter(rid, first.model), chat.include_usage)
+                streamed = await self._stream(
+                    request, rid, lambda first: _ChatEvents(ChunkWriter(rid, first.model), chat.include_usage), hold
                 )
+                hold = None  # the stream settles it when it ends
+                return streamed
             resp = await self.life.run(self.llm.generate(request, request_id=rid), self._deadline(request))
         except Exception as exc:
             return _error(_reply(exc, rid), rid)
+        finally:
+            if hold is not None:
+                await hold.settle(resp)
         return HttpResponse(completion_body(resp), media_type=_JSON, headers=response_headers(resp))
 
     # -- Anthropic messages -------------------------------------------------------------------------------------
 
     async def messages(self, http: HttpRequest) -> HttpResponse:
         rid = _new_id()
+        hold: _TokenHold | None = None
+        resp: Response | None = None
         try:
-            msg = await self._accept(http, parse_messages)
+            msg, hold = await self._accept(http, parse_messages)
             request = self.llm.request(messages=msg.messages, **msg.prefs)
             if msg.stream:
                 tokens = estimate_prompt_tokens(request)
-                return await self._stream(
-                    request, rid, lambda first: MessageEvents(rid, first.model, tokens), {"request-id": rid}
+                streamed = await self._stream(
+                    request, rid, lambda first: MessageEvents(rid, first.model, tokens), hold, {"request-id": rid}
                 )
+                hold = None  # the stream settles it when it ends
+                return streamed
             resp = await self.life.run(self.llm.generate(request, request_id=rid), self._deadline(request))
         except Exception as exc:
             reply = _reply(exc, rid)
             headers = {"x-request-id": rid, "request-id": rid, **reply.headers}
             return HttpResponse(error_body(reply, rid), status_code=reply.status, media_type=_JSON, headers=headers)
+        finally:
+            if hold is not None:
+                await hold.settle(resp)
         return HttpResponse(message_body(resp), media_type=_JSON, headers=message_headers(resp))
 
     # -- shared plumbing ----------------------------------------------------------------------------------------
 
-    async def _accept(self, http: HttpRequest, parse: Callable[[Any, Mapping[str, str], Settings], _P]) -> _P:
-        """Authenticate, read and parse the body, admit the key. Raises what :func:`_reply` maps."""
+    async def _accept(
+        self, http: HttpRequest, parse: Callable[[Any, Mapping[str, str], Settings], _P]
+    ) -> tuple[_P, _TokenHold | None]:
+        """Authenticate, read and parse the body, admit the key (and what it holds on the key's token rate).
+        Raises what :func:`_reply` maps."""
         key = await self._authenticate(http)  # before the body is read: nothing is done for a stranger
         body = await self._body(http)
         parsed = parse(body, http.headers, self.llm.settings)
@@ -133,9 +151,8 @@ class _Gateway:
             raise _Reject(gateway_error(400, str(exc), param=TIMEOUT_HEADER)) from None
         if timeout is not None:
             parsed.prefs["timeout_s"] = timeout
-        if key is not None:
-            await self._admit(key, body, parsed.prefs)
-        return parsed
+        hold = await self._admit(key, body, parsed.prefs) if key is not None else None
+        return parsed, hold
 
     async def _authenticate(self, http: HttpRequest) -> keys.KeyInfo | None:
         """The caller's key; ``None`` when the gateway has no keys (open). Raises :class:`_Reject` (401)."""
@@ -155,25 +172,42 @@ class _Gateway:
             raise _Reject(gateway_error(401, msg, code="invalid_api_key"))
         return key
 
-    async def _admit(self, key: keys.KeyInfo, body: object, prefs: dict[str, object]) -> None:
-        """The key's model list and request rate; tags the request with the key's id. Raises :class:`_Reject`."""
+    async def _admit(self, key: keys.KeyInfo, body: object, prefs: dict[str, object]) -> _TokenHold | None:
+        """The key's model list, request and token rates and budget; tags the request with the key's id. Returns
+        the tokens held on the key's TPM (to settle once the usage is known). Raises :class:`_Reject`."""
         sent = body.get("model") if isinstance(body, dict) else None
         if key.models is not None:
             if not key.allows(sent if isinstance(sent, str) else None, _str_or_none(prefs.get("model"))):
                 msg = f"This API key may not use the model `{sent}`."
                 raise _Reject(gateway_error(403, msg, code="model_not_allowed", param="model"))
             prefs["fallback"] = False  # a fallback could answer with a model the key may not use
-        if key.rpm is not None:
-            wait = await self.llm.state.limit_acquire(
-                f"gatewaykey:{key.id}", time.time(), rpm=key.rpm, tpm=None, tokens=0
-            )
+        hold = None
+        if key.rpm is not None or key.tpm is not None:
+            # The prompt is held now (its size is known); the answer's tokens are charged when it is done.
+            held = _prompt_tokens(body) if key.tpm is not None else 0
+            name = f"gatewaykey:{key.id}"
+            wait = await self.llm.state.limit_acquire(name, time.time(), rpm=key.rpm, tpm=key.tpm, tokens=held)
             if wait > 0:
                 headers = {"retry-after": str(math.ceil(wait)), "retry-after-ms": str(math.ceil(wait * 1000))}
-                msg = f"Rate limit reached for this API key ({key.rpm} requests per minute)."
+                limits = [f"{key.rpm} requests" if key.rpm else "", f"{key.tpm} tokens" if key.tpm else ""]
+                msg = f"Rate limit reached for this API key ({' and '.join(filter(None, limits))} per minute)."
                 raise _Reject(
                     gateway_error(429, msg, type_="rate_limit_error", code="rate_limit_exceeded", headers=headers)
                 )
+            hold = _TokenHold(self.llm, name, key.tpm, held) if key.tpm is not None else None
+        if key.budget_usd is not None:
+            # The key's own budget joins the configured ones (scope key, matching this key only).
+            budget = BudgetConfig(
+                name=f"key:{key.id}",
+                scope="key",
+                match=key.id,
+                period=key.budget_period,
+                limit_usd=key.budget_usd,
+                soft_limit_pct=None,
+            )
+            await self.llm.accounting.add_budget(budget, in_process=self.llm.settings.state.redis_url is None)
         prefs["gateway_key"] = key.id
+        return hold
 
     async def _body(self, http: HttpRequest) -> object:
         ctype = http.headers.get("content-type", "").split(";", 1)[0].strip().lower()
@@ -208,6 +242,7 @@ class _Gateway:
         request: Request,
         rid: str,
         events: Callable[[StreamEvent], _Events],
+        hold: _TokenHold | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> HttpResponse:
         """Start the stream; ``events`` makes the wire format's event writer from the first event."""
@@ -220,9 +255,13 @@ class _Gateway:
             # A failure before the first chunk is still a plain JSON error.
             first = await self.life.run(anext(stream), self._deadline(request))
         except StopAsyncIteration:
+            if hold is not None:
+                await hold.settle(None)
             raise LLMManagerError("the stream ended without an answer", request_id=rid) from None
         except BaseException:
             await stream.aclose()
+            if hold is not None:
+                await hold.settle(None)
             raise
         # The answering attempt is recorded when it ends: so far, the candidates that failed before it, plus it.
         tried = 1 + sum(1 for a in stream.attempts if not a.skipped)
@@ -233,7 +272,7 @@ class _Gateway:
             "cache-control": "no-cache",
             **(headers or {}),
         }
-        body = _sse(stream, first, events(first), rid, self.life, deadline)
+        body = _sse(stream, first, events(first), rid, self.life, deadline, hold)
         return StreamingResponse(body, media_type="text/event-stream", headers=sent)
 
     def _deadline(self, request: Request) -> float:
@@ -320,7 +359,13 @@ class _ChatEvents:
 
 
 async def _sse(
-    stream: ResponseStream, first: StreamEvent, events: _Events, rid: str, life: Lifecycle, deadline: float | None
+    stream: ResponseStream,
+    first: StreamEvent,
+    events: _Events,
+    rid: str,
+    life: Lifecycle,
+    deadline: float | None,
+    hold: _TokenHold | None = None,
 ) -> AsyncIterator[bytes]:
     """The event stream. A failure once it has started — the deadline or a shutdown cutting it included — is sent
     as the wire format's error event and the stream ends without its end marker: a broken answer must never look
@@ -346,6 +391,30 @@ async def _sse(
     finally:
         guard.close()
         await stream.aclose()  # also when the client went away: releases the upstream and settles accounting
+        if hold is not None:
+            await hold.settle(stream.response)
+
+
+class _TokenHold:
+    """Tokens held on a gateway key's TPM when the request was admitted, settled to what it really used."""
+
+    __slots__ = ("_held", "_llm", "_name", "_tpm")
+
+    def __init__(self, llm: LLMManager, name: str, tpm: int, held: int) -> None:
+        self._llm, self._name, self._tpm, self._held = llm, name, tpm, held
+
+    async def settle(self, resp: Response | None) -> None:
+        used = resp.usage.total_tokens if resp is not None and not resp.metadata.cached else 0
+        if used != self._held:
+            await self._llm.state.limit_adjust(self._name, time.time(), tpm=self._tpm, delta_tokens=used - self._held)
+
+
+def _prompt_tokens(body: object) -> int:
+    """A cheap estimate of a body's prompt (what a key's TPM holds before the real count is known)."""
+    if not isinstance(body, dict):
+        return 1
+    text = _json.dumps([body.get("messages"), body.get("system"), body.get("tools")])
+    return max(1, len(text) // 4)
 
 
 def _reply(exc: Exception, rid: str) -> ErrorReply:

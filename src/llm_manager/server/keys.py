@@ -23,7 +23,8 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal, cast
 
 from llm_manager import _json
 from llm_manager.store.migrations import Database, from_db_json, from_db_time
@@ -44,7 +45,9 @@ CACHE_TTL_S = 30.0
 """How long a verification (or the "are there any keys" answer) is reused without asking the database."""
 SECRET_PREFIX = "llmm-"
 _TABLE = "llm_manager_gateway_keys"
-_COLUMNS = "id, name, hash, created_at, revoked_at, allowed_models, rpm, is_admin"
+_COLUMNS = "id, name, hash, created_at, revoked_at, allowed_models, rpm, is_admin, tpm, budget_usd, budget_period"
+Period = Literal["daily", "weekly", "monthly", "total"]
+PERIODS: tuple[Period, ...] = ("daily", "weekly", "monthly", "total")
 _MAX_CACHED = 10_000  # wrong secrets are cached too (a flood of them must not reach the database); bound them
 
 
@@ -61,6 +64,12 @@ class KeyInfo:
     rpm: int | None = None
     """Requests per minute this key may make; ``None``: unlimited."""
     admin: bool = False
+    tpm: int | None = None
+    """Tokens per minute (prompt and answer) this key may use; ``None``: unlimited."""
+    budget_usd: Decimal | None = None
+    """What this key may spend per :attr:`budget_period`; ``None``: no budget of its own (config budgets with
+    ``scope: key`` still apply)."""
+    budget_period: Period = "monthly"
 
     @property
     def revoked(self) -> bool:
@@ -79,6 +88,9 @@ class KeyInfo:
             "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
             "models": list(self.models) if self.models is not None else None,
             "rpm": self.rpm,
+            "tpm": self.tpm,
+            "budget_usd": str(self.budget_usd) if self.budget_usd is not None else None,
+            "budget_period": self.budget_period if self.budget_usd is not None else None,
             "admin": self.admin,
         }
 
@@ -115,11 +127,15 @@ async def create_key(
     models: Sequence[str] | None = None,
     rpm: int | None = None,
     admin: bool = False,
+    tpm: int | None = None,
+    budget_usd: Decimal | str | None = None,
+    budget_period: Period = "monthly",
 ) -> tuple[str, str]:
     """Create a key; returns ``(id, secret)``. The secret cannot be recovered later: show it to the user now.
 
     Raises:
-        ValueError: an empty name, an empty model list, or ``rpm`` below 1.
+        ValueError: an empty name, an empty model list, ``rpm`` or ``tpm`` below 1, a budget that is not a
+            positive amount, or an unknown period.
     """
     if not name.strip():
         raise ValueError("a key needs a name")
@@ -127,6 +143,11 @@ async def create_key(
         raise ValueError("models: give at least one model, or None for all of them")
     if rpm is not None and rpm < 1:
         raise ValueError("rpm must be at least 1")
+    if tpm is not None and tpm < 1:
+        raise ValueError("tpm must be at least 1")
+    budget = _amount(budget_usd)
+    if budget_period not in PERIODS:
+        raise ValueError(f"budget_period must be one of {', '.join(PERIODS)}")
     secret = SECRET_PREFIX + secrets.token_urlsafe(24)  # 24 random bytes are 32 URL-safe characters
     allowed = _json.dumps(list(dict.fromkeys(models))).decode() if models is not None else None
     async with db.transaction(True) as session:
@@ -135,8 +156,20 @@ async def create_key(
             if not await session.fetchall(f"SELECT id FROM {_TABLE} WHERE id = ?", (key_id,)):
                 break
         await session.execute(
-            f"INSERT INTO {_TABLE} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (key_id, name, hash_secret(secret), datetime.now(UTC), None, allowed, rpm, 1 if admin else 0),
+            f"INSERT INTO {_TABLE} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                key_id,
+                name,
+                hash_secret(secret),
+                datetime.now(UTC),
+                None,
+                allowed,
+                rpm,
+                1 if admin else 0,
+                tpm,
+                str(budget) if budget is not None else None,
+                budget_period,
+            ),
         )
     _cache(db).clear()
     return key_id, secret
@@ -194,8 +227,20 @@ async def any_active(db: Database) -> bool:
     return bool(rows)
 
 
+def _amount(value: Decimal | str | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"budget_usd must be an amount in USD, not {value!r}") from None
+    if not amount.is_finite() or amount <= 0:
+        raise ValueError("budget_usd must be more than 0")
+    return amount
+
+
 def _info(row: Sequence[Any]) -> KeyInfo:
-    key_id, name, _hash, created, revoked, allowed, rpm, admin = row
+    key_id, name, _hash, created, revoked, allowed, rpm, admin, tpm, budget, period = row
     models = from_db_json(allowed) if allowed is not None else None
     return KeyInfo(
         id=str(key_id),
@@ -205,4 +250,7 @@ def _info(row: Sequence[Any]) -> KeyInfo:
         models=tuple(str(m) for m in models) if models is not None else None,
         rpm=int(rpm) if rpm is not None else None,
         admin=bool(admin),
+        tpm=int(tpm) if tpm is not None else None,
+        budget_usd=Decimal(str(budget)) if budget is not None else None,
+        budget_period=cast(Period, period) if period in PERIODS else "monthly",
     )

@@ -275,6 +275,17 @@ def m003_gateway_keys(d: Dialect) -> Sequence[str]:
     ]
 
 
+@migration
+def m004_gateway_key_limits(d: Dialect) -> Sequence[str]:  # noqa: ARG001 - the same on both dialects
+    """Per-key tokens per minute and spending limit (``keys create --tpm --budget-usd --budget-period``)."""
+    return [
+        # budget_usd is a decimal string (exact, like the config's limit_usd); NULL: no per-key budget.
+        "ALTER TABLE llm_manager_gateway_keys ADD COLUMN tpm INTEGER",
+        "ALTER TABLE llm_manager_gateway_keys ADD COLUMN budget_usd TEXT",
+        "ALTER TABLE llm_manager_gateway_keys ADD COLUMN budget_period TEXT",
+    ]
+
+
 # -- applying them ----------------------------------------------------------------------------------------------
 
 
