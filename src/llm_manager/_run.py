@@ -301,35 +301,26 @@ class Run:
 
     async def abandoned(self, ticket: Ticket, t0: float) -> None:
         """A hedge's loser, cancelled: its prompt was (probably) paid for, so record an estimated cost."""
-        dep = ticket.dep
-        latency_s = time.perf_counter() - t0
-        await self.ex.admission.settle(
-            ticket, error=None, used_tokens=estimate_prompt_tokens(self.request), latency_s=latency_s
-        )
-        self.attempts.append(
-            Attempt(
-                deployment=dep.name,
-                provider=dep.provider,
-                model=dep.endpoint.model,
-                ok=False,
-                error_code="hedge_lost",
-                error="cancelled: the other candidate answered first",
-                latency_ms=round(latency_s * 1000, 3),
-                key=ticket.key.fp if ticket.key else None,
-                hedge=True,
-                cost=dep.estimate_cost(estimate_prompt_tokens(self.request), 0),
-            )
-        )
+        why = "cancelled: the other candidate answered first"
+        await self._paid_unanswered(ticket, t0, estimate_prompt_tokens(self.request), 0, "hedge_lost", why, True)
 
     async def cancelled(self, ticket: Ticket, acc: Accumulator, t0: float) -> None:
         """The caller stopped reading a stream that was answering. Not the provider's failure (breakers and
         stats are left alone), but it billed the prompt and what it had generated: record an estimated cost."""
-        dep = ticket.dep
-        latency_s = time.perf_counter() - t0
         done = acc.done()
         prompt = done.prompt_tokens if done.prompt_tokens is not None else estimate_prompt_tokens(self.request)
         chars = len(done.text) + sum(len(c.name) + len(c.arguments) for c in done.tool_calls)
         completion = done.completion_tokens if done.completion_tokens is not None else max(1, chars // 4)
+        why = f"the caller stopped reading after {acc.chunks} chunks"
+        await self._paid_unanswered(ticket, t0, prompt, completion, "cancelled", why, self.hedged)
+
+    async def _paid_unanswered(
+        self, ticket: Ticket, t0: float, prompt: int, completion: int, code: str, why: str, hedge: bool
+    ) -> None:
+        """An attempt that cost money but gave no answer: settle its slot as a success (the provider worked) and
+        record it with its estimated cost."""
+        dep = ticket.dep
+        latency_s = time.perf_counter() - t0
         await self.ex.admission.settle(ticket, error=None, used_tokens=prompt + completion, latency_s=latency_s)
         self.attempts.append(
             Attempt(
@@ -337,12 +328,12 @@ class Run:
                 provider=dep.provider,
                 model=dep.endpoint.model,
                 ok=False,
-                error_code="cancelled",
-                error=f"the caller stopped reading after {acc.chunks} chunks",
+                error_code=code,
+                error=why,
                 latency_ms=round(latency_s * 1000, 3),
-                waited_ms=round(self.waited_s * 1000, 3),
+                waited_ms=round(self.waited_s * 1000, 3) if not hedge else 0.0,
                 key=ticket.key.fp if ticket.key else None,
-                hedge=self.hedged,
+                hedge=hedge,
                 cost=dep.estimate_cost(prompt, completion),
             )
         )

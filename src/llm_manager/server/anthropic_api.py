@@ -28,7 +28,7 @@ from llm_manager import _json
 from llm_manager.config import Settings
 from llm_manager.providers.anthropic import tool_input
 from llm_manager.server.errors import ErrorReply
-from llm_manager.server.openai_api import BadBody, _route, response_headers
+from llm_manager.server.openai_api import BadBody, response_headers, route, steer
 from llm_manager.types import FinishReason, Response, ResponseFormat, Tool, ToolCall, ToolCallDelta
 
 __all__ = [
@@ -85,7 +85,7 @@ def parse_messages(body: Any, headers: Mapping[str, str], settings: Settings) ->
     """
     if not isinstance(body, dict):
         raise BadBody("the request body must be a JSON object")
-    prefs: dict[str, Any] = _route(body.get("model"), headers, settings)
+    prefs: dict[str, Any] = route(body.get("model"), headers, settings)
     prefs["max_tokens"] = _max_tokens(body.get("max_tokens"))
     messages = [turn for i, m in enumerate(_list(body.get("messages"))) for turn in _turn(m, i)]
     system = _system(body.get("system"))
@@ -156,13 +156,7 @@ def _attribution(body: dict[str, Any], headers: Mapping[str, str], prefs: dict[s
     metadata = body.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise BadBody("metadata: must be an object", "metadata")
-    user = headers.get("x-llm-user") or (metadata or {}).get("user_id")
-    if user is not None:
-        prefs["user"] = user
-    if headers.get("x-llm-project"):
-        prefs["project"] = headers["x-llm-project"]
-    if headers.get("x-llm-cache", "").lower() == "no-store":
-        prefs["cache"] = False
+    steer(headers, (metadata or {}).get("user_id"), prefs)
 
 
 def _max_tokens(value: Any) -> int:

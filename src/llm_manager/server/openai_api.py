@@ -24,6 +24,8 @@ __all__ = [
     "models_body",
     "parse_chat",
     "response_headers",
+    "route",
+    "steer",
 ]
 
 _ROLES = ("system", "developer", "user", "assistant", "tool")
@@ -64,7 +66,7 @@ def parse_chat(body: Any, headers: Mapping[str, str], settings: Settings) -> Par
     """
     if not isinstance(body, dict):
         raise BadBody("the request body must be a JSON object")
-    prefs: dict[str, Any] = _route(body.get("model"), headers, settings)
+    prefs: dict[str, Any] = route(body.get("model"), headers, settings)
     messages = _messages(body.get("messages"))
     if body.get("n") not in (None, 1):
         # One answer per request is what routing, caching and the ledger account for: say so rather than
@@ -84,13 +86,7 @@ def parse_chat(body: Any, headers: Mapping[str, str], settings: Settings) -> Par
     stop = body.get("stop")
     if stop is not None:
         prefs["stop"] = [stop] if isinstance(stop, str) else stop
-    user = headers.get("x-llm-user") or body.get("user")
-    if user is not None:
-        prefs["user"] = user
-    if headers.get("x-llm-project"):
-        prefs["project"] = headers["x-llm-project"]
-    if headers.get("x-llm-cache", "").lower() == "no-store":
-        prefs["cache"] = False
+    steer(headers, body.get("user"), prefs)
     fmt = _response_format(body.get("response_format"))
     if fmt is not None:
         prefs["response_format"] = fmt
@@ -101,7 +97,20 @@ def parse_chat(body: Any, headers: Mapping[str, str], settings: Settings) -> Par
     return ParsedChat(messages, prefs, bool(body.get("stream")), bool(options.get("include_usage")))
 
 
-def _route(model: Any, headers: Mapping[str, str], settings: Settings) -> dict[str, Any]:
+def steer(headers: Mapping[str, str], user: Any, prefs: dict[str, Any]) -> None:
+    """Who pays and whether a cached answer will do: the body's user, unless ``x-llm-user`` says otherwise, and
+    ``x-llm-project`` / ``x-llm-cache: no-store`` (every ingress reads them the same way)."""
+    user = headers.get("x-llm-user") or user
+    if user is not None:
+        prefs["user"] = user
+    if headers.get("x-llm-project"):
+        prefs["project"] = headers["x-llm-project"]
+    if headers.get("x-llm-cache", "").lower() == "no-store":
+        prefs["cache"] = False
+
+
+def route(model: Any, headers: Mapping[str, str], settings: Settings) -> dict[str, Any]:
+    """``model`` (deployment | alias | ``task:<type>``) and ``x-llm-task`` as :class:`Request` preferences."""
     if not isinstance(model, str) or not model:
         raise BadBody("you must provide a model parameter", "model")
     prefs: dict[str, Any] = {}
