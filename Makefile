@@ -52,7 +52,7 @@ typecheck: install-dev
 pytest: install-dev
 	$(BIN)/pytest
 
-## bench: latency / streaming / import-time and resilience benchmarks against a local fake upstream.
+## bench: latency / streaming / import-time, resilience and gateway (vs LiteLLM proxy, Portkey) benchmarks.
 # Its own virtualenv: LiteLLM pins an older openai SDK than the test suite's lockfile.
 BENCH_VENV := .venv-bench
 bench:
@@ -60,6 +60,7 @@ bench:
 	$(BENCH_VENV)/bin/pip install -q -e '.[bench,redis]'
 	$(BENCH_VENV)/bin/python -m bench.run
 	$(BENCH_VENV)/bin/python -m bench.resilience
+	$(BENCH_VENV)/bin/python -m bench.gateway
 
 all: lint typecheck pytest
 

@@ -103,9 +103,9 @@ class Upstream:
 
 
 @contextmanager
-def upstream() -> Iterator[Upstream]:
-    argv = [sys.executable, "-m", "bench.upstream", "--port", "0", "--chunks", str(STREAM_CHUNKS),
-            "--gap-ms", str(STREAM_GAP_MS)]  # fmt: skip
+def upstream(chunks: int = STREAM_CHUNKS, gap_ms: float = STREAM_GAP_MS) -> Iterator[Upstream]:
+    argv = [sys.executable, "-m", "bench.upstream", "--port", "0", "--chunks", str(chunks),
+            "--gap-ms", str(gap_ms)]  # fmt: skip
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

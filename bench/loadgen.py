@@ -1,0 +1,194 @@
+"""The gateway benchmark's load generator, a process of its own: ``python -m bench.loadgen``.
+
+It reads one JSON command per line on stdin and answers each with one JSON line on stdout, so the orchestrator
+(``bench.gateway``) decides what runs when while the load itself runs here, on its own event loop and GIL, apart
+from the process that samples memory and from every system under test. Commands (each names a ``target``:
+``{"name", "url", "headers"}``, the URL being the system's ``…/chat/completions``):
+
+- ``{"op": "latency", "target", "n"}``: ``n`` non-streamed calls, one in flight → ``{"ns": [...]}``;
+- ``{"op": "stream", "target", "n", "chunks"}``: ``n`` streams, one in flight → ``{"ttfc_ns": [...], "total_ns":
+  [...]}`` (time to the first non-empty content piece, and to the end of the stream);
+- ``{"op": "load", "target", "concurrency", "seconds"}``: a closed loop of ``concurrency`` workers, each sending its
+  next call when the last returns, until ``seconds`` have passed → ``{"requests", "wall_s", "ns": [...]}``;
+- ``{"op": "quit"}``.
+
+Every answer also carries ``errors`` and the first ``error`` seen. Each target keeps one aiohttp session with
+keep-alive connections across commands. Every prompt is new (a serial number), so no cache can answer it, and every
+answer is checked: whole answers against the upstream's text (in full at concurrency 1, by a prefix under load),
+streams by assembling their text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.clients import _answer, _body, _sse_texts  # noqa: E402
+from bench.upstream import ANSWER, expected_stream_text  # noqa: E402
+
+# Cheap check under load: the answer's opening words, as JSON, appear in every system's body.
+_ANSWER_MARK = orjson.dumps(ANSWER)[:40]
+
+
+class Target:
+    """One system under test: its URL, the headers it needs, and a keep-alive session."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        import aiohttp
+
+        self.url: str = spec["url"]
+        self.headers = {"content-type": "application/json", **spec.get("headers", {})}
+        # No connection cap below the highest concurrency, and no per-host cap either: a pool limit would queue
+        # calls in the client and bill the wait to the system under test.
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, limit_per_host=0))
+
+    async def complete(self, *, full_check: bool) -> None:
+        async with self.session.post(self.url, data=_body(False), headers=self.headers) as resp:
+            payload = await resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"HTTP {resp.status}: {payload[:200]!r}")
+        if full_check:
+            if _answer(payload) != ANSWER:
+                raise RuntimeError(f"unexpected answer: {payload[:200]!r}")
+        elif _ANSWER_MARK not in payload:
+            raise RuntimeError(f"unexpected answer: {payload[:200]!r}")
+
+    async def stream(self, expected: str) -> tuple[int, int]:
+        """``(ns to the first content piece, ns to the end)`` of one stream."""
+        t0 = time.perf_counter_ns()
+        first = 0
+        texts: list[str] = []
+        async with self.session.post(self.url, data=_body(True), headers=self.headers) as resp:
+            if resp.status != 200:
+                raise RuntimeError(f"HTTP {resp.status}: {(await resp.read())[:200]!r}")
+            buf = b""
+            async for data in resp.content.iter_any():
+                got, buf, done = _sse_texts(buf + data)
+                if got and not first:
+                    first = time.perf_counter_ns()
+                texts += got
+                if done:
+                    break
+        end = time.perf_counter_ns()
+        if "".join(texts) != expected:
+            raise RuntimeError(f"stream assembled {''.join(texts)[:80]!r}…, expected {expected[:40]!r}…")
+        return first - t0, end - t0
+
+
+class Errors:
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: str | None = None
+
+    def add(self, exc: BaseException) -> None:
+        self.count += 1
+        if self.first is None:
+            self.first = f"{type(exc).__name__}: {exc}"[:300]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"errors": self.count, "error": self.first}
+
+
+async def latency(target: Target, n: int) -> dict[str, Any]:
+    samples: list[int] = []
+    errors = Errors()
+    for _ in range(n):
+        t0 = time.perf_counter_ns()
+        try:
+            await target.complete(full_check=True)
+        except Exception as exc:
+            errors.add(exc)
+            continue
+        samples.append(time.perf_counter_ns() - t0)
+    return {"ns": samples, **errors.as_dict()}
+
+
+async def stream(target: Target, n: int, chunks: int) -> dict[str, Any]:
+    expected = expected_stream_text(chunks)
+    ttfc: list[int] = []
+    total: list[int] = []
+    errors = Errors()
+    for _ in range(n):
+        try:
+            first, end = await target.stream(expected)
+        except Exception as exc:
+            errors.add(exc)
+            continue
+        ttfc.append(first)
+        total.append(end)
+    return {"ttfc_ns": ttfc, "total_ns": total, **errors.as_dict()}
+
+
+async def load(target: Target, concurrency: int, seconds: float) -> dict[str, Any]:
+    samples: list[int] = []
+    errors = Errors()
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter_ns()
+            try:
+                await target.complete(full_check=False)
+            except Exception as exc:
+                errors.add(exc)
+                await asyncio.sleep(0.01)  # a refusing system must not turn the loop into a busy spin
+                continue
+            samples.append(time.perf_counter_ns() - t0)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    # Every worker finishes the call it has in flight at the deadline: the wall time runs to the last answer.
+    return {"requests": len(samples), "wall_s": time.perf_counter() - t0, "ns": samples, **errors.as_dict()}
+
+
+async def serve_commands() -> None:
+    targets: dict[str, Target] = {}
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if not line or not line.strip():
+                return
+            cmd = orjson.loads(line)
+            op = cmd["op"]
+            if op == "quit":
+                return
+            spec = cmd["target"]
+            target = targets.get(spec["name"])
+            if target is None:
+                target = targets[spec["name"]] = Target(spec)
+            if op == "latency":
+                reply = await latency(target, cmd["n"])
+            elif op == "stream":
+                reply = await stream(target, cmd["n"], cmd["chunks"])
+            elif op == "load":
+                reply = await load(target, cmd["concurrency"], cmd["seconds"])
+            else:
+                reply = {"errors": 1, "error": f"unknown op {op!r}"}
+            sys.stdout.buffer.write(orjson.dumps(reply) + b"\n")
+            sys.stdout.buffer.flush()
+    finally:
+        for target in targets.values():
+            await target.session.close()
+
+
+def main() -> None:
+    try:
+        import uvloop  # the cheapest client loop leaves the most CPU to the systems under test (2 cores shared)
+    except ImportError:
+        asyncio.run(serve_commands())
+    else:
+        uvloop.run(serve_commands())
+
+
+if __name__ == "__main__":
+    main()
