@@ -109,7 +109,7 @@ def checked(
     if reply.get("errors"):
         system.notes.append(f"{command['op']}: {reply['errors']} failed calls (first: {reply['error']})")
     expected = calls(reply) + reply.get("errors", 0)
-    if made != expected and system.name != RAW:
+    if made != expected and not system.name.startswith(RAW):
         system.notes.append(f"{command['op']}: {expected} calls reached the upstream as {made} requests")
     return reply
 
@@ -185,7 +185,10 @@ def running(systems: list[System], up: Upstream, sampler: MemorySampler) -> Iter
             start(s, up, Path(tmp))
             if s.ok:
                 sampler.systems.append(s)
-        yield
+        try:
+            yield
+        finally:
+            sampler.systems[:] = [s for s in sampler.systems if s not in systems]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,12 +202,16 @@ def main(argv: list[str] | None = None) -> int:
     systems = plan(args.only, not args.no_servers)
     meta = machine()
     started = time.perf_counter()
+    groups = {s.group: [m for m in systems if m.group == s.group] for s in systems}
     with upstream(chunks=STREAM_CHUNKS, gap_ms=STREAM_GAP_MS) as up, MemorySampler() as sampler:
-        with running(systems, up, sampler):
-            measure(systems, up, sizes)
+        for members in groups.values():
+            with running(members, up, sampler):
+                measure(members, up, sizes)
     meta["loadavg_end"] = list(os.getloadavg())
-    raw = next((s for s in systems if s.name == RAW), None)
-    results = {s.name: summary(s, raw) for s in systems}
+    results = {}
+    for members in groups.values():
+        raw = next((s for s in members if s.name.startswith(RAW)), None)
+        results.update({s.name: summary(s, raw) for s in members})
     text = render(results, meta)
     print(text)
     output = args.output or (None if args.quick else RESULTS)
