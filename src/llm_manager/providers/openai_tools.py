@@ -13,6 +13,7 @@ __all__ = [
     "calls_to_wire",
     "choice_from_wire",
     "deltas_from_wire",
+    "first_error",
     "tool_fields",
     "tools_from_wire",
 ]
@@ -104,7 +105,7 @@ def tools_from_wire(raw: Any) -> list[Tool] | None:
             spec = {k: function[k] for k in ("name", "description", "parameters", "strict") if k in function}
             tools.append(Tool.model_validate(spec))
         except ValueError as exc:
-            raise ValueError(f"tools[{i}].function: {_first_error(exc)}") from None
+            raise ValueError(f"tools[{i}].function: {first_error(exc)}") from None
     return tools or None
 
 
@@ -122,7 +123,8 @@ def choice_from_wire(raw: Any) -> str | ToolChoice | None:
     raise ValueError("tool_choice: must be auto, none, required or {'type': 'function', 'function': {'name': ...}}")
 
 
-def _first_error(exc: ValueError) -> str:
+def first_error(exc: ValueError) -> str:
+    """The first problem of a (pydantic) validation error, with where it is: for messages naming the field."""
     errors = getattr(exc, "errors", None)
     if callable(errors):
         first = errors()[0]

@@ -27,6 +27,7 @@ from typing import Any
 from llm_manager import _json
 from llm_manager.config import Settings
 from llm_manager.providers.anthropic import tool_input
+from llm_manager.providers.openai_tools import first_error
 from llm_manager.server.errors import ErrorReply
 from llm_manager.server.openai_api import BadBody, response_headers, route, steer
 from llm_manager.types import FinishReason, Response, ResponseFormat, Tool, ToolCall, ToolCallDelta
@@ -114,9 +115,7 @@ def _tools(body: dict[str, Any], prefs: dict[str, Any]) -> None:
                 spec = {"name": t.get("name"), "description": t.get("description"), "parameters": t.get("input_schema")}
                 tools.append(Tool.model_validate({k: v for k, v in spec.items() if v is not None}))
             except ValueError as exc:
-                raise BadBody(
-                    f"tools.{i}: {exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}", f"tools.{i}"
-                ) from None
+                raise BadBody(f"tools.{i}: {first_error(exc)}", f"tools.{i}") from None
         if tools:
             prefs["tools"] = tools
     if choice is None:

@@ -51,7 +51,7 @@ from llm_manager.server.openai_api import (
     response_headers,
 )
 from llm_manager.server.openapi import endpoint as openapi_document
-from llm_manager.tokens import estimate_prompt_tokens
+from llm_manager.tokens import estimate_prompt_tokens, estimate_tokens
 from llm_manager.types import Request, Response, StreamEvent, ToolCallDelta
 
 if TYPE_CHECKING:
@@ -85,6 +85,8 @@ class _Gateway:
         self.created = int(time.time())
         self.limits = llm.settings.gateway
         self.life = Lifecycle()
+        self._budgeted: dict[str, keys.KeyInfo] = {}
+        """Keys whose own budget is registered with the manager, as they were then."""
 
     # -- chat completions ---------------------------------------------------------------------------------------
 
@@ -143,7 +145,7 @@ class _Gateway:
         """Authenticate, read and parse the body, admit the key (and what it holds on the key's token rate).
         Raises what :func:`_reply` maps."""
         key = await self._authenticate(http)  # before the body is read: nothing is done for a stranger
-        body = await self._body(http)
+        body, size = await self._body(http)
         parsed = parse(body, http.headers, self.llm.settings)
         try:
             timeout = request_timeout(http.headers, self.limits.request_timeout_s, self.limits.max_request_timeout_s)
@@ -151,7 +153,7 @@ class _Gateway:
             raise _Reject(gateway_error(400, str(exc), param=TIMEOUT_HEADER)) from None
         if timeout is not None:
             parsed.prefs["timeout_s"] = timeout
-        hold = await self._admit(key, body, parsed.prefs) if key is not None else None
+        hold = await self._admit(key, body, size, parsed.prefs) if key is not None else None
         return parsed, hold
 
     async def _authenticate(self, http: HttpRequest) -> keys.KeyInfo | None:
@@ -172,7 +174,7 @@ class _Gateway:
             raise _Reject(gateway_error(401, msg, code="invalid_api_key"))
         return key
 
-    async def _admit(self, key: keys.KeyInfo, body: object, prefs: dict[str, object]) -> _TokenHold | None:
+    async def _admit(self, key: keys.KeyInfo, body: object, size: int, prefs: dict[str, object]) -> _TokenHold | None:
         """The key's model list, request and token rates and budget; tags the request with the key's id. Returns
         the tokens held on the key's TPM (to settle once the usage is known). Raises :class:`_Reject`."""
         sent = body.get("model") if isinstance(body, dict) else None
@@ -183,8 +185,9 @@ class _Gateway:
             prefs["fallback"] = False  # a fallback could answer with a model the key may not use
         hold = None
         if key.rpm is not None or key.tpm is not None:
-            # The prompt is held now (its size is known); the answer's tokens are charged when it is done.
-            held = _prompt_tokens(body) if key.tpm is not None else 0
+            # The prompt is held now, estimated from the body's size (its JSON framing errs on the high side); the
+            # answer's tokens are charged when it is done.
+            held = estimate_tokens(size) if key.tpm is not None else 0
             name = f"gatewaykey:{key.id}"
             wait = await self.llm.state.limit_acquire(name, time.time(), rpm=key.rpm, tpm=key.tpm, tokens=held)
             if wait > 0:
@@ -195,8 +198,10 @@ class _Gateway:
                     gateway_error(429, msg, type_="rate_limit_error", code="rate_limit_exceeded", headers=headers)
                 )
             hold = _TokenHold(self.llm, name, key.tpm, held) if key.tpm is not None else None
-        if key.budget_usd is not None:
-            # The key's own budget joins the configured ones (scope key, matching this key only).
+        if key.budget_usd is not None and self._budgeted.get(key.id) != key:
+            # The key's own budget joins the configured ones (scope key, matching this key only); registered
+            # again only when the key's settings change, not on every request.
+            self._budgeted[key.id] = key
             budget = BudgetConfig(
                 name=f"key:{key.id}",
                 scope="key",
@@ -209,7 +214,8 @@ class _Gateway:
         prefs["gateway_key"] = key.id
         return hold
 
-    async def _body(self, http: HttpRequest) -> object:
+    async def _body(self, http: HttpRequest) -> tuple[object, int]:
+        """The decoded JSON body and its size in bytes."""
         ctype = http.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if ctype != _JSON:
             raise _Reject(gateway_error(415, f"Content-Type must be {_JSON}, got {ctype or 'none'!r}"))
@@ -233,7 +239,7 @@ class _Gateway:
         except ClientDisconnect:
             raise _Reject(gateway_error(400, "the client closed the connection before sending its body")) from None
         try:
-            return _json.loads(b"".join(parts))
+            return _json.loads(b"".join(parts)), size
         except _json.JSONDecodeError as exc:
             raise _Reject(gateway_error(400, f"the request body is not valid JSON: {exc}")) from None
 
@@ -407,14 +413,6 @@ class _TokenHold:
         used = resp.usage.total_tokens if resp is not None and not resp.metadata.cached else 0
         if used != self._held:
             await self._llm.state.limit_adjust(self._name, time.time(), tpm=self._tpm, delta_tokens=used - self._held)
-
-
-def _prompt_tokens(body: object) -> int:
-    """A cheap estimate of a body's prompt (what a key's TPM holds before the real count is known)."""
-    if not isinstance(body, dict):
-        return 1
-    text = _json.dumps([body.get("messages"), body.get("system"), body.get("tools")])
-    return max(1, len(text) // 4)
 
 
 def _reply(exc: Exception, rid: str) -> ErrorReply:
