@@ -41,7 +41,7 @@ class Admin:
         from llm_manager.server.app import _Reject
 
         try:
-            key = await self.gw._authenticate(http)
+            key = await self.gw._authenticate(http.headers)
         except _Reject as rej:
             return rej.reply
         if key is not None and not key.admin:

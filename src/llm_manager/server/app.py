@@ -22,15 +22,15 @@ import logging
 import math
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect
 from starlette.requests import Request as HttpRequest
 from starlette.responses import Response as HttpResponse
-from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 from llm_manager import _json
@@ -39,8 +39,21 @@ from llm_manager.errors import LLMManagerError
 from llm_manager.manager import ResponseStream
 from llm_manager.server import keys
 from llm_manager.server.anthropic_api import MessageEvents, error_body, message_body, message_headers, parse_messages
+from llm_manager.server.asgi import (
+    BodyError,
+    Dispatch,
+    Endpoint,
+    Incoming,
+    Receive,
+    Scope,
+    Send,
+    read_body,
+    send_stream_start,
+    send_whole,
+    watch_disconnect,
+)
 from llm_manager.server.errors import ErrorReply, gateway_error, render_error
-from llm_manager.server.lifecycle import TIMEOUT_HEADER, BadTimeout, Cut, Lifecycle, request_timeout
+from llm_manager.server.lifecycle import TIMEOUT_HEADER, BadTimeout, Cut, Guard, Lifecycle, request_timeout
 from llm_manager.server.openai_api import (
     BadBody,
     ChunkWriter,
@@ -88,81 +101,73 @@ class _Gateway:
         self._budgeted: dict[str, keys.KeyInfo] = {}
         """Keys whose own budget is registered with the manager, as they were then."""
 
-    # -- chat completions ---------------------------------------------------------------------------------------
+    # -- the two wire formats ----------------------------------------------------------------------------------
 
-    async def chat(self, http: HttpRequest) -> HttpResponse:
+    async def chat(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``POST /v1/chat/completions`` (plain ASGI, see :mod:`llm_manager.server.asgi`)."""
+        await self._answer(scope, receive, send, _OPENAI)
+
+    async def messages(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``POST /v1/messages``, Anthropic's Messages API."""
+        await self._answer(scope, receive, send, _ANTHROPIC)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, fmt: _Format) -> None:
+        """One request in either wire format: accepted, answered whole or streamed, or refused in its error shape."""
         rid = _new_id()
+        http = Incoming(scope, receive)
         hold: _TokenHold | None = None
         resp: Response | None = None
+        opened: _Opened | None = None
         try:
-            chat, hold = await self._accept(http, parse_chat)
-            request = self.llm.request(messages=chat.messages, **chat.prefs)
-            if chat.stream:
-                streamed = await self._stream(
-                    request, rid, lambda first: _ChatEvents(ChunkWriter(rid, first.model), chat.include_usage), hold
-                )
+            parsed, hold = await self._accept(http, fmt.parse)
+            request = self.llm.request(messages=parsed.messages, **parsed.prefs)
+            if parsed.stream:
+                opened = await self._open(request, rid, hold)
                 hold = None  # the stream settles it when it ends
-                return streamed
-            resp = await self.life.run(self.llm.generate(request, request_id=rid), self._deadline(request))
-        except Exception as exc:
-            return _error(_reply(exc, rid), rid)
-        finally:
-            if hold is not None:
-                await hold.settle(resp)
-        return HttpResponse(completion_body(resp), media_type=_JSON, headers=response_headers(resp))
-
-    # -- Anthropic messages -------------------------------------------------------------------------------------
-
-    async def messages(self, http: HttpRequest) -> HttpResponse:
-        rid = _new_id()
-        hold: _TokenHold | None = None
-        resp: Response | None = None
-        try:
-            msg, hold = await self._accept(http, parse_messages)
-            request = self.llm.request(messages=msg.messages, **msg.prefs)
-            if msg.stream:
-                tokens = estimate_prompt_tokens(request)
-                streamed = await self._stream(
-                    request, rid, lambda first: MessageEvents(rid, first.model, tokens), hold, {"request-id": rid}
-                )
-                hold = None  # the stream settles it when it ends
-                return streamed
-            resp = await self.life.run(self.llm.generate(request, request_id=rid), self._deadline(request))
+            else:
+                resp = await self.life.run(self.llm.generate(request, request_id=rid), self._deadline(request))
         except Exception as exc:
             reply = _reply(exc, rid)
-            headers = {"x-request-id": rid, "request-id": rid, **reply.headers}
-            return HttpResponse(error_body(reply, rid), status_code=reply.status, media_type=_JSON, headers=headers)
+            await send_whole(send, reply.status, fmt.error_headers(reply, rid), fmt.error_body(reply, rid))
+            return
         finally:
             if hold is not None:
                 await hold.settle(resp)
-        return HttpResponse(message_body(resp), media_type=_JSON, headers=message_headers(resp))
+        if opened is not None:
+            events = fmt.events(rid, opened.first, parsed, request)
+            await self._pump(send, receive, opened, events, rid, fmt.stream_headers(rid))
+        else:
+            assert resp is not None
+            await send_whole(send, 200, fmt.headers(resp), fmt.body(resp))
 
     # -- shared plumbing ----------------------------------------------------------------------------------------
 
     async def _accept(
-        self, http: HttpRequest, parse: Callable[[Any, Mapping[str, str], Settings], _P]
+        self, http: Incoming, parse: Callable[[Any, Mapping[str, str], Settings], _P]
     ) -> tuple[_P, _TokenHold | None]:
         """Authenticate, read and parse the body, admit the key (and what it holds on the key's token rate).
         Raises what :func:`_reply` maps."""
-        key = await self._authenticate(http)  # before the body is read: nothing is done for a stranger
+        headers = http.headers
+        key = await self._authenticate(headers)  # before the body is read: nothing is done for a stranger
         body, size = await self._body(http)
-        parsed = parse(body, http.headers, self.llm.settings)
-        try:
-            timeout = request_timeout(http.headers, self.limits.request_timeout_s, self.limits.max_request_timeout_s)
-        except BadTimeout as exc:
-            raise _Reject(gateway_error(400, str(exc), param=TIMEOUT_HEADER)) from None
-        if timeout is not None:
-            parsed.prefs["timeout_s"] = timeout
+        parsed = parse(body, headers, self.llm.settings)
+        if TIMEOUT_HEADER in headers or self.limits.request_timeout_s is not None:
+            try:
+                timeout = request_timeout(headers, self.limits.request_timeout_s, self.limits.max_request_timeout_s)
+            except BadTimeout as exc:
+                raise _Reject(gateway_error(400, str(exc), param=TIMEOUT_HEADER)) from None
+            if timeout is not None:
+                parsed.prefs["timeout_s"] = timeout
         hold = await self._admit(key, body, size, parsed.prefs) if key is not None else None
         return parsed, hold
 
-    async def _authenticate(self, http: HttpRequest) -> keys.KeyInfo | None:
+    async def _authenticate(self, headers: Mapping[str, str]) -> keys.KeyInfo | None:
         """The caller's key; ``None`` when the gateway has no keys (open). Raises :class:`_Reject` (401)."""
         try:
             db = await self.llm.database()
             if not await keys.any_active(db):
                 return None
-            secret = _presented_secret(http)
+            secret = _presented_secret(headers)
             key = await keys.verify(db, secret) if secret else None
         except Exception as exc:  # keys exist or not: if we cannot tell, refuse rather than open the gateway
             log.warning("gateway: cannot check keys: %s: %s", type(exc).__name__, exc)
@@ -214,51 +219,40 @@ class _Gateway:
         prefs["gateway_key"] = key.id
         return hold
 
-    async def _body(self, http: HttpRequest) -> tuple[object, int]:
+    async def _body(self, http: Incoming) -> tuple[object, int]:
         """The decoded JSON body and its size in bytes."""
-        ctype = http.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        headers = http.headers
+        ctype = headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if ctype != _JSON:
             raise _Reject(gateway_error(415, f"Content-Type must be {_JSON}, got {ctype or 'none'!r}"))
-        too_big = gateway_error(413, f"request body is over the {self.max_body_bytes}-byte limit", code="too_large")
-        declared = http.headers.get("content-length")
+        declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            raise _Reject(too_big)  # refuse before reading a byte of it
-        parts: list[bytes] = []
-        size = 0
+            raise _Reject(self._too_big())  # refuse before reading a byte of it
         try:
-            # A body trickling in must not hold the request open for ever (a slow client, or one that attacks).
-            async with asyncio.timeout(self.limits.body_timeout_s):
-                async for part in http.stream():  # a chunked body has no length to check up front
-                    size += len(part)
-                    if size > self.max_body_bytes:
-                        raise _Reject(too_big)
-                    parts.append(part)
-        except TimeoutError:
-            msg = f"the request body did not arrive within {self.limits.body_timeout_s:g}s"
-            raise _Reject(gateway_error(408, msg, code="request_timeout", headers={"connection": "close"})) from None
-        except ClientDisconnect:
+            raw = await read_body(http.receive, self.max_body_bytes, self.limits.body_timeout_s)
+        except BodyError as exc:
+            if exc.kind == "too_large":  # a chunked body has no length to check up front
+                raise _Reject(self._too_big()) from None
+            if exc.kind == "slow":
+                msg = f"the request body did not arrive within {self.limits.body_timeout_s:g}s"
+                reply = gateway_error(408, msg, code="request_timeout", headers={"connection": "close"})
+                raise _Reject(reply) from None
             raise _Reject(gateway_error(400, "the client closed the connection before sending its body")) from None
         try:
-            return _json.loads(b"".join(parts)), size
+            return _json.loads(raw), len(raw)
         except _json.JSONDecodeError as exc:
             raise _Reject(gateway_error(400, f"the request body is not valid JSON: {exc}")) from None
 
-    async def _stream(
-        self,
-        request: Request,
-        rid: str,
-        events: Callable[[StreamEvent], _Events],
-        hold: _TokenHold | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> HttpResponse:
-        """Start the stream; ``events`` makes the wire format's event writer from the first event."""
-        # The manager's private entry point takes the request id, so chunks and x-request-id carry the id the
-        # ledger and logs use; the public stream() makes its own id and exposes it only at the end.
+    def _too_big(self) -> ErrorReply:
+        return gateway_error(413, f"request body is over the {self.max_body_bytes}-byte limit", code="too_large")
+
+    async def _open(self, request: Request, rid: str, hold: _TokenHold | None) -> _Opened:
+        """Start the stream and wait for its first event: a failure before it is still a plain JSON error."""
+        # The request id goes in, so chunks and x-request-id carry the id the ledger and logs use.
         stream = self.llm.stream(request, request_id=rid)
         # A deadline the client (or the gateway's config) set covers the whole stream, not only its first chunk.
         deadline = asyncio.get_running_loop().time() + request.timeout_s if request.timeout_s else None
         try:
-            # A failure before the first chunk is still a plain JSON error.
             first = await self.life.run(anext(stream), self._deadline(request))
         except StopAsyncIteration:
             if hold is not None:
@@ -269,17 +263,60 @@ class _Gateway:
             if hold is not None:
                 await hold.settle(None)
             raise
+        return _Opened(stream, first, deadline, hold)
+
+    async def _pump(
+        self, send: Send, receive: Receive, opened: _Opened, events: _Events, rid: str, headers: Mapping[str, str]
+    ) -> None:
+        """Send the event stream. A failure once it has started — the deadline or a shutdown cutting it included —
+        is sent as the wire format's error event and the stream ends without its end marker: a broken answer must
+        never look complete to the client."""
+        stream = opened.stream
+        guard = self.life.guard(opened.deadline)
+        watcher = asyncio.ensure_future(watch_disconnect(receive, partial(guard.cut, _GONE)))
         # The answering attempt is recorded when it ends: so far, the candidates that failed before it, plus it.
         tried = 1 + sum(1 for a in stream.attempts if not a.skipped)
-        sent = {
-            "x-request-id": rid,
-            "x-llm-model": first.deployment,
-            "x-llm-attempts": str(tried),
-            "cache-control": "no-cache",
-            **(headers or {}),
-        }
-        body = _sse(stream, first, events(first), rid, self.life, deadline, hold)
-        return StreamingResponse(body, media_type="text/event-stream", headers=sent)
+        head = {"x-request-id": rid, "x-llm-model": opened.first.deployment, "x-llm-attempts": str(tried)}
+        try:
+            await send_stream_start(send, {**head, "cache-control": "no-cache", **headers})
+            last = await self._events(send, stream, guard, opened.first, events, rid)
+            if last is not None:
+                await send({"type": "http.response.body", "body": last, "more_body": False})
+        finally:
+            watcher.cancel()
+            guard.close()
+            await stream.aclose()  # also when the client went away: releases the upstream and settles accounting
+            if opened.hold is not None:
+                await opened.hold.settle(stream.response)
+
+    @staticmethod
+    async def _events(
+        send: Send, stream: ResponseStream, guard: Guard, event: StreamEvent, events: _Events, rid: str
+    ) -> bytes | None:
+        """Send events until the last one, and return it (``None`` when the client has gone): the caller sends it
+        with the end of the response, in one write."""
+        pending = events.opening()
+        try:
+            while True:
+                if event.type == "done":
+                    return pending + events.closing(event.response)
+                if event.delta:
+                    pending += events.delta(event.delta)
+                elif event.tool_call is not None:
+                    pending += events.tool_call(event.tool_call)
+                if pending:
+                    await send({"type": "http.response.body", "body": pending, "more_body": True})
+                    pending = b""
+                event = await guard.next(stream)
+        except StopAsyncIteration:
+            exc: LLMManagerError = LLMManagerError("the stream ended without its final event", request_id=rid)
+            return pending + events.failure(render_error(exc, rid))
+        except Cut as cut:
+            if cut.reason == _GONE:
+                return None
+            return pending + events.failure(cut.reply())
+        except Exception as err:
+            return pending + events.failure(_reply(err, rid))
 
     def _deadline(self, request: Request) -> float:
         return request.timeout_s or self.llm.settings.routing.deadline_s
@@ -288,7 +325,7 @@ class _Gateway:
 
     async def models(self, http: HttpRequest) -> HttpResponse:
         try:
-            key = await self._authenticate(http)
+            key = await self._authenticate(http.headers)
         except _Reject as rej:
             return _error(rej.reply, _new_id())
         allows = key.allows if key is not None and key.models is not None else None
@@ -364,52 +401,95 @@ class _ChatEvents:
         return b"data: " + _json.dumps(reply.body) + b"\n\n"
 
 
-async def _sse(
-    stream: ResponseStream,
-    first: StreamEvent,
-    events: _Events,
-    rid: str,
-    life: Lifecycle,
-    deadline: float | None,
-    hold: _TokenHold | None = None,
-) -> AsyncIterator[bytes]:
-    """The event stream. A failure once it has started — the deadline or a shutdown cutting it included — is sent
-    as the wire format's error event and the stream ends without its end marker: a broken answer must never look
-    complete to the client."""
-    guard = life.guard(deadline)
-    try:
-        yield events.opening()
-        event = first
-        while True:
-            if event.type == "done":
-                yield events.closing(event.response)
-                return
-            if event.delta:
-                yield events.delta(event.delta)
-            elif event.tool_call is not None:
-                yield events.tool_call(event.tool_call)
-            event = await guard.next(stream)
-    except StopAsyncIteration:
-        exc: LLMManagerError = LLMManagerError("the stream ended without its final event", request_id=rid)
-        yield events.failure(render_error(exc, rid))
-    except Exception as err:
-        yield events.failure(_reply(err, rid))
-    finally:
-        guard.close()
-        await stream.aclose()  # also when the client went away: releases the upstream and settles accounting
-        if hold is not None:
-            await hold.settle(stream.response)
+class _Format(Protocol):
+    """What differs between the wire formats on the two answering routes."""
+
+    def parse(self, body: Any, headers: Mapping[str, str], settings: Settings, /) -> Any: ...
+
+    def body(self, resp: Response, /) -> bytes: ...
+
+    def headers(self, resp: Response, /) -> dict[str, str]: ...
+
+    def events(self, rid: str, first: StreamEvent, parsed: Any, request: Request, /) -> _Events: ...
+
+    def stream_headers(self, rid: str, /) -> dict[str, str]: ...
+
+    def error_body(self, reply: ErrorReply, rid: str, /) -> bytes: ...
+
+    def error_headers(self, reply: ErrorReply, rid: str, /) -> dict[str, str]: ...
+
+
+class _OpenAIFormat:
+    parse = staticmethod(parse_chat)
+    body = staticmethod(completion_body)
+    headers = staticmethod(response_headers)
+
+    @staticmethod
+    def events(rid: str, first: StreamEvent, parsed: Any, _request: Request, /) -> _Events:
+        return _ChatEvents(ChunkWriter(rid, first.model), parsed.include_usage)
+
+    @staticmethod
+    def stream_headers(_rid: str, /) -> dict[str, str]:
+        return {}
+
+    @staticmethod
+    def error_body(reply: ErrorReply, _rid: str, /) -> bytes:
+        return _json.dumps(reply.body)
+
+    @staticmethod
+    def error_headers(reply: ErrorReply, rid: str) -> dict[str, str]:
+        return {"x-request-id": rid, **reply.headers}
+
+
+class _AnthropicFormat:
+    parse = staticmethod(parse_messages)
+    body = staticmethod(message_body)
+    headers = staticmethod(message_headers)
+    error_body = staticmethod(error_body)
+
+    @staticmethod
+    def events(rid: str, first: StreamEvent, _parsed: Any, request: Request, /) -> _Events:
+        return MessageEvents(rid, first.model, estimate_prompt_tokens(request))
+
+    @staticmethod
+    def stream_headers(rid: str) -> dict[str, str]:
+        return {"request-id": rid}
+
+    @staticmethod
+    def error_headers(reply: ErrorReply, rid: str) -> dict[str, str]:
+        return {"x-request-id": rid, "request-id": rid, **reply.headers}
+
+
+_OPENAI: _Format = _OpenAIFormat()
+_ANTHROPIC: _Format = _AnthropicFormat()
+_GONE = "disconnect"
+"""The reason a stream's guard is cut with when its client goes away."""
+
+
+@dataclass(slots=True)
+class _Opened:
+    """A stream whose first event has arrived."""
+
+    stream: ResponseStream
+    first: StreamEvent
+    deadline: float | None
+    hold: _TokenHold | None
 
 
 class _TokenHold:
     """Tokens held on a gateway key's TPM when the request was admitted, settled to what it really used."""
 
-    __slots__ = ("_held", "_llm", "_name", "_tpm")
+    __slots__ = ("_held", "_llm", "_name", "_settled", "_tpm")
 
     def __init__(self, llm: LLMManager, name: str, tpm: int, held: int) -> None:
         self._llm, self._name, self._tpm, self._held = llm, name, tpm, held
+        self._settled = False
 
     async def settle(self, resp: Response | None) -> None:
+        """Once: a second call (a failure path settling what another already has) changes nothing."""
+        if self._settled:
+            return
+        self._settled = True
         used = resp.usage.total_tokens if resp is not None and not resp.metadata.cached else 0
         if used != self._held:
             await self._llm.state.limit_adjust(self._name, time.time(), tpm=self._tpm, delta_tokens=used - self._held)
@@ -433,12 +513,12 @@ def _reply(exc: Exception, rid: str) -> ErrorReply:
     return gateway_error(500, "internal gateway error", type_="api_error", code="internal_error")
 
 
-def _presented_secret(http: HttpRequest) -> str | None:
-    auth = http.headers.get("authorization", "")
+def _presented_secret(headers: Mapping[str, str]) -> str | None:
+    auth = headers.get("authorization", "")
     scheme, _, token = auth.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
-    return http.headers.get("x-api-key", "").strip() or None
+    return headers.get("x-api-key", "").strip() or None
 
 
 def _str_or_none(value: object) -> str | None:
@@ -462,7 +542,7 @@ def _new_id() -> str:
     return "req_" + os.urandom(12).hex()
 
 
-def create_app(llm: LLMManager, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Starlette:
+def create_app(llm: LLMManager, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Dispatch:
     """The gateway over ``llm`` (``/v1/chat/completions``, ``/v1/messages``, ``/v1/models``, health, metrics).
 
     Args:
@@ -475,8 +555,8 @@ def create_app(llm: LLMManager, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES)
 
     admin = Admin(gw)
     routes = [
-        Route("/v1/chat/completions", gw.chat, methods=["POST"]),
-        Route("/v1/messages", gw.messages, methods=["POST"]),
+        Route("/v1/chat/completions", Endpoint(gw.chat), methods=["POST"]),
+        Route("/v1/messages", Endpoint(gw.messages), methods=["POST"]),
         Route("/v1/models", gw.models, methods=["GET"]),
         Route("/health", gw.health, methods=["GET"]),
         Route("/health/ready", gw.ready, methods=["GET"]),
@@ -491,4 +571,4 @@ def create_app(llm: LLMManager, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES)
     # Starlette's own 404 / 405, and any bug of ours on any route, answered in OpenAI's shape (JSON, not text).
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error, Exception: _http_error})
     app.state.lifecycle = gw.life  # `llm-manager serve` drains it on SIGTERM / SIGINT
-    return app
+    return Dispatch(app, {"/v1/chat/completions": gw.chat, "/v1/messages": gw.messages})
