@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from llm_manager.errors import ModelUnavailableError, ProviderTimeoutError, StreamInterruptedError
+from llm_manager.errors import LLMManagerError, ModelUnavailableError, ProviderTimeoutError, StreamInterruptedError
 
 if TYPE_CHECKING:
     import aiohttp
@@ -119,10 +119,15 @@ class HttpClient:
         """Send a request and read the whole response. Deadlines are the caller's (``asyncio.timeout``)."""
         self._check(url)
         session = self._get_session()
-        async with _mapped(mid_stream=False):
+        try:  # not `async with _mapped()`: a generator-based context manager per call costs more than this
             async with session.request(method, url, data=body, headers=headers, proxy=self._proxy(url)) as resp:
                 data = await resp.read()
                 return HttpResponse(resp.status, resp.headers, data)
+        except Exception as exc:
+            mapped = _translate(exc, mid_stream=False)
+            if mapped is None:
+                raise
+            raise mapped from exc
 
     async def post(self, url: str, *, headers: Mapping[str, str], body: bytes) -> HttpResponse:
         """POST ``body`` and read the whole response."""
@@ -152,16 +157,26 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-@asynccontextmanager
-async def _mapped(*, mid_stream: bool) -> AsyncIterator[None]:
+def _translate(exc: Exception, *, mid_stream: bool) -> LLMManagerError | None:
+    """Our error for a transport failure; ``None`` for anything else (which propagates as it is)."""
     import aiohttp
 
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return ProviderTimeoutError(f"transport timeout: {_describe(exc)}")
+    if isinstance(exc, aiohttp.ClientConnectorError | ConnectionRefusedError):
+        return ModelUnavailableError(f"cannot connect: {_describe(exc)}")
+    if isinstance(exc, aiohttp.ClientError | ConnectionError | asyncio.IncompleteReadError):
+        cls = StreamInterruptedError if mid_stream else ModelUnavailableError
+        return cls(f"connection failed: {_describe(exc)}")
+    return None
+
+
+@asynccontextmanager
+async def _mapped(*, mid_stream: bool) -> AsyncIterator[None]:
     try:
         yield
-    except aiohttp.ServerTimeoutError as exc:
-        raise ProviderTimeoutError(f"transport timeout: {_describe(exc)}") from exc
-    except (aiohttp.ClientConnectorError, ConnectionRefusedError) as exc:
-        raise ModelUnavailableError(f"cannot connect: {_describe(exc)}") from exc
-    except (aiohttp.ClientError, ConnectionError, asyncio.IncompleteReadError) as exc:
-        cls = StreamInterruptedError if mid_stream else ModelUnavailableError
-        raise cls(f"connection failed: {_describe(exc)}") from exc
+    except Exception as exc:
+        mapped = _translate(exc, mid_stream=mid_stream)
+        if mapped is None:
+            raise
+        raise mapped from exc

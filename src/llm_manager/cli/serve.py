@@ -121,6 +121,7 @@ async def _serve(obj: _ManagerFactory, host: str, port: int, drain_timeout: floa
             lifespan="off",
             http=http_parser,
             access_log=False,  # never shown at log level warning, yet uvicorn would format its fields per request
+            proxy_headers=False,  # nothing here reads the client's address: no X-Forwarded-For rewriting per request
             timeout_graceful_shutdown=math.ceil(drain_s + _CUT_GRACE_S),
         )
         server = Server(config)
