@@ -428,7 +428,7 @@ class Run:
             model=done.model or dep.endpoint.model,
             deployment=dep.name,
             provider=dep.provider,
-            finish_reason=done.finish_reason,  # type: ignore[arg-type]
+            finish_reason=done.finish_reason,
             tool_calls=done.tool_calls,
             usage=usage,
             metadata=meta,
