@@ -286,9 +286,8 @@ class Run:
         dep = ticket.dep
         self.ex.stats.success(dep.name, latency_s * 1000, ttfc_ms)
         await self.ex.admission.settle(ticket, error=None, used_tokens=done.used_tokens, latency_s=latency_s)
-        # Built from values of our own types: constructed, not validated (this runs on every answer).
         self.attempts.append(
-            Attempt.model_construct(
+            Attempt(
                 deployment=dep.name,
                 provider=dep.provider,
                 model=dep.endpoint.model,
@@ -410,25 +409,23 @@ class Run:
     def response(self, dep: Deployment, done: Done, ttfc_ms: float | None) -> Response:
         usage = _usage(dep, done, self.request)
         tried = sum(1 for a in self.attempts if not a.skipped)
-        # Constructed, not validated: every value is already of its field's type (adapters normalise what they
-        # parse), and this runs on every answer.
-        meta = ResponseMetadata.model_construct(
+        meta = ResponseMetadata(
             request_id=self.request_id,
             latency_ms=round((time.perf_counter() - self.started) * 1000, 3),
             time_to_first_chunk_ms=round(ttfc_ms, 3) if ttfc_ms is not None else None,
             retries=max(0, tried - 1),
-            attempts=list(self.attempts),
+            attempts=self.attempts,
             simulated=dep.simulated,
             hedged=self.hedged,
             task=self.request.task,
         )
-        return Response.model_construct(
+        return Response(
             id=self.request_id,
             content=done.text,
             model=done.model or dep.endpoint.model,
             deployment=dep.name,
             provider=dep.provider,
-            finish_reason=done.finish_reason,
+            finish_reason=done.finish_reason,  # type: ignore[arg-type]
             tool_calls=done.tool_calls,
             usage=usage,
             metadata=meta,
@@ -440,7 +437,7 @@ def _usage(dep: Deployment, done: Done, request: Request) -> Usage:
     prompt = done.prompt_tokens if done.prompt_tokens is not None else estimate_prompt_tokens(request)
     chars = len(done.text) + sum(len(c.name) + len(c.arguments) for c in done.tool_calls)
     completion = done.completion_tokens if done.completion_tokens is not None else max(1, chars // 4)
-    return Usage.model_construct(
+    return Usage(
         prompt_tokens=prompt,
         completion_tokens=completion,
         total_tokens=prompt + completion,
