@@ -366,10 +366,10 @@ class LLMManager:
             if hit is not None:
                 await self.accounting.record(request, request_id, _utc_now(), hit, None, key)
                 # A cached answer is replayed as a stream: one delta with the whole text, then the response.
-                yield StreamEvent.model_construct(
+                yield StreamEvent(
                     type="delta", delta=hit.content, deployment=hit.deployment, model=hit.model, response=None
                 )
-                yield StreamEvent.model_construct(
+                yield StreamEvent(
                     type="done", delta="", deployment=hit.deployment, model=hit.model, response=hit
                 )
                 return
