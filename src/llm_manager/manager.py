@@ -369,9 +369,7 @@ class LLMManager:
                 yield StreamEvent(
                     type="delta", delta=hit.content, deployment=hit.deployment, model=hit.model, response=None
                 )
-                yield StreamEvent(
-                    type="done", delta="", deployment=hit.deployment, model=hit.model, response=hit
-                )
+                yield StreamEvent(type="done", delta="", deployment=hit.deployment, model=hit.model, response=hit)
                 return
         started, t0 = _utc_now(), time.perf_counter_ns()
         trace = self.telemetry.request(request, request_id, stream=True)
