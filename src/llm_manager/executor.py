@@ -14,6 +14,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from llm_manager._deadline import deadline
 from llm_manager._run import Accumulator, Done, Run
 from llm_manager.errors import ProviderError, StreamInterruptedError
 from llm_manager.routing.queue import PriorityGate
@@ -98,7 +99,7 @@ class Executor:
 
     @staticmethod
     async def _call(ticket: Ticket, request: Request, timeout: float) -> Completion:
-        async with asyncio.timeout(timeout):
+        async with deadline(timeout):
             return await ticket.dep.adapter.complete(request, api_key=ticket.key.key if ticket.key else None)
 
     # -- hedging ------------------------------------------------------------------------------------------------
@@ -270,7 +271,7 @@ class Executor:
         idle = self.routing.stream_idle_timeout_s
         while True:
             try:
-                async with asyncio.timeout(idle):
+                async with deadline(idle):
                     chunk = await anext(agen)
             except StopAsyncIteration:
                 return
@@ -326,7 +327,7 @@ async def _close_racer(task: asyncio.Task[Opened]) -> None:
 
 async def _first_chunk(agen: AsyncGenerator[Chunk, None], timeout: float, acc: Accumulator) -> Chunk:
     """Wait (up to ``timeout`` in all) for the first chunk with text or a finish reason."""
-    async with asyncio.timeout(timeout):
+    async with deadline(timeout):
         while True:
             try:
                 chunk = await anext(agen)

@@ -17,6 +17,7 @@ import math
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from typing import TypeVar
 
+from llm_manager._deadline import arm
 from llm_manager.errors import AllCandidatesFailedError, ProviderTimeoutError
 from llm_manager.server.errors import ErrorReply, gateway_error
 
@@ -95,8 +96,11 @@ class Guard:
         self._busy = False
         self._cancelled = False
         self.reason: str | None = "shutdown" if life.cutting else None
-        self._timer = asyncio.get_running_loop().call_at(deadline, self.cut, "timeout") if deadline else None
+        self._timer = arm(deadline, self._expire) if deadline else None
         life._guards.add(self)
+
+    def _expire(self) -> None:
+        self.cut("timeout")
 
     def cut(self, reason: str) -> None:
         """End the wait now (or, between waits, make the next one raise) with :class:`Cut`."""
@@ -135,7 +139,7 @@ class Guard:
 
     def close(self) -> None:
         if self._timer is not None:
-            self._timer.cancel()
+            self._timer.disarm()
         self._life._guards.discard(self)
 
 
