@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 __all__ = ["HttpClient", "HttpResponse", "StreamingResponse"]
 
+_MAX_URLS = 1024
+"""URLs whose proxy is remembered as such (Gemini puts the model in the path, so there are a few per host)."""
+
 
 @dataclass(slots=True)
 class HttpResponse:
@@ -71,6 +74,7 @@ class HttpClient:
         # The test suite sets this so that no test can ever reach a real provider by accident.
         self._loopback_only = os.environ.get("LLM_MANAGER_LOOPBACK_ONLY") == "1"
         self._proxy_by_host: dict[tuple[str, str], str | None] = {}
+        self._proxy_by_url: dict[str, tuple[str | None]] = {}
 
     def _proxy(self, url: str) -> str | None:
         """The proxy for ``url`` from HTTP(S)_PROXY / NO_PROXY, resolved once per scheme and host.
@@ -78,6 +82,9 @@ class HttpClient:
         aiohttp's ``trust_env`` does this lookup (plus a netrc read) in a worker thread on every request, which
         costs about half a millisecond per call; provider hosts are few, so a per-host cache is exact enough.
         """
+        known = self._proxy_by_url.get(url)
+        if known is not None:
+            return known[0]  # a deployment's URL is the same on every call: no parsing per request
         from urllib.parse import urlsplit
 
         parts = urlsplit(url)
@@ -89,7 +96,10 @@ class HttpClient:
             host = parts.hostname or ""
             bypass = urllib.request.proxy_bypass(host) if proxies else True
             self._proxy_by_host[key] = None if bypass else proxies.get(parts.scheme)
-        return self._proxy_by_host[key]
+        proxy = self._proxy_by_host[key]
+        if len(self._proxy_by_url) < _MAX_URLS:
+            self._proxy_by_url[url] = (proxy,)
+        return proxy
 
     def _check(self, url: str) -> None:
         if self._loopback_only:

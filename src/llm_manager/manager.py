@@ -220,6 +220,8 @@ class LLMManager:
         """The store's database (conversations and the ledger share it), opened on first use.
 
         ``store.url``, else ``$LLM_MANAGER_STORE_URL``, else a SQLite file in the user's data directory."""
+        if self._db is not None:
+            return self._db  # opened: no lock to take on every request
         async with self._db_lock:
             if self._db is None:
                 from llm_manager.store import open_database
