@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from types import TracebackType
 from typing import Any, Literal, Self, cast, get_args
 
@@ -143,11 +143,15 @@ class Total:
 # -- conversions ---------------------------------------------------------------------------------------------------
 
 
+_EXACT = Context(prec=60)
+
+
 def _to_pico(cost: Decimal | None) -> int | None:
     if cost is None:
         return None
-    with localcontext(prec=60):  # scaleb is exact with enough digits; only the 13th decimal on is rounded
-        return int(cost.scaleb(_PICO).to_integral_value(rounding=ROUND_HALF_EVEN))
+    # scaleb is exact with enough digits; only the 13th decimal on is rounded. The context is passed rather than
+    # swapped in with localcontext(): this runs for every ledger row.
+    return int(cost.scaleb(_PICO, _EXACT).to_integral_value(rounding=ROUND_HALF_EVEN, context=_EXACT))
 
 
 def _from_pico(value: Any) -> Decimal:

@@ -17,7 +17,7 @@ import functools
 import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from decimal import Decimal, localcontext
+from decimal import Context, Decimal
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -38,7 +38,8 @@ __all__ = [
 
 log = logging.getLogger("llm_manager.costs")
 
-_MTOK = 1_000_000
+_MTOK = Decimal(1_000_000)
+_EXACT = Context(prec=60)
 
 # Our provider (or preset) names → genai-prices provider ids. Anything else has its provider inferred from the
 # model id (see _candidates).
@@ -140,13 +141,17 @@ def cost_of(price: ModelPrice, prompt_tokens: int, completion_tokens: int, cache
     rate_in, rate_out, rate_cached = price.rates_for(prompt_tokens)
     # Every operand is an exact decimal, so with enough digits of precision the products, the sum and the
     # division by 10**6 are all exact (a price has at most a few dozen digits; 60 leaves room for any of them).
-    with localcontext(prec=60):
-        total = (
-            (prompt_tokens - cached_tokens) * rate_in
-            + cached_tokens * (rate_in if rate_cached is None else rate_cached)
-            + completion_tokens * rate_out
-        )
-        return total / _MTOK
+    # The context's own methods, not `localcontext()`: this runs for every answer, and swapping the thread's
+    # context costs as much as the arithmetic.
+    ctx = _EXACT
+    total = ctx.add(
+        ctx.add(
+            ctx.multiply(prompt_tokens - cached_tokens, rate_in),
+            ctx.multiply(cached_tokens, rate_in if rate_cached is None else rate_cached),
+        ),
+        ctx.multiply(completion_tokens, rate_out),
+    )
+    return ctx.divide(total, _MTOK)
 
 
 # -- the price table ---------------------------------------------------------------------------------------------
