@@ -351,11 +351,12 @@ class LLMManager:
         whole :class:`Response`; it is also kept on :attr:`ResponseStream.response`.
         """
         request = self.request(prompt, messages=messages, **prefs)
-        attempts: list[Attempt] = []
-        return ResponseStream(self._stream(request, request_id or _new_id(), attempts), attempts)
+        out = ResponseStream()
+        out._events = self._stream(request, request_id or _new_id(), out)
+        return out
 
     async def _stream(
-        self, request: Request, request_id: str, attempts: list[Attempt] | None = None
+        self, request: Request, request_id: str, out: ResponseStream | None = None
     ) -> AsyncIterator[StreamEvent]:
         from llm_manager.routing.planner import plan
 
@@ -366,6 +367,8 @@ class LLMManager:
             key = request_key(request)
             hit = await self.cache.get(key, request_id)
             if hit is not None:
+                if out is not None:
+                    out.cached = True
                 await self.accounting.record(request, request_id, _utc_now(), hit, None, key)
                 # A cached answer is replayed as a stream: one delta with the whole text, then the response.
                 yield StreamEvent(
@@ -382,7 +385,7 @@ class LLMManager:
             await self.accounting.record(request, request_id, started, None, exc, key)
             raise
         settled = False
-        attempts = attempts if attempts is not None else []
+        attempts = out.attempts if out is not None else []
         events = self.executor.stream(request, p, request_id, attempts)
         try:
             async for event in events:
@@ -683,10 +686,12 @@ class LLMManager:
 class ResponseStream:
     """An async iterator of :class:`StreamEvent` that is also an async context manager closing the upstream."""
 
-    def __init__(self, events: AsyncIterator[StreamEvent], attempts: list[Attempt] | None = None) -> None:
-        self._events = events
+    def __init__(self, events: AsyncIterator[StreamEvent] | None = None, attempts: list[Attempt] | None = None) -> None:
+        self._events: AsyncIterator[StreamEvent] = events if events is not None else _no_events()
         self.response: Response | None = None
         """The whole response, once the stream has finished."""
+        self.cached = False
+        """Whether the answer is a cached one, replayed (known from the first event on)."""
         self.attempts: list[Attempt] = attempts if attempts is not None else []
         """The tries so far, filled in as they finish: while the answer streams, the failed candidates before
         the one answering (which is added when it ends)."""
@@ -716,6 +721,11 @@ class ResponseStream:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+async def _no_events() -> AsyncIterator[StreamEvent]:
+    return
+    yield  # an async generator that yields nothing
 
 
 def resolve_settings(source: ConfigSource) -> Settings:

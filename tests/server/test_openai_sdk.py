@@ -99,6 +99,18 @@ def test_no_store_header_bypasses_the_cache(cached_gateway: Gateway) -> None:
         assert again.headers["x-llm-cache"] == "miss"
 
 
+def test_a_cached_answer_streamed_says_so_in_its_headers(cached_gateway: Gateway) -> None:
+    with openai.OpenAI(base_url=f"{cached_gateway.url}/v1", api_key="x", max_retries=0) as c:
+        create = c.chat.completions.with_raw_response.create
+        first = create(model="gpt", messages=HI, stream=True)
+        text = "".join(ch.choices[0].delta.content or "" for ch in first.parse() if ch.choices)
+        assert (first.headers["x-llm-cache"], first.headers["x-llm-attempts"]) == ("miss", "1")
+        again = create(model="gpt", messages=HI, stream=True)
+        assert "".join(ch.choices[0].delta.content or "" for ch in again.parse() if ch.choices) == text
+        # Replayed from the cache: no provider was tried for it.
+        assert (again.headers["x-llm-cache"], again.headers["x-llm-attempts"]) == ("hit", "0")
+
+
 def test_models_lists_deployments_aliases_and_tasks(client: openai.OpenAI) -> None:
     ids = {m.id: m for m in client.models.list()}
     assert {"claude", "gpt", "smart", "fast", "task:analysis", "task:ui-generation", "task:general"} <= set(ids)

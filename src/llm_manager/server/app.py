@@ -275,9 +275,15 @@ class _Gateway:
         stream = opened.stream
         guard = self.life.guard(opened.deadline)
         watcher = asyncio.ensure_future(watch_disconnect(receive, partial(guard.cut, _GONE)))
-        # The answering attempt is recorded when it ends: so far, the candidates that failed before it, plus it.
-        tried = 1 + sum(1 for a in stream.attempts if not a.skipped)
-        head = {"x-request-id": rid, "x-llm-model": opened.first.deployment, "x-llm-attempts": str(tried)}
+        # The answering attempt is recorded when it ends: so far, the candidates that failed before it, plus it (a
+        # cached answer, replayed, made no attempt at all).
+        tried = 0 if stream.cached else 1 + sum(1 for a in stream.attempts if not a.skipped)
+        head = {
+            "x-request-id": rid,
+            "x-llm-model": opened.first.deployment,
+            "x-llm-cache": "hit" if stream.cached else "miss",
+            "x-llm-attempts": str(tried),
+        }
         try:
             await send_stream_start(send, {**head, "cache-control": "no-cache", **headers})
             last = await self._events(send, stream, guard, opened.first, events, rid)
