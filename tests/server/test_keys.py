@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 import yaml
@@ -343,3 +344,12 @@ def test_cli_create_list_revoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert "$25 weekly" in run("list").stdout
     bad = runner.invoke(keys_group, ["create", "x", "--budget-usd", "free"], obj=_Ctx(str(config)))
     assert bad.exit_code == 2 and "budget_usd" in bad.output
+
+
+def test_an_admin_sees_a_keys_budget_before_the_key_is_used(priced_gateway: Gateway) -> None:
+    key_id, _ = _new_key(priced_gateway, budget_usd="5", budget_period="weekly")
+    _, admin = _new_key(priced_gateway, "ops", admin=True)
+    resp = httpx.get(f"{priced_gateway.url}/admin/status", headers={"authorization": f"Bearer {admin}"}, timeout=10)
+    assert resp.status_code == 200
+    (row,) = [b for b in resp.json()["budgets"] if b["budget"] == f"key:{key_id}"]
+    assert (row["period"], Decimal(row["limit_usd"]), Decimal(row["spent_usd"])) == ("weekly", Decimal(5), 0)

@@ -15,6 +15,7 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import Response as HttpResponse
 
 from llm_manager import _json
+from llm_manager.server import keys
 from llm_manager.server.errors import ErrorReply, gateway_error
 from llm_manager.server.timeseries import BadParameter, By, Grid
 from llm_manager.server.timeseries import query as timeseries_query
@@ -59,6 +60,9 @@ class Admin:
     async def status(self, http: HttpRequest) -> HttpResponse:
         if (denied := await self._allowed(http)) is not None:
             return _reply(denied)
+        # Keys' own budgets are registered on their first request; an admin sees them before that too.
+        for key in await keys.list_keys(await self.gw.llm.database()):
+            await self.gw.register_budget(key)
         return _ok(await self.gw.llm.status())
 
     async def costs(self, http: HttpRequest) -> HttpResponse:

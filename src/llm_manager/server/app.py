@@ -204,21 +204,25 @@ class _Gateway:
                     gateway_error(429, msg, type_="rate_limit_error", code="rate_limit_exceeded", headers=headers)
                 )
             hold = _TokenHold(self.llm, name, key.tpm, held) if key.tpm is not None else None
-        if key.budget_usd is not None and self._budgeted.get(key.id) != key:
-            # The key's own budget joins the configured ones (scope key, matching this key only); registered
-            # again only when the key's settings change, not on every request.
-            self._budgeted[key.id] = key
-            budget = BudgetConfig(
-                name=f"key:{key.id}",
-                scope="key",
-                match=key.id,
-                period=key.budget_period,
-                limit_usd=key.budget_usd,
-                soft_limit_pct=None,
-            )
-            await self.llm.accounting.add_budget(budget, in_process=self.llm.settings.state.redis_url is None)
+        await self.register_budget(key)
         prefs["gateway_key"] = key.id
         return hold
+
+    async def register_budget(self, key: keys.KeyInfo) -> None:
+        """The key's own budget joins the configured ones (scope key, matching this key only); registered again
+        only when the key's settings change, not on every request."""
+        if key.budget_usd is None or key.revoked or self._budgeted.get(key.id) == key:
+            return
+        self._budgeted[key.id] = key
+        budget = BudgetConfig(
+            name=f"key:{key.id}",
+            scope="key",
+            match=key.id,
+            period=key.budget_period,
+            limit_usd=key.budget_usd,
+            soft_limit_pct=None,
+        )
+        await self.llm.accounting.add_budget(budget, in_process=self.llm.settings.state.redis_url is None)
 
     async def _body(self, http: Incoming) -> tuple[object, int]:
         """The decoded JSON body and its size in bytes."""
