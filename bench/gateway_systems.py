@@ -42,6 +42,7 @@ RAW = "raw upstream"
 OURS = "llm-manager"
 LITELLM = "LiteLLM proxy"
 PORTKEY = "Portkey gateway"
+PASS_THROUGH = "pass-through floor (uvicorn + aiohttp, no features)"
 START_TIMEOUT_S = 120.0
 
 
@@ -338,6 +339,23 @@ def start_portkey(system: System, up: Upstream, workdir: Path) -> None:
     launch(system, ["node", str(script), f"--port={port}", "--headless"], workdir)
 
 
+def start_pass_through(system: System, up: Upstream, workdir: Path) -> None:
+    """bench/passthrough.py: the Python server and HTTP client alone, as the floor for our gateway's numbers."""
+    port = free_port()
+    system.url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    system.headers = {"authorization": "Bearer sk-bench"}
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.passthrough",
+        "--port",
+        str(port),
+        "--upstream",
+        f"{up.base_url}/chat/completions",
+    ]
+    launch(system, argv, workdir, {"PYTHONPATH": str(ROOT)})
+
+
 def start_raw(system: System, up: Upstream) -> None:
     system.url = f"{up.base_url}/chat/completions"
     system.headers = {"authorization": "Bearer sk-bench"}
@@ -371,7 +389,11 @@ def plan(only: Sequence[str] | None, servers: bool) -> list[System]:
     other (granian's runtime threads, LiteLLM's background tasks) take no CPU from it."""
     systems = [System(RAW, "main"), System(OURS, "main"), System(PORTKEY, "main"), System(LITELLM, "main")]
     if servers:
-        systems += [System(RAW_AGAIN, "server"), *(System(f"{OURS} @ {name}", "server") for name in SERVERS)]
+        systems += [
+            System(RAW_AGAIN, "server"),
+            System(PASS_THROUGH, "server"),
+            *(System(f"{OURS} @ {name}", "server") for name in SERVERS),
+        ]
     if only:
         systems = [s for s in systems if s.name.startswith(RAW) or any(o.lower() in s.name.lower() for o in only)]
     return systems
@@ -388,6 +410,8 @@ def start(system: System, up: Upstream, workdir: Path) -> None:
             start_litellm(system, up, workdir)
         elif system.name == PORTKEY:
             start_portkey(system, up, workdir)
+        elif system.name == PASS_THROUGH:
+            start_pass_through(system, up, workdir)
         else:
             start_ours(system, up, workdir, SERVERS[system.name.split(" @ ", 1)[1]])
     except (Unavailable, OSError, subprocess.SubprocessError) as exc:
