@@ -257,3 +257,25 @@ async def test_a_body_in_several_messages_is_put_back_together(llm: LLMManager, 
         assert client.body.endswith(b"data: [DONE]\n\n")
     else:
         assert json.loads(client.body)["choices"][0]["message"]["content"] == ANSWER
+
+
+async def test_the_hot_routes_are_found_behind_a_root_path(llm: LLMManager) -> None:
+    app = create_app(llm)
+    sent: list[dict[str, Any]] = []
+    body = json.dumps({"model": "gpt", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/llm/v1/chat/completions",
+        "root_path": "/llm",
+        "headers": [(b"content-type", b"application/json")],
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 200 and json.loads(sent[1]["body"])["object"] == "chat.completion"

@@ -119,7 +119,10 @@ async def watch_disconnect(receive: Receive, on_disconnect: Callable[[], None]) 
     complete, by which time the task has been cancelled.
     """
     while True:
-        message = await receive()
+        try:
+            message = await receive()
+        except Exception:  # a server that refuses receive() once the body is read: nothing to watch, then
+            return
         if message["type"] == "http.disconnect":
             on_disconnect()
             return
@@ -140,7 +143,11 @@ class Dispatch:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
-            handler = self._hot.get(scope["path"])
+            path: str = scope["path"]
+            root: str = scope.get("root_path", "")
+            if root and path.startswith(root):  # behind a prefix (uvicorn --root-path): route as Starlette does
+                path = path[len(root) :]
+            handler = self._hot.get(path)
             if handler is not None:
                 await handler(scope, receive, send)
                 return
