@@ -296,14 +296,16 @@ class _Gateway:
         finally:
             watcher.cancel()
             guard.close()
-            if stream.response is not None:
-                # Finished: let the generators under it run to their end. Closing them at their last `yield`
-                # instead leaves each nested one to the loop's async-generator finaliser: a task and a loop
-                # wake-up apiece, on the loop while the client's next request comes in.
-                await anext(stream, None)
-            await stream.aclose()  # also when the client went away: releases the upstream and settles accounting
-            if opened.hold is not None:
-                await opened.hold.settle(stream.response)
+            try:
+                if stream.response is not None:
+                    # Finished: let the generators under it run to their end. Closing them at their last `yield`
+                    # instead leaves each nested one to the loop's async-generator finaliser: a task and a loop
+                    # wake-up apiece, on the loop while the client's next request comes in.
+                    await anext(stream, None)
+            finally:
+                await stream.aclose()  # also when the client went away: releases the upstream, settles accounting
+                if opened.hold is not None:
+                    await opened.hold.settle(stream.response)
 
     @staticmethod
     async def _events(
