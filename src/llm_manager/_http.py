@@ -74,7 +74,7 @@ class HttpClient:
         # The test suite sets this so that no test can ever reach a real provider by accident.
         self._loopback_only = os.environ.get("LLM_MANAGER_LOOPBACK_ONLY") == "1"
         self._proxy_by_host: dict[tuple[str, str], str | None] = {}
-        self._proxy_by_url: dict[str, tuple[str | None]] = {}
+        self._proxy_by_url: dict[str, str | None] = {}
 
     def _proxy(self, url: str) -> str | None:
         """The proxy for ``url`` from HTTP(S)_PROXY / NO_PROXY, resolved once per scheme and host.
@@ -82,9 +82,8 @@ class HttpClient:
         aiohttp's ``trust_env`` does this lookup (plus a netrc read) in a worker thread on every request, which
         costs about half a millisecond per call; provider hosts are few, so a per-host cache is exact enough.
         """
-        known = self._proxy_by_url.get(url)
-        if known is not None:
-            return known[0]  # a deployment's URL is the same on every call: no parsing per request
+        if url in self._proxy_by_url:
+            return self._proxy_by_url[url]  # a deployment's URL is the same on every call: no parsing per request
         from urllib.parse import urlsplit
 
         parts = urlsplit(url)
@@ -98,7 +97,7 @@ class HttpClient:
             self._proxy_by_host[key] = None if bypass else proxies.get(parts.scheme)
         proxy = self._proxy_by_host[key]
         if len(self._proxy_by_url) < _MAX_URLS:
-            self._proxy_by_url[url] = (proxy,)
+            self._proxy_by_url[url] = proxy
         return proxy
 
     def _check(self, url: str) -> None:

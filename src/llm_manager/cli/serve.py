@@ -56,7 +56,7 @@ class _ManagerFactory(Protocol):
 )
 @click.pass_obj
 def serve(obj: _ManagerFactory, host: str, port: int, drain_timeout: float | None, loop: str, http_parser: str) -> None:
-    """Serve the OpenAI-compatible API (/v1/chat/completions, /v1/models, /health, /metrics)."""
+    """Serve the gateway: /v1/chat/completions, /v1/messages, /v1/models, health, /metrics, /admin/*, /ui."""
     try:
         with _runner(loop) as runner:
             runner.run(_serve(obj, host, port, drain_timeout, http_parser))

@@ -152,13 +152,12 @@ class _Gateway:
         key = await self._authenticate(headers)  # before the body is read: nothing is done for a stranger
         body, size = await self._body(http)
         parsed = parse(body, headers, self.llm.settings)
-        if TIMEOUT_HEADER in headers or self.limits.request_timeout_s is not None:
-            try:
-                timeout = request_timeout(headers, self.limits.request_timeout_s, self.limits.max_request_timeout_s)
-            except BadTimeout as exc:
-                raise _Reject(gateway_error(400, str(exc), param=TIMEOUT_HEADER)) from None
-            if timeout is not None:
-                parsed.prefs["timeout_s"] = timeout
+        try:
+            timeout = request_timeout(headers, self.limits.request_timeout_s, self.limits.max_request_timeout_s)
+        except BadTimeout as exc:
+            raise _Reject(gateway_error(400, str(exc), param=TIMEOUT_HEADER)) from None
+        if timeout is not None:
+            parsed.prefs["timeout_s"] = timeout
         hold = await self._admit(key, body, size, parsed.prefs) if key is not None else None
         return parsed, hold
 
@@ -544,8 +543,9 @@ def _str_or_none(value: object) -> str | None:
 
 
 def _error(reply: ErrorReply, rid: str) -> HttpResponse:
-    headers = {"x-request-id": rid, **reply.headers}
-    return HttpResponse(_json.dumps(reply.body), status_code=reply.status, media_type=_JSON, headers=headers)
+    """An OpenAI-shaped error from a Starlette route (the answering routes send theirs through ``_Format``)."""
+    headers = _OPENAI.error_headers(reply, rid)
+    return HttpResponse(_OPENAI.error_body(reply, rid), status_code=reply.status, media_type=_JSON, headers=headers)
 
 
 async def _http_error(_: HttpRequest, exc: Exception) -> HttpResponse:
