@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
@@ -277,7 +278,15 @@ class LLMManager:
         ``temperature``, ``priority``, ``user``, ``project``, ``timeout_s`` … ``request_id`` sets the id used in the
         response, the ledger and traces (the gateway passes its own); by default one is made.
         """
-        request = self.request(prompt, messages=messages, **prefs)
+        resp, settle = await self.answer(self.request(prompt, messages=messages, **prefs), request_id=request_id)
+        await settle()
+        return resp
+
+    async def answer(self, request: Request, *, request_id: str | None = None) -> tuple[Response, Settle]:
+        """:meth:`generate` for a caller that hands the answer on before doing the bookkeeping: returns the response
+        and a coroutine function to await once, right after (telemetry, budget settlement, the ledger row and the
+        cache entry). The gateway sends the answer to its client first. A failure is accounted before it is raised.
+        """
         request_id = request_id or _new_id()
         if self.cache is None or not request.cache:
             return await self._complete(request, request_id)
@@ -287,33 +296,33 @@ class LLMManager:
         key = request_key(request)
         hit = await cache.get(key, request_id)
         if hit is not None:
-            self.telemetry.request(request, request_id, stream=False).finish(
-                hit, None, started_at_ns=time.perf_counter_ns()
-            )
-            await self.accounting.record(request, request_id, _utc_now(), hit, None, key)
-            return hit
-        if not self.settings.cache.dedupe:
-            resp = await self._complete(request, request_id, key)
-            await cache.put(key, resp)
-            return resp
+            return hit, partial(self._settle_copy, request, request_id, hit, key, time.perf_counter_ns())
+        settles: list[Settle] = []
 
         async def call() -> Response:
-            resp = await self._complete(request, request_id, key)
-            await cache.put(key, resp)
+            resp, settle = await self._complete(request, request_id, key)
+            settles.append(settle)
             return resp
 
-        resp, shared = await self.inflight.run(key, call)
-        if not shared:
-            return resp
-        meta = resp.metadata.model_copy(update={"request_id": request_id, "deduplicated": True})
-        resp = resp.model_copy(update={"id": request_id, "metadata": meta})
+        if self.settings.cache.dedupe:
+            resp, shared = await self.inflight.run(key, call)
+        else:
+            resp, shared = await call(), False
+        if shared:
+            # Another caller's call answered: the same text under this request's own id, with no cost of its own.
+            meta = resp.metadata.model_copy(update={"request_id": request_id, "deduplicated": True})
+            resp = resp.model_copy(update={"id": request_id, "metadata": meta})
+            return resp, partial(self._settle_copy, request, request_id, resp, key, time.perf_counter_ns())
+        return resp, _then(settles[0], partial(cache.put, key, resp))
+
+    async def _settle_copy(self, request: Request, request_id: str, resp: Response, key: str, ended_ns: int) -> None:
+        """The bookkeeping of an answer that made no call of its own (a cache hit, a shared call)."""
         self.telemetry.request(request, request_id, stream=False).finish(
-            resp, None, started_at_ns=time.perf_counter_ns()
+            resp, None, started_at_ns=ended_ns, ended_at_ns=ended_ns
         )
         await self.accounting.record(request, request_id, _utc_now(), resp, None, key)
-        return resp
 
-    async def _complete(self, request: Request, request_id: str, key: str | None = None) -> Response:
+    async def _complete(self, request: Request, request_id: str, key: str | None = None) -> tuple[Response, Settle]:
         from llm_manager.routing.planner import plan
 
         started, t0 = _utc_now(), time.perf_counter_ns()
@@ -331,10 +340,14 @@ class LLMManager:
             await self.accounting.after(holds, None, exc)
             await self.accounting.record(request, request_id, started, None, exc, key)
             raise
-        trace.finish(resp, None, started_at_ns=t0)
-        await self.accounting.after(holds, resp, None)
-        await self.accounting.record(request, request_id, started, resp, None, key)
-        return resp
+        ended = time.perf_counter_ns()
+
+        async def settle() -> None:
+            trace.finish(resp, None, started_at_ns=t0, ended_at_ns=ended)
+            await self.accounting.after(holds, resp, None)
+            await self.accounting.record(request, request_id, started, resp, None, key)
+
+        return resp, settle
 
     def stream(
         self,
@@ -348,7 +361,9 @@ class LLMManager:
 
         Falls back to the next candidate only until the first chunk has been delivered; a later failure raises
         :class:`~llm_manager.errors.StreamInterruptedError`. The final event (``type == "done"``) carries the
-        whole :class:`Response`; it is also kept on :attr:`ResponseStream.response`.
+        whole :class:`Response`; it is also kept on :attr:`ResponseStream.response`. Its bookkeeping (telemetry,
+        budgets, the ledger row, the cache entry) runs once that event is handed on: when the loop asks for the next
+        event (and finds the end), or when the stream is closed.
         """
         request = self.request(prompt, messages=messages, **prefs)
         out = ResponseStream()
@@ -389,14 +404,21 @@ class LLMManager:
         events = self.executor.stream(request, p, request_id, attempts)
         try:
             async for event in events:
-                if event.type == "done" and event.response is not None:
+                if event.type != "done" or event.response is None:
+                    yield event
+                    continue
+                settled = True
+                resp, ended = event.response, time.perf_counter_ns()
+                try:
+                    yield event
+                finally:
+                    # After the last event is handed on (the gateway has sent it): when the caller asks for more,
+                    # or closes the stream at this event.
                     if key is not None and self.cache is not None:
-                        await self.cache.put(key, event.response)
-                    settled = True
-                    trace.finish(event.response, None, started_at_ns=t0)
-                    await self.accounting.after(holds, event.response, None)
-                    await self.accounting.record(request, request_id, started, event.response, None, key)
-                yield event
+                        await self.cache.put(key, resp)
+                    trace.finish(resp, None, started_at_ns=t0, ended_at_ns=ended)
+                    await self.accounting.after(holds, resp, None)
+                    await self.accounting.record(request, request_id, started, resp, None, key)
         except BaseException as exc:
             # Also a caller that stopped reading early (GeneratorExit): its reservation is settled by what the
             # attempts are known to have cost, and released otherwise.
@@ -752,6 +774,20 @@ def _warn_if_simulated(settings: Settings) -> None:
             "no provider configured (no config file, no OPENAI_API_KEY / ANTHROPIC_API_KEY / …): "
             "answers come from SIMULATED offline models"
         )
+
+
+Settle = Callable[[], Awaitable[None]]
+"""The bookkeeping still owed for an answer (see :meth:`LLMManager.answer`)."""
+
+
+def _then(first: Settle, second: Settle) -> Settle:
+    async def both() -> None:
+        try:
+            await first()
+        finally:
+            await second()
+
+    return both
 
 
 def _utc_now() -> datetime:

@@ -241,3 +241,38 @@ async def test_candidates_passed_over_leave_skipped_rows(tmp_path: Path) -> None
     refused = [r for r in rows if r.request_id != answered.id]
     assert [(r.deployment, r.status) for r in refused] == [("tiny", "skipped")]
     assert refused[0].error_code
+
+
+async def test_answer_hands_the_response_over_before_its_bookkeeping(tmp_path: Path) -> None:
+    budgets = {"budgets": [{"name": "day", "limit_usd": "10", "soft_limit_pct": None}]}
+    async with LLMManager(settings(tmp_path / "l.db", **budgets)) as llm:
+        request = llm.request("q", task="analysis")
+        resp, settle = await llm.answer(request, request_id="req-1")
+        assert llm.ledger is not None
+        await llm.ledger.flush()
+        assert await llm.ledger.rows() == []  # nothing booked yet: the gateway sends the answer first
+        before = (await llm.budgets.status())[0]
+        assert Decimal(before["reserved_usd"]) > 0 and Decimal(before["spent_usd"]) == 0
+        assert not (await llm.generate("q", task="analysis")).metadata.cached  # the entry comes with settle()
+        await settle()
+        await llm.ledger.flush()
+        rows = {r.request_id: r for r in await llm.ledger.rows()}
+        assert rows["req-1"].status == "ok" and rows["req-1"].cost == resp.usage.cost
+        after = (await llm.budgets.status())[0]
+        assert Decimal(after["reserved_usd"]) == 0 and Decimal(after["spent_usd"]) > 0
+        hit = await llm.generate("q", task="analysis")
+        assert hit.metadata.cached
+
+
+async def test_a_stream_closed_at_its_last_event_is_booked_as_answered(tmp_path: Path) -> None:
+    async with LLMManager(settings(tmp_path / "l.db")) as llm:
+        stream = llm.stream("tell me", task="analysis", request_id="req-s")
+        async for event in stream:
+            if event.type == "done":
+                break  # not asking for the end: the bookkeeping runs when the stream is closed
+        await stream.aclose()
+        assert llm.ledger is not None
+        await llm.ledger.flush()
+        (row,) = await llm.ledger.rows()
+        assert (row.request_id, row.status) == ("req-s", "ok") and row.cost == stream.response.usage.cost  # type: ignore[union-attr]
+        assert (await llm.generate("tell me", task="analysis")).metadata.cached

@@ -117,29 +117,34 @@ class _Gateway:
         rid = _new_id()
         http = Incoming(scope, receive)
         hold: _TokenHold | None = None
-        resp: Response | None = None
         opened: _Opened | None = None
         try:
             parsed, hold = await self._accept(http, fmt.parse)
             request = self.llm.request(messages=parsed.messages, **parsed.prefs)
             if parsed.stream:
                 opened = await self._open(request, rid, hold)
-                hold = None  # the stream settles it when it ends
             else:
-                resp = await self.life.run(self.llm.generate(request, request_id=rid), self._deadline(request))
-        except Exception as exc:
+                resp, settle = await self.life.run(self.llm.answer(request, request_id=rid), self._deadline(request))
+        except BaseException as exc:
+            if hold is not None:
+                await hold.settle(None)  # once: a stream that failed to open has settled it already
+            if not isinstance(exc, Exception):
+                raise
             reply = _reply(exc, rid)
             await send_whole(send, reply.status, fmt.error_headers(reply, rid), fmt.error_body(reply, rid))
             return
-        finally:
-            if hold is not None:
-                await hold.settle(resp)
         if opened is not None:
             events = fmt.events(rid, opened.first, parsed, request)
             await self._pump(send, receive, opened, events, rid, fmt.stream_headers(rid))
-        else:
-            assert resp is not None
+            return
+        try:
             await send_whole(send, 200, fmt.headers(resp), fmt.body(resp))
+        finally:  # the client has its answer: the bookkeeping is off its clock
+            try:
+                await settle()
+            finally:
+                if hold is not None:
+                    await hold.settle(resp)
 
     # -- shared plumbing ----------------------------------------------------------------------------------------
 

@@ -105,7 +105,14 @@ class RequestTrace:
         """The request span, or ``None`` when tracing is off."""
         return self._span
 
-    def finish(self, response: Response | None, error: BaseException | None, *, started_at_ns: int) -> None:
+    def finish(
+        self,
+        response: Response | None,
+        error: BaseException | None,
+        *,
+        started_at_ns: int,
+        ended_at_ns: int | None = None,
+    ) -> None:
         """Close the request: span attributes, one child span per attempt, metrics, one log record.
 
         Args:
@@ -113,6 +120,8 @@ class RequestTrace:
             error: The error the caller receives, or ``None`` on success.
             started_at_ns: ``time.perf_counter_ns()`` taken when the call began (before routing, cache lookup and
                 any retry): the origin from which attempt spans are laid out and failed requests are timed.
+            ended_at_ns: When the answer was ready, if that was before this call (the bookkeeping of an answer
+                already handed on); default now.
 
         Never raises: telemetry must not break a request that has already succeeded or failed on its own.
         """
@@ -120,7 +129,7 @@ class RequestTrace:
             return
         self._done = True
         tel = self._tel
-        now_ns = time.perf_counter_ns()
+        now_ns = time.perf_counter_ns() if ended_at_ns is None else ended_at_ns
         try:
             if self._span is not None and tel._tracing is not None:
                 tel._tracing.finish(
