@@ -9,10 +9,11 @@ import difflib
 import os
 from collections.abc import Mapping
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from llm_manager.errors import ConfigError
 from llm_manager.profiles import Family, family_for
@@ -337,17 +338,19 @@ class Settings(_Strict):
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
-    _chains: dict[str, list[str]] = PrivateAttr(default_factory=dict)
     source: str = Field(default="defaults", exclude=True)
     """Where the settings came from (a path, ``dict``, ``environment`` or ``simulated``)."""
 
     def chain(self, task: TaskType) -> list[str]:
-        """The configured or default deployment order for ``task`` (computed once per task: it is on every
-        request's path, and settings do not change after loading)."""
-        cached = self._chains.get(task)
-        if cached is None:
-            cached = self._chains[task] = self._compute_chain(task)
-        return list(cached)
+        """The configured or default deployment order for ``task``."""
+        return list(self._chains[task])
+
+    @cached_property
+    def _chains(self) -> dict[str, tuple[str, ...]]:
+        # Computed once: it is on every request's path, and settings do not change after loading. A cached
+        # property lives in the instance's __dict__, so reading it skips pydantic's private-attribute lookup
+        # (a few microseconds per request).
+        return {task: tuple(self._compute_chain(task)) for task in TASK_TYPES}
 
     def _compute_chain(self, task: TaskType) -> list[str]:
         configured = self.routing.tasks.get(task)
