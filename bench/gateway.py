@@ -55,10 +55,12 @@ class Sizes:
     warmup_calls: int
     load_s: float  # measured seconds per concurrency level
     load_warmup_s: float
+    wake_calls: int  # raw upstream calls after each pause in WAKE_PAUSES_MS
 
 
-FULL = Sizes(calls=1000, streams=100, rounds=5, warmup_calls=100, load_s=6.0, load_warmup_s=1.5)
-QUICK = Sizes(calls=200, streams=20, rounds=2, warmup_calls=20, load_s=2.0, load_warmup_s=0.5)
+FULL = Sizes(calls=1000, streams=100, rounds=5, warmup_calls=100, load_s=6.0, load_warmup_s=1.5, wake_calls=200)
+QUICK = Sizes(calls=200, streams=20, rounds=2, warmup_calls=20, load_s=2.0, load_warmup_s=0.5, wake_calls=40)
+WAKE_PAUSES_MS = [0.0, 0.5, 2.0, 20.0]
 
 
 # --- the load generator ------------------------------------------------------------------------------------------
@@ -142,6 +144,13 @@ def measure(systems: list[System], up: Upstream, sizes: Sizes) -> None:
             checked(s, up, gen, {"op": "latency", "n": sizes.warmup_calls}, lambda r: len(r["ns"]))
             checked(s, up, gen, {"op": "stream", "n": max(5, sizes.streams // 20), "chunks": STREAM_CHUNKS},
                     lambda r: len(r["ttfc_ns"]))  # fmt: skip
+        for s in live:
+            if s.group == "main" and s.name.startswith(RAW):
+                print("… the machine's wake-up cost (raw upstream after pauses)", file=sys.stderr, flush=True)
+                reply = gen.ask(
+                    {"op": "idle", "target": s.target(), "n": sizes.wake_calls, "pauses_ms": WAKE_PAUSES_MS}
+                )
+                s.wake_ns = reply["ns"]
         print("… latency at concurrency 1 (interleaved rounds)", file=sys.stderr, flush=True)
         for block in blocks(sizes.calls, sizes.rounds):
             for s in live:

@@ -67,6 +67,7 @@ def summary(s: System, raw: System | None) -> dict[str, Any]:
             }
             for c, r in s.load.items()
         },
+        wake_ms={pause: {"p50": _p(ns, 50), "p90": _p(ns, 90)} for pause, ns in s.wake_ns.items() if ns} or None,
         peak_rss_mb=s.peak_rss / 2**20,
         idle_rss_mb=s.idle_rss / 2**20,
         notes=s.notes,
@@ -176,6 +177,16 @@ def render(results: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
     goal_rows = goals(results)
     if goal_rows:
         parts.append("## Goals\n\n" + table(["goal", "target", "measured", "met"], goal_rows))
+    wake = next((d["wake_ms"] for _, d in main if d.get("wake_ms")), None)
+    if wake:
+        rows = [[f"{float(p):g} ms", ms(v["p50"]), ms(v["p90"])] for p, v in wake.items()]
+        parts.append(
+            "## This machine: the cost of waking up\n\nThe raw upstream's latency (concurrency 1) when the caller "
+            "first sleeps this long. On a VM whose idle CPUs sleep deeply, every process woken on a request's path "
+            "adds to that: a gateway adds one more process, woken twice per request (the call, then the upstream's "
+            "answer), and a stream's gaps between chunks leave every process on its path idle.\n\n"
+            + table(["pause before each call", "p50 ms", "p90 ms"], rows)
+        )
     if servers:
         parts.append("## Our gateway under each ASGI server\n\n" + table(HEADERS, [row(n, d) for n, d in servers]))
     cpu_rows = []

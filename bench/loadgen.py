@@ -10,6 +10,8 @@ from the process that samples memory and from every system under test. Commands 
   [...]}`` (time to the first non-empty content piece, and to the end of the stream);
 - ``{"op": "load", "target", "concurrency", "seconds"}``: a closed loop of ``concurrency`` workers, each sending its
   next call when the last returns, until ``seconds`` have passed → ``{"requests", "wall_s", "ns": [...]}``;
+- ``{"op": "idle", "target", "n", "pauses_ms"}``: for each pause, ``n`` non-streamed calls, one in flight, each after
+  sleeping that long → ``{"ns": {pause: [...]}}``: what waking a machine's idle processes costs (see bench/README);
 - ``{"op": "quit"}``.
 
 Every answer also carries ``errors`` and the first ``error`` seen. Each target keeps one aiohttp session with
@@ -128,6 +130,24 @@ async def stream(target: Target, n: int, chunks: int) -> dict[str, Any]:
     return {"ttfc_ns": ttfc, "total_ns": total, **errors.as_dict()}
 
 
+async def idle(target: Target, n: int, pauses_ms: list[float]) -> dict[str, Any]:
+    """Latency after each pause: on a VM whose idle CPUs sleep deeply, every process woken on the path pays."""
+    out: dict[str, list[int]] = {}
+    errors = Errors()
+    for pause in pauses_ms:
+        samples = out[str(pause)] = []
+        for _ in range(n):
+            await asyncio.sleep(pause / 1000)
+            t0 = time.perf_counter_ns()
+            try:
+                await target.complete(full_check=False)
+            except Exception as exc:
+                errors.add(exc)
+                continue
+            samples.append(time.perf_counter_ns() - t0)
+    return {"ns": out, **errors.as_dict()}
+
+
 async def load(target: Target, concurrency: int, seconds: float) -> dict[str, Any]:
     samples: list[int] = []
     errors = Errors()
@@ -170,6 +190,8 @@ async def serve_commands() -> None:
                 reply = await latency(target, cmd["n"])
             elif op == "stream":
                 reply = await stream(target, cmd["n"], cmd["chunks"])
+            elif op == "idle":
+                reply = await idle(target, cmd["n"], cmd["pauses_ms"])
             elif op == "load":
                 reply = await load(target, cmd["concurrency"], cmd["seconds"])
             else:
