@@ -56,7 +56,6 @@ def start_gateway(settings: Settings, **manager_kw: Any) -> Iterator[Gateway]:
     import uvicorn
 
     from llm_manager.server import create_app
-    from llm_manager.server.http_protocol import HeadWithBodyProtocol
 
     # proto=IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP, and
     # without it every response waits ~40 ms for a delayed ACK (headers and body are written separately).
@@ -69,9 +68,7 @@ def start_gateway(settings: Settings, **manager_kw: Any) -> Iterator[Gateway]:
     async def main() -> None:
         llm = LLMManager(settings, **manager_kw)
         app = create_app(llm)
-        # The HTTP protocol `llm-manager serve` runs: every server test goes through it.
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", http=HeadWithBodyProtocol)
-        server = uvicorn.Server(config)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
         holder.update(llm=llm, app=app, server=server, loop=asyncio.get_running_loop())
         try:
             task = asyncio.create_task(server.serve(sockets=[sock]))

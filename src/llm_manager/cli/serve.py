@@ -83,20 +83,6 @@ def _runner(loop: str) -> asyncio.Runner:
     return asyncio.Runner()
 
 
-def _http_protocol(choice: str) -> str | type[asyncio.Protocol]:
-    """httptools, with each response's head sent together with its body (``server/http_protocol.py``), unless
-    h11 is asked for or httptools is missing."""
-    if choice == "h11":
-        return "h11"
-    try:
-        from llm_manager.server.http_protocol import HeadWithBodyProtocol
-    except ImportError:  # uvicorn's httptools protocol needs the httptools package
-        if choice == "httptools":
-            raise click.UsageError("--http httptools: httptools is not installed") from None
-        return "h11"
-    return HeadWithBodyProtocol
-
-
 _GC_GEN0_THRESHOLD = 50_000
 
 
@@ -140,7 +126,7 @@ async def _serve(obj: _ManagerFactory, host: str, port: int, drain_timeout: floa
             port=port,
             log_level="warning",
             lifespan="off",
-            http=_http_protocol(http_parser),
+            http=http_parser,
             access_log=False,  # never shown at log level warning, yet uvicorn would format its fields per request
             proxy_headers=False,  # nothing here reads the client's address: no X-Forwarded-For rewriting per request
             timeout_graceful_shutdown=math.ceil(drain_s + _CUT_GRACE_S),
