@@ -30,8 +30,9 @@ from llm_manager.errors import (
 from llm_manager.types import Attempt, Message, Request, Response, ResponseMetadata, StreamEvent, Usage
 
 if TYPE_CHECKING:
+    from llm_manager.answers import ResponseStream
     from llm_manager.config import Settings
-    from llm_manager.manager import LLMManager, ResponseStream
+    from llm_manager.manager import LLMManager
     from llm_manager.sync import SyncLLMManager
 
 __version__ = "0.1.0"
@@ -69,7 +70,7 @@ __all__ = [
 
 _LAZY = {
     "LLMManager": "llm_manager.manager",
-    "ResponseStream": "llm_manager.manager",
+    "ResponseStream": "llm_manager.answers",
     "SyncLLMManager": "llm_manager.sync",
     "Settings": "llm_manager.config",
 }

@@ -16,13 +16,15 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
 
+from llm_manager.answers import ResponseStream, Settle, then
 from llm_manager.config import Settings, load_settings
 from llm_manager.errors import ConfigError, LLMManagerError
 from llm_manager.routing.stats import DeploymentStats, LatencyStats
-from llm_manager.types import TASK_TYPES, Attempt, Message, Request, Response, StreamEvent
+from llm_manager.types import TASK_TYPES, Message, Request, Response, StreamEvent
 
 if TYPE_CHECKING:
     from llm_manager._http import HttpClient
+    from llm_manager.costs.budgets import Hold
     from llm_manager.costs.ledger import Ledger
     from llm_manager.providers.base import ProviderAdapter
     from llm_manager.routing.keypool import KeyEntry
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
     from llm_manager.store.migrations import Database
     from llm_manager.structured.query import StructuredResult
     from llm_manager.sync import SyncLLMManager
-    from llm_manager.telemetry import CollectSnapshot, Telemetry
+    from llm_manager.telemetry import CollectSnapshot, RequestTrace, Telemetry
 
 __all__ = ["HealthResult", "LLMManager", "ModelInfo", "ResponseStream"]
 
@@ -313,7 +315,7 @@ class LLMManager:
             meta = resp.metadata.model_copy(update={"request_id": request_id, "deduplicated": True})
             resp = resp.model_copy(update={"id": request_id, "metadata": meta})
             return resp, partial(self._settle_copy, request, request_id, resp, key, time.perf_counter_ns())
-        return resp, _then(settles[0], partial(cache.put, key, resp))
+        return resp, then(settles[0], partial(cache.put, key, resp))
 
     async def _settle_copy(self, request: Request, request_id: str, resp: Response, key: str, ended_ns: int) -> None:
         """The bookkeeping of an answer that made no call of its own (a cache hit, a shared call)."""
@@ -341,13 +343,25 @@ class LLMManager:
             await self.accounting.record(request, request_id, started, None, exc, key)
             raise
         ended = time.perf_counter_ns()
+        return resp, partial(self._book, request, request_id, key, trace, holds, started, t0, resp, ended)
 
-        async def settle() -> None:
-            trace.finish(resp, None, started_at_ns=t0, ended_at_ns=ended)
-            await self.accounting.after(holds, resp, None)
-            await self.accounting.record(request, request_id, started, resp, None, key)
-
-        return resp, settle
+    async def _book(
+        self,
+        request: Request,
+        request_id: str,
+        key: str | None,
+        trace: RequestTrace,
+        holds: list[Hold],
+        started: datetime,
+        t0: int,
+        resp: Response,
+        ended_ns: int,
+    ) -> None:
+        """An answered call's bookkeeping, once the answer is handed on: telemetry (timed to when it was ready),
+        the budgets' settlement and the ledger row."""
+        trace.finish(resp, None, started_at_ns=t0, ended_at_ns=ended_ns)
+        await self.accounting.after(holds, resp, None)
+        await self.accounting.record(request, request_id, started, resp, None, key)
 
     def stream(
         self,
@@ -416,9 +430,7 @@ class LLMManager:
                     # or closes the stream at this event.
                     if key is not None and self.cache is not None:
                         await self.cache.put(key, resp)
-                    trace.finish(resp, None, started_at_ns=t0, ended_at_ns=ended)
-                    await self.accounting.after(holds, resp, None)
-                    await self.accounting.record(request, request_id, started, resp, None, key)
+                    await self._book(request, request_id, key, trace, holds, started, t0, resp, ended)
         except BaseException as exc:
             # Also a caller that stopped reading early (GeneratorExit): its reservation is settled by what the
             # attempts are known to have cost, and released otherwise.
@@ -705,51 +717,6 @@ class LLMManager:
             raise ConfigError(f"unknown model {name!r}. Available: {', '.join(self.deployments)}.") from None
 
 
-class ResponseStream:
-    """An async iterator of :class:`StreamEvent` that is also an async context manager closing the upstream."""
-
-    def __init__(self, events: AsyncIterator[StreamEvent] | None = None, attempts: list[Attempt] | None = None) -> None:
-        self._events: AsyncIterator[StreamEvent] = events if events is not None else _no_events()
-        self.response: Response | None = None
-        """The whole response, once the stream has finished."""
-        self.cached = False
-        """Whether the answer is a cached one, replayed (known from the first event on)."""
-        self.attempts: list[Attempt] = attempts if attempts is not None else []
-        """The tries so far, filled in as they finish: while the answer streams, the failed candidates before
-        the one answering (which is added when it ends)."""
-
-    def __aiter__(self) -> ResponseStream:
-        return self
-
-    async def __anext__(self) -> StreamEvent:
-        event = await anext(self._events)
-        if event.type == "done":
-            self.response = event.response
-        return event
-
-    async def text(self) -> str:
-        """Consume the rest of the stream and return all of its text."""
-        parts = [e.delta async for e in self]
-        return "".join(parts)
-
-    async def aclose(self) -> None:
-        """Stop early and release the upstream connection."""
-        closer = getattr(self._events, "aclose", None)
-        if closer is not None:
-            await closer()
-
-    async def __aenter__(self) -> ResponseStream:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-
-async def _no_events() -> AsyncIterator[StreamEvent]:
-    return
-    yield  # an async generator that yields nothing
-
-
 def resolve_settings(source: ConfigSource) -> Settings:
     """Settings from an explicit source, else ``$LLM_MANAGER_CONFIG``, ``./llm-manager.yaml``, env, simulated."""
     if isinstance(source, Settings):
@@ -774,20 +741,6 @@ def _warn_if_simulated(settings: Settings) -> None:
             "no provider configured (no config file, no OPENAI_API_KEY / ANTHROPIC_API_KEY / …): "
             "answers come from SIMULATED offline models"
         )
-
-
-Settle = Callable[[], Awaitable[None]]
-"""The bookkeeping still owed for an answer (see :meth:`LLMManager.answer`)."""
-
-
-def _then(first: Settle, second: Settle) -> Settle:
-    async def both() -> None:
-        try:
-            await first()
-        finally:
-            await second()
-
-    return both
 
 
 def _utc_now() -> datetime:

@@ -35,9 +35,9 @@ from starlette.responses import Response as HttpResponse
 from starlette.routing import Route
 
 from llm_manager import _json
+from llm_manager.answers import ResponseStream
 from llm_manager.config import BudgetConfig
 from llm_manager.errors import LLMManagerError
-from llm_manager.manager import ResponseStream
 from llm_manager.server import keys
 from llm_manager.server.anthropic_api import MessageEvents, error_body, message_body, message_headers, parse_messages
 from llm_manager.server.asgi import (
