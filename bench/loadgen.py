@@ -100,17 +100,25 @@ class Errors:
         return {"errors": self.count, "error": self.first}
 
 
-async def latency(target: Target, n: int) -> dict[str, Any]:
+async def _sequential(target: Target, n: int, errors: Errors, *, full_check: bool, pause_s: float = 0.0) -> list[int]:
+    """ns of ``n`` non-streamed calls, one in flight, each after sleeping ``pause_s`` (failures go to ``errors``)."""
     samples: list[int] = []
-    errors = Errors()
     for _ in range(n):
+        if pause_s:
+            await asyncio.sleep(pause_s)
         t0 = time.perf_counter_ns()
         try:
-            await target.complete(full_check=True)
+            await target.complete(full_check=full_check)
         except Exception as exc:
             errors.add(exc)
             continue
         samples.append(time.perf_counter_ns() - t0)
+    return samples
+
+
+async def latency(target: Target, n: int) -> dict[str, Any]:
+    errors = Errors()
+    samples = await _sequential(target, n, errors, full_check=True)
     return {"ns": samples, **errors.as_dict()}
 
 
@@ -132,19 +140,8 @@ async def stream(target: Target, n: int, chunks: int) -> dict[str, Any]:
 
 async def idle(target: Target, n: int, pauses_ms: list[float]) -> dict[str, Any]:
     """Latency after each pause: on a VM whose idle CPUs sleep deeply, every process woken on the path pays."""
-    out: dict[str, list[int]] = {}
     errors = Errors()
-    for pause in pauses_ms:
-        samples = out[str(pause)] = []
-        for _ in range(n):
-            await asyncio.sleep(pause / 1000)
-            t0 = time.perf_counter_ns()
-            try:
-                await target.complete(full_check=False)
-            except Exception as exc:
-                errors.add(exc)
-                continue
-            samples.append(time.perf_counter_ns() - t0)
+    out = {str(p): await _sequential(target, n, errors, full_check=False, pause_s=p / 1000) for p in pauses_ms}
     return {"ns": out, **errors.as_dict()}
 
 
