@@ -131,6 +131,37 @@ class RawAiohttp(BenchClient):
                     return
 
 
+class RawPyreqwest(BenchClient):
+    """The same minimal call on pyreqwest (Rust's reqwest / hyper), the transport llm-manager itself uses."""
+
+    name = "raw pyreqwest"
+
+    async def open(self) -> None:
+        from pyreqwest.client import ClientBuilder
+
+        self.client = ClientBuilder().build()
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def complete(self) -> str:
+        resp = await self.client.post(self.url).headers(_HEADERS).body_bytes(_body(False)).build().send()
+        resp.error_for_status()
+        return _answer((await resp.bytes()).to_bytes())
+
+    async def stream(self) -> AsyncIterator[str]:
+        request = self.client.post(self.url).headers(_HEADERS).body_bytes(_body(True))
+        async with request.streamed_read_buffer_limit(0).build_streamed() as resp:
+            resp.error_for_status()
+            buf = b""
+            while (data := await resp.body_reader.read_chunk()) is not None:
+                texts, buf, done = _sse_texts(buf + data.to_bytes())
+                for text in texts:
+                    yield text
+                if done:
+                    return
+
+
 class RawHttpx(BenchClient):
     """The same minimal call on httpx's AsyncClient (the transport the official SDKs are built on)."""
 

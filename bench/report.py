@@ -8,7 +8,7 @@ import platform
 from collections.abc import Sequence
 from importlib import metadata
 
-PACKAGES = ("llm-manager", "aiohttp", "httpx", "orjson", "openai", "litellm")
+PACKAGES = ("llm-manager", "aiohttp", "httpx", "pyreqwest", "orjson", "openai", "litellm")
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -1,7 +1,7 @@
 """Run every benchmark in one go and report: ``python -m bench.run [--quick] [--output PATH]``.
 
 1. non-streaming latency of each client, sequential, against the fake upstream;
-2. the HTTP client choice: raw aiohttp vs raw httpx at concurrency 1 and 64;
+2. the HTTP client choice: raw aiohttp vs raw httpx vs raw pyreqwest at concurrency 1 and 64;
 3. streaming: time to first content chunk and to the end of a 50-chunk stream;
 4. start-up: fresh-interpreter wall time of the imports and of ``llm-manager --help``;
 
@@ -34,6 +34,7 @@ from bench.clients import (  # noqa: E402
     OursCacheOff,
     RawAiohttp,
     RawHttpx,
+    RawPyreqwest,
     litellm_missing,
 )
 from bench.report import environment, ms, ratio, seconds, signed_ms, table  # noqa: E402
@@ -145,7 +146,7 @@ async def section_sequential(up: Upstream, sizes: Sizes, res: Results) -> None:
 
 def _library_clients(base_url: str, *, cache_off: bool, res: Results) -> list[BenchClient]:
     """The raw floors, ours, then the other libraries (LiteLLM last: it is the slowest to import and to run)."""
-    clients: list[BenchClient] = [RawAiohttp(base_url), RawHttpx(base_url), Ours(base_url)]
+    clients: list[BenchClient] = [RawAiohttp(base_url), RawHttpx(base_url), RawPyreqwest(base_url), Ours(base_url)]
     if cache_off:
         clients.append(OursCacheOff(base_url))
     clients.append(OpenAISDK(base_url))
@@ -160,7 +161,7 @@ def _library_clients(base_url: str, *, cache_off: bool, res: Results) -> list[Be
 async def section_transport(up: Upstream, sizes: Sizes, res: Results) -> None:
     rows: list[list[str]] = []
     for concurrency in (1, 64):
-        for cls in (RawAiohttp, RawHttpx):
+        for cls in (RawAiohttp, RawHttpx, RawPyreqwest):
             async with cls(up.base_url) as client:
                 rows.append(await _load_row(client, up, sizes, concurrency))
     res.sections.append(
