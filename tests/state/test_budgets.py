@@ -384,7 +384,10 @@ def test_two_processes_enforce_one_budget(workers: tuple[Worker, Worker]) -> Non
     admitted = run_in_both(workers, "shared", 2 * CENT)
     spent, reserved = spent_and_reserved(workers, "shared")
     check_bound(admitted, 2 * CENT, USD, spent, reserved)
-    assert len(admitted) >= 50
+    # Not 50 as in one process, where every reservation is made before any settles: here one process's sequences
+    # settle (at up to 3 cents) while the other's still reserve, so the count depends on the interleaving (49 was
+    # seen). At most 3 cents each once settled, at least 33 always fit.
+    assert len(admitted) >= 33
 
 
 def test_two_processes_with_upper_bound_estimates_never_exceed_the_limit(workers: tuple[Worker, Worker]) -> None:
