@@ -39,6 +39,14 @@ class ResponseStream:
         """The tries so far, filled in as they finish: while the answer streams, the failed candidates before
         the one answering (which is added when it ends)."""
 
+    @classmethod
+    def feeding(cls, make: Callable[[ResponseStream], AsyncIterator[StreamEvent]]) -> ResponseStream:
+        """A stream whose events come from ``make(stream)``: the producer gets the stream itself, to fill in
+        :attr:`cached` and :attr:`attempts` as it goes."""
+        out = cls()
+        out._events = make(out)
+        return out
+
     def __aiter__(self) -> ResponseStream:
         return self
 

@@ -380,9 +380,7 @@ class LLMManager:
         event (and finds the end), or when the stream is closed.
         """
         request = self.request(prompt, messages=messages, **prefs)
-        out = ResponseStream()
-        out._events = self._stream(request, request_id or _new_id(), out)
-        return out
+        return ResponseStream.feeding(partial(self._stream, request, request_id or _new_id()))
 
     async def _stream(
         self, request: Request, request_id: str, out: ResponseStream | None = None
