@@ -28,8 +28,7 @@ from llm_manager.state import MemoryState, StateBackend
 from llm_manager.state.base import BUDGET_MAX
 from llm_manager.state.redis import RedisState
 from tests.state._worker import budget_sequences
-from tests.state.conftest import require_redis, unique_prefix
-from tests.state.test_redis_multiprocess import Worker
+from tests.state.test_redis_multiprocess import Worker, worker_pair
 
 USD = 10**9
 CENT = 10**7
@@ -346,25 +345,8 @@ async def test_optimistic_estimates_in_flight_together_can_each_overshoot(backen
 @pytest.fixture(scope="module")
 def workers() -> Iterator[tuple[Worker, Worker]]:
     """Two worker processes on one fresh prefix."""
-    url = require_redis()
-    prefix = unique_prefix()
-    a, b = Worker(url, prefix), Worker(url, prefix)
-    try:
-        assert a.receive() == {"ready": True}
-        assert b.receive() == {"ready": True}
-        yield a, b
-    finally:
-        a.close()
-        b.close()
-        import redis
-
-        client = redis.Redis.from_url(url)
-        try:
-            keys = list(client.scan_iter(match=f"{prefix}:*"))
-            if keys:
-                client.delete(*keys)
-        finally:
-            client.close()
+    with worker_pair() as pair:
+        yield pair
 
 
 def run_in_both(workers: tuple[Worker, Worker], key: str, estimate: int) -> list[tuple[int, int]]:

@@ -11,8 +11,8 @@ import json
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import pytest
 from llm_manager.errors import ConfigError
 from llm_manager.state import BreakerPolicy
 from llm_manager.state.redis import RedisState
-from tests.state.conftest import require_redis
+from tests.state.conftest import require_redis, unique_prefix
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,11 +66,12 @@ class Worker:
         self.proc.stdout.close()
 
 
-@pytest.fixture(scope="module")
-def workers() -> Iterator[tuple[Worker, Worker]]:
-    """Two processes on one fresh prefix (both started at once: start-up dominates the cost)."""
+@contextmanager
+def worker_pair() -> Iterator[tuple[Worker, Worker]]:
+    """Two processes on one fresh prefix (both started at once: start-up dominates the cost), whose keys are
+    deleted afterwards."""
     url = require_redis()
-    prefix = f"llm-manager-test:{uuid.uuid4().hex}"
+    prefix = unique_prefix()
     a, b = Worker(url, prefix), Worker(url, prefix)
     try:
         assert a.receive() == {"ready": True}
@@ -88,6 +89,12 @@ def workers() -> Iterator[tuple[Worker, Worker]]:
                 client.delete(*keys)
         finally:
             client.close()
+
+
+@pytest.fixture(scope="module")
+def workers() -> Iterator[tuple[Worker, Worker]]:
+    with worker_pair() as pair:
+        yield pair
 
 
 def test_processes_share_one_breaker(workers: tuple[Worker, Worker]) -> None:
