@@ -382,9 +382,7 @@ class LLMManager:
         request = self.request(prompt, messages=messages, **prefs)
         return ResponseStream.feeding(partial(self._stream, request, request_id or _new_id()))
 
-    async def _stream(
-        self, request: Request, request_id: str, out: ResponseStream | None = None
-    ) -> AsyncIterator[StreamEvent]:
+    async def _stream(self, request: Request, request_id: str, out: ResponseStream) -> AsyncIterator[StreamEvent]:
         from llm_manager.routing.planner import plan
 
         key = None
@@ -394,8 +392,7 @@ class LLMManager:
             key = request_key(request)
             hit = await self.cache.get(key, request_id)
             if hit is not None:
-                if out is not None:
-                    out.cached = True
+                out.cached = True
                 await self.accounting.record(request, request_id, _utc_now(), hit, None, key)
                 # A cached answer is replayed as a stream: one delta with the whole text, then the response.
                 yield StreamEvent(
@@ -412,7 +409,7 @@ class LLMManager:
             await self.accounting.record(request, request_id, started, None, exc, key)
             raise
         settled = False
-        attempts = out.attempts if out is not None else []
+        attempts = out.attempts
         events = self.executor.stream(request, p, request_id, attempts)
         try:
             async for event in events:
