@@ -529,7 +529,7 @@ def sse_events(rig: Rig, case: Case) -> list[str]:
     with httpx.stream(
         "POST", f"{rig.gateway.url}/v1/chat/completions", json=body, headers={"x-llm-task": case.task}, timeout=10
     ) as resp:
-        assert resp.status_code == 200
+        assert resp.status_code == 200, resp.read()
         return [line[6:] for line in resp.iter_lines() if line.startswith("data: ")]
 
 
