@@ -55,6 +55,7 @@ def start_gateway(settings: Settings, **manager_kw: Any) -> Iterator[Gateway]:
     """Serve ``settings`` until the generator is closed; ``manager_kw`` go to :class:`LLMManager` (clocks …)."""
     import uvicorn
 
+    from llm_manager.cli.serve import http_protocol
     from llm_manager.server import create_app
 
     # proto=IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP, and
@@ -68,7 +69,9 @@ def start_gateway(settings: Settings, **manager_kw: Any) -> Iterator[Gateway]:
     async def main() -> None:
         llm = LLMManager(settings, **manager_kw)
         app = create_app(llm)
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        # The HTTP protocol ``serve`` runs, so that every gateway test goes through it.
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", http=http_protocol("auto"))
+        server = uvicorn.Server(config)
         holder.update(llm=llm, app=app, server=server, loop=asyncio.get_running_loop())
         try:
             task = asyncio.create_task(server.serve(sockets=[sock]))

@@ -13,7 +13,7 @@ import math
 import signal
 import sys
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import click
 
@@ -100,6 +100,20 @@ def _freeze_startup_objects() -> None:
     gc.set_threshold(_GC_GEN0_THRESHOLD, 20, 100)
 
 
+def http_protocol(http_parser: str) -> Any:
+    """What uvicorn's ``http`` setting gets for ``--http``: with httptools, our protocol that writes a response's
+    head together with its first body bytes (``server/joined.py``)."""
+    if http_parser == "h11":
+        return http_parser
+    try:
+        from llm_manager.server.joined import JoinedHttpToolsProtocol
+    except ImportError:  # httptools is missing
+        if http_parser == "httptools":
+            raise click.UsageError("--http httptools: httptools is not installed") from None
+        return http_parser
+    return JoinedHttpToolsProtocol
+
+
 async def _serve(obj: _ManagerFactory, host: str, port: int, drain_timeout: float | None, http_parser: str) -> None:
     import uvicorn
 
@@ -126,7 +140,7 @@ async def _serve(obj: _ManagerFactory, host: str, port: int, drain_timeout: floa
             port=port,
             log_level="warning",
             lifespan="off",
-            http=http_parser,
+            http=http_protocol(http_parser),
             access_log=False,  # never shown at log level warning, yet uvicorn would format its fields per request
             proxy_headers=False,  # nothing here reads the client's address: no X-Forwarded-For rewriting per request
             timeout_graceful_shutdown=math.ceil(drain_s + _CUT_GRACE_S),
