@@ -68,9 +68,9 @@ class BenchClient:
         await self.close()
 
 
-def _body(stream: bool) -> bytes:
+def _body(stream: bool, model: str = MODEL) -> bytes:
     # The raw baselines still serialise per call: a real caller would, and it is part of the honest floor.
-    body: dict[str, Any] = {"model": MODEL, "messages": _messages()}
+    body: dict[str, Any] = {"model": model, "messages": _messages()}
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}

@@ -7,7 +7,8 @@ our gateway again under each candidate ASGI server, which is how ``serve``'s def
 a third process (``bench/loadgen.py``); this one starts and stops everything and samples memory.
 
 Per system: latency of non-streamed calls at concurrency 1 ("added" = minus raw's), time to the first streamed
-content chunk at concurrency 1, requests/s at concurrency 32 and 128 over a fixed time, and the peak resident memory
+content chunk at concurrency 1 (for paced streams, chunks 2 ms apart, and for unpaced ones, every chunk written at
+once by the upstream's ``bench-model-unpaced``), requests/s at concurrency 32 and 128 over a fixed time, and the peak resident memory
 of its whole process tree over the run. Latency and streaming samples are taken in interleaved rounds (a block of
 every system in turn), so drift of the shared machine lands on all alike. Every call's answer is checked, and the
 upstream's request counter must grow by exactly the calls each block made.
@@ -39,7 +40,7 @@ if str(ROOT) not in sys.path:
 from bench.gateway_report import CONCURRENCY, machine, render, summary  # noqa: E402
 from bench.gateway_systems import RAW, MemorySampler, System, Tree, plan, start, stop  # noqa: E402
 from bench.run import Upstream, upstream  # noqa: E402
-from bench.upstream import COUNT_PATH  # noqa: E402
+from bench.upstream import COUNT_PATH, UNPACED_MODEL  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "gateway.json"
 STREAM_CHUNKS = 20
@@ -163,6 +164,12 @@ def measure(systems: list[System], up: Upstream, sizes: Sizes) -> None:
                                 lambda r: len(r["ttfc_ns"]))  # fmt: skip
                 s.ttfc_ns += reply["ttfc_ns"]
                 s.total_ns += reply["total_ns"]
+        print("… unpaced streaming at concurrency 1 (interleaved rounds)", file=sys.stderr, flush=True)
+        for block in blocks(sizes.streams, sizes.rounds):
+            for s in live:
+                command = {"op": "stream", "n": block, "chunks": STREAM_CHUNKS, "model": UNPACED_MODEL}
+                reply = checked(s, up, gen, command, lambda r: len(r["ttfc_ns"]))
+                s.unpaced_ttfc_ns += reply["ttfc_ns"]
         print("… throughput (warm-up at each concurrency, then interleaved rounds)", file=sys.stderr, flush=True)
         for s in live:
             for c in CONCURRENCY:

@@ -1,4 +1,4 @@
-"""Where ``llm-manager serve`` spends its CPU under load: ``python -m bench.gateway_profile [--stream] [-c 32]``.
+"""Where ``llm-manager serve`` spends its CPU: ``python -m bench.gateway_profile [--stream [--unpaced]] [-c 32]``.
 
 Starts the fake upstream, then the gateway (``llm-manager serve`` with its defaults, or the flags after ``--``) in a
 child process under cProfile, drives it with the benchmark's load generator for ``--seconds`` at concurrency
@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:
 from bench.gateway import STREAM_CHUNKS, STREAM_GAP_MS, LoadGen  # noqa: E402
 from bench.gateway_systems import BIN, Tree, free_port, ours_config  # noqa: E402
 from bench.run import upstream  # noqa: E402
-from bench.upstream import MODEL  # noqa: E402
+from bench.upstream import MODEL, UNPACED_MODEL  # noqa: E402
 
 FOCUS = r"llm_manager|starlette|uvicorn|granian|aiohttp|asyncio|orjson|pydantic"
 
@@ -66,6 +66,7 @@ def wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.gateway_profile", description=__doc__.splitlines()[0])
     parser.add_argument("--stream", action="store_true", help="profile streamed calls (at concurrency 1 by default)")
+    parser.add_argument("--unpaced", action="store_true", help="with --stream: streams with no gaps between chunks")
     parser.add_argument("-c", "--concurrency", type=int, help="calls in flight (default 32; 1 with --stream)")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--top", type=int, default=30)
@@ -89,14 +90,16 @@ def main(argv: list[str] | None = None) -> int:
             target = {"name": "gateway", "url": url, "headers": {}}
             tree = Tree(gw.pid)
             if args.stream:
-                command = {"op": "stream", "n": 10_000, "chunks": STREAM_CHUNKS}
+                model = UNPACED_MODEL if args.unpaced else MODEL
+                command = {"op": "stream", "n": 10_000, "chunks": STREAM_CHUNKS, "model": model}
                 gen.ask({**command, "n": 20, "target": target})
             else:
                 command = {"op": "load", "concurrency": concurrency, "seconds": args.seconds}
                 gen.ask({**command, "seconds": 1.0, "target": target})
             cpu0, t0 = tree.cpu_s(), time.perf_counter()
-            if args.stream:  # n streams of ~STREAM_CHUNKS * STREAM_GAP_MS each, sized to last about --seconds
-                command["n"] = max(20, int(args.seconds * 1000 / (STREAM_CHUNKS * STREAM_GAP_MS + 2)))
+            if args.stream:  # n streams of ~STREAM_CHUNKS * STREAM_GAP_MS each (or ~2 ms unpaced), about --seconds
+                per_stream_ms = 2 if args.unpaced else STREAM_CHUNKS * STREAM_GAP_MS + 2
+                command["n"] = max(20, int(args.seconds * 1000 / per_stream_ms))
             reply = gen.ask({**command, "target": target})
             wall = time.perf_counter() - t0
             calls = len(reply.get("ns") or reply.get("ttfc_ns") or [])

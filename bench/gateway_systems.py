@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.run import Upstream
-from bench.upstream import MODEL
+from bench.upstream import MODEL, UNPACED_MODEL
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_DIR = ROOT / "bench" / ".node"
@@ -120,6 +120,7 @@ class System:
     latency_ns: list[int] = field(default_factory=list)
     ttfc_ns: list[int] = field(default_factory=list)
     total_ns: list[int] = field(default_factory=list)
+    unpaced_ttfc_ns: list[int] = field(default_factory=list)  # streams with no gaps: a zero-latency upstream
     load: dict[int, dict[str, Any]] = field(default_factory=dict)
     wake_ns: dict[str, list[int]] = field(default_factory=dict)
     """Raw upstream only: latency after each pause (ms, as a string) — what waking idle processes costs here."""
@@ -226,21 +227,22 @@ def launch(system: System, argv: Sequence[str], workdir: Path, env: dict[str, st
 
 
 def ours_config(workdir: Path, name: str, up: Upstream) -> Path:
-    """A one-deployment config over the fake upstream, with a price (so the cost path runs) and its own store."""
+    """The fake upstream's two models (paced and unpaced streams), with a price (so the cost path runs) and its
+    own store."""
     path = workdir / f"{name}.yaml"
     store = workdir / f"{name}.db"
-    path.write_text(
-        f"""models:
-  {MODEL}:
+    models = "".join(
+        f"""  {model}:
     provider: openai
-    model: {MODEL}
+    model: {model}
     base_url: {up.base_url}
     api_key: sk-bench
     input_price_per_mtok: 0.15
     output_price_per_mtok: 0.6
-store: {{url: "sqlite:///{store}"}}
 """
+        for model in (MODEL, UNPACED_MODEL)
     )
+    path.write_text(f"""models:\n{models}store: {{url: "sqlite:///{store}"}}\n""")
     return path
 
 
@@ -275,13 +277,17 @@ def start_litellm(system: System, up: Upstream, workdir: Path) -> None:
     master = "sk-bench-" + os.urandom(16).hex()
     config = workdir / "litellm.yaml"
     config.write_text(
-        f"""model_list:
-  - model_name: {MODEL}
+        "model_list:\n"
+        + "".join(
+            f"""  - model_name: {model}
     litellm_params:
-      model: openai/{MODEL}
+      model: openai/{model}
       api_base: {up.base_url}
       api_key: sk-bench
-general_settings:
+"""
+            for model in (MODEL, UNPACED_MODEL)
+        )
+        + f"""general_settings:
   master_key: {master}
 """
     )

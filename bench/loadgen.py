@@ -6,8 +6,9 @@ from the process that samples memory and from every system under test. Commands 
 ``{"name", "url", "headers"}``, the URL being the system's ``…/chat/completions``):
 
 - ``{"op": "latency", "target", "n"}``: ``n`` non-streamed calls, one in flight → ``{"ns": [...]}``;
-- ``{"op": "stream", "target", "n", "chunks"}``: ``n`` streams, one in flight → ``{"ttfc_ns": [...], "total_ns":
-  [...]}`` (time to the first non-empty content piece, and to the end of the stream);
+- ``{"op": "stream", "target", "n", "chunks", "model"?}``: ``n`` streams of ``model`` (default: the paced
+  ``bench-model``), one in flight → ``{"ttfc_ns": [...], "total_ns": [...]}`` (time to the first non-empty content
+  piece, and to the end of the stream);
 - ``{"op": "load", "target", "concurrency", "seconds"}``: a closed loop of ``concurrency`` workers, each sending its
   next call when the last returns, until ``seconds`` have passed → ``{"requests", "wall_s", "ns": [...]}``;
 - ``{"op": "idle", "target", "n", "pauses_ms"}``: for each pause, ``n`` non-streamed calls, one in flight, each after
@@ -35,7 +36,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.clients import _answer, _body, _sse_texts  # noqa: E402
-from bench.upstream import ANSWER, expected_stream_text  # noqa: E402
+from bench.upstream import ANSWER, MODEL, expected_stream_text  # noqa: E402
 
 # Cheap check under load: the answer's opening words, as JSON, appear in every system's body.
 _ANSWER_MARK = orjson.dumps(ANSWER)[:40]
@@ -64,12 +65,12 @@ class Target:
         elif _ANSWER_MARK not in payload:
             raise RuntimeError(f"unexpected answer: {payload[:200]!r}")
 
-    async def stream(self, expected: str) -> tuple[int, int]:
-        """``(ns to the first content piece, ns to the end)`` of one stream."""
+    async def stream(self, expected: str, model: str) -> tuple[int, int]:
+        """``(ns to the first content piece, ns to the end)`` of one stream of ``model``."""
         t0 = time.perf_counter_ns()
         first = 0
         texts: list[str] = []
-        async with self.session.post(self.url, data=_body(True), headers=self.headers) as resp:
+        async with self.session.post(self.url, data=_body(True, model), headers=self.headers) as resp:
             if resp.status != 200:
                 raise RuntimeError(f"HTTP {resp.status}: {(await resp.read())[:200]!r}")
             buf = b""
@@ -122,14 +123,14 @@ async def latency(target: Target, n: int) -> dict[str, Any]:
     return {"ns": samples, **errors.as_dict()}
 
 
-async def stream(target: Target, n: int, chunks: int) -> dict[str, Any]:
+async def stream(target: Target, n: int, chunks: int, model: str) -> dict[str, Any]:
     expected = expected_stream_text(chunks)
     ttfc: list[int] = []
     total: list[int] = []
     errors = Errors()
     for _ in range(n):
         try:
-            first, end = await target.stream(expected)
+            first, end = await target.stream(expected, model)
         except Exception as exc:
             errors.add(exc)
             continue
@@ -186,7 +187,7 @@ async def serve_commands() -> None:
             if op == "latency":
                 reply = await latency(target, cmd["n"])
             elif op == "stream":
-                reply = await stream(target, cmd["n"], cmd["chunks"])
+                reply = await stream(target, cmd["n"], cmd["chunks"], cmd.get("model", MODEL))
             elif op == "idle":
                 reply = await idle(target, cmd["n"], cmd["pauses_ms"])
             elif op == "load":

@@ -3,7 +3,8 @@
 ``python -m bench.upstream --port 0`` prints the bound port as the first line of stdout, then serves until killed:
 
 - ``POST …/chat/completions``: one fixed ``chat.completion`` (with usage), or with ``"stream": true`` a role chunk,
-  ``--chunks`` content chunks ``--gap-ms`` apart, a finish chunk, a usage chunk and ``data: [DONE]``;
+  ``--chunks`` content chunks ``--gap-ms`` apart, a finish chunk, a usage chunk and ``data: [DONE]``; the model
+  ``bench-model-unpaced`` streams the same events with no gaps (all written at once);
 - ``GET …/models``: a one-model list;
 - ``GET /bench/requests``: how many chat completions it has answered so far (the harness checks that every timed
   call really reached the upstream, so a client-side cache or de-duplication cannot pass for speed);
@@ -32,6 +33,9 @@ if str(ROOT) not in sys.path:
 from tests.fakes import openai_wire as wire  # noqa: E402
 
 MODEL = "bench-model"
+# The same model, streaming with zero latency: every event written at once (the model name picks the pacing, so
+# each gateway passes the choice through as it would for a real model).
+UNPACED_MODEL = "bench-model-unpaced"
 # ~60 tokens of plausible prose: the answer body size matters for parse cost, so keep it realistic.
 ANSWER = (
     "The anomaly is a periodic latency spike every fifteen minutes on the ingest path, coinciding with the "
@@ -40,6 +44,7 @@ ANSWER = (
 )
 COUNT_PATH = "/bench/requests"
 _STREAM_FLAG = re.compile(rb'"stream"\s*:\s*true')
+_UNPACED_FLAG = re.compile(rb'"model"\s*:\s*"%s"' % UNPACED_MODEL.encode())
 _HEADER_END = b"\r\n\r\n"
 
 
@@ -145,7 +150,7 @@ class UpstreamProtocol(asyncio.Protocol):
         if method == b"POST" and path.endswith(b"/chat/completions"):
             self.counter.chat += 1
             if _STREAM_FLAG.search(body):
-                self.start_stream()
+                self.start_stream(paced=_UNPACED_FLAG.search(body) is None)
             else:
                 self.transport.write(self.replies.completion)
         elif method == b"GET" and path.endswith(b"/models"):
@@ -155,12 +160,12 @@ class UpstreamProtocol(asyncio.Protocol):
         else:
             self.transport.write(self.replies.not_found)
 
-    def start_stream(self) -> None:
+    def start_stream(self, paced: bool) -> None:
         assert self.transport is not None
         r = self.replies
         self.transport.write(r.stream_head + r.role + r.content[0])
         last = len(r.content) - 1
-        if last == 0 or self.gap_s <= 0:
+        if last == 0 or self.gap_s <= 0 or not paced:
             # Timers due at the same instant have no guaranteed order, so a zero gap writes everything now.
             self.transport.write(b"".join(r.content[1:]) + r.tail)
             return
