@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -31,6 +32,24 @@ def test_single_event() -> None:
 
 def test_several_events_in_one_chunk() -> None:
     assert datas(feed_all(b"data: a\n\ndata: b\n\ndata: c\n\n")) == ["a", "b", "c"]
+
+
+def test_events_hands_on_each_event_before_decoding_the_rest(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A fast upstream's whole answer can arrive in one read: its first event must not wait for the rest's lines.
+    decoded: list[str] = []
+    line = SSEDecoder._line
+
+    def counting(self: SSEDecoder, text: str) -> SSEEvent | None:
+        decoded.append(text)
+        return line(self, text)
+
+    monkeypatch.setattr(SSEDecoder, "_line", counting)
+    dec = SSEDecoder()
+    events = dec.events(b"data: a\n\ndata: b\n\ndata: c\n\n")
+    assert next(events).data == "a"
+    assert decoded == ["data: a", ""]
+    assert [e.data for e in events] == ["b", "c"]
+    assert dec.feed(b"data: d\n\n") == [SSEEvent("d")]  # feed: the same, as a list
 
 
 def test_multi_line_data_joined_with_newline() -> None:

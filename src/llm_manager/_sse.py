@@ -8,7 +8,7 @@ multi-byte character split across network chunks is never mangled.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from dataclasses import dataclass
 
 __all__ = ["SSEDecoder", "SSEEvent", "aiter_sse", "encode_event"]
@@ -39,9 +39,18 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Consume ``chunk``; return the events it completed (possibly none)."""
+        return list(self.events(chunk))
+
+    def events(self, chunk: bytes) -> Iterator[SSEEvent]:
+        """Consume ``chunk``; yield the events it completed, each as soon as its lines are decoded.
+
+        A stream's first event is handed on before the lines of the rest of ``chunk`` are decoded (a fast
+        upstream's whole answer can arrive in one read). Iterate to the end before feeding more; stopping early
+        drops the rest of ``chunk``, which is right only when the stream stops there too.
+        """
         if not chunk:
             # Nothing to see, and a pending \r must survive: the \n that may complete it has not arrived yet.
-            return []
+            return
         if self._pending_cr:
             # A lone \r ended the previous chunk: a \n opening this one belongs to that same line end.
             self._pending_cr = False
@@ -54,12 +63,11 @@ class SSEDecoder:
             if buf.endswith(b"\r"):
                 self._pending_cr = True
             *lines, self._buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
-        events: list[SSEEvent] = []
+        line = self._line
         for raw in lines:
-            ev = self._line(raw.decode("utf-8", errors="replace"))
+            ev = line(raw.decode("utf-8", errors="replace"))
             if ev is not None:
-                events.append(ev)
-        return events
+                yield ev
 
     def flush(self) -> list[SSEEvent]:
         """End of stream: a final event without its blank line is not dispatched, per the spec."""
@@ -102,7 +110,7 @@ async def aiter_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
     """Decode an async byte stream into events."""
     decoder = SSEDecoder()
     async for chunk in chunks:
-        for ev in decoder.feed(chunk):
+        for ev in decoder.events(chunk):
             yield ev
 
 

@@ -476,7 +476,7 @@ class AnthropicAdapter(ProviderAdapter):
                 state = _StreamState(headers=resp.headers, forced_tool=_forced_name(request))
                 decoder = SSEDecoder()
                 async for data in resp.iter_bytes():
-                    for event in decoder.feed(data):
+                    for event in decoder.events(data):
                         chunk = _handle_event(state, event)
                         if chunk is not None:
                             yield chunk

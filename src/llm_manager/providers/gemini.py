@@ -119,7 +119,7 @@ class GeminiAdapter(ProviderAdapter):
             decoder = SSEDecoder()
             try:
                 async for raw in resp.iter_bytes():
-                    for event in decoder.feed(raw):
+                    for event in decoder.events(raw):
                         for chunk in state.feed(event.data):
                             yield chunk
             except StreamInterruptedError:

@@ -342,7 +342,7 @@ async def _iter_chunks(resp: StreamingResponse) -> AsyncGenerator[Chunk, None]:
                 if state.finished:
                     return  # dropped after the finish reason: the text is whole, only usage / [DONE] were lost
                 raise
-            for event in decoder.feed(piece):
+            for event in decoder.events(piece):
                 chunk = state.on_event(event)
                 if chunk is not None:
                     yield chunk
