@@ -170,6 +170,7 @@ def measure(systems: list[System], up: Upstream, sizes: Sizes) -> None:
                 command = {"op": "stream", "n": block, "chunks": STREAM_CHUNKS, "model": UNPACED_MODEL}
                 reply = checked(s, up, gen, command, lambda r: len(r["ttfc_ns"]))
                 s.unpaced_ttfc_ns += reply["ttfc_ns"]
+                s.unpaced_total_ns += reply["total_ns"]
         print("… throughput (warm-up at each concurrency, then interleaved rounds)", file=sys.stderr, flush=True)
         for s in live:
             for c in CONCURRENCY:

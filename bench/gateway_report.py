@@ -46,6 +46,7 @@ def summary(s: System, raw: System | None) -> dict[str, Any]:
     lat = summarize(s.latency_ns) if s.latency_ns else None
     ttfc = summarize(s.ttfc_ns) if s.ttfc_ns else None
     unpaced = summarize(s.unpaced_ttfc_ns) if s.unpaced_ttfc_ns else None
+    unpaced_total = summarize(s.unpaced_total_ns) if s.unpaced_total_ns else None
     total = summarize(s.total_ns) if s.total_ns else None
     out.update(
         latency_ms={"p50": lat.p50, "p99": lat.p99, "mean": lat.mean, "n": lat.n} if lat else None,
@@ -60,6 +61,7 @@ def summary(s: System, raw: System | None) -> dict[str, Any]:
         added_unpaced_ttfc_ms={
             "p50": _minus(_p(s.unpaced_ttfc_ns, 50), _p(base.unpaced_ttfc_ns, 50)) if base else None
         },
+        unpaced_total_ms={"p50": unpaced_total.p50, "p99": unpaced_total.p99} if unpaced_total else None,
         throughput={
             str(c): {
                 "rps": _rps(s, c),

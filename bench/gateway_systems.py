@@ -121,6 +121,7 @@ class System:
     ttfc_ns: list[int] = field(default_factory=list)
     total_ns: list[int] = field(default_factory=list)
     unpaced_ttfc_ns: list[int] = field(default_factory=list)  # streams with no gaps: a zero-latency upstream
+    unpaced_total_ns: list[int] = field(default_factory=list)
     load: dict[int, dict[str, Any]] = field(default_factory=dict)
     wake_ns: dict[str, list[int]] = field(default_factory=dict)
     """Raw upstream only: latency after each pause (ms, as a string) — what waking idle processes costs here."""
