@@ -14,6 +14,7 @@ import pytest
 pytest.importorskip("httptools")
 
 from llm_manager.cli.serve import http_protocol
+from llm_manager.server.asgi import read_body
 from llm_manager.server.joined import JoinedHttpToolsProtocol, _HeadWithBody
 
 HEAD = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n"
@@ -80,12 +81,7 @@ def test_serve_picks_it_for_httptools_only() -> None:
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     assert scope["type"] == "http"
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
+    body = await read_body(receive, limit=1 << 20, timeout_s=5)
     if scope["path"] == "/late":  # the head now, the body later
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"4")]})
         await asyncio.sleep(0.3)
