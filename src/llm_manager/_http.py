@@ -142,24 +142,49 @@ class HttpClient:
         """POST ``body`` and read the whole response."""
         return await self.request("POST", url, headers=headers, body=body)
 
-    @asynccontextmanager
-    async def stream(self, url: str, *, headers: Mapping[str, str], body: bytes) -> AsyncIterator[StreamingResponse]:
-        """POST and yield the response before its body is read; the connection is released on exit."""
-        self._check(url)
-        session = self._get_session()
-        async with _mapped(mid_stream=False):
-            resp = await session.post(url, data=body, headers=headers, proxy=self._proxy(url))
-        try:
-            yield StreamingResponse(resp)
-        finally:
-            # Closing (not releasing) an unfinished body drops the connection instead of draining a long stream.
-            resp.close()
+    def stream(self, url: str, *, headers: Mapping[str, str], body: bytes) -> _Streaming:
+        """``async with client.stream(...) as resp``: POST, and get the response before its body is read; the
+        connection is released on exit."""
+        return _Streaming(self, url, headers, body)
 
     async def aclose(self) -> None:
         """Close the pool."""
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
+
+
+class _Streaming:
+    """The context manager :meth:`HttpClient.stream` returns. A class, not ``@asynccontextmanager``: it is on every
+    stream's way to its first chunk, and a generator-based context manager costs more per use."""
+
+    __slots__ = ("_body", "_client", "_headers", "_resp", "_url")
+
+    def __init__(self, client: HttpClient, url: str, headers: Mapping[str, str], body: bytes) -> None:
+        self._client = client
+        self._url = url
+        self._headers = headers
+        self._body = body
+        self._resp: aiohttp.ClientResponse | None = None
+
+    async def __aenter__(self) -> StreamingResponse:
+        client, url = self._client, self._url
+        client._check(url)
+        session = client._get_session()
+        try:
+            resp = await session.post(url, data=self._body, headers=self._headers, proxy=client._proxy(url))
+        except Exception as exc:
+            mapped = _translate(exc, mid_stream=False)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        self._resp = resp
+        return StreamingResponse(resp)
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._resp is not None:
+            # Closing (not releasing) an unfinished body drops the connection instead of draining a long stream.
+            self._resp.close()
 
 
 def _describe(exc: BaseException) -> str:
