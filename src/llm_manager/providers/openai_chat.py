@@ -11,8 +11,8 @@ plus the adapter, which sends one call and hands the bytes to them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Iterator, Mapping
-from contextlib import aclosing, contextmanager
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 from llm_manager import _json
@@ -71,11 +71,14 @@ class OpenAIChatAdapter(ProviderAdapter):
             ProviderError: The mapped error for a failed call or an unusable answer.
         """
         body = _json.dumps(build_body(self.endpoint, request, stream=False))
-        with self._tagged():
+        try:
             resp = await self.http.post(self._url("chat/completions"), headers=self._headers(api_key), body=body)
             if not 200 <= resp.status < 300:
                 raise error_from_response(resp.status, resp.headers, resp.body)
             return parse_completion(resp.body)
+        except ProviderError as exc:
+            self._tag(exc)
+            raise
 
     async def stream(self, request: Request, *, api_key: str | None) -> AsyncGenerator[Chunk, None]:
         """Send ``request`` once with ``stream: true`` and yield chunks as they arrive.
@@ -94,7 +97,7 @@ class OpenAIChatAdapter(ProviderAdapter):
             ProviderError: The mapped error for an error status or an error event inside the stream.
         """
         body = _json.dumps(build_body(self.endpoint, request, stream=True))
-        with self._tagged():
+        try:
             async with self.http.stream(
                 self._url("chat/completions"), headers=self._headers(api_key), body=body
             ) as resp:
@@ -107,6 +110,9 @@ class OpenAIChatAdapter(ProviderAdapter):
                 async with aclosing(_iter_chunks(resp)) as chunks:
                     async for chunk in chunks:
                         yield chunk
+        except ProviderError as exc:
+            self._tag(exc)
+            raise
 
     async def probe(self, *, api_key: str | None) -> None:
         """List the models (``GET {base_url}/models``): checks reachability and the key without spending tokens.
@@ -118,10 +124,13 @@ class OpenAIChatAdapter(ProviderAdapter):
             ProviderError: The mapped error when the server is unreachable or refuses.
         """
         headers = {k: v for k, v in self._headers(api_key).items() if k != "content-type"}
-        with self._tagged():
+        try:
             resp = await self.http.request("GET", self._url("models"), headers=headers)
             if not 200 <= resp.status < 300:
                 raise error_from_response(resp.status, resp.headers, resp.body)
+        except ProviderError as exc:
+            self._tag(exc)
+            raise
 
     def _url(self, path: str) -> str:
         base = self.endpoint.base_url.rstrip("/")
@@ -132,16 +141,12 @@ class OpenAIChatAdapter(ProviderAdapter):
     def _headers(self, api_key: str | None) -> dict[str, str]:
         return build_headers(self.endpoint, api_key)
 
-    @contextmanager
-    def _tagged(self) -> Iterator[None]:
-        # Errors are built by pure functions that know nothing of the deployment; name it once, here.
-        try:
-            yield
-        except ProviderError as exc:
-            exc.provider = exc.provider or self.endpoint.provider
-            exc.model = exc.model or self.endpoint.model
-            exc.deployment = exc.deployment or self.endpoint.name
-            raise
+    def _tag(self, exc: ProviderError) -> None:
+        # Errors are built by pure functions that know nothing of the deployment; name it once, here. (A try /
+        # except at each call, not a generator-based context manager: that costs more on every call.)
+        exc.provider = exc.provider or self.endpoint.provider
+        exc.model = exc.model or self.endpoint.model
+        exc.deployment = exc.deployment or self.endpoint.name
 
 
 # --- request ---------------------------------------------------------------------------------------------------
