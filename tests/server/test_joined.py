@@ -158,3 +158,12 @@ def test_expect_100_continue(port: int) -> None:
         assert _read_until(conn, b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
         conn.sendall(b"hi")
         assert _read_until(conn, b"hi").startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+def test_a_head_only_response_on_a_closing_connection_is_sent_before_the_close(port: int) -> None:
+    # HEAD: uvicorn writes no body, then closes the connection at once (connection: close).
+    with _connect(port) as conn:
+        conn.sendall(b"HEAD /echo HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        head = _read_until(conn, b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"connection: close" in head
+        assert conn.recv(1024) == b""  # then the close, nothing else

@@ -23,7 +23,8 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 class _HeadWithBody:
     """One response cycle's view of the connection: holds the head (the cycle's first write, unless that is a
-    ``100 Continue``) until the next write or the end of the loop's turn. Everything else goes to the transport.
+    ``100 Continue``) until the next write, the end of the loop's turn or ``close``. Everything else goes to the
+    transport.
 
     It keeps no reference to the cycle, which keeps one to it: a cycle must be freed by reference counting.
     """
@@ -52,6 +53,11 @@ class _HeadWithBody:
         held, self._held = self._held, None
         if held is not None and not self._transport.is_closing():
             self._transport.write(held)
+
+    def close(self) -> None:
+        # A response with no body bytes at all (HEAD) on a connection that closes after it: the head goes first.
+        self._write_held()
+        self._transport.close()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
