@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 LOCK   := requirements/dev.lock
 LINT_PATHS := src tests $(wildcard bench)
 
-.PHONY: demo test install install-dev lint format typecheck chromium pytest bench all clean
+.PHONY: demo test install install-dev lint format typecheck chromium pytest docs bench all clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,8 @@ install-dev: $(VENV)/.installed-dev
 demo: install
 	$(BIN)/llm-manager demo
 
-## test: set up, then lint, type-check and run the whole test suite
-test: install-dev lint typecheck chromium pytest
+## test: set up, then lint, type-check, build the docs (strict) and run the whole test suite
+test: install-dev lint typecheck docs chromium pytest
 
 # The dashboard's browser tests drive Debian's Chromium through playwright (which downloads no browser here).
 CHROMIUM := /usr/bin/chromium
@@ -52,6 +52,10 @@ typecheck: install-dev
 pytest: install-dev
 	$(BIN)/pytest
 
+## docs: build the documentation site into site/ (--strict: a broken link or reference fails the build)
+docs: install-dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
+
 ## bench: latency / streaming / import-time, resilience and gateway (vs LiteLLM proxy, Portkey) benchmarks.
 # Its own virtualenv: LiteLLM pins an older openai SDK than the test suite's lockfile.
 BENCH_VENV := .venv-bench
@@ -62,7 +66,7 @@ bench:
 	$(BENCH_VENV)/bin/python -m bench.resilience
 	$(BENCH_VENV)/bin/python -m bench.gateway
 
-all: lint typecheck pytest
+all: lint typecheck docs pytest
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis site

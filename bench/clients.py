@@ -133,7 +133,7 @@ class RawAiohttp(BenchClient):
 
 class RawPyreqwest(BenchClient):
     """The same minimal call on pyreqwest (Rust's reqwest / hyper): faster than aiohttp on its own, yet slower inside
-    the gateway (README, Speed), so it is measured here but not used."""
+    the gateway (docs/speed.md), so it is measured here but not used."""
 
     name = "raw pyreqwest"
 

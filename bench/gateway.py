@@ -39,6 +39,7 @@ if str(ROOT) not in sys.path:
 
 from bench.gateway_report import CONCURRENCY, machine, render, summary  # noqa: E402
 from bench.gateway_systems import RAW, MemorySampler, System, Tree, plan, start, stop  # noqa: E402
+from bench.report import append_history  # noqa: E402
 from bench.run import Upstream, upstream  # noqa: E402
 from bench.upstream import COUNT_PATH, UNPACED_MODEL  # noqa: E402
 
@@ -237,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         doc = {"machine": meta, "sizes": asdict(sizes), "stream": {"chunks": STREAM_CHUNKS, "gap_ms": STREAM_GAP_MS},
                "concurrency": list(CONCURRENCY), "systems": results}  # fmt: skip
         output.write_text(json.dumps(doc, indent=2) + "\n")
+        if args.output is None:
+            append_history("gateway (`python -m bench.gateway`)", text.split("\n", 1)[1])
         print(f"written to {output} (whole run: {time.perf_counter() - started:.0f}s)", file=sys.stderr)
     return 0
 

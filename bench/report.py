@@ -1,12 +1,14 @@
-"""Markdown output: tables, number formats and the environment header of RESULTS.md."""
+"""Markdown output: tables, number formats, the environment header of a run, and the run history."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
 import platform
+import subprocess
 from collections.abc import Sequence
 from importlib import metadata
+from pathlib import Path
 
 PACKAGES = ("llm-manager", "aiohttp", "httpx", "pyreqwest", "orjson", "openai", "litellm")
 
@@ -59,3 +61,42 @@ def environment() -> str:
             "- Event loop: the default asyncio loop (no uvloop) for the clients and the upstream",
         ]
     )
+
+
+HISTORY = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def revision() -> str:
+    """The code revision measured: the commit, marked ``+dirty`` when the work tree has uncommitted changes."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=root, capture_output=True, text=True)
+    except OSError:
+        return "unknown"
+    return (rev.stdout.strip() or "unknown") + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def append_history(kind: str, body: str, path: Path = HISTORY) -> None:
+    """Append one run to the history (newest last): date, machine, code revision, then the run's own report.
+
+    Runs are kept, never rewritten, so a number quoted anywhere can be traced to the run that produced it."""
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    head = (
+        f"## {when} — {kind}\n\n- Machine: {cpu_model()}, {os.cpu_count()} CPUs; Python {platform.python_version()}\n"
+    )
+    head += f"- Code: {revision()}\n"
+    # The run's own headings move two levels down, under this run's heading.
+    nested = "\n".join("#" + line if line.startswith("#") else line for line in body.strip().splitlines())
+    with path.open("a", encoding="utf-8") as out:
+        out.write("\n" + head + "\n" + nested + "\n")

@@ -5,7 +5,8 @@
 3. streaming: time to first content chunk and to the end of a 50-chunk stream;
 4. start-up: fresh-interpreter wall time of the imports and of ``llm-manager --help``;
 
-then the README's goals checked against those numbers. Markdown goes to stdout and (full runs) ``bench/RESULTS.md``.
+then the README's goals checked against those numbers. Markdown goes to stdout and (full runs) ``bench/results/library.md``,
+and is appended to the run history ``bench/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -37,13 +38,13 @@ from bench.clients import (  # noqa: E402
     RawPyreqwest,
     litellm_missing,
 )
-from bench.report import environment, ms, ratio, seconds, signed_ms, table  # noqa: E402
+from bench.report import append_history, environment, ms, ratio, seconds, signed_ms, table  # noqa: E402
 from bench.stats import Summary, summarize  # noqa: E402
 from bench.upstream import ANSWER, expected_stream_text, fetch_count  # noqa: E402
 
 STREAM_CHUNKS = 50
 STREAM_GAP_MS = 5.0
-RESULTS = ROOT / "bench" / "RESULTS.md"
+RESULTS = ROOT / "bench" / "results" / "library.md"
 BASELINE = RawAiohttp.name
 
 
@@ -324,7 +325,7 @@ def render(res: Results, quick: bool) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="few samples: a smoke run (does not write RESULTS.md)")
+    parser.add_argument("--quick", action="store_true", help="few samples: a smoke run (writes no results)")
     parser.add_argument("--output", type=Path, help=f"where to write the Markdown (default: {RESULTS} for full runs)")
     args = parser.parse_args(argv)
     # Before anything can import LiteLLM: use its bundled price table instead of fetching one from GitHub.
@@ -340,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output or (None if args.quick else RESULTS)
     if output is not None:
         output.write_text(text, encoding="utf-8")
+        if args.output is None:
+            append_history("library (`python -m bench.run`)", text.split("\n", 1)[1])
         print(f"written to {output} (whole run: {time.perf_counter() - started:.0f}s)", file=sys.stderr)
     return 0
 

@@ -1,4 +1,4 @@
-"""The sole importer of the HTTP client library (aiohttp; see README "Why these libraries").
+"""The sole importer of the HTTP client library (aiohttp; see docs/libraries.md).
 
 Exposes one small seam: :meth:`HttpClient.post` for a whole body and :meth:`HttpClient.stream` for an incremental
 one. Transport failures are translated here, once, into our errors; callers never see aiohttp's exceptions.

@@ -44,7 +44,7 @@ class _ManagerFactory(Protocol):
     type=click.Choice(["auto", "uvloop", "asyncio"]),
     default="auto",
     show_default=True,
-    help="Event loop. auto: uvloop when installed (measured faster: README, Speed).",
+    help="Event loop. auto: uvloop when installed (measured faster: docs/speed.md).",
 )
 @click.option(
     "--http",
@@ -89,7 +89,7 @@ _GC_GEN0_THRESHOLD = 50_000
 def _freeze_startup_objects() -> None:
     """Tune the garbage collector for serving: everything built so far (modules, config, the app) lives as long as
     the process, so it is moved out of the collector's reach (rescanning it in every full collection costs the
-    request path; measured: README, Speed), and young objects are collected in larger batches."""
+    request path; measured: docs/speed.md), and young objects are collected in larger batches."""
     import gc
 
     gc.collect()

@@ -7,7 +7,8 @@ that downloads a newer table from GitHub) is never started here, so pricing neve
 takes ~0.2 s to import (pydantic models plus a 1.6 MB data module), so it is imported on the first lookup, not
 when ``llm_manager`` is imported.
 
-Money is :class:`~decimal.Decimal` throughout (STYLE §3); no float is involved anywhere. A model whose price is
+Money is :class:`~decimal.Decimal` throughout, so sums over millions of ledger rows stay exact to the cent; no
+float is involved anywhere. A model whose price is
 unknown gets ``None`` (see :func:`warn_unknown_price_once`), never a silent zero.
 """
 

@@ -1,7 +1,8 @@
 """Retry policy as pure functions: what is worth retrying, where, and after how long.
 
-"Retryable?" is answered here and nowhere else (STYLE.md §4). An explicit ``x-should-retry`` header from the
-server wins over the table, as the OpenAI SDK does.
+"Retryable?" is answered here and nowhere else, so the executor, hedging and the gateway can never disagree about
+whether an error is worth another try. An explicit ``x-should-retry`` header from the server wins over the table,
+as the OpenAI SDK does.
 """
 
 from __future__ import annotations

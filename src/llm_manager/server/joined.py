@@ -5,7 +5,7 @@ next message: two writes, so two TCP segments on a ``TCP_NODELAY`` socket, and a
 (once for a head it cannot use yet). Here each response's head is held until its first body bytes, which the
 gateway's routes send in the same turn of the loop, and both go out in one write. A head with no body behind it in
 that turn is written at the end of the turn, so an app that sends its head early and its body later loses nothing.
-Measured: README, Speed.
+Measured: docs/speed.md.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Persisted conversations: the data types, the :class:`ConversationStore` interface and its SQL implementation.
 
-Messages are content-addressed (STYLE §9.7): a message's id hashes its role, its content and its parent's id
+Messages are content-addressed: a message's id hashes its role, its content and its parent's id
 (:func:`message_id`), so a message is one row however many conversations reach it, identical turns at different
 positions still differ (their parents do), and a fork copies no message at all. A conversation row points at its
 *head* message; the history is the walk from the head back through the parents. Metadata about one

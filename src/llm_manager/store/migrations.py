@@ -5,7 +5,8 @@ Conversations live here today; the spend ledger (and anything else durable) will
 migration to :data:`MIGRATIONS` and run its queries through the same :class:`Database`, so one SQLite file or one
 PostgreSQL schema holds everything and one connection pool serves it.
 
-Migrations (STYLE §9.7) are named functions that return the SQL statements for a :class:`Dialect`. The names of
+Migrations are append-only named functions (never edited once released, so every database replays the same
+history) that return the SQL statements for a :class:`Dialect`. The names of
 applied migrations are recorded in ``llm_manager_migrations``; :func:`apply_migrations` applies the missing ones,
 in list order, inside one exclusive transaction, so it is idempotent and safe when several processes start at once
 (PostgreSQL takes a transaction-scoped advisory lock, SQLite uses ``BEGIN IMMEDIATE``).
