@@ -46,7 +46,8 @@ def test_dependency_order() -> None:
         bad = {m for m in _imports(path) if m.startswith("llm_manager.providers") and m not in allowed_provider_modules}
         assert not bad, f"routing/{path.name} imports {bad}"
     for mod in ("types.py", "errors.py"):
-        assert _imports(SRC / mod) <= {"llm_manager.types"}, mod
+        assert _imports(SRC / mod) <= {"llm_manager.types", "llm_manager._redact"}, mod
+    assert not _imports(SRC / "_redact.py"), "_redact.py is a leaf: errors.py imports it"
 
 
 def test_http_library_is_imported_in_one_place_only() -> None:

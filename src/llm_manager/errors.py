@@ -22,12 +22,17 @@ prompt is too large. ::
     └─ AllCandidatesFailedError     every candidate failed; ``attempts`` holds each one, ``exceptions`` the errors
 
 Whether an error is worth retrying is decided in exactly one place: :func:`llm_manager.routing.retry.is_retryable`.
+
+Every message (and a provider error's body) is passed through :func:`~llm_manager._redact.redact` when the error is
+built: an upstream that echoes the key it was sent cannot leak it through an exception, whoever prints it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from llm_manager._redact import redact
 
 if TYPE_CHECKING:
     from llm_manager.types import Attempt
@@ -67,6 +72,7 @@ class LLMManagerError(Exception):
         deployment: str | None = None,
         request_id: str | None = None,
     ) -> None:
+        message = redact(message)
         super().__init__(message)
         self.message = message
         self.provider = provider
@@ -129,7 +135,7 @@ class ProviderError(LLMManagerError):
     ) -> None:
         super().__init__(message, provider=provider, model=model, deployment=deployment, request_id=request_id)
         self.status_code = status_code
-        self.body = body
+        self.body = redact(body) if body else body
         self.retry_after = retry_after
         """Seconds the provider asked us to wait, from ``retry-after-ms`` / ``retry-after``."""
         self.headers = dict(headers) if headers else {}

@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
 
+from llm_manager._redact import url_with_password_masked
 from llm_manager.answers import ResponseStream, Settle, then
 from llm_manager.config import Settings, load_settings
+from llm_manager.config_secrets import configured_secrets
 from llm_manager.errors import ConfigError, LLMManagerError
 from llm_manager.routing.stats import DeploymentStats, LatencyStats
 from llm_manager.types import TASK_TYPES, Message, Request, Response, StreamEvent
@@ -100,6 +102,7 @@ class LLMManager:
         telemetry: Telemetry | None = None,
     ) -> None:
         from llm_manager._http import HttpClient
+        from llm_manager._redact import SecretSet
         from llm_manager.accounting import Accounting
         from llm_manager.cache.response_cache import Inflight, ResponseCache
         from llm_manager.conversations import Conversations
@@ -111,6 +114,8 @@ class LLMManager:
         from llm_manager.telemetry import Telemetry
 
         self.settings = settings
+        # First: from here on, every error, log line and status output masks this configuration's secrets.
+        self._secrets = SecretSet(configured_secrets(settings))
         self.http: HttpClient = HttpClient()
         self.stats = LatencyStats()
         self.deployments: dict[str, Deployment] = self._build(settings, adapters or {})
@@ -595,7 +600,7 @@ class LLMManager:
                 tasks=positions.get(name, []),
                 keys=len(d.config.keys),
                 simulated=d.simulated,
-                base_url=d.endpoint.base_url,
+                base_url=url_with_password_masked(d.endpoint.base_url),
             )
             for name, d in self.deployments.items()
         ]

@@ -342,6 +342,28 @@ def test_config_show_masks_auth_headers(runner: CliRunner) -> None:
     assert "hdr-secret-123" not in result.output and "hdr-secret-456" not in result.output
 
 
+def test_config_show_masks_passwords_inside_urls(runner: CliRunner) -> None:
+    url = "http://svc:pw-base-111@127.0.0.1:9/v1"
+    config = {
+        "models": {"local": {"provider": "openai-compatible", "base_url": url, "extra_body": {"note": "pw-base-111"}}},
+        "portkey": {"base_url": "http://pk:pw-portkey-222@127.0.0.1:8787/v1"},
+        "state": {"redis_url": "redis://:pw-redis-333@127.0.0.1:6379/0"},
+        "store": {"url": "postgresql://app:pw%40store-444@127.0.0.1:5432/db?sslmode=disable"},
+        "telemetry": {"otlp_endpoint": "http://otel:pw-otlp-555@127.0.0.1:4318"},
+    }
+    result = run(runner, "--config", write("urls.yaml", config), "config", "show")
+    assert result.exit_code == 0, result.output
+    for secret in ("pw-base-111", "pw-portkey-222", "pw-redis-333", "pw%40store-444", "pw@store-444", "pw-otlp-555"):
+        assert secret not in result.output, secret
+    shown = yaml.safe_load(result.stdout.split("\n", 1)[1])
+    assert shown["models"]["local"]["base_url"] == "http://svc:***@127.0.0.1:9/v1"
+    assert shown["models"]["local"]["extra_body"] == {"note": "***"}  # a secret anywhere else: masked by value
+    assert shown["state"]["redis_url"] == "redis://:***@127.0.0.1:6379/0"
+    assert shown["store"]["url"] == "postgresql://app:***@127.0.0.1:5432/db?sslmode=disable"
+    assert shown["portkey"]["base_url"] == "http://pk:***@127.0.0.1:8787/v1"
+    assert shown["telemetry"]["otlp_endpoint"] == "http://otel:***@127.0.0.1:4318"
+
+
 def test_config_show_on_simulated(runner: CliRunner) -> None:
     result = run(runner, "config", "show")
     assert result.exit_code == 0, result.output

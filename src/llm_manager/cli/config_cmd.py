@@ -65,6 +65,7 @@ def show(obj: object) -> None:
     """Print the effective configuration (secrets masked) as YAML."""
     import yaml
 
+    from llm_manager.config_secrets import masked_config
     from llm_manager.errors import ConfigError
     from llm_manager.manager import resolve_settings
 
@@ -73,10 +74,7 @@ def show(obj: object) -> None:
     except ConfigError as exc:
         click.echo(exc.message, err=True)
         sys.exit(2)
-    data = settings.model_dump(mode="json", exclude_none=True, exclude_defaults=False)
-    for model in data.get("models", {}).values():
-        # Header values often carry credentials (authorization, x-api-key, x-portkey-*): never print them.
-        model["headers"] = {k: "**********" for k in model.get("headers", {})}
+    data = masked_config(settings)  # keys, header values, URL passwords: never printed
     click.echo(f"# source: {settings.source}")
     click.echo(yaml.safe_dump(data, sort_keys=False))
 

@@ -31,11 +31,16 @@ TASKS = ["analysis", "ui-generation", "config-management", "general"]
 class _Ctx:
     def __init__(self, config: str | None) -> None:
         self.config = config
+        self._secrets: object = None
 
     def manager(self) -> LLMManager:
+        from llm_manager._redact import SecretSet
+        from llm_manager.config_secrets import configured_secrets
         from llm_manager.manager import LLMManager
 
         llm = LLMManager.from_config(self.config)
+        # Masked in everything this command prints, also after the manager is closed (status is printed then).
+        self._secrets = SecretSet(configured_secrets(llm.settings))
         _use_log_format(llm.settings.telemetry.log_format)
         return llm
 

@@ -20,12 +20,13 @@ def console(stderr: bool = False) -> Console:
 
 
 def print_json(data: Any) -> None:
-    """Pretty JSON on stdout."""
+    """Pretty JSON on stdout, secrets masked (status, health and error details quote upstream text)."""
     import click
 
     from llm_manager import _json
+    from llm_manager._redact import redact
 
-    click.echo(_json.dumps(data).decode())
+    click.echo(redact(_json.dumps(data).decode()))
 
 
 def models_table(infos: Sequence[ModelInfo], settings: Settings) -> None:

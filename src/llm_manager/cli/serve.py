@@ -139,6 +139,7 @@ async def _serve(obj: _ManagerFactory, host: str, port: int, drain_timeout: floa
             host=host,
             port=port,
             log_level="warning",
+            log_config=None,  # uvicorn's records go to the CLI's handler, which masks secrets, not to its own
             lifespan="off",
             http=http_protocol(http_parser),
             access_log=False,  # never shown at log level warning, yet uvicorn would format its fields per request

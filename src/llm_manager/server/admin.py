@@ -15,6 +15,7 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import Response as HttpResponse
 
 from llm_manager import _json
+from llm_manager._redact import redact
 from llm_manager.server import keys
 from llm_manager.server.errors import ErrorReply, gateway_error
 from llm_manager.server.timeseries import BadParameter, By, Grid
@@ -166,7 +167,8 @@ def _since(text: str | None) -> datetime | None:
 
 
 def _ok(data: Any) -> HttpResponse:
-    return HttpResponse(_json.dumps(data), media_type=_JSON)
+    # Status quotes upstream text (a removed key's reason, errors): masked like every other output.
+    return HttpResponse(redact(_json.dumps(data).decode()), media_type=_JSON)
 
 
 def _reply(reply: ErrorReply) -> HttpResponse:

@@ -35,6 +35,7 @@ from starlette.responses import Response as HttpResponse
 from starlette.routing import Route
 
 from llm_manager import _json
+from llm_manager._redact import redact
 from llm_manager.answers import ResponseStream
 from llm_manager.config import BudgetConfig
 from llm_manager.errors import LLMManagerError
@@ -364,7 +365,7 @@ class _Gateway:
             try:
                 await self.llm.database()
             except Exception as exc:  # any driver error means "not ready", never a crash of the probe
-                body = {"status": "unavailable", "reason": f"store: {type(exc).__name__}: {exc}"}
+                body = {"status": "unavailable", "reason": redact(f"store: {type(exc).__name__}: {exc}")}
                 return HttpResponse(_json.dumps(body), status_code=503, media_type=_JSON)
         return HttpResponse(b'{"status":"ready"}', media_type=_JSON)
 

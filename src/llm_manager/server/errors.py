@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from llm_manager._redact import redact
 from llm_manager.errors import (
     AllCandidatesFailedError,
     AuthenticationError,
@@ -53,8 +54,9 @@ def gateway_error(
     param: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> ErrorReply:
-    """An error the gateway raises itself (bad body, unknown model …), in OpenAI's shape."""
-    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    """An error in OpenAI's shape. Every error body the gateway sends is built here, so its message is masked here:
+    an upstream's text (a 401 repeating the key it was sent) reaches no client with a secret in it."""
+    body = {"error": {"message": redact(message), "type": type_, "param": param, "code": code}}
     return ErrorReply(status, body, dict(headers or {}))
 
 

@@ -6,49 +6,25 @@ so a JSON handler turns each into one queryable line. Prompt and completion text
 turned ``log_prompts`` on.
 
 Both formatters pass the final text through :func:`redact`, so a key that leaks into any message (an error body
-quoting a header, a URL with ``?key=``) is masked whichever module logged it.
+quoting a header, a URL with ``?key=`` or a password) is masked whichever module logged it: every secret of a live
+configuration by value, whatever its format, and anything shaped like a key (see :mod:`llm_manager._redact`).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
+from llm_manager._redact import redact
+
 if TYPE_CHECKING:
     from llm_manager.types import Request, Response
 
 __all__ = ["JsonFormatter", "TextFormatter", "error_code", "log_request", "make_handler", "redact"]
-
-_KEY = re.compile(
-    r"""
-      (?P<bearer>\bBearer\s+)[A-Za-z0-9._~+/\-]{8,}=*                          # Authorization: Bearer <token>
-    | (?P<vendor>\b(?:sk-ant-|sk-proj-|sk-or-v1-|sk-|AIza|gsk_|xai-))[A-Za-z0-9_\-]{16,}  # provider key formats
-    | (?P<header>\b(?:x-api-key|api-key|x-goog-api-key)["']?\s*[:=]\s*["']?)[^\s"',;&]{8,}  # key headers
-    | (?P<query>[?&](?:key|api_key|apikey)=)[^&\s"']{8,}                      # keys in URLs
-    """,
-    re.VERBOSE | re.IGNORECASE,
-)
-MASK = "***"
-
-
-def _mask(m: re.Match[str]) -> str:
-    # Keep the recognisable prefix ("sk-ant-", "Bearer "): it tells a reader which key leaked, not the key.
-    return next(g for g in m.groups() if g is not None) + MASK
-
-
-def redact(text: str) -> str:
-    """Mask anything that looks like an API key or bearer token: ``sk-…``, ``sk-ant-…``, ``AIza…``, ``gsk_…``,
-    ``xai-…``, ``Bearer …``, ``x-api-key: …`` and ``?key=…``. The recognisable prefix is kept, the secret is not.
-
-    >>> redact("401 from upstream: invalid key sk-proj-abcdefghijklmnop1234")
-    '401 from upstream: invalid key sk-proj-***'
-    """
-    return _KEY.sub(_mask, text)
 
 
 def error_code(error: BaseException | None) -> str:
@@ -78,12 +54,23 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
-                out[key] = redact(value) if isinstance(value, str) else value
+                out[key] = _redact_value(value)
         if record.exc_info:
             out["exc_info"] = redact(self.formatException(record.exc_info))
         if record.stack_info:
             out["stack_info"] = redact(self.formatStack(record.stack_info))
         return orjson.dumps(out, default=str).decode()
+
+
+def _redact_value(value: Any) -> Any:
+    """Strings masked, also inside the dicts and lists an ``extra`` field may hold."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redact_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_value(v) for v in value]
+    return value
 
 
 class TextFormatter(logging.Formatter):

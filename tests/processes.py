@@ -1,0 +1,105 @@
+"""Real processes for tests: a free port, ``llm-manager`` commands and ``serve`` as child processes, and a private
+``redis-server`` (for a test that needs a Redis of its own: a password, or one it may stop — never the shared one).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+__all__ = ["cli_process", "free_port", "private_redis", "serve_process"]
+
+_CLI = [sys.executable, "-m", "llm_manager.cli.main"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env(extra: Mapping[str, str] | None) -> dict[str, str]:
+    # The child reads its config from --config only, and its store from that config.
+    env = {k: v for k, v in os.environ.items() if k not in ("LLM_MANAGER_CONFIG", "LLM_MANAGER_STORE_URL")}
+    return {**env, **(extra or {})}
+
+
+def cli_process(config: Path, *args: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """``llm-manager --config CONFIG ARGS…`` started in the background, stdout and stderr piped."""
+    cmd = [*_CLI, "--config", str(config), *args]
+    return subprocess.Popen(cmd, env=_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+@contextmanager
+def serve_process(
+    config: Path, log: Path, *flags: str, verbose: bool = False, env: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """``llm-manager serve`` on a free port, its stderr in ``log``; yields its base URL once ``/health`` answers,
+    and stops it with SIGTERM afterwards (killed if it has not exited within 15 s)."""
+    port = free_port()
+    cmd = [*_CLI, "--config", str(config), *(["-v"] if verbose else []), "serve", "--port", str(port), *flags]
+    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(cmd, env=_env(env), stdout=subprocess.DEVNULL, stderr=out)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert proc.poll() is None, f"serve exited early: {log.read_text()}"
+            assert time.monotonic() < deadline, "serve did not come up within 20 s"
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        yield base
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@contextmanager
+def private_redis(password: str | None = None, args: Sequence[str] = ()) -> Iterator[str]:
+    """A ``redis-server`` of this test's own on a free port (no persistence), killed afterwards; yields its URL.
+
+    Skipped when ``redis-server`` is not installed (CI installs it), failed under ``CI=true``."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server is not installed (CI=true: this test must run)", pytrace=False)
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    cmd = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", *args]
+    if password:
+        cmd += ["--requirepass", password]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            assert proc.poll() is None, "redis-server exited at start"
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "redis-server did not listen within 10 s"
+                time.sleep(0.02)
+        auth = f":{password}@" if password else ""
+        yield f"redis://{auth}127.0.0.1:{port}/0"
+    finally:
+        proc.kill()
+        proc.wait(5)
