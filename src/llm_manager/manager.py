@@ -137,7 +137,7 @@ class LLMManager:
         self.accounting.seed_budgets = bool(settings.budgets) and settings.state.redis_url is None
         self.telemetry = telemetry or Telemetry(settings.telemetry)
         self._snapshot: CollectSnapshot = {"breakers": {}, "budgets": {}}
-        self.telemetry.on_collect(lambda: self._snapshot)
+        self.telemetry.on_collect(self._collect)
         self._closed = False
 
     # -- construction -------------------------------------------------------------------------------------------
@@ -294,7 +294,7 @@ class LLMManager:
         and a coroutine function to await once, right after (telemetry, budget settlement, the ledger row and the
         cache entry). The gateway sends the answer to its client first. A failure is accounted before it is raised.
         """
-        request_id = request_id or _new_id()
+        request_id = _request_id(request_id)
         if self.cache is None or not request.cache:
             return await self._complete(request, request_id)
         from llm_manager.cache.keys import request_key
@@ -385,7 +385,7 @@ class LLMManager:
         event (and finds the end), or when the stream is closed.
         """
         request = self.request(prompt, messages=messages, **prefs)
-        return ResponseStream.feeding(partial(self._stream, request, request_id or _new_id()))
+        return ResponseStream.feeding(partial(self._stream, request, _request_id(request_id)))
 
     async def _stream(self, request: Request, request_id: str, out: ResponseStream) -> AsyncIterator[StreamEvent]:
         from llm_manager.routing.planner import plan
@@ -695,10 +695,26 @@ class LLMManager:
                 "ttl_s": self.settings.cache.ttl_s,
             },
             "budgets": budgets,
+            "ledger": self._ledger_status(),
             "in_flight_shared": len(self.inflight),
             "queued": len(self.executor.gate),
             "deployments": out,
         }
+
+    def _ledger_status(self) -> dict[str, Any]:
+        cfg = self.settings.ledger
+        out: dict[str, Any] = {"enabled": cfg.enabled}
+        if self.ledger is not None:
+            out.update(self.ledger.stats())
+        return out
+
+    def _collect(self) -> CollectSnapshot:
+        """What a metrics scrape reads: the snapshot of the last status, and the ledger's counts as they are now."""
+        if self.ledger is None:
+            return self._snapshot
+        stats = self.ledger.stats()
+        counts = {k: float(stats[k]) for k in ("written", "dropped", "dead_lettered", "pending")}
+        return {**self._snapshot, "ledger": counts}
 
     async def metrics(self) -> tuple[bytes, str]:
         """Prometheus metrics (payload, content type), with breaker and budget gauges refreshed."""
@@ -745,6 +761,18 @@ def _warn_if_simulated(settings: Settings) -> None:
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _request_id(given: str | None) -> str:
+    """The caller's request id (checked: it is a ledger key) or a new one."""
+    if not given:
+        return _new_id()
+    from llm_manager.types import label_problem
+
+    problem = label_problem("request_id", given)
+    if problem is not None:
+        raise ConfigError(problem)
+    return given
 
 
 def _new_id() -> str:

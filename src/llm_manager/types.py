@@ -8,9 +8,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 __all__ = [
+    "LABEL_MAX_CHARS",
     "PRIORITIES",
     "TASK_TYPES",
     "Attempt",
@@ -29,6 +30,7 @@ __all__ = [
     "ToolCallDelta",
     "ToolChoice",
     "Usage",
+    "label_problem",
 ]
 
 TaskType = Literal["analysis", "ui-generation", "config-management", "general"]
@@ -37,6 +39,21 @@ Priority = Literal["low", "medium", "high"]
 PRIORITIES: tuple[Priority, ...] = ("low", "medium", "high")
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "content_filter", "tool_calls", "error"]
+
+LABEL_MAX_CHARS = 256
+"""The longest ``user`` and ``project`` (and request id) accepted. Each is a column of the spend ledger with an index
+on it, and PostgreSQL refuses an index entry past ~2.7 kB: one request carrying a 5,000-character ``user`` used to
+stop its replica's ledger. 256 characters leave room for any id, e-mail address or hash."""
+
+
+def label_problem(name: str, value: str | None) -> str | None:
+    """What is wrong with ``value`` as the ledger label ``name`` (``None``: nothing)."""
+    if value is None or len(value) <= LABEL_MAX_CHARS:
+        return None
+    return (
+        f"{name} is {len(value)} characters long; at most {LABEL_MAX_CHARS} are accepted (it is stored and indexed "
+        "in the spend ledger): send a shorter id, such as a hash of it"
+    )
 
 
 _TOOL_NAME = r"^[A-Za-z0-9_-]{1,64}$"
@@ -151,6 +168,15 @@ class Request(BaseModel):
     """Id of the gateway key the request came through (set by the gateway; budgets and the ledger use it)."""
     metadata: dict[str, str] = Field(default_factory=dict)
     """Free-form tags carried into logs and the ledger."""
+
+    @field_validator("user", "project")
+    @classmethod
+    def _bounded_label(cls, value: str | None, info: ValidationInfo) -> str | None:
+        problem = label_problem(info.field_name or "label", value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
     cache: bool = True
     """Whether a cached or de-duplicated answer is acceptable."""
     timeout_s: float | None = Field(default=None, gt=0)

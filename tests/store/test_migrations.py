@@ -10,7 +10,13 @@ import pytest
 from llm_manager.store import MIGRATIONS, Migration, apply_migrations, open_database
 from llm_manager.store.migrations import POSTGRESQL, SQLITE, migration
 
-SHIPPED = ("m001_conversations", "m002_ledger", "m003_gateway_keys", "m004_gateway_key_limits")
+SHIPPED = (
+    "m001_conversations",
+    "m002_ledger",
+    "m003_gateway_keys",
+    "m004_gateway_key_limits",
+    "m005_ledger_dead_letters",
+)
 """Every migration ever shipped, in order. Append the name of each new migration here; never edit or remove one
 (a database that applied a migration never runs it again, so an edit would reach new databases only)."""
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 from typing import TYPE_CHECKING, Any
 
+from llm_manager.costs.periods import period_bounds, period_start
 from llm_manager.errors import BudgetExceededError
 
 if TYPE_CHECKING:
@@ -39,32 +40,6 @@ def to_nano(usd: Decimal) -> int:
 def from_nano(n: int) -> Decimal:
     """Integer nanodollars → dollars."""
     return Decimal(n) / NANO
-
-
-def _period_start(period: str, now: datetime) -> datetime:
-    _, end = period_bounds(period, now)
-    if end is None:
-        raise ValueError("a total budget has no period start")
-    length = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}.get(period)
-    if length is not None:
-        return end - length
-    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
-def period_bounds(period: str, now: datetime) -> tuple[str, datetime | None]:
-    """The counter suffix of the UTC calendar period containing ``now``, and when that period ends."""
-    if period == "daily":
-        start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        return start.strftime("%Y-%m-%d"), start + timedelta(days=1)
-    if period == "weekly":
-        start = (now - timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
-        year, week, _ = now.isocalendar()
-        return f"{year}-W{week:02d}", start + timedelta(days=7)
-    if period == "monthly":
-        start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
-        return start.strftime("%Y-%m"), end
-    return "total", None
 
 
 @dataclass(slots=True)
@@ -143,7 +118,8 @@ class Budgets:
         suffix, end = period_bounds(budget.period, now)
         expire_at = (end + timedelta(days=1)).timestamp() if end else now.timestamp() + 10 * 365 * 86400
         key = f"budget:{budget.name}:{budget.scope}={value}:{suffix}"
-        start = _period_start(budget.period, now).timestamp() if end else float("-inf")
+        begin = period_start(budget.period, now)
+        start = begin.timestamp() if begin is not None else float("-inf")
         if len(self._keys) > 10_000:
             self._keys.clear()  # many users × periods: keep the memo bounded
         self._keys[(budget.name, value)] = (key, expire_at, start, end.timestamp() if end else float("inf"))
@@ -213,7 +189,7 @@ class Budgets:
         for budget in self.configs if only is None else only:
             now = datetime.fromtimestamp(self.clock(), UTC)
             suffix, end = period_bounds(budget.period, now)
-            start = None if end is None else _period_start(budget.period, now)
+            start = period_start(budget.period, now)
             if budget.scope == "global":
                 spent = [("*", (await ledger.summary(since=start)).cost)]
             else:

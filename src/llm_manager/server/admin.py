@@ -6,6 +6,7 @@ at all the gateway is open for local development, admin routes included.
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from llm_manager.server.app import _Gateway
 
 __all__ = ["Admin"]
+
+log = logging.getLogger("llm_manager.server")
 
 _JSON = "application/json"
 _MAX_OFFSET = 2**31 - 1
@@ -55,7 +58,10 @@ class Admin:
     async def _ledger(self) -> Ledger | None:
         ledger = await self.gw.llm._open_ledger()
         if ledger is not None:
-            await ledger.flush()  # an admin looks at what has happened, including the last second
+            try:
+                await ledger.flush()  # an admin looks at what has happened, including the last second
+            except Exception as exc:  # the rows stay buffered; what is committed can still be shown
+                log.warning("admin: the ledger could not be flushed before the query: %s", exc)
         return ledger
 
     async def status(self, http: HttpRequest) -> HttpResponse:

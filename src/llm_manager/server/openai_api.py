@@ -13,7 +13,7 @@ from typing import Any
 from llm_manager import _json
 from llm_manager.config import Settings
 from llm_manager.providers.openai_tools import calls_from_wire, calls_to_wire, choice_from_wire, tools_from_wire
-from llm_manager.types import TASK_TYPES, Response, ResponseFormat, ToolCallDelta
+from llm_manager.types import TASK_TYPES, Response, ResponseFormat, ToolCallDelta, label_problem
 
 __all__ = [
     "BadBody",
@@ -100,11 +100,17 @@ def parse_chat(body: Any, headers: Mapping[str, str], settings: Settings) -> Par
 def steer(headers: Mapping[str, str], user: Any, prefs: dict[str, Any]) -> None:
     """Who pays and whether a cached answer will do: the body's user, unless ``x-llm-user`` says otherwise, and
     ``x-llm-project`` / ``x-llm-cache: no-store`` (every ingress reads them the same way)."""
-    user = headers.get("x-llm-user") or user
+    header = headers.get("x-llm-user")
+    user = header or user
     if user is not None:
         prefs["user"] = user
     if headers.get("x-llm-project"):
         prefs["project"] = headers["x-llm-project"]
+    # Refused here rather than by the Request model, so that the 400 names the field or header the value came in.
+    for param, value in (("x-llm-user" if header else "user", user), ("x-llm-project", prefs.get("project"))):
+        problem = label_problem(param, value) if isinstance(value, str) else None
+        if problem is not None:
+            raise BadBody(problem, param)
     if headers.get("x-llm-cache", "").lower() == "no-store":
         prefs["cache"] = False
 

@@ -114,6 +114,13 @@ class Database(ABC):
     async def aclose(self) -> None:
         """Close every connection. Idempotent."""
 
+    def rejects_row(self, exc: BaseException) -> bool:  # noqa: ARG002 - overridden by backends that can tell
+        """Whether ``exc``, raised by a write, blames the values written rather than the database: a value too large
+        for its column or index, a constraint or a trigger refusing it. The same values would fail again; other
+        values would not. ``False`` for the database being down, locked, full or missing a table (and by default:
+        a backend that cannot tell treats every failure as the database's)."""
+        return False
+
 
 class KeyedLocks:
     """One :class:`asyncio.Lock` per key, forgotten as soon as nobody holds or awaits it (keys are unbounded)."""
@@ -284,6 +291,23 @@ def m004_gateway_key_limits(d: Dialect) -> Sequence[str]:  # noqa: ARG001 - the 
         "ALTER TABLE llm_manager_gateway_keys ADD COLUMN tpm INTEGER",
         "ALTER TABLE llm_manager_gateway_keys ADD COLUMN budget_usd TEXT",
         "ALTER TABLE llm_manager_gateway_keys ADD COLUMN budget_period TEXT",
+    ]
+
+
+@migration
+def m005_ledger_dead_letters(d: Dialect) -> Sequence[str]:
+    """Ledger rows the database refused for their values (see :mod:`llm_manager.costs.dead_letters`)."""
+    return [
+        # No key and no index on the row's values: whatever made the ledger refuse a row (a value too long for a
+        # btree index, say) cannot make this insert fail too. `row` is the whole row as JSON text.
+        f"""CREATE TABLE llm_manager_ledger_dead_letters (
+            failed_at {d.timestamp} NOT NULL,
+            request_id TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            row TEXT NOT NULL
+        )""",
+        "CREATE INDEX llm_manager_ledger_dead_letters_failed_at ON llm_manager_ledger_dead_letters (failed_at)",
     ]
 
 

@@ -46,6 +46,12 @@ _Connection = psycopg.AsyncConnection[tuple[Any, ...]]
 POOL_MAX_SIZE = 10
 CONNECT_TIMEOUT_S = 10.0
 
+_ROW_SQLSTATE_CLASSES = ("22", "23", "54")
+"""SQLSTATE classes that blame the values written: data exception (a number out of range, invalid text),
+integrity constraint violation, program limit exceeded (an index row too large for a btree)."""
+_RAISE_EXCEPTION = "P0001"
+"""A trigger's ``RAISE EXCEPTION`` refusing the row."""
+
 _MIGRATION_LOCK_CLASS = 0x4C4D  # "LM": the two-int advisory key space, kept apart from the turn locks' bigint space
 
 
@@ -153,6 +159,10 @@ class PostgresDatabase(Database):
                 (_MIGRATION_LOCK_CLASS,),
             )
             yield session
+
+    def rejects_row(self, exc: BaseException) -> bool:
+        state = exc.sqlstate if isinstance(exc, psycopg.Error) else None
+        return state is not None and (state[:2] in _ROW_SQLSTATE_CLASSES or state == _RAISE_EXCEPTION)
 
     async def aclose(self) -> None:
         await self._pool.close()

@@ -32,6 +32,9 @@ __all__ = ["SQLiteDatabase"]
 BUSY_TIMEOUT_S = 30.0
 """How long a write waits for another process's write transaction before failing with "database is locked"."""
 
+_ROW_ERRORS = frozenset({sqlite3.SQLITE_TOOBIG, sqlite3.SQLITE_CONSTRAINT, sqlite3.SQLITE_MISMATCH})
+"""Primary result codes that blame the values written (a constraint includes a trigger's ``RAISE(ABORT)``)."""
+
 
 def _param(value: object) -> object:
     return _iso(value) if isinstance(value, datetime) else value
@@ -131,6 +134,12 @@ class SQLiteDatabase(Database):
         # BEGIN IMMEDIATE is exclusive between processes: a second migrator waits (busy timeout), then finds the
         # migrations recorded.
         return self.transaction(True)
+
+    def rejects_row(self, exc: BaseException) -> bool:
+        if isinstance(exc, OverflowError):  # an int past 64 bits: sqlite3 cannot even bind it
+            return True
+        code = getattr(exc, "sqlite_errorcode", None) if isinstance(exc, sqlite3.Error) else None
+        return code is not None and code & 0xFF in _ROW_ERRORS  # extended codes keep the primary in the low byte
 
     async def aclose(self) -> None:
         if not self._closed:

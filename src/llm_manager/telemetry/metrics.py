@@ -75,6 +75,8 @@ class CollectSnapshot(TypedDict, total=False):
     """``(deployment, key fingerprint or None) -> "closed" | "half_open" | "open"``."""
     budgets: Mapping[str, tuple[float | Decimal, float | Decimal]]
     """``budget name -> (spent_usd, limit_usd)``."""
+    ledger: Mapping[str, float]
+    """The spend ledger's row counts: ``written``, ``dropped``, ``dead_lettered`` (running totals) and ``pending``."""
 
 
 class _Histogram:
@@ -220,7 +222,7 @@ class _Collector:
 
     def describe(self) -> list[Metric]:
         # Names only: registering must neither read the snapshots nor depend on what was recorded so far.
-        return [*self._counters(), *self._histograms(), *self._gauges()]
+        return [*self._counters(), *self._histograms(), *self._gauges(), *self._ledger()]
 
     def collect(self) -> Iterator[Metric]:
         m = self._m
@@ -289,8 +291,25 @@ class _Collector:
             Gauge("llm_manager_budget_used_ratio", "Spent / limit.", labels=["budget"]),
         )
 
+    @staticmethod
+    def _ledger() -> tuple[Any, Any]:
+        from prometheus_client.core import CounterMetricFamily as Counter
+        from prometheus_client.core import GaugeMetricFamily as Gauge
+
+        return (
+            Counter(
+                "llm_manager_ledger_rows",
+                "Ledger rows by outcome: written, dropped (buffer overflow while the store failed), dead_lettered "
+                "(refused by the store for their values, kept in llm_manager_ledger_dead_letters).",
+                labels=["outcome"],
+            ),
+            Gauge("llm_manager_ledger_pending_rows", "Ledger rows recorded and not yet in the store.", labels=[]),
+        )
+
     def _read_snapshots(self) -> Iterator[Metric]:
         breaker, spent, limit, used = self._gauges()
+        rows, pending = self._ledger()
+        ledger: dict[str, float] = {}
         for fn in list(self._m._snapshots):
             try:
                 snap = fn()
@@ -303,9 +322,16 @@ class _Collector:
                     limit.add_metric([name], float(limit_usd))
                     if limit_usd > 0:
                         used.add_metric([name], float(spent_usd) / float(limit_usd))
+                for name, count in (snap.get("ledger") or {}).items():
+                    ledger[name] = ledger.get(name, 0.0) + float(count)
             except Exception:  # a broken snapshot must not take /metrics down with it
                 _log.debug("telemetry: a metrics snapshot function failed", exc_info=True)
-        yield from (breaker, spent, limit, used)
+        for outcome in ("written", "dropped", "dead_lettered"):
+            if outcome in ledger:
+                rows.add_metric([outcome], ledger[outcome])
+        if "pending" in ledger:
+            pending.add_metric([], ledger["pending"])
+        yield from (breaker, spent, limit, used, rows, pending)
 
 
 def _cumulative(bounds: tuple[float, ...], hist: _Histogram) -> tuple[list[tuple[str, float]], float]:
