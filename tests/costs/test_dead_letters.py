@@ -159,3 +159,33 @@ def test_rows_round_trip_through_json_exactly() -> None:
         row(3, cost=Decimal("0.000000000001"), completion_tokens=2**70, latency_ms=0.125),
     ):
         assert row_from_json(row_json(r)) == r
+
+
+def test_cli_lists_the_dead_letters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from click.testing import CliRunner
+
+    from llm_manager.cli.main import cli
+
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+
+    async def refuse_one() -> None:
+        db = await open_database(url)
+        try:
+            await refuse_user(db, "poison")
+            ledger = Ledger(db)
+            ledger.record([row(1), row(2, user="poison")])
+            await ledger.flush()
+        finally:
+            await db.aclose()
+
+    asyncio.run(refuse_one())
+    cfg = tmp_path / "llm-manager.yaml"
+    cfg.write_text(f"models: {{m: {{provider: simulated, family: gpt}}}}\nstore: {{url: '{url}'}}\n")
+    monkeypatch.delenv("LLM_MANAGER_CONFIG", raising=False)
+    runner = CliRunner()
+    text = runner.invoke(cli, ["--config", str(cfg), "costs", "--dead-letters"])
+    assert text.exit_code == 0 and "r2 #1: " in text.stdout and "row refused by trigger" in text.stdout
+    data = _json.loads(runner.invoke(cli, ["--config", str(cfg), "costs", "--dead-letters", "--json"]).stdout)
+    assert [d["request_id"] for d in data] == ["r2"] and data[0]["row"]["user"] == "poison"

@@ -35,11 +35,15 @@ def _manager(obj: Any) -> LLMManager:
 @click.option("--by", type=click.Choice(DIMENSIONS), default="model", show_default=True, help="Group totals by.")
 @click.option("--since", help="Period start: 7d, 24h, 30m, 2w, today, month, or an ISO date/time (UTC).")
 @click.option("--recommend", is_flag=True, help="Evidence-based savings from the ledger instead of totals.")
+@click.option("--dead-letters", is_flag=True, help="The rows the store refused (kept aside with the reason).")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
-def costs(obj: Any, by: str, since: str | None, recommend: bool, as_json: bool) -> None:
+def costs(obj: Any, by: str, since: str | None, recommend: bool, dead_letters: bool, as_json: bool) -> None:
     """Spend from the ledger (every provider call, priced): totals by model, user, project, key or task."""
     start = _since(since)
+    if dead_letters:
+        _dead_letters(obj, as_json)
+        return
 
     async def go() -> tuple[Any, Any, list[dict[str, Any]]]:
         async with _manager(obj) as llm:
@@ -86,6 +90,26 @@ def costs(obj: Any, by: str, since: str | None, recommend: bool, as_json: bool) 
         )
         return
     _table(by, result, summary, budgets)
+
+
+def _dead_letters(obj: Any, as_json: bool) -> None:
+    async def go() -> list[Any]:
+        async with _manager(obj) as llm:
+            ledger = await llm._open_ledger()
+            if ledger is None:
+                raise click.ClickException("the ledger is disabled (ledger.enabled: false)")
+            return await ledger.dead_letters.recent()
+
+    letters = asyncio.run(go())
+    from llm_manager.cli.render import print_json
+
+    if as_json:
+        print_json(letters)
+        return
+    if not letters:
+        click.echo("no dead letters: the store has accepted every ledger row")
+    for d in letters:
+        click.echo(f"{d.failed_at.isoformat()}  {d.request_id} #{d.attempt}: {d.reason}")
 
 
 def _table(by: str, totals: Any, summary: Any, budgets: list[dict[str, Any]]) -> None:
