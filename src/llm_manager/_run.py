@@ -252,6 +252,7 @@ class Run:
         self.attempts.append(_attempt(dep, err, latency_s, self.waited_s, ticket, self.hedged))
         self.waited_s = 0.0
         self.ex.stats.failure(dep.name, err.code)
+        self.ex.recovery.failed(dep.name, err)
         other_key = await self.ex.admission.settle(ticket, error=err, used_tokens=None, latency_s=latency_s)
         if not decide_next:
             return err
@@ -267,12 +268,16 @@ class Run:
         if decision is Decision.NEXT_LARGER:
             self.min_window = max(self.min_window, dep.endpoint.context_window)
         if decision is Decision.RETRY_SAME:
-            await self._backoff(err)
+            await self._backoff(err, dep)
         return err
 
-    async def _backoff(self, err: LLMManagerError) -> None:
+    async def _backoff(self, err: LLMManagerError, dep: Deployment) -> None:
         routing = self.ex.routing
-        delay = backoff_delay(self.retry_index, err, routing.backoff, self.ex.rand, routing.retry_after_cap_s)
+        policy = self.ex.backoff_for(dep)
+        learned = self.ex.recovery.wait(dep.name, err) if policy.strategy == "adaptive" else None
+        delay = backoff_delay(self.retry_index, err, policy, self.ex.rand, routing.retry_after_cap_s, learned)
+        if learned is not None and delay > routing.retry_after_cap_s:
+            return  # expected to stay down longer than a Retry-After we would honour: the next candidate it is
         if self.ex.clock() + delay >= self.deadline:
             self.cut_by_deadline = True
             return  # waiting would blow the deadline: the next candidate is the better bet
@@ -285,6 +290,7 @@ class Run:
     async def succeeded(self, ticket: Ticket, done: Done, latency_s: float, ttfc_ms: float | None = None) -> None:
         dep = ticket.dep
         self.ex.stats.success(dep.name, latency_s * 1000, ttfc_ms)
+        self.ex.recovery.succeeded(dep.name, self.ex.clock() - latency_s)
         await self.ex.admission.settle(ticket, error=None, used_tokens=done.used_tokens, latency_s=latency_s)
         self.attempts.append(
             Attempt(

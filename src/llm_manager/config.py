@@ -23,6 +23,7 @@ from llm_manager.types import TASK_TYPES, TaskType
 __all__ = [
     "DEFAULT_FAMILY_CHAINS",
     "BackoffConfig",
+    "BackoffStrategy",
     "BudgetConfig",
     "CacheConfig",
     "CircuitBreakerConfig",
@@ -129,6 +130,8 @@ class DeploymentConfig(_Strict):
     """USD per million prompt tokens served from the provider's prompt cache (default: the table's, else input)."""
     timeout_s: float | None = Field(default=None, gt=0)
     """Per-attempt timeout for this deployment (overrides ``routing.timeout_s``)."""
+    backoff: BackoffConfig | None = None
+    """Retry waits of this deployment: the fields given here override ``routing.backoff``'s."""
     stream_usage: bool | None = None
     structured_output: Literal["json_schema", "json_object", "prompt"] | None = None
     """How this server takes a JSON schema: ``json_schema`` (native, OpenAI style), ``json_object`` (JSON mode,
@@ -178,13 +181,24 @@ class DeploymentConfig(_Strict):
         return None
 
 
-class BackoffConfig(_Strict):
-    """Exponential backoff with full jitter between retries of one deployment."""
+BackoffStrategy = Literal["exponential", "linear", "fibonacci", "adaptive"]
 
+
+class BackoffConfig(_Strict):
+    """How long to wait between retries of one deployment when the server sent no Retry-After.
+
+    ``exponential``: ``base_s × multiplier^n``; ``linear``: ``base_s × (n + 1)``; ``fibonacci``: ``base_s`` × 1, 1, 2,
+    3, 5 …; each capped at ``max_s``. ``adaptive``: wait as long as this deployment's 429s / 5xx took to clear
+    before (learned from what it has seen, and the Retry-After values it sent), the exponential curve until it
+    has learned something. A server's Retry-After always wins."""
+
+    strategy: BackoffStrategy = "exponential"
     base_s: float = Field(default=0.5, ge=0)
     max_s: float = Field(default=8.0, ge=0)
     multiplier: float = Field(default=2.0, ge=1)
+    """The growth factor of ``exponential`` (and of ``adaptive`` before it has learned)."""
     jitter: bool = True
+    """Equal jitter on the curves (half the delay fixed, half random); a learned wait is used as it is."""
 
 
 class RoutingConfig(_Strict):

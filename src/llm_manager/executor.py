@@ -18,11 +18,12 @@ from llm_manager._deadline import deadline
 from llm_manager._run import Accumulator, Done, Run
 from llm_manager.errors import ProviderError, StreamInterruptedError
 from llm_manager.routing.queue import PriorityGate
+from llm_manager.routing.recovery import RecoveryLearner
 from llm_manager.routing.retry import is_reroutable, is_retryable
 from llm_manager.types import StreamEvent
 
 if TYPE_CHECKING:
-    from llm_manager.config import HedgeConfig, RoutingConfig
+    from llm_manager.config import BackoffConfig, HedgeConfig, RoutingConfig
     from llm_manager.providers.base import Chunk, Completion
     from llm_manager.routing.admission import Admission, Ticket
     from llm_manager.routing.planner import Deployment, Plan
@@ -58,6 +59,20 @@ class Executor:
         self.clock = clock
         self.sleep = sleep
         self.rand = rand or random.random
+        self.recovery = RecoveryLearner(clock)
+        """How long each deployment's 429s and 5xx took to clear (the ``adaptive`` backoff strategy's memory)."""
+        self._backoffs: dict[str, BackoffConfig] = {}
+
+    def backoff_for(self, dep: Deployment) -> BackoffConfig:
+        """``routing.backoff`` with the fields set in the deployment's own ``backoff`` (computed once)."""
+        policy = self._backoffs.get(dep.name)
+        if policy is None:
+            own = dep.config.backoff
+            policy = self.routing.backoff
+            if own is not None:
+                policy = policy.model_copy(update=own.model_dump(exclude_unset=True))
+            self._backoffs[dep.name] = policy
+        return policy
 
     # -- whole answers ------------------------------------------------------------------------------------------
 

@@ -674,6 +674,7 @@ class LLMManager:
                     "tpm_available": _round(tpm_left),
                 },
                 "keys": pool.snapshot(now),
+                "recovery": self.executor.recovery.snapshot(name),
             }
         budgets = await self._budget_status()
         # Prometheus scrapes are synchronous: they read this snapshot, refreshed whenever status is computed.

@@ -20,7 +20,7 @@ from llm_manager.errors import (
     RateLimitError,
 )
 
-__all__ = ["Decision", "backoff_delay", "decide", "is_reroutable", "is_retryable"]
+__all__ = ["Decision", "backoff_delay", "curve_delay", "decide", "is_reroutable", "is_retryable"]
 
 
 class Decision(Enum):
@@ -79,19 +79,47 @@ def decide(exc: BaseException, *, retries_left: int, retry_after_cap_s: float) -
     return Decision.RETRY_SAME
 
 
+def curve_delay(retry_index: int, policy: BackoffConfig) -> float:
+    """The strategy's curve (before jitter) for retry number ``retry_index`` (0-based), capped at ``max_s``.
+
+    ``linear``: ``base_s``, 2×, 3× …; ``fibonacci``: ``base_s`` × 1, 1, 2, 3, 5 …; ``exponential`` (and
+    ``adaptive``, until it has learned): ``base_s × multiplier^n``.
+    """
+    n = max(retry_index, 0)
+    if policy.strategy == "linear":
+        factor = float(n + 1)
+    elif policy.strategy == "fibonacci":
+        a, b = 1, 1
+        for _ in range(n):
+            a, b = b, a + b
+        factor = float(a)
+    else:
+        factor = policy.multiplier**n
+    return min(policy.max_s, policy.base_s * factor)
+
+
 def backoff_delay(
-    retry_index: int, exc: BaseException, policy: BackoffConfig, rand: Callable[[], float], cap_s: float
+    retry_index: int,
+    exc: BaseException,
+    policy: BackoffConfig,
+    rand: Callable[[], float],
+    cap_s: float,
+    learned_s: float | None = None,
 ) -> float:
     """Seconds to wait before retry number ``retry_index`` (0-based).
 
     The server's Retry-After (already parsed from ``retry-after-ms`` / ``retry-after``) wins, capped at
-    ``cap_s``; otherwise exponential backoff with "equal jitter" (half fixed, half random) so that a herd of
-    clients spreads out without any of them retrying instantly.
+    ``cap_s``. Then, for the ``adaptive`` strategy, ``learned_s``: what is left of the time this deployment's
+    trouble usually takes to clear (see :mod:`llm_manager.routing.recovery`), used as it is. Otherwise the
+    strategy's curve with "equal jitter" (half fixed, half random) so that a herd of clients spreads out without
+    any of them retrying instantly.
     """
     retry_after = exc.retry_after if isinstance(exc, ProviderError) else None
     if retry_after is not None:
         return min(max(retry_after, 0.0), cap_s)
-    delay = min(policy.max_s, policy.base_s * policy.multiplier**retry_index)
+    if learned_s is not None and policy.strategy == "adaptive":
+        return max(learned_s, 0.0)
+    delay = curve_delay(retry_index, policy)
     if policy.jitter:
         delay = delay / 2 + rand() * delay / 2
     return delay
