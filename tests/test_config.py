@@ -423,7 +423,7 @@ def test_portkey_deployment_with_virtual_key() -> None:
     assert ep.provider == "openai"
     assert ep.base_url == "http://localhost:8787/v1"
     assert ep.headers == {"x-portkey-api-key": "pk-key", "x-portkey-virtual-key": "vk-1"}
-    assert ep.options["via_portkey"] is True
+    assert ep.via_portkey is True
     assert ep.model == "gpt-4o" and ep.context_window == 128_000
 
 
@@ -464,7 +464,7 @@ def test_portkey_route_all_sends_anthropic_through_portkey() -> None:
     assert ep.headers == {"x-portkey-api-key": "pk-key", "x-portkey-provider": "anthropic"}
     assert endpoint(s, "gem").headers["x-portkey-provider"] == "google"
     local = endpoint(s, "local")
-    assert local.base_url == "http://localhost:11434/v1" and local.options["via_portkey"] is False
+    assert local.base_url == "http://localhost:11434/v1" and local.via_portkey is False
     assert "x-portkey-api-key" not in local.headers
 
 
@@ -502,7 +502,7 @@ def test_ollama_preset_is_local_without_key() -> None:
     ep = endpoint(s, "o")
     assert ep.base_url == "http://localhost:11434/v1"
     assert s.models["o"].keys == []
-    assert ep.options["max_tokens_field"] == "max_tokens"
+    assert ep.profile.max_tokens_field == "max_tokens"
 
 
 def test_custom_headers_merge_over_preset_headers() -> None:
@@ -559,5 +559,5 @@ def test_reasoning_models_use_max_completion_tokens_only_on_openai() -> None:
         },
         env={},
     )
-    assert endpoint(s, "o").options["max_tokens_field"] == "max_completion_tokens"
-    assert endpoint(s, "c").options["max_tokens_field"] == "max_tokens"
+    assert endpoint(s, "o").profile.max_tokens_field == "max_completion_tokens"
+    assert endpoint(s, "c").profile.max_tokens_field == "max_tokens"

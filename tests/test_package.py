@@ -50,6 +50,31 @@ def test_dependency_order() -> None:
     assert not _imports(SRC / "_redact.py"), "_redact.py is a leaf: errors.py imports it"
 
 
+def test_codecs_know_wire_formats_only_and_the_gateway_no_adapter() -> None:
+    """A codec is the one place a wire format is known: it imports no HTTP, routing, adapter, store or gateway
+    module. The gateway reaches every protocol through a codec and never imports an adapter module."""
+    outside = (
+        "llm_manager.providers",
+        "llm_manager.routing",
+        "llm_manager.manager",
+        "llm_manager.executor",
+        "llm_manager._http",
+        "llm_manager.server",
+        "llm_manager.cli",
+        "llm_manager.state",
+        "llm_manager.store",
+        "llm_manager.costs",
+    )
+    codecs = list((SRC / "codecs").rglob("*.py"))
+    assert len(codecs) > 10
+    for path in codecs:
+        bad = {m for m in _imports(path) if m.startswith(outside)}
+        assert not bad, f"{path.relative_to(SRC)} imports {bad}"
+    for path in (SRC / "server").rglob("*.py"):
+        bad = {m for m in _imports(path) if m.startswith("llm_manager.providers")}
+        assert not bad, f"server/{path.name} imports adapter modules {bad}"
+
+
 def test_http_library_is_imported_in_one_place_only() -> None:
     for path in SRC.rglob("*.py"):
         if path.name == "_http.py":

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from llm_manager.errors import ConfigError
-from llm_manager.profiles import Family, family_for
+from llm_manager.profiles import Family, Modality, family_for
 from llm_manager.telemetry import TelemetryConfig
 from llm_manager.types import TASK_TYPES, TaskType
 
@@ -136,6 +136,11 @@ class DeploymentConfig(_Strict):
     structured_output: Literal["json_schema", "json_object", "prompt"] | None = None
     """How this server takes a JSON schema: ``json_schema`` (native, OpenAI style), ``json_object`` (JSON mode,
     schema in the prompt) or ``prompt`` (instructions only). Default: what the provider or preset supports."""
+    modalities: list[Modality] | None = None
+    """Input the model accepts (``text``, ``image``, ``audio``, ``file``). Default: the built-in profile of its model
+    id, else text only; requests with other content skip this deployment."""
+    reasoning: bool | None = None
+    """Whether the model takes a reasoning effort / thinking budget (default: the built-in profile)."""
     portkey: PortkeyRoute | None = None
     simulate: SimulatedBehaviour | None = None
     aliases: list[str] = Field(default_factory=list)

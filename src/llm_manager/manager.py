@@ -192,7 +192,7 @@ class LLMManager:
                 config=dep,
                 endpoint=endpoint,
                 adapter=adapter,
-                provider=("portkey" if endpoint.options.get("via_portkey") else dep.preset or dep.provider),
+                provider=("portkey" if endpoint.via_portkey else dep.preset or dep.provider),
                 price=price,
                 timeout_s=dep.timeout_s or settings.routing.timeout_s,
             )

@@ -357,7 +357,7 @@ async def test_stream_reset_after_final_fragment_is_complete(upstream: FakeUpstr
 
     chunks = await collect(make_adapter(upstream, http).stream(HELLO, api_key=KEY))
 
-    assert [c.text for c in chunks] == ["a", "b", ""]
+    assert [c.text for c in chunks] == ["a", "b"]  # the last fragment carries text and finish reason: one chunk
     assert chunks[-1].finish_reason == "stop"
 
 

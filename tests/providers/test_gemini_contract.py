@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from llm_manager.codecs.gemini_generate.request import encode_request as build_body
 from llm_manager.providers.base import Endpoint
-from llm_manager.providers.gemini import build_body
 from llm_manager.types import Message, Request
 from tests.fakes import gemini_wire as wire
 from tests.fakes.server import FakeUpstream, Reply, serve_in_thread

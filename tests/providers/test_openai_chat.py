@@ -20,6 +20,7 @@ from llm_manager.errors import (
     RateLimitError,
     StreamInterruptedError,
 )
+from llm_manager.profiles import ModelProfile
 from llm_manager.providers.base import Chunk, Endpoint
 from llm_manager.providers.openai_chat import OpenAIChatAdapter
 from llm_manager.types import Request
@@ -130,7 +131,7 @@ async def test_stream_body_asks_for_usage(upstream: FakeUpstream, adapter: OpenA
 
 
 async def test_stream_usage_option_off_omits_stream_options(upstream: FakeUpstream, http: HttpClient) -> None:
-    adapter = make_adapter(upstream, http, options={"stream_usage": False})
+    adapter = make_adapter(upstream, http, profile=ModelProfile(stream_usage=False))
     upstream.push(Reply.sse(wire.stream_events(["x"], usage=False)))
     chunks = await collect(adapter.stream(hello(), api_key=None))
     body = upstream.requests[0].json

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from llm_manager.codecs._errors import error_from_status, parse_retry_after
 from llm_manager.config import BackoffConfig
 from llm_manager.errors import (
     AuthenticationError,
@@ -21,7 +22,6 @@ from llm_manager.errors import (
     RateLimitError,
     StreamInterruptedError,
 )
-from llm_manager.providers._errors import error_from_status, parse_retry_after
 from llm_manager.routing.retry import Decision, backoff_delay, decide, is_retryable
 
 # -- is_retryable -------------------------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ def tool_prefs(path: str | None, choice: str | None) -> dict[str, Any]:
     """``tools`` / ``tool_choice`` request fields from ``--tools FILE`` and ``--tool-choice``."""
     import json
 
-    from llm_manager.providers.openai_tools import tools_from_wire
+    from llm_manager.codecs.openai_chat.tools import tools_from_wire
     from llm_manager.types import Tool
 
     if path is None:

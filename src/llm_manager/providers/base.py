@@ -1,7 +1,9 @@
 """The provider interface: one adapter per wire protocol, constructed per deployment.
 
-An adapter translates a canonical :class:`~llm_manager.types.Request` into its protocol, sends it once, and
-translates the answer (or the error) back. It never retries, routes or caches: those wrap it.
+An adapter is a transport plus a codec plus a typed model profile: it encodes a canonical
+:class:`~llm_manager.types.Request` with its protocol's codec (:mod:`llm_manager.codecs`) for the deployment's
+:class:`~llm_manager.profiles.ModelProfile`, sends it once, and decodes the answer (or the error) with the same codec.
+It never retries, routes or caches: those wrap it.
 """
 
 from __future__ import annotations
@@ -11,9 +13,13 @@ from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from llm_manager.codecs.base import Chunk, Completion
+from llm_manager.profiles import ModelProfile
+
 if TYPE_CHECKING:
     from llm_manager._http import HttpClient
-    from llm_manager.types import FinishReason, Request, ToolCall, ToolCallDelta
+    from llm_manager.config import SimulatedBehaviour
+    from llm_manager.types import Request
 
 __all__ = ["Chunk", "Completion", "Endpoint", "ProviderAdapter"]
 
@@ -33,41 +39,23 @@ class Endpoint:
     """Static headers sent with every call (e.g. Portkey routing headers)."""
     extra_body: Mapping[str, Any] = field(default_factory=dict)
     """Extra top-level fields merged into every request body."""
-    context_window: int = 8192
     max_output_tokens: int | None = None
     default_max_tokens: int = 1024
     """Used where the protocol requires ``max_tokens`` (Anthropic) and the caller gave none."""
-    options: Mapping[str, Any] = field(default_factory=dict)
-    """Adapter-specific settings (e.g. the simulated model's behaviour)."""
+    profile: ModelProfile = field(default_factory=ModelProfile)
+    """What the model can do (context window, modalities, JSON modes, reasoning …): typed, from the built-in
+    profiles, the preset and the deployment's config."""
+    via_portkey: bool = False
+    """The calls go through the Portkey gateway (in the OpenAI wire format)."""
+    simulate: SimulatedBehaviour | None = None
+    """The simulated provider's behaviour (``models.<name>.simulate``)."""
+    seed: int = 0
+    """``simulation.seed``: the simulated provider's outcomes are deterministic under it."""
 
-
-@dataclass(slots=True)
-class Completion:
-    """A whole answer, in canonical form."""
-
-    text: str
-    finish_reason: FinishReason | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    cached_tokens: int = 0
-    model: str | None = None
-    """The model as the provider named it in its answer."""
-    id: str | None = None
-    tool_calls: list[ToolCall] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class Chunk:
-    """One streamed piece. The last piece of a healthy stream has ``finish_reason`` and, if sent, usage."""
-
-    text: str = ""
-    finish_reason: FinishReason | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    cached_tokens: int = 0
-    model: str | None = None
-    tool_calls: list[ToolCallDelta] | None = None
-    """Pieces of tool calls (OpenAI's streaming shape: ``index`` says which call a piece belongs to)."""
+    @property
+    def context_window(self) -> int:
+        """Tokens the model can take, prompt and answer together."""
+        return self.profile.context_window
 
 
 class ProviderAdapter(ABC):

@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from llm_manager.profiles import ModelProfile
 from llm_manager.providers.base import Endpoint
 
 if TYPE_CHECKING:
     from llm_manager.config import DeploymentConfig, Settings
+    from llm_manager.profiles import Modality, StructuredMode
 
 __all__ = ["PRESETS", "Preset", "resolve_endpoint"]
 
@@ -32,9 +34,14 @@ class Preset:
     headers: tuple[tuple[str, str], ...] = ()
     stream_usage: bool = True
     """Whether the server understands ``stream_options.include_usage``."""
-    structured: str = "json_schema"
+    structured: StructuredMode = "json_schema"
     """Native structured-output mode: ``json_schema``, ``json_object``, ``tool`` (Anthropic) or ``prompt``."""
+    sampling: tuple[str, ...] = ()
+    """Sampling fields the server takes beyond the OpenAI protocol's own (``top_k``)."""
 
+
+_TOP_K = ("top_k",)
+"""Local OpenAI-compatible servers take ``top_k`` next to the OpenAI sampling fields."""
 
 PRESETS: dict[str, Preset] = {
     "openai": Preset("openai", "https://api.openai.com/v1", ("OPENAI_API_KEY",)),
@@ -46,10 +53,14 @@ PRESETS: dict[str, Preset] = {
     "openrouter": Preset(
         "openai", "https://openrouter.ai/api/v1", ("OPENROUTER_API_KEY",), headers=(("x-title", "llm-manager"),)
     ),
-    "lmstudio": Preset("openai", "http://localhost:1234/v1", needs_key=False, local=True),
-    "ollama": Preset("openai", "http://localhost:11434/v1", needs_key=False, local=True),
-    "vllm": Preset("openai", "http://localhost:8000/v1", ("VLLM_API_KEY",), needs_key=False, local=True),
-    "llamacpp": Preset("openai", "http://localhost:8080/v1", needs_key=False, local=True, stream_usage=False),
+    "lmstudio": Preset("openai", "http://localhost:1234/v1", needs_key=False, local=True, sampling=_TOP_K),
+    "ollama": Preset("openai", "http://localhost:11434/v1", needs_key=False, local=True, sampling=_TOP_K),
+    "vllm": Preset(
+        "openai", "http://localhost:8000/v1", ("VLLM_API_KEY",), needs_key=False, local=True, sampling=_TOP_K
+    ),
+    "llamacpp": Preset(
+        "openai", "http://localhost:8080/v1", needs_key=False, local=True, stream_usage=False, sampling=_TOP_K
+    ),
     "portkey": Preset("openai", "http://localhost:8787/v1", ("PORTKEY_API_KEY",), needs_key=False),
     "openai-compatible": Preset("openai", "", needs_key=False),
     "simulated": Preset("simulated", "", needs_key=False),
@@ -66,8 +77,6 @@ def preset_for(dep: DeploymentConfig) -> Preset:
 
 def resolve_endpoint(name: str, dep: DeploymentConfig, settings: Settings) -> Endpoint:
     """Turn a deployment's config into the endpoint its adapter calls, applying presets and Portkey routing."""
-    from llm_manager.profiles import context_window_for, max_tokens_field
-
     preset = preset_for(dep)
     headers = dict(preset.headers)
     headers.update(dep.headers)
@@ -83,7 +92,6 @@ def resolve_endpoint(name: str, dep: DeploymentConfig, settings: Settings) -> En
             portkey.base_url if portkey else PRESETS["portkey"].base_url
         )
         headers.update(_portkey_headers(dep, settings))
-    window = dep.context_window or context_window_for(dep.model_name)
     return Endpoint(
         name=name,
         provider=adapter,
@@ -91,18 +99,40 @@ def resolve_endpoint(name: str, dep: DeploymentConfig, settings: Settings) -> En
         base_url=base_url.rstrip("/"),
         headers=headers,
         extra_body=dict(dep.extra_body),
-        context_window=window,
         max_output_tokens=dep.max_output_tokens,
         default_max_tokens=dep.default_max_tokens,
-        options={
-            "stream_usage": dep.stream_usage if dep.stream_usage is not None else preset.stream_usage,
-            "via_portkey": via_portkey,
-            "structured": dep.structured_output or ("json_schema" if via_portkey else preset.structured),
-            # Only OpenAI itself enforces the new field; compatible servers still expect max_tokens.
-            "max_tokens_field": max_tokens_field(dep.model_name) if dep.provider == "openai" else "max_tokens",
-            "simulate": dep.simulate.model_dump() if dep.simulate else None,
-            "seed": settings.simulation.seed,
-        },
+        profile=model_profile(dep, preset, via_portkey),
+        via_portkey=via_portkey,
+        simulate=dep.simulate,
+        seed=settings.simulation.seed,
+    )
+
+
+def model_profile(dep: DeploymentConfig, preset: Preset, via_portkey: bool) -> ModelProfile:
+    """A deployment's capabilities: its config, else the built-in facts about its model, else the preset's."""
+    from llm_manager.profiles import ALL_MODALITIES, max_tokens_field, profile_for
+
+    known = profile_for(dep.model_name)
+    modalities: frozenset[Modality]
+    if dep.modalities is not None:
+        modalities = frozenset([*dep.modalities, "text"])
+    elif dep.provider == "simulated":
+        modalities = ALL_MODALITIES  # a test double: takes whatever the request carries unless config says otherwise
+    else:
+        modalities = known.modalities if known else frozenset({"text"})
+    reasoning = dep.reasoning if dep.reasoning is not None else (known.reasoning if known else False)
+    structured = dep.structured_output or ("json_schema" if via_portkey else preset.structured)
+    return ModelProfile(
+        family=dep.resolved_family,
+        context_window=dep.context_window or (known.context_window if known else 8192),
+        input_modalities=modalities,
+        structured=structured,
+        json_object=structured != "prompt",
+        reasoning=reasoning,
+        # Only OpenAI itself enforces the new field; compatible servers still expect max_tokens.
+        max_tokens_field=max_tokens_field(dep.model_name) if dep.provider == "openai" else "max_tokens",
+        stream_usage=dep.stream_usage if dep.stream_usage is not None else preset.stream_usage,
+        sampling=frozenset(preset.sampling),
     )
 
 

@@ -12,7 +12,7 @@ import hashlib
 import random
 from collections import deque
 from collections.abc import AsyncGenerator
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from llm_manager.errors import (
     AuthenticationError,
@@ -51,13 +51,13 @@ class SimulatedAdapter(ProviderAdapter):
         super().__init__(endpoint, http)
         from llm_manager.config import SimulatedBehaviour
 
-        opts: dict[str, Any] = dict(endpoint.options.get("simulate") or {})
-        self.behaviour = SimulatedBehaviour.model_validate(opts)
+        # A copy: scripts and replies are consumed, and the config's behaviour must stay as configured.
+        self.behaviour = (endpoint.simulate or SimulatedBehaviour()).model_copy(deep=True)
         self.script: deque[str] = deque(self.behaviour.script)
         self.replies: deque[str] = deque(self.behaviour.replies)
         self.requests: deque[Request] = deque(maxlen=100)
         """The most recent requests received (tests inspect what a re-ask or a trimmed history sent)."""
-        self._rng = random.Random(f"{endpoint.options.get('seed', 0)}:{endpoint.name}")
+        self._rng = random.Random(f"{endpoint.seed}:{endpoint.name}")
         self.calls = 0
 
     def reply_with(self, *texts: str) -> None:

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from llm_manager import _json
+from llm_manager.codecs.anthropic_messages.request import tool_input
+from llm_manager.codecs.openai_chat.tools import first_error
 from llm_manager.config import Settings
-from llm_manager.providers.anthropic import tool_input
-from llm_manager.providers.openai_tools import first_error
 from llm_manager.server.errors import ErrorReply
 from llm_manager.server.openai_api import BadBody, response_headers, route, steer
 from llm_manager.types import FinishReason, Response, ResponseFormat, Tool, ToolCall, ToolCallDelta

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from llm_manager import _json
+from llm_manager.codecs.openai_chat.tools import calls_from_wire, calls_to_wire, choice_from_wire, tools_from_wire
 from llm_manager.config import Settings
-from llm_manager.providers.openai_tools import calls_from_wire, calls_to_wire, choice_from_wire, tools_from_wire
 from llm_manager.types import TASK_TYPES, Response, ResponseFormat, ToolCallDelta, label_problem
 
 __all__ = [

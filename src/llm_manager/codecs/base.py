@@ -1,0 +1,100 @@
+"""What every codec shares: the canonical answer an upstream gave (:class:`Completion`, :class:`Chunk`), what a codec
+needs to know about the deployment it encodes for (:class:`Target`), and the error a client's malformed body raises
+(:class:`WireError`).
+
+The canonical *request* is :class:`llm_manager.types.Request`; these are the provider-neutral pieces one level below
+it, between a codec and the executor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from llm_manager.profiles import ModelProfile
+    from llm_manager.types import FinishReason, ToolCall, ToolCallDelta
+
+__all__ = ["Chunk", "Completion", "Target", "WireError", "as_int", "as_str", "snippet"]
+
+
+@dataclass(slots=True)
+class Completion:
+    """A whole answer, in canonical form."""
+
+    text: str
+    finish_reason: FinishReason | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cached_tokens: int = 0
+    model: str | None = None
+    """The model as the provider named it in its answer."""
+    id: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Chunk:
+    """One streamed piece. The last piece of a healthy stream has ``finish_reason`` and, if sent, usage."""
+
+    text: str = ""
+    finish_reason: FinishReason | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cached_tokens: int = 0
+    model: str | None = None
+    tool_calls: list[ToolCallDelta] | None = None
+    """Pieces of tool calls (OpenAI's streaming shape: ``index`` says which call a piece belongs to)."""
+
+
+class Target(Protocol):
+    """The deployment a request is encoded for (an adapter's :class:`~llm_manager.providers.base.Endpoint`)."""
+
+    @property
+    def model(self) -> str:
+        """Model id sent on the wire."""
+
+    @property
+    def profile(self) -> ModelProfile:
+        """What the model can do (modalities, JSON modes, reasoning …)."""
+
+    @property
+    def extra_body(self) -> Mapping[str, Any]:
+        """Fields merged into every request body (config's ``extra_body``)."""
+
+    @property
+    def max_output_tokens(self) -> int | None:
+        """A cap on the answer's length, whatever the caller asks for."""
+
+    @property
+    def default_max_tokens(self) -> int:
+        """The answer's limit where the protocol requires one and the caller gave none."""
+
+
+class WireError(ValueError):
+    """A client's body does not follow the wire format: ``param`` names the field (the gateway answers 400)."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+_SNIPPET_CHARS = 300
+
+
+def snippet(text: str) -> str:
+    """``text`` on one line, cut to a few hundred characters (for error messages)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= _SNIPPET_CHARS else flat[:_SNIPPET_CHARS] + "…"
+
+
+def as_str(value: Any) -> str | None:
+    """``value`` if it is a string (an upstream's JSON is read leniently: a wrong type counts as absent)."""
+    return value if isinstance(value, str) else None
+
+
+def as_int(value: Any) -> int | None:
+    """``value`` if it is an integer (``true`` is not)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

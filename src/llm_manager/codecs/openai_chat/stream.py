@@ -1,0 +1,97 @@
+"""Chat Completions streams: an upstream's ``chat.completion.chunk`` events decoded into canonical :class:`Chunk`\\ s.
+
+Events are read as plain JSON with a few dictionary lookups, not validated against a model: this runs for every
+chunk of every stream, and a compatible server's odd but usable chunk must not break a stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from llm_manager import _json
+from llm_manager._sse import SSEEvent
+from llm_manager.codecs.base import Chunk, Completion, as_str, snippet
+from llm_manager.codecs.openai_chat.errors import decode_error_payload
+from llm_manager.codecs.openai_chat.response import finish_reason, first_choice, usage_of
+from llm_manager.codecs.openai_chat.tools import deltas_from_wire
+from llm_manager.errors import StreamInterruptedError
+from llm_manager.types import ToolCallDelta
+
+__all__ = ["StreamDecoder", "completion_as_chunk"]
+
+
+class StreamDecoder:
+    """What one stream has shown so far; turns each SSE event into at most one chunk."""
+
+    __slots__ = ("done", "finished", "headers")
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self.headers = headers
+        self.done = False
+        """``[DONE]`` arrived: stop reading."""
+        self.finished = False
+        """A choice carried a finish reason (even one we do not know): the answer is whole."""
+
+    def decode(self, event: SSEEvent) -> Chunk | None:
+        """The chunk of one event (``None`` for role-only deltas, keep-alives, ``[DONE]``)."""
+        data = event.data.strip()
+        if not data:
+            return None
+        if data == "[DONE]":
+            self.done = True
+            return None
+        try:
+            payload = _json.loads(data)
+        except _json.JSONDecodeError as exc:
+            raise StreamInterruptedError(f"malformed chunk: {snippet(data)}", status_code=200, body=data) from exc
+        if not isinstance(payload, dict):
+            raise StreamInterruptedError(f"malformed chunk: {snippet(data)}", status_code=200, body=data)
+        if payload.get("error") or event.event == "error":
+            raise decode_error_payload(payload.get("error") or payload, headers=self.headers, body=data.encode())
+        return self._chunk(payload)
+
+    def close(self) -> None:
+        """The body ended: a stream without a finish reason was cut short. (A finish reason without ``[DONE]`` is a
+        complete answer: several compatible servers never send the marker.)"""
+        if not self.finished:
+            raise StreamInterruptedError("stream ended before completion", status_code=200)
+
+    def _chunk(self, payload: dict[str, Any]) -> Chunk | None:
+        text, finish, calls = "", None, None
+        choice = first_choice(payload.get("choices"))
+        if choice is not None:
+            delta = choice.get("delta")
+            if isinstance(delta, dict):
+                text = as_str(delta.get("content")) or ""
+                calls = deltas_from_wire(delta.get("tool_calls"))
+            raw_finish = choice.get("finish_reason")
+            self.finished = self.finished or raw_finish is not None
+            finish = finish_reason(raw_finish)
+        prompt, completion, cached = usage_of(payload.get("usage"))
+        if not text and not calls and finish is None and prompt is None and completion is None:
+            return None  # role-only deltas, keep-alives, Azure's prompt-filter preamble
+        return Chunk(
+            text=text,
+            finish_reason=finish,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            cached_tokens=cached,
+            model=as_str(payload.get("model")),
+            tool_calls=calls,
+        )
+
+
+def completion_as_chunk(completion: Completion) -> Chunk:
+    """A whole answer as one chunk (some compatible servers ignore ``stream: true``)."""
+    calls = completion.tool_calls
+    return Chunk(
+        text=completion.text,
+        finish_reason=completion.finish_reason,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+        cached_tokens=completion.cached_tokens,
+        model=completion.model,
+        tool_calls=[ToolCallDelta(index=i, id=c.id, name=c.name, arguments=c.arguments) for i, c in enumerate(calls)]
+        or None,
+    )
