@@ -130,9 +130,9 @@ class SimulatedAdapter(ProviderAdapter):
             # Structured output: pure JSON valid against the schema (native modes return no prose either);
             # only the caller's max_tokens can cut it, which is how truncated JSON can be simulated.
             from llm_manager import _json
-            from llm_manager.providers._fake_json import fake_from_schema
 
-            value = fake_from_schema(request.response_format.json_schema, f"{self.endpoint.name}:{self.calls}")
+            seed = f"{self.endpoint.name}:{self.calls}"
+            value = self._fake(request.response_format.json_schema, seed, "response_format.json_schema")
             text = _json.dumps(value).decode()
             cut = request.max_tokens is not None and len(text) > request.max_tokens * 4
             if cut and request.max_tokens is not None:
@@ -168,10 +168,23 @@ class SimulatedAdapter(ProviderAdapter):
         if tool is None:
             return []
         from llm_manager import _json
-        from llm_manager.providers._fake_json import fake_from_schema
 
-        args = fake_from_schema(tool.parameters, f"{self.endpoint.name}:{self.calls}:{tool.name}")
+        args = self._fake(tool.parameters, f"{self.endpoint.name}:{self.calls}:{tool.name}", f"tools.{tool.name}")
         return [ToolCall(id=f"call_sim{self.calls}", name=tool.name, arguments=_json.dumps(args).decode())]
+
+    def _fake(self, schema: dict[str, Any], seed: str, field: str) -> Any:
+        """A value valid against ``schema``; a schema no finite value satisfies is the caller's error (a 400)."""
+        from llm_manager.providers._fake_json import UnsatisfiableSchemaError, fake_from_schema
+
+        try:
+            return fake_from_schema(schema, seed)
+        except UnsatisfiableSchemaError as exc:
+            raise InvalidRequestError(
+                f"{field}: the schema cannot be satisfied: {exc}",
+                status_code=400,
+                provider="simulated",
+                model=self.endpoint.model,
+            ) from None
 
     async def _sleep(self, ms: float) -> None:
         if ms > 0:

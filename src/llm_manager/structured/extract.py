@@ -475,7 +475,11 @@ def _pydantic_errors(exc: ValidationError) -> list[str]:
 
 def _schema_errors(validator: Any, value: Any) -> list[str]:
     lines: list[str] = []
-    for err in sorted(validator.iter_errors(value), key=lambda e: [str(p) for p in e.absolute_path]):
+    try:
+        found = sorted(validator.iter_errors(value), key=lambda e: [str(p) for p in e.absolute_path])
+    except RecursionError:  # a $ref / anyOf cycle that never reaches into the value: no validator can evaluate it
+        raise ConfigError("invalid JSON schema: a $ref cycle that refers to itself without end") from None
+    for err in found:
         path = list(err.absolute_path)
         if err.validator == "required" and isinstance(err.instance, dict):
             # Name the missing field in the path, as Pydantic does, instead of in a repr inside the message.
