@@ -325,6 +325,10 @@ class GatewayConfig(_Strict):
     """A request body must arrive within this; a slower one gets 408 and its connection is closed."""
     drain_timeout_s: float = Field(default=30.0, ge=0)
     """On SIGTERM / SIGINT: how long in-flight requests and streams may run on before they are cut."""
+    allowed_hosts: list[str] = Field(default_factory=lambda: ["localhost", "127.0.0.1", "::1"])
+    """While the gateway has no API keys (open), it answers only requests whose ``Host`` is one of these names —
+    so a web page cannot reach a local gateway through DNS rebinding. ``.example.com`` also allows its subdomains;
+    ``*`` allows any host. Ignored once keys exist (then every request needs one)."""
 
 
 class PortkeyConfig(_Strict):

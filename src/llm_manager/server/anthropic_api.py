@@ -29,7 +29,7 @@ from llm_manager.codecs.anthropic_messages.request import tool_input
 from llm_manager.codecs.openai_chat.tools import first_error
 from llm_manager.config import Settings
 from llm_manager.server.errors import ErrorReply
-from llm_manager.server.openai_api import BadBody, response_headers, route, steer
+from llm_manager.server.openai_api import BadBody, response_headers, route, steer, typed
 from llm_manager.types import FinishReason, Response, ResponseFormat, Tool, ToolCall, ToolCallDelta
 
 __all__ = [
@@ -99,7 +99,7 @@ def parse_messages(body: Any, headers: Mapping[str, str], settings: Settings) ->
     if fmt is not None:
         prefs["response_format"] = fmt
     _tools(body, prefs)
-    return ParsedMessages(messages, prefs, bool(body.get("stream")))
+    return ParsedMessages(messages, prefs, bool(typed(body.get("stream"), bool, "stream")))
 
 
 def _tools(body: dict[str, Any], prefs: dict[str, Any]) -> None:
@@ -114,7 +114,7 @@ def _tools(body: dict[str, Any], prefs: dict[str, Any]) -> None:
                 raise BadBody(f"tools.{i}: only client tools are supported, not server tools ({kind!r})", f"tools.{i}")
             try:
                 spec = {"name": t.get("name"), "description": t.get("description"), "parameters": t.get("input_schema")}
-                tools.append(Tool.model_validate({k: v for k, v in spec.items() if v is not None}))
+                tools.append(Tool.model_validate({k: v for k, v in spec.items() if v is not None}, strict=True))
             except ValueError as exc:
                 raise BadBody(f"tools.{i}: {first_error(exc)}", f"tools.{i}") from None
         if tools:
@@ -128,7 +128,7 @@ def _tools(body: dict[str, Any], prefs: dict[str, Any]) -> None:
         prefs["tool_choice"] = _CHOICES[kind]
     else:
         raise BadBody("tool_choice: must be {type: auto | any | none | tool, name?}", "tool_choice")
-    if choice.get("disable_parallel_tool_use") is True:
+    if typed(choice.get("disable_parallel_tool_use"), bool, "tool_choice.disable_parallel_tool_use"):
         prefs["parallel_tool_calls"] = False
     if "tools" not in prefs and prefs["tool_choice"] != "none":
         raise BadBody("tool_choice: requires tools", "tool_choice")
@@ -140,8 +140,9 @@ def _sampling(body: dict[str, Any], prefs: dict[str, Any]) -> None:
         if isinstance(temperature, bool) or not isinstance(temperature, int | float) or not 0 <= temperature <= 1:
             raise BadBody("temperature: must be a number between 0 and 1", "temperature")
         prefs["temperature"] = temperature
-    if body.get("top_p") is not None:
-        prefs["top_p"] = body["top_p"]  # its range is checked by LLMManager.request, which names the field
+    top_p = typed(body.get("top_p"), float, "top_p")
+    if top_p is not None:
+        prefs["top_p"] = top_p  # its range is checked by LLMManager.request, which names the field
     stops = body.get("stop_sequences")
     if stops is not None:
         if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
@@ -156,7 +157,7 @@ def _attribution(body: dict[str, Any], headers: Mapping[str, str], prefs: dict[s
     metadata = body.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise BadBody("metadata: must be an object", "metadata")
-    steer(headers, (metadata or {}).get("user_id"), prefs)
+    steer(headers, typed((metadata or {}).get("user_id"), str, "metadata.user_id"), prefs)
 
 
 def _max_tokens(value: Any) -> int:
@@ -216,7 +217,7 @@ def _result(block: dict[str, Any], where: str) -> dict[str, Any]:
     )
     if text is None:
         raise BadBody(f"{where}.content: must be a string or an array of text blocks", f"{where}.content")
-    if block.get("is_error") is True:
+    if typed(block.get("is_error"), bool, f"{where}.is_error"):
         text = f"Error: {text}"  # the canonical tool message has no error flag; the model still learns it failed
     return {"role": "tool", "tool_call_id": call_id, "content": text}
 

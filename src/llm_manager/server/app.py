@@ -55,6 +55,7 @@ from llm_manager.server.asgi import (
     watch_disconnect,
 )
 from llm_manager.server.errors import ErrorReply, gateway_error, render_error
+from llm_manager.server.hosts import host_allowed, host_refused
 from llm_manager.server.lifecycle import TIMEOUT_HEADER, BadTimeout, Cut, Guard, Lifecycle, request_timeout
 from llm_manager.server.openai_api import (
     BadBody,
@@ -169,16 +170,19 @@ class _Gateway:
 
     async def _authenticate(self, headers: Mapping[str, str]) -> keys.KeyInfo | None:
         """The caller's key; ``None`` when the gateway has no keys (open). Raises :class:`_Reject` (401)."""
+        secret = keys.presented_secret(headers)
         try:
             db = await self.llm.database()
-            if not await keys.any_active(db):
-                return None
-            secret = _presented_secret(headers)
-            key = await keys.verify(db, secret) if secret else None
+            active = await keys.any_active(db)
+            key = await keys.verify(db, secret) if active and secret else None
         except Exception as exc:  # keys exist or not: if we cannot tell, refuse rather than open the gateway
             log.warning("gateway: cannot check keys: %s: %s", type(exc).__name__, exc)
             msg = "the gateway cannot verify API keys right now"
             raise _Reject(gateway_error(503, msg, type_="api_error", code="key_store_unavailable")) from None
+        if not active:
+            if not host_allowed(headers.get("host"), self.limits.allowed_hosts):
+                raise _Reject(host_refused(headers.get("host", ""), self.limits.allowed_hosts))
+            return None
         if key is None:
             what = "Incorrect API key provided." if secret else "Missing API key."
             msg = f"{what} Send a gateway key as `Authorization: Bearer <key>` or `x-api-key: <key>`."
@@ -534,14 +538,6 @@ def _reply(exc: Exception, rid: str) -> ErrorReply:
     # A bug of ours: answered in the wire's error shape rather than with a bare 500 page.
     log.error("gateway: unexpected error on request %s", rid, exc_info=exc)
     return gateway_error(500, "internal gateway error", type_="api_error", code="internal_error")
-
-
-def _presented_secret(headers: Mapping[str, str]) -> str | None:
-    auth = headers.get("authorization", "")
-    scheme, _, token = auth.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return headers.get("x-api-key", "").strip() or None
 
 
 def _str_or_none(value: object) -> str | None:

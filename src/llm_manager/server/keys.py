@@ -20,7 +20,7 @@ import os
 import secrets
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -37,6 +37,7 @@ __all__ = [
     "create_key",
     "hash_secret",
     "list_keys",
+    "presented_secret",
     "revoke_key",
     "verify",
 ]
@@ -225,6 +226,15 @@ async def any_active(db: Database) -> bool:
         rows = await session.fetchall(f"SELECT id FROM {_TABLE} WHERE revoked_at IS NULL LIMIT 1")
     cache.active = (bool(rows), now + CACHE_TTL_S)
     return bool(rows)
+
+
+def presented_secret(headers: Mapping[str, str]) -> str | None:
+    """The secret a request presents: ``Authorization: Bearer <secret>``, else ``x-api-key: <secret>``."""
+    auth = headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return headers.get("x-api-key", "").strip() or None
 
 
 def _amount(value: Decimal | str | None) -> Decimal | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from llm_manager import _json
 from llm_manager.codecs.openai_chat.tools import calls_from_wire, calls_to_wire, choice_from_wire, tools_from_wire
@@ -26,9 +26,11 @@ __all__ = [
     "response_headers",
     "route",
     "steer",
+    "typed",
 ]
 
 _ROLES = ("system", "developer", "user", "assistant", "tool")
+T = TypeVar("T")
 
 
 class BadBody(Exception):
@@ -38,6 +40,28 @@ class BadBody(Exception):
         super().__init__(message)
         self.message = message
         self.param = param
+
+
+_TYPE_NAMES: dict[type, str] = {
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    dict: "an object",
+    list: "an array",
+}
+_JSON_NAMES: dict[type, str] = {bool: "boolean", int: "integer", float: "number", str: "string", dict: "object"}
+
+
+def typed(value: Any, kind: type[T], field: str) -> T | None:
+    """``value`` when it is JSON of type ``kind`` (``float``: any number), ``None`` when absent or null; otherwise
+    :class:`BadBody` naming ``field``. Nothing is coerced: ``"false"`` is not a boolean, ``true`` not a number."""
+    if value is None:
+        return None
+    if isinstance(value, bool) != (kind is bool) or not isinstance(value, int | float if kind is float else kind):
+        got = _JSON_NAMES.get(type(value), "array")
+        raise BadBody(f"{field} must be {_TYPE_NAMES[kind]}, not {got} {_json.dumps(value)[:40].decode()}", field)
+    return cast(T, value)
 
 
 class UnknownModel(Exception):
@@ -68,33 +92,38 @@ def parse_chat(body: Any, headers: Mapping[str, str], settings: Settings) -> Par
         raise BadBody("the request body must be a JSON object")
     prefs: dict[str, Any] = route(body.get("model"), headers, settings)
     messages = _messages(body.get("messages"))
-    if body.get("n") not in (None, 1):
+    if typed(body.get("n"), int, "n") not in (None, 1):
         # One answer per request is what routing, caching and the ledger account for: say so rather than
         # silently returning fewer choices than asked.
         raise BadBody("n must be 1: this gateway returns one choice per request; send n requests instead", "n")
-    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
-    for key, value in (
-        ("max_tokens", max_tokens),
-        ("temperature", body.get("temperature")),
-        ("top_p", body.get("top_p")),
-    ):
-        if value is not None:
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                # Pydantic would read true as 1: a client's typo must not become a one-token answer.
-                raise BadBody(f"{key} must be a number", key)
-            prefs[key] = value
-    stop = body.get("stop")
-    if stop is not None:
-        prefs["stop"] = [stop] if isinstance(stop, str) else stop
-    steer(headers, body.get("user"), prefs)
+    _sampling(body, prefs)
+    steer(headers, typed(body.get("user"), str, "user"), prefs)
     fmt = _response_format(body.get("response_format"))
     if fmt is not None:
         prefs["response_format"] = fmt
     prefs.update(_tools(body))
-    options = body.get("stream_options") or {}
-    if not isinstance(options, dict):
-        raise BadBody("stream_options must be an object", "stream_options")
-    return ParsedChat(messages, prefs, bool(body.get("stream")), bool(options.get("include_usage")))
+    options = typed(body.get("stream_options"), dict, "stream_options") or {}
+    include_usage = typed(options.get("include_usage"), bool, "stream_options.include_usage")
+    return ParsedChat(messages, prefs, bool(typed(body.get("stream"), bool, "stream")), bool(include_usage))
+
+
+def _sampling(body: dict[str, Any], prefs: dict[str, Any]) -> None:
+    """``max_tokens`` (or ``max_completion_tokens``), ``temperature``, ``top_p`` and ``stop``, strictly typed: a
+    client's ``true`` must not become a one-token answer, nor ``"0.5"`` a temperature."""
+    field = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
+    max_tokens = typed(body.get(field), int, field)
+    if max_tokens is not None:
+        prefs["max_tokens"] = max_tokens
+    for key in ("temperature", "top_p"):
+        value = typed(body.get(key), float, key)
+        if value is not None:
+            prefs[key] = value
+    stop = body.get("stop")
+    if stop is not None:
+        stops = [stop] if isinstance(stop, str) else stop
+        if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
+            raise BadBody("stop must be a string or an array of strings", "stop")
+        prefs["stop"] = stops
 
 
 def steer(headers: Mapping[str, str], user: Any, prefs: dict[str, Any]) -> None:
@@ -147,9 +176,7 @@ def _messages(raw: Any) -> list[dict[str, Any]]:
         role = "system" if m["role"] == "developer" else m["role"]  # o-series clients send developer
         message: dict[str, Any] = {"role": role, "content": _content(m.get("content"), i)}
         if role == "assistant" and m.get("tool_calls") is not None:
-            if not isinstance(m["tool_calls"], list):
-                raise BadBody(f"messages[{i}].tool_calls must be an array", f"messages[{i}].tool_calls")
-            message["tool_calls"] = calls_from_wire(m["tool_calls"])
+            message["tool_calls"] = calls_from_wire(_calls(m["tool_calls"], f"messages[{i}].tool_calls"))
         if role == "tool":
             if not isinstance(m.get("tool_call_id"), str):
                 raise BadBody(
@@ -158,6 +185,23 @@ def _messages(raw: Any) -> list[dict[str, Any]]:
             message["tool_call_id"] = m["tool_call_id"]
         out.append(message)
     return out
+
+
+def _calls(raw: Any, where: str) -> list[Any]:
+    """An assistant message's ``tool_calls``, each ``{id, type: function, function: {name, arguments}}``."""
+    calls = typed(raw, list, where) or []
+    for j, call in enumerate(calls):
+        at = f"{where}[{j}]"
+        if not isinstance(call, dict):
+            raise BadBody(f"{at} must be an object: {{id, type: function, function: {{name, arguments}}}}", at)
+        typed(call.get("id"), str, f"{at}.id")
+        if call.get("type", "function") != "function":
+            raise BadBody(f"{at}.type must be function", f"{at}.type")
+        function = typed(call.get("function"), dict, f"{at}.function")
+        if function is None or typed(function.get("name"), str, f"{at}.function.name") is None:
+            raise BadBody(f"{at}.function.name is required", f"{at}.function.name")
+        typed(function.get("arguments"), str, f"{at}.function.arguments")
+    return calls
 
 
 def _tools(body: dict[str, Any]) -> dict[str, Any]:
@@ -211,10 +255,10 @@ def _response_format(raw: Any) -> ResponseFormat | None:
         spec = raw.get("json_schema")
         if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
             raise BadBody("response_format.json_schema.schema must be an object", "response_format.json_schema")
+        name = typed(spec.get("name"), str, "response_format.json_schema.name") or "response"
+        strict = typed(spec.get("strict"), bool, "response_format.json_schema.strict")
         try:
-            return ResponseFormat(
-                name=spec.get("name", "response"), json_schema=spec["schema"], strict=bool(spec.get("strict", True))
-            )
+            return ResponseFormat(name=name, json_schema=spec["schema"], strict=strict is not False)
         except ValueError as exc:
             raise BadBody(f"invalid response_format.json_schema: {exc}", "response_format.json_schema") from None
     raise BadBody("response_format.type must be text, json_object or json_schema", "response_format.type")

@@ -62,7 +62,7 @@ _RETRY = ("retry-after", "retry-after-ms", "x-should-retry", "x-request-id")
 _GENERATION_ERRORS: dict[str, tuple[str, tuple[str, ...]]] = {
     "400": ("The body, a header or a value in it is invalid (param names which).", ("x-request-id",)),
     "401": ("No gateway key, or a wrong one (only once keys exist).", ("x-request-id",)),
-    "403": ("The key may not use this model.", ("x-request-id",)),
+    "403": ("The key may not use this model; or, with no keys, the Host is not allowed.", ("x-request-id",)),
     "404": ("No such model (deployment, alias or task:<type>).", ("x-request-id",)),
     "408": ("The body did not arrive within the body timeout; the connection is closed.", ("x-request-id",)),
     "413": ("The body is over the size limit.", ("x-request-id",)),
@@ -82,12 +82,13 @@ def _generation_errors(anthropic: bool = False) -> Json:
 
 _AUTH_ERRORS: Json = {
     "401": _error("No gateway key, or a wrong one (only once keys exist)."),
+    "403": _error("No gateway keys exist and the Host is not in gateway.allowed_hosts."),
     "503": _error("The key store cannot be read, so keys cannot be checked."),
 }
 _ADMIN_ERRORS: Json = {
     **_AUTH_ERRORS,
     "400": _error("A query parameter is invalid (param names which)."),
-    "403": _error("The key is not an admin key."),
+    "403": _error("The key is not an admin key; or, with no keys, the Host is not allowed."),
     "404": _error("The ledger is disabled (ledger.enabled: false)."),
 }
 # Open with no gateway keys at all; otherwise a gateway key (an admin key on /admin/*) by either scheme.

@@ -103,7 +103,7 @@ def tools_from_wire(raw: Any) -> list[Tool] | None:
             raise ValueError(f"tools[{i}]: must be {{'type': 'function', 'function': {{...}}}}")
         try:
             spec = {k: function[k] for k in ("name", "description", "parameters", "strict") if k in function}
-            tools.append(Tool.model_validate(spec))
+            tools.append(Tool.model_validate(spec, strict=True))  # "strict": "false" is not false
         except ValueError as exc:
             raise ValueError(f"tools[{i}].function: {first_error(exc)}") from None
     return tools or None
