@@ -111,7 +111,7 @@ def test_a_stream_within_its_deadline_completes(gateway: Gateway) -> None:
 def test_a_body_that_trickles_in_gets_408_and_its_connection_closed(timed: Gateway) -> None:
     host, port = timed.url.removeprefix("http://").split(":")
     head = (
-        b"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Content-Length: 1000\r\n\r\n{"
     )
     with socket.create_connection((host, int(port))) as sock:
