@@ -12,7 +12,7 @@ import hashlib
 import random
 from collections import deque
 from collections.abc import AsyncGenerator
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from llm_manager.errors import (
     AuthenticationError,
