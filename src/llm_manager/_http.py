@@ -10,14 +10,14 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from llm_manager.errors import LLMManagerError, ModelUnavailableError, ProviderTimeoutError, StreamInterruptedError
 
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["HttpClient", "HttpResponse", "StreamingResponse"]
+__all__ = ["HttpClient", "HttpResponse", "Preconnected", "StreamingResponse"]
 
 _MAX_URLS = 1024
 """URLs whose proxy is remembered as such (Gemini puts the model in the path, so there are a few per host)."""
@@ -30,6 +30,19 @@ class HttpResponse:
     status: int
     headers: Mapping[str, str]
     body: bytes
+
+
+@dataclass(slots=True)
+class Preconnected:
+    """What opening (or finding) a pooled connection took; times in milliseconds."""
+
+    reused: bool
+    """A connection to this origin was already open in the pool: nothing new was opened."""
+    dns_ms: float | None
+    """Name resolution (``None``: an IP address, a cached answer, or a reused connection)."""
+    connect_ms: float | None
+    """TCP and TLS handshakes, after resolution (``None`` for a reused connection)."""
+    total_ms: float
 
 
 class StreamingResponse:
@@ -151,6 +164,58 @@ class HttpClient:
         connection is released on exit."""
         return _Streaming(self, url, headers, body)
 
+    async def preconnect(self, url: str) -> Preconnected:
+        """Open a connection to ``url``'s origin (DNS, TCP, TLS) and leave it in the pool for the next request,
+        without sending anything; a connection already pooled is reported as ``reused``. Idle pooled
+        connections are closed after aiohttp's keep-alive timeout (15 s); DNS answers are cached for 5 min."""
+        import time
+
+        import aiohttp
+        from aiohttp.tracing import Trace
+        from yarl import URL
+
+        self._check(url)
+        session = self._get_session()
+        marks: dict[str, float] = {}
+        config = aiohttp.TraceConfig()
+        for signal in (
+            "dns_resolvehost_start",
+            "dns_resolvehost_end",
+            "connection_create_start",
+            "connection_reuseconn",
+        ):
+            getattr(config, f"on_{signal}").append(_marker(marks, signal))
+        config.freeze()
+        proxy = self._proxy(url)
+        # The same connection key as session.request() computes (proxy, ssl), so the pooled connection is the one
+        # the next request to this origin takes.
+        request = aiohttp.ClientRequest(
+            "GET",
+            URL(url),
+            loop=asyncio.get_running_loop(),
+            proxy=URL(proxy) if proxy else None,
+            ssl=True,
+            session=session,
+        )
+        t0 = time.perf_counter()
+        try:
+            connection = await session.connector.connect(  # type: ignore[union-attr]
+                request, traces=[Trace(session, config, config.trace_config_ctx())], timeout=session.timeout
+            )
+        except Exception as exc:
+            _reraise(exc, mid_stream=False)
+        done = time.perf_counter()
+        connection.release()
+        dns = _span(marks, "dns_resolvehost_start", "dns_resolvehost_end")
+        created = marks.get("connection_create_start")
+        connect = None if created is None else (done - max(created, marks.get("dns_resolvehost_end", created))) * 1000
+        return Preconnected(
+            reused="connection_reuseconn" in marks,
+            dns_ms=None if dns is None else round(dns, 3),
+            connect_ms=None if connect is None else round(connect, 3),
+            total_ms=round((done - t0) * 1000, 3),
+        )
+
     async def aclose(self) -> None:
         """Close the pool."""
         if self._session is not None and not self._session.closed:
@@ -186,6 +251,22 @@ class _Streaming:
         if self._resp is not None:
             # Closing (not releasing) an unfinished body drops the connection instead of draining a long stream.
             self._resp.close()
+
+
+def _marker(marks: dict[str, float], name: str) -> Any:
+    """A trace callback that notes when ``name`` happened."""
+    import time
+
+    async def mark(*_: object) -> None:
+        marks[name] = time.perf_counter()
+
+    return mark
+
+
+def _span(marks: dict[str, float], start: str, end: str) -> float | None:
+    if start in marks and end in marks:
+        return (marks[end] - marks[start]) * 1000
+    return None
 
 
 def _describe(exc: BaseException) -> str:

@@ -132,6 +132,9 @@ class DeploymentConfig(_Strict):
     """Per-attempt timeout for this deployment (overrides ``routing.timeout_s``)."""
     backoff: BackoffConfig | None = None
     """Retry waits of this deployment: the fields given here override ``routing.backoff``'s."""
+    warmup: Literal["off", "connect", "request"] = "connect"
+    """What ``warmup()`` does here: open a connection (``connect``), also send a one-token request that is paid
+    for and recorded like any other (``request``), or nothing (``off``)."""
     stream_usage: bool | None = None
     structured_output: Literal["json_schema", "json_object", "prompt"] | None = None
     """How this server takes a JSON schema: ``json_schema`` (native, OpenAI style), ``json_object`` (JSON mode,

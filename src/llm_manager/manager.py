@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from llm_manager.structured.query import StructuredResult
     from llm_manager.sync import SyncLLMManager
     from llm_manager.telemetry import CollectSnapshot, RequestTrace, Telemetry
+    from llm_manager.warmup import WarmupResult
 
 __all__ = ["HealthResult", "LLMManager", "ModelInfo", "ResponseStream"]
 
@@ -616,6 +617,14 @@ class LLMManager:
     async def health(self, timeout_s: float = 5.0) -> list[HealthResult]:
         """Probe every deployment concurrently (a no-token call such as listing models)."""
         return list(await asyncio.gather(*(self._probe(d, timeout_s) for d in self.deployments.values())))
+
+    async def warmup(self, *, timeout_s: float = 5.0, requests: bool = True) -> list[WarmupResult]:
+        """Open a connection (DNS, TCP, TLS) to every configured endpoint now, so the first requests skip the
+        handshakes; deployments with ``warmup: request`` also get a one-token request (paid for, recorded) unless
+        ``requests`` is false. Returns what each deployment took; a failure is reported, never raised."""
+        from llm_manager.warmup import warm_up
+
+        return await warm_up(self, timeout_s=timeout_s, requests=requests)
 
     async def _probe(self, dep: Deployment, timeout_s: float) -> HealthResult:
         t0 = time.perf_counter()

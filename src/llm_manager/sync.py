@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from llm_manager.manager import HealthResult, LLMManager, ModelInfo
     from llm_manager.types import Response, StreamEvent
+    from llm_manager.warmup import WarmupResult
 
 __all__ = ["SyncLLMManager"]
 
@@ -130,6 +131,10 @@ class SyncLLMManager:
     def health(self, timeout_s: float = 5.0) -> list[HealthResult]:
         """Blocking :meth:`LLMManager.health`."""
         return self._run(self.manager.health(timeout_s))
+
+    def warmup(self, *, timeout_s: float = 5.0, requests: bool = True) -> list[WarmupResult]:
+        """Blocking :meth:`LLMManager.warmup`."""
+        return self._run(self.manager.warmup(timeout_s=timeout_s, requests=requests))
 
     def status(self) -> dict[str, Any]:
         """Blocking :meth:`LLMManager.status`."""

@@ -114,6 +114,8 @@ class FakeUpstream:
         self.default = default or (lambda _req: Reply.json({"error": "no reply scripted"}, status=500))
         self.queue: deque[Reply] = deque()
         self.requests: list[Recorded] = []
+        self.connections = 0
+        """TCP connections accepted so far (a pooled client opens one and reuses it)."""
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._handlers: set[asyncio.Task[None]] = set()
@@ -150,6 +152,7 @@ class FakeUpstream:
         await self.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         self._writers.add(writer)
         task = asyncio.current_task()
         if task is not None:

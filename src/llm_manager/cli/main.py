@@ -194,23 +194,44 @@ def models(obj: _Ctx, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--timeout", "timeout_s", type=float, default=5.0, show_default=True, help="Seconds per probe.")
+@click.option(
+    "--warmup",
+    is_flag=True,
+    help="First open a connection to every endpoint (and send the one-token requests of models with "
+    "`warmup: request`), and show what each took.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
-def health(obj: _Ctx, timeout_s: float, as_json: bool) -> None:
+def health(obj: _Ctx, timeout_s: float, warmup: bool, as_json: bool) -> None:
     """Probe every model's endpoint (no tokens spent); exit 1 if any is down."""
     from llm_manager.cli.render import health_table, print_json
 
-    async def probe() -> tuple[list[Any], dict[str, Any]]:
+    async def probe() -> tuple[list[Any], dict[str, Any], list[Any]]:
         async with obj.manager() as llm:
-            return await llm.health(timeout_s), await llm.status()
+            warmed = await llm.warmup(timeout_s=timeout_s) if warmup else []
+            return await llm.health(timeout_s), await llm.status(), warmed
 
     with _guard():
-        results, status = asyncio.run(probe())
+        results, status, warmed = asyncio.run(probe())
+    warm = {w.name: w for w in warmed}
     if as_json:
-        print_json([{**r.model_dump(mode="json"), **_resilience(status, r.name)} for r in results])
+        print_json(
+            [
+                {
+                    **r.model_dump(mode="json"),
+                    **_resilience(status, r.name),
+                    **({"warmup": warm[r.name].model_dump(mode="json")} if r.name in warm else {}),
+                }
+                for r in results
+            ]
+        )
     else:
+        if warmed:
+            from llm_manager.cli.warmup_view import warmup_table
+
+            warmup_table(warmed)
         health_table(results, status)
-    _exit(0 if all(r.ok for r in results) else 1)
+    _exit(0 if all(r.ok for r in results) and all(w.ok for w in warmed) else 1)
 
 
 def _resilience(status: dict[str, Any], name: str) -> dict[str, Any]:

@@ -54,12 +54,26 @@ class _ManagerFactory(Protocol):
     show_default=True,
     help="uvicorn's HTTP/1.1 parser. auto: httptools when installed.",
 )
+@click.option(
+    "--warmup",
+    is_flag=True,
+    help="Before listening, open a connection to every model's endpoint (and send the one-token requests of "
+    "models with `warmup: request`); print what each took.",
+)
 @click.pass_obj
-def serve(obj: _ManagerFactory, host: str, port: int, drain_timeout: float | None, loop: str, http_parser: str) -> None:
+def serve(
+    obj: _ManagerFactory,
+    host: str,
+    port: int,
+    drain_timeout: float | None,
+    loop: str,
+    http_parser: str,
+    warmup: bool,
+) -> None:
     """Serve the gateway: /v1/chat/completions, /v1/messages, /v1/models, health, /metrics, /admin/*, /ui."""
     try:
         with _runner(loop) as runner:
-            runner.run(_serve(obj, host, port, drain_timeout, http_parser))
+            runner.run(_serve(obj, host, port, drain_timeout, http_parser, warmup))
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -114,7 +128,9 @@ def http_protocol(http_parser: str) -> Any:
     return JoinedHttpToolsProtocol
 
 
-async def _serve(obj: _ManagerFactory, host: str, port: int, drain_timeout: float | None, http_parser: str) -> None:
+async def _serve(
+    obj: _ManagerFactory, host: str, port: int, drain_timeout: float | None, http_parser: str, warmup: bool = False
+) -> None:
     import uvicorn
 
     from llm_manager.server import create_app
@@ -130,6 +146,11 @@ async def _serve(obj: _ManagerFactory, host: str, port: int, drain_timeout: floa
     # Built inside the serving loop: the manager's connections and locks belong to the loop that uses them.
     llm = obj.manager()
     try:
+        if warmup:
+            from llm_manager.cli.warmup_view import warmup_line
+
+            for result in await llm.warmup():
+                click.echo(warmup_line(result), err=True)
         app = create_app(llm)
         life: Lifecycle = app.state.lifecycle
         _freeze_startup_objects()
