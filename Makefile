@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 LOCK   := requirements/dev.lock
-LINT_PATHS := src tests $(wildcard bench)
+LINT_PATHS := src tests compat $(wildcard bench)
 
-.PHONY: demo test install install-dev lint format typecheck chromium pytest docs bench all clean
+.PHONY: demo test install install-dev lint format typecheck chromium pytest docs compat bench all clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,7 @@ demo: install
 	$(BIN)/llm-manager demo
 
 ## test: set up, then lint, type-check, build the docs (strict) and run the whole test suite
-test: install-dev lint typecheck docs chromium pytest
+test: install-dev lint typecheck docs chromium pytest compat
 
 # The dashboard's browser tests drive Debian's Chromium through playwright (which downloads no browser here).
 CHROMIUM := /usr/bin/chromium
@@ -56,6 +56,19 @@ pytest: install-dev
 docs: install-dev
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 
+## compat: the client compatibility suite — real clients (openai, anthropic, LangChain, instructor, the Agents SDK,
+## the llm CLI, LiteLLM; the openai and anthropic npm packages and the Vercel AI SDK through node) drive
+## `llm-manager serve`. Its own virtualenv: the clients' pins differ from the test suite's lockfile.
+COMPAT_VENV := .venv-compat
+COMPAT_LOCK := requirements/compat.lock
+$(COMPAT_VENV)/.installed: pyproject.toml $(COMPAT_LOCK) compat/requirements.txt
+	test -x $(COMPAT_VENV)/bin/python || $(PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_VENV)/bin/pip install -q --upgrade pip
+	$(COMPAT_VENV)/bin/pip install -q -c $(COMPAT_LOCK) -e . -r compat/requirements.txt
+	touch $@
+compat: $(COMPAT_VENV)/.installed
+	$(COMPAT_VENV)/bin/pytest -c compat/pytest.ini compat
+
 ## bench: latency / streaming / import-time, resilience and gateway (vs LiteLLM proxy, Portkey) benchmarks.
 # Its own virtualenv: LiteLLM pins an older openai SDK than the test suite's lockfile.
 BENCH_VENV := .venv-bench
@@ -69,4 +82,4 @@ bench:
 all: lint typecheck docs pytest
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis site
+	rm -rf $(VENV) $(COMPAT_VENV) compat/js/node_modules .mypy_cache .ruff_cache .pytest_cache .hypothesis site

@@ -1,0 +1,165 @@
+"""The client compatibility suite: real clients drive ``llm-manager serve`` over HTTP.
+
+One gateway process (the real ``llm-manager serve`` command, as users run it) routes to fake upstreams that record
+every body they receive (:mod:`compat.upstream`). Each test is one client × one feature, marked
+``@pytest.mark.client(name, feature)``; at the end of a full run the outcomes form the table of
+``docs/compatibility.md``, and the run fails when that page says something the run did not show
+(``COMPAT_WRITE=1`` rewrites it instead).
+
+Runs in its own virtualenv (``make compat``): some clients pin versions the main test environment cannot take.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from compat import matrix
+from compat.upstream import Upstreams, running_upstreams
+
+ROOT = Path(__file__).resolve().parents[1]
+# No test reaches a real provider; clients that phone home for price tables or telemetry are told not to.
+os.environ["LLM_MANAGER_LOOPBACK_ONLY"] = "1"
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "false")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "client(name, feature): the client and the feature a test exercises")
+
+
+@dataclass
+class Gateway:
+    """``llm-manager serve`` running as a child process."""
+
+    url: str
+    """Base URL without ``/v1``."""
+    upstreams: Upstreams
+    log: Path
+
+    @property
+    def v1(self) -> str:
+        return self.url + "/v1"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def gateway_config(up: Upstreams, store: Path) -> dict[str, Any]:
+    return {
+        "models": {
+            "gpt": {
+                "provider": "openai",
+                "model": "gpt-4o-mini",
+                "base_url": up.openai.url + "/v1",
+                "api_key": "sk-compat-openai",
+                "aliases": ["fast"],
+            },
+            "claude": {
+                "provider": "anthropic",
+                "model": "claude-sonnet-4-5",
+                "base_url": up.anthropic.url,
+                "api_key": "sk-ant-compat",
+                "aliases": ["smart"],
+            },
+        },
+        "routing": {"tasks": {"general": ["gpt", "claude"], "analysis": ["claude", "gpt"]}, "max_retries": 0},
+        "cache": {"enabled": False},
+        "store": {"url": f"sqlite:///{store}"},
+    }
+
+
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    tmp = tmp_path_factory.mktemp("gateway")
+    with running_upstreams() as up:
+        cfg = tmp / "llm-manager.yaml"
+        cfg.write_text(json.dumps(gateway_config(up, tmp / "store.db")))  # JSON is YAML
+        port = _free_port()
+        log = tmp / "serve.log"
+        env = {**os.environ, "LLM_MANAGER_CONFIG": str(cfg)}
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "llm_manager.cli.main", "serve", "--port", str(port)],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_healthy(proc, url, log)
+            yield Gateway(url, up, log)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"llm-manager serve exited early:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"llm-manager serve did not become healthy:\n{log.read_text()}")
+
+
+# -- the compatibility table ------------------------------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    marker = item.get_closest_marker("client")
+    params = getattr(item, "callspec", None)
+    if marker is not None:
+        cell: tuple[str, str] | None = (marker.args[0], marker.args[1])
+    elif params is not None and {"client", "feature"} <= params.params.keys():
+        cell = (params.params["client"], params.params["feature"])
+    else:
+        cell = None
+    if cell is not None and (report.when == "call" or (report.when == "setup" and not report.passed)):
+        matrix.record(item.config, *cell, report)
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    problem = matrix.finish(session.config, ROOT / "docs" / "compatibility.md", full_run=_full_run(session))
+    if problem:
+        session.config.stash[matrix.PROBLEM] = problem
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    problem = config.stash.get(matrix.PROBLEM, None)
+    if problem:
+        terminalreporter.write_line(problem, red=True)
+
+
+def _full_run(session: pytest.Session) -> bool:
+    """Only a run of every test may judge the page (a ``-k`` or single-file run sees part of the table)."""
+    opts = session.config.option
+    return not (opts.keyword or opts.markexpr or opts.lf or opts.deselect) and all(
+        Path(a).resolve() == Path(__file__).parent for a in session.config.args
+    )

@@ -1,0 +1,101 @@
+"""LangChain's ``ChatOpenAI`` (and ``OpenAIEmbeddings``), pointed at the gateway."""
+
+from __future__ import annotations
+
+import pytest
+from langchain_core.messages import HumanMessage
+from langchain_core.tools import tool
+from langchain_openai import ChatOpenAI, OpenAIEmbeddings
+from pydantic import BaseModel
+
+from compat.conftest import Gateway
+from compat.test_openai_python import EMBEDDINGS_GAP, IMAGE_GAP, JSON_MODE_GAP, PIXEL, RESPONSES_GAP
+from compat.upstream import ANSWER
+
+
+class Incident(BaseModel):
+    service: str
+    severity: int
+
+
+@tool
+def get_weather(city: str) -> str:
+    """Current weather for a city."""
+    return f"4 °C in {city}"
+
+
+def chat(gw: Gateway, **kw: object) -> ChatOpenAI:
+    return ChatOpenAI(base_url=gw.v1, api_key="unused", model="gpt", max_retries=0, **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.client("langchain", "plain")
+def test_invoke(gateway: Gateway) -> None:
+    assert chat(gateway).invoke("Say hello").content == ANSWER
+
+
+@pytest.mark.client("langchain", "plain")
+async def test_ainvoke(gateway: Gateway) -> None:
+    assert (await chat(gateway).ainvoke("Say hello")).content == ANSWER
+
+
+@pytest.mark.client("langchain", "stream")
+def test_stream(gateway: Gateway) -> None:
+    mark = gateway.upstreams.mark()
+    text = "".join(str(c.content) for c in chat(gateway, stream_usage=True).stream("Say hello"))
+    assert text == ANSWER
+    [sent] = gateway.upstreams.openai_since(mark)
+    assert sent["stream"] is True
+
+
+@pytest.mark.client("langchain", "tools")
+def test_bind_tools(gateway: Gateway) -> None:
+    mark = gateway.upstreams.mark()
+    msg = chat(gateway).bind_tools([get_weather]).invoke("Weather in Oslo?")
+    [call] = msg.tool_calls  # type: ignore[attr-defined]
+    assert call["name"] == "get_weather" and "city" in call["args"]
+    [sent] = gateway.upstreams.openai_since(mark)
+    assert sent["tools"][0]["function"]["name"] == "get_weather"
+
+
+@pytest.mark.client("langchain", "structured")
+def test_with_structured_output(gateway: Gateway) -> None:
+    mark = gateway.upstreams.mark()
+    out = chat(gateway).with_structured_output(Incident).invoke("The checkout is down")
+    assert isinstance(out, Incident)
+    [sent] = gateway.upstreams.openai_since(mark)
+    assert sent["response_format"]["type"] == "json_schema"
+
+
+@pytest.mark.client("langchain", "json-mode")
+@JSON_MODE_GAP
+def test_json_mode(gateway: Gateway) -> None:
+    mark = gateway.upstreams.mark()
+    out = chat(gateway).with_structured_output(None, method="json_mode").invoke("Answer in JSON")
+    assert isinstance(out, dict)
+    [sent] = gateway.upstreams.openai_since(mark)
+    assert sent.get("response_format") == {"type": "json_object"}
+
+
+@pytest.mark.client("langchain", "image")
+@IMAGE_GAP
+def test_image(gateway: Gateway) -> None:
+    parts = [
+        {"type": "text", "text": "What is in this image?"},
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PIXEL}"}},
+    ]
+    assert chat(gateway).invoke([HumanMessage(content=parts)]).content == ANSWER  # type: ignore[arg-type]
+
+
+@pytest.mark.client("langchain", "responses")
+@RESPONSES_GAP
+def test_responses_api(gateway: Gateway) -> None:
+    msg = chat(gateway, use_responses_api=True).invoke("Say hello")
+    assert msg.text == ANSWER
+
+
+@pytest.mark.client("langchain", "embeddings")
+@EMBEDDINGS_GAP
+def test_embeddings(gateway: Gateway) -> None:
+    emb = OpenAIEmbeddings(base_url=gateway.v1, api_key="unused", model="embed", check_embedding_ctx_length=False)  # type: ignore[arg-type]
+    vectors = emb.embed_documents(["first text", "second text"])
+    assert len(vectors) == 2 and len(vectors[0]) > 0
