@@ -13,6 +13,9 @@ from the process that samples memory and from every system under test. Commands 
   next call when the last returns, until ``seconds`` have passed → ``{"requests", "wall_s", "ns": [...]}``;
 - ``{"op": "idle", "target", "n", "pauses_ms"}``: for each pause, ``n`` non-streamed calls, one in flight, each after
   sleeping that long → ``{"ns": {pause: [...]}}``: what waking a machine's idle processes costs (see bench/README);
+- ``{"op": "concurrent", "target", "n", "chunks", "gap_ms", "ramp_s"}``: ``n`` paced streams held open at once
+  (started evenly over ``ramp_s``) → per chunk, how late it arrived against its schedule (the stream's start plus
+  its index times the upstream's gap): ``{"late_ms": {p50, p99, max}, "streams", "chunks", "wall_s"}``;
 - ``{"op": "quit"}``.
 
 Every answer also carries ``errors`` and the first ``error`` seen. Each target keeps one aiohttp session with
@@ -168,6 +171,51 @@ async def load(target: Target, concurrency: int, seconds: float) -> dict[str, An
     return {"requests": len(samples), "wall_s": time.perf_counter() - t0, "ns": samples, **errors.as_dict()}
 
 
+async def concurrent(target: Target, n: int, chunks: int, gap_ms: float, ramp_s: float) -> dict[str, Any]:
+    """Hold ``n`` streams open at once. A gateway that cannot keep up delivers chunks later and later: lateness
+    against the upstream's own schedule is what shows it (the raw upstream's row is the floor)."""
+    expected = expected_stream_text(chunks)
+    gap_ns = int(gap_ms * 1e6)
+    late: list[int] = []
+    errors = Errors()
+    done = 0
+
+    async def one(i: int) -> None:
+        nonlocal done
+        await asyncio.sleep(ramp_s * i / max(n, 1))
+        t0 = time.perf_counter_ns()
+        texts: list[str] = []
+        try:
+            async with target.session.post(target.url, data=_body(True, MODEL), headers=target.headers) as resp:
+                if resp.status != 200:
+                    raise RuntimeError(f"HTTP {resp.status}: {(await resp.read())[:200]!r}")
+                buf = b""
+                async for data in resp.content.iter_any():
+                    got, buf, finished = _sse_texts(buf + data)
+                    now = time.perf_counter_ns()
+                    for _ in got:
+                        late.append(now - t0 - len(texts) * gap_ns)
+                        texts.append(_)
+                    if finished:
+                        break
+            if "".join(texts) != expected:
+                raise RuntimeError(f"stream assembled {''.join(texts)[:80]!r}…")
+            done += 1
+        except Exception as exc:
+            errors.add(exc)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(n)))
+    late.sort()
+
+    def pct(q: float) -> float | None:
+        return late[min(len(late) - 1, int(q * len(late)))] / 1e6 if late else None
+
+    summary = {"p50": pct(0.5), "p99": pct(0.99), "max": late[-1] / 1e6 if late else None}
+    return {"late_ms": summary, "streams": done, "chunks": len(late), "wall_s": time.perf_counter() - t0,
+            **errors.as_dict()}  # fmt: skip
+
+
 async def serve_commands() -> None:
     targets: dict[str, Target] = {}
     loop = asyncio.get_running_loop()
@@ -190,6 +238,8 @@ async def serve_commands() -> None:
                 reply = await stream(target, cmd["n"], cmd["chunks"], cmd.get("model", MODEL))
             elif op == "idle":
                 reply = await idle(target, cmd["n"], cmd["pauses_ms"])
+            elif op == "concurrent":
+                reply = await concurrent(target, cmd["n"], cmd["chunks"], cmd["gap_ms"], cmd["ramp_s"])
             elif op == "load":
                 reply = await load(target, cmd["concurrency"], cmd["seconds"])
             else:
