@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from llm_manager.embedding_profiles import check_embedding_config, embedding_profile_for
 from llm_manager.errors import ConfigError
 from llm_manager.profiles import Family, Modality, family_for
 from llm_manager.telemetry import TelemetryConfig
@@ -147,6 +148,12 @@ class DeploymentConfig(_Strict):
     portkey: PortkeyRoute | None = None
     simulate: SimulatedBehaviour | None = None
     aliases: list[str] = Field(default_factory=list)
+    kind: Literal["chat", "embedding"] | None = None
+    """``embedding`` for a model that returns vectors (default: what its built-in profile says, else ``chat``).
+    Chat routing never picks an embedding model, and ``embed()`` never picks a chat model."""
+    dimensions: int | None = Field(default=None, gt=0)
+    """Embedding models: the size of their vectors (default: the profile's; required for unknown models). A model
+    that can shorten its vectors (``text-embedding-3-*``, ``gemini-embedding-001``) is asked for this size."""
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -169,6 +176,13 @@ class DeploymentConfig(_Strict):
             if v and v not in out:
                 out.append(v)
         return out
+
+    @property
+    def resolved_kind(self) -> Literal["chat", "embedding"]:
+        """Configured kind, else ``embedding`` when the model id is a known embedding model, else ``chat``."""
+        if self.kind is not None:
+            return self.kind
+        return "embedding" if embedding_profile_for(self.model_name) is not None else "chat"
 
     @property
     def resolved_family(self) -> Family | None:
@@ -368,7 +382,7 @@ class Settings(_Strict):
     """Where the settings came from (a path, ``dict``, ``environment`` or ``simulated``)."""
 
     def chain(self, task: TaskType) -> list[str]:
-        """The configured or default deployment order for ``task``."""
+        """The configured or default deployment order for ``task`` (for ``embedding``: the embedding models)."""
         return list(self._chains[task])
 
     @cached_property
@@ -376,15 +390,19 @@ class Settings(_Strict):
         # Computed once: it is on every request's path, and settings do not change after loading. A cached
         # property lives in the instance's __dict__, so reading it skips pydantic's private-attribute lookup
         # (a few microseconds per request).
-        return {task: tuple(self._compute_chain(task)) for task in TASK_TYPES}
+        return {task: tuple(self._compute_chain(task)) for task in (*TASK_TYPES, "embedding")}
 
     def _compute_chain(self, task: TaskType) -> list[str]:
         configured = self.routing.tasks.get(task)
         if configured:
             return list(dict.fromkeys(self.resolve_name(n) or n for n in configured))  # aliases may repeat a model
+        if task == "embedding":
+            return [name for name, dep in self.models.items() if dep.resolved_kind == "embedding"]
         by_family: dict[str, list[str]] = {}
         others: list[str] = []
         for name, dep in self.models.items():
+            if dep.resolved_kind == "embedding":
+                continue  # vectors, not answers: only embed() routes to it
             fam = dep.resolved_family
             (by_family.setdefault(fam, []) if fam else others).append(name)
         chain = [n for fam in DEFAULT_FAMILY_CHAINS[task] for n in by_family.get(fam, [])]
@@ -510,7 +528,7 @@ def _cross_check(s: Settings, env: Mapping[str, str]) -> list[str]:
     problems: list[str] = []
     names = list(s.models)
     for task, chain in s.routing.tasks.items():
-        if task not in TASK_TYPES:
+        if task not in (*TASK_TYPES, "embedding"):
             continue
         for i, ref in enumerate(chain):
             if s.resolve_name(ref) is None:
@@ -520,6 +538,7 @@ def _cross_check(s: Settings, env: Mapping[str, str]) -> list[str]:
                     f"routing.tasks.{task}[{i}]: unknown model {ref!r}.{hint} "
                     f"Defined models: {', '.join(names) or '(none)'}."
                 )
+        problems += _check_chain_kinds(s, task, chain)
     for alias, target in s.routing.aliases.items():
         if target not in s.models:
             problems.append(
@@ -527,7 +546,29 @@ def _cross_check(s: Settings, env: Mapping[str, str]) -> list[str]:
             )
     for name, dep in s.models.items():
         problems += _check_model(s, name, dep, env)
+        problems += check_embedding_config(f"models.{name}", dep)
     return problems
+
+
+def _check_chain_kinds(s: Settings, task: str, chain: list[str]) -> list[str]:
+    """A task routes chat requests or embedding requests, never both: the built-in tasks route chat, ``embedding``
+    routes embedding models, any other task one kind."""
+    kinds = {name: s.models[name].resolved_kind for ref in chain if (name := s.resolve_name(ref)) is not None}
+    if task == "embedding":
+        expected = "embedding"
+    elif task in TASK_TYPES:
+        expected = "chat"
+    else:
+        expected = next(iter(kinds.values()), "chat")
+    misfits = sorted(n for n, k in kinds.items() if k != expected)
+    if not misfits:
+        return []
+    what = "chat requests" if expected == "chat" else "embedding requests"
+    return [
+        f"routing.tasks.{task}: {', '.join(misfits)} {'is not' if len(misfits) == 1 else 'are not'} "
+        f"{('an ' if expected == 'embedding' else 'a ') if len(misfits) == 1 else ''}{expected} model{'s' if len(misfits) > 1 else ''}, and this task routes "
+        f"{what}. Fix: remove {'it' if len(misfits) == 1 else 'them'} (embed() finds embedding models by itself)."
+    ]
 
 
 def _check_model(s: Settings, name: str, dep: DeploymentConfig, env: Mapping[str, str]) -> list[str]:

@@ -86,18 +86,57 @@ class Executor:
                 resp = await self._hedged(run, delay)
                 if resp is not None:
                     return resp
-            while True:
-                for dep in run.tries():
-                    ticket = await run.admit(dep)
-                    if ticket is None:
-                        continue
-                    resp = await self._once(run, ticket)
-                    if resp is not None:
-                        return resp
-                if not await run.wait_for_room():
-                    raise run.exhausted()
+            return await self._first(run, self._once)
         finally:
             run.leave_queue()
+
+    async def call(
+        self,
+        request: Request,
+        plan: Plan,
+        request_id: str,
+        send: Callable[[Ticket], Awaitable[R]],
+        used: Callable[[R], Done],
+    ) -> tuple[Response, R]:
+        """:meth:`complete` for another kind of call (an embedding): the same admission (breakers, limits, key
+        pools), retries and fallback, without hedging. ``send`` makes one attempt with the ticket's deployment and
+        key (within the attempt's timeout); ``used`` says what the result used, for the limits, usage and cost.
+        Returns the response accounted like an answer's, and the result itself."""
+        run = Run(self, request, plan, request_id)
+
+        async def attempt(run: Run, ticket: Ticket) -> tuple[Response, R] | None:
+            timeout = run.attempt_timeout(ticket.dep)
+            t0 = time.perf_counter()
+            try:
+                async with deadline(timeout):
+                    result = await send(ticket)
+            except (ProviderError, TimeoutError) as exc:
+                await run.failed(ticket, exc, t0, timeout)
+                return None
+            done = used(result)
+            await run.succeeded(ticket, done, time.perf_counter() - t0)
+            return run.response(ticket.dep, done, None), result
+
+        try:
+            await run.queue_if_others_wait()
+            return await self._first(run, attempt)
+        finally:
+            run.leave_queue()
+
+    @staticmethod
+    async def _first(run: Run, attempt: Callable[[Run, Ticket], Awaitable[R | None]]) -> R:
+        """Candidates in order, each admitted, then attempted (and retried) until one gives a result; when nothing
+        could be called for rate limits, wait for room and go round again."""
+        while True:
+            for dep in run.tries():
+                ticket = await run.admit(dep)
+                if ticket is None:
+                    continue
+                result = await attempt(run, ticket)
+                if result is not None:
+                    return result
+            if not await run.wait_for_room():
+                raise run.exhausted()
 
     async def _once(self, run: Run, ticket: Ticket) -> Response | None:
         dep = ticket.dep

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from llm_manager._http import HttpClient
     from llm_manager.costs.budgets import Hold
     from llm_manager.costs.ledger import Ledger
+    from llm_manager.embedder import Embedder
+    from llm_manager.embedding import EmbeddingInput, EmbeddingResponse, InputType
     from llm_manager.providers.base import ProviderAdapter
     from llm_manager.routing.keypool import KeyEntry
     from llm_manager.routing.planner import Deployment
@@ -61,6 +63,10 @@ class ModelInfo(BaseModel):
     keys: int
     simulated: bool
     base_url: str
+    kind: Literal["chat", "embedding"] = "chat"
+    """``embedding``: returns vectors (``embed()``), never answers chat requests."""
+    dimensions: int | None = None
+    """Embedding models: the size of their vectors."""
 
 
 class HealthResult(BaseModel):
@@ -126,7 +132,7 @@ class LLMManager:
         self.admission = Admission(self.state, settings.routing.circuit_breaker, self.pools, clock=wall_clock)
         self.executor = Executor(settings.routing, self.stats, self.admission, clock=clock, sleep=sleep, rand=rand)
         self.cache = ResponseCache(self.state, settings.cache, clock=wall_clock) if settings.cache.enabled else None
-        self.inflight = Inflight()
+        self.inflight: Inflight[Response] = Inflight()
         self.conversations = Conversations(self)
         self.budgets = Budgets(self.state, settings.budgets, clock=wall_clock)
         self._db: Database | None = None
@@ -140,6 +146,7 @@ class LLMManager:
         self._snapshot: CollectSnapshot = {"breakers": {}, "budgets": {}}
         self.telemetry.on_collect(self._collect)
         self._closed = False
+        self._embedder: Embedder | None = None
 
     # -- construction -------------------------------------------------------------------------------------------
 
@@ -184,7 +191,8 @@ class LLMManager:
         out: dict[str, Deployment] = {}
         for name, dep in settings.models.items():
             endpoint = resolve_endpoint(name, dep, settings)
-            adapter = given.get(name) or adapter_class(endpoint.provider)(endpoint, self.http)
+            embedding = dep.resolved_kind == "embedding"
+            adapter = given.get(name) or adapter_class(endpoint.provider, embedding=embedding)(endpoint, self.http)
             price = deployment_price(dep)
             if price is None:
                 warn_unknown_price_once(name, dep.model_name)
@@ -449,6 +457,56 @@ class LLMManager:
                 await self.accounting.record(request, request_id, started, None, err, key)
             raise
 
+    # -- embeddings ---------------------------------------------------------------------------------------------
+
+    async def embed(
+        self,
+        texts: str | Sequence[str] | None = None,
+        *,
+        tokens: Sequence[Sequence[int]] | None = None,
+        dimensions: int | None = None,
+        input_type: InputType | None = None,
+        request_id: str | None = None,
+        **prefs: Any,
+    ) -> EmbeddingResponse:
+        """Vectors for ``texts`` (one string or several; or ``tokens``, token-id arrays), one per input, in order.
+
+        Routed like a chat request but among embedding models only: ``model`` (a deployment or alias, tried
+        first), ``task`` (default ``embedding``: every embedding model), with fallback only to models whose
+        vectors have the same size (``dimensions`` asks for a size). Retries, breakers, rate limits, key pools,
+        budgets, the ledger and the cache apply as to a chat request. ``input_type`` (``query``, ``document`` …)
+        is translated for models that embed differently per use; where it is not, ``dropped_params`` says so.
+        Other keywords: ``fallback``, ``priority``, ``user``, ``project``, ``metadata``, ``cache``, ``timeout_s``.
+        """
+        inp, route = self.embedding_request(texts, tokens=tokens, dimensions=dimensions, input_type=input_type, **prefs)
+        resp, settle = await self.answer_embedding(inp, route, request_id=request_id)
+        await settle()
+        return resp
+
+    def embedding_request(
+        self,
+        texts: str | Sequence[str] | None = None,
+        *,
+        tokens: Sequence[Sequence[int]] | None = None,
+        dimensions: int | None = None,
+        input_type: InputType | None = None,
+        **prefs: Any,
+    ) -> tuple[EmbeddingInput, Request]:
+        """Validate an :meth:`embed` call: what to embed, and the routing :class:`Request` (task ``embedding``)."""
+        from llm_manager.embedder import build
+
+        return build(texts, tokens, dimensions, input_type, prefs)
+
+    async def answer_embedding(
+        self, inp: EmbeddingInput, route: Request, *, request_id: str | None = None
+    ) -> tuple[EmbeddingResponse, Settle]:
+        """:meth:`embed` for a caller that hands the vectors on before the bookkeeping (as :meth:`answer`)."""
+        if self._embedder is None:
+            from llm_manager.embedder import Embedder
+
+            self._embedder = Embedder(self)
+        return await self._embedder.answer(inp, route, request_id or _new_id())
+
     # -- structured output and several models --------------------------------------------------------------------
 
     @overload
@@ -585,8 +643,10 @@ class LLMManager:
 
     def models(self) -> list[ModelInfo]:
         """Every configured deployment with its routing positions."""
+        from llm_manager.embedding_profiles import embedding_spec
+
         positions: dict[str, list[str]] = {}
-        for task in TASK_TYPES:
+        for task in (*TASK_TYPES, "embedding"):
             for i, name in enumerate(self.settings.chain(task)):
                 positions.setdefault(name, []).append(f"{task}#{i + 1}")
         return [
@@ -602,6 +662,8 @@ class LLMManager:
                 keys=len(d.config.keys),
                 simulated=d.simulated,
                 base_url=url_with_password_masked(d.endpoint.base_url),
+                kind=d.config.resolved_kind,
+                dimensions=spec.dimensions if (spec := embedding_spec(d.config)) is not None else None,
             )
             for name, d in self.deployments.items()
         ]

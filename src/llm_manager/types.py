@@ -33,8 +33,9 @@ __all__ = [
     "label_problem",
 ]
 
-TaskType = Literal["analysis", "ui-generation", "config-management", "general"]
+TaskType = Literal["analysis", "ui-generation", "config-management", "general", "embedding"]
 TASK_TYPES: tuple[TaskType, ...] = ("analysis", "ui-generation", "config-management", "general")
+"""The chat tasks. ``embedding`` is the task of ``embed()`` requests: it routes embedding models only."""
 Priority = Literal["low", "medium", "high"]
 PRIORITIES: tuple[Priority, ...] = ("low", "medium", "high")
 Role = Literal["system", "user", "assistant", "tool"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from llm_manager.types import Response
 
@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from llm_manager.state.base import StateBackend
 
 __all__ = ["Inflight", "ResponseCache"]
+
+T = TypeVar("T")
 
 
 class ResponseCache:
@@ -52,16 +54,16 @@ class ResponseCache:
         )
 
 
-class Inflight:
+class Inflight(Generic[T]):
     """Identical requests that arrive while one is in flight share its provider call (this process)."""
 
     def __init__(self) -> None:
-        self._calls: dict[str, asyncio.Future[Response]] = {}
+        self._calls: dict[str, asyncio.Future[T]] = {}
 
     def __len__(self) -> int:
         return len(self._calls)
 
-    async def run(self, key: str, call: Callable[[], Awaitable[Response]]) -> tuple[Response, bool]:
+    async def run(self, key: str, call: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
         """The response, and whether it was shared from another caller's call."""
         fut = self._calls.get(key)
         if fut is not None:

@@ -172,19 +172,22 @@ def _rate_at(value: Decimal | TieredPrices | None, prompt_tokens_above: int | No
     return rate
 
 
-def _from_table(table: _TablePrice) -> ModelPrice | None:
+def _from_table(table: _TablePrice, embedding: bool = False) -> ModelPrice | None:
     """Our price from a genai-prices price, or ``None`` when it has no per-token input and output rates (an image
-    or audio model: we price text tokens only)."""
+    or audio model: we price text tokens only). An embedding model has only an input rate: it produces no tokens."""
     from genai_prices.types import TieredPrices
 
     raw = (table.input_mtok, table.output_mtok, table.cache_read_mtok)
     base_in, base_out, base_cached = (_rate_at(v, None) for v in raw)
+    if embedding and base_out is None:
+        base_out = Decimal(0)
     if base_in is None or base_out is None:
         return None
     starts = sorted({t.start for v in raw if isinstance(v, TieredPrices) for t in v.tiers})
     tiers: list[PriceTier] = []
     for start in starts:
         tier_in, tier_out, tier_cached = (_rate_at(v, start) for v in raw)
+        tier_out = base_out if embedding and tier_out is None else tier_out
         if tier_in is not None and tier_out is not None:  # always, given the base rates exist
             tiers.append(PriceTier(start, tier_in, tier_out, tier_cached))
     # Cache writes (Anthropic's 1.25x), audio, images and per-request fees are not in our usage: not priced.
@@ -209,7 +212,7 @@ def _candidates(provider: str, model: str) -> list[tuple[str | None, str]]:
 
 
 @functools.lru_cache(maxsize=2048)
-def _lookup(provider: str, model: str, minute: int) -> ModelPrice | None:
+def _lookup(provider: str, model: str, minute: int, embedding: bool = False) -> ModelPrice | None:
     """The table price in force during one UTC minute (prices change on dates, and some vendors have off-peak
     hours, so the minute is part of the cache key: the table is consulted at most once a minute per model)."""
     from genai_prices import Usage, calc_price
@@ -226,11 +229,13 @@ def _lookup(provider: str, model: str, minute: int) -> ModelPrice | None:
         except ValueError:  # a table entry genai-prices itself cannot price: unknown rather than wrong
             log.debug("genai-prices cannot price %s/%s", provider_id, ref, exc_info=True)
             continue
-        return _from_table(found.model_price)
+        return _from_table(found.model_price, embedding)
     return None
 
 
-def lookup_price(provider: str, model: str, at: datetime | None = None) -> ModelPrice | None:
+def lookup_price(
+    provider: str, model: str, at: datetime | None = None, *, embedding: bool = False
+) -> ModelPrice | None:
     """The list price of ``model`` served by ``provider`` at time ``at`` (default: now), or ``None`` when unknown.
 
     Args:
@@ -240,11 +245,12 @@ def lookup_price(provider: str, model: str, at: datetime | None = None) -> Model
             ``vllm``, ``llamacpp``) and ``simulated`` have no list price: give one in config.
         model: the model id as sent to the provider.
         at: when the call was made (prices change over time); naive means UTC.
+        embedding: an embedding model, priced by its input rate alone (its output rate is 0).
     """
     if provider.lower() in _UNPRICED_PROVIDERS:
         return None
     when = datetime.now(UTC) if at is None else at if at.tzinfo else at.replace(tzinfo=UTC)
-    return _lookup(provider, model, int(when.timestamp() // 60))
+    return _lookup(provider, model, int(when.timestamp() // 60), embedding)
 
 
 def resolve_price(
@@ -255,17 +261,21 @@ def resolve_price(
     output_per_mtok: Decimal | None = None,
     cached_input_per_mtok: Decimal | None = None,
     at: datetime | None = None,
+    embedding: bool = False,
 ) -> ModelPrice | None:
     """The price to bill: config overrides (a deployment's ``*_price_per_mtok``) over the table's price.
 
     Overriding both input and output defines the whole price (flat: no long-prompt tiers; cached tokens at
     ``cached_input_per_mtok``, else at the input rate). Overriding part of it replaces those rates of the table's
     price and drops its tiers (they belong to the table's rates); with no table price, a partial override is not
-    enough to price a call and gives ``None``.
+    enough to price a call and gives ``None``. An ``embedding`` model produces no output: its input rate is its
+    whole price.
     """
+    if embedding and output_per_mtok is None and input_per_mtok is not None:
+        output_per_mtok = Decimal(0)
     if input_per_mtok is not None and output_per_mtok is not None:
         return ModelPrice(input_per_mtok, output_per_mtok, cached_input_per_mtok)
-    table = lookup_price(provider, model, at)
+    table = lookup_price(provider, model, at, embedding=embedding)
     if table is None or (input_per_mtok is None and output_per_mtok is None and cached_input_per_mtok is None):
         return table
     return replace(
@@ -307,6 +317,7 @@ def deployment_price(dep: DeploymentConfig) -> ModelPrice | None:
         input_per_mtok=dep.input_price_per_mtok,
         output_per_mtok=dep.output_price_per_mtok,
         cached_input_per_mtok=dep.cached_input_price_per_mtok,
+        embedding=dep.resolved_kind == "embedding",
     )
     if price is None and PRESETS[provider].local:
         price = ModelPrice(Decimal(0), Decimal(0))

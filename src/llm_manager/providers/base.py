@@ -19,6 +19,7 @@ from llm_manager.profiles import ModelProfile
 if TYPE_CHECKING:
     from llm_manager._http import HttpClient
     from llm_manager.config import SimulatedBehaviour
+    from llm_manager.embedding import EmbedCall, Embedded
     from llm_manager.types import Request
 
 __all__ = ["Chunk", "Completion", "Endpoint", "ProviderAdapter"]
@@ -85,6 +86,18 @@ class ProviderAdapter(ABC):
     @abstractmethod
     async def probe(self, *, api_key: str | None) -> None:
         """A cheap reachability and credentials check (no tokens spent); raises a mapped error on failure."""
+
+    async def embed(self, call: EmbedCall, *, api_key: str | None) -> Embedded:  # noqa: ARG002
+        """Embed ``call``'s inputs once and return a vector per input, or raise a mapped :class:`ProviderError`.
+
+        Only embedding adapters (see :func:`~llm_manager.providers.registry.adapter_class`) implement it; a chat
+        adapter is never routed an embedding request, so reaching this is a bug or a direct call.
+        """
+        from llm_manager.errors import InvalidRequestError
+
+        raise InvalidRequestError(
+            f"{self.endpoint.name} is a chat model: it has no embeddings", deployment=self.endpoint.name
+        )
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most adapters share the manager's HTTP pool
         """Release adapter-owned resources."""

@@ -1,5 +1,8 @@
 """Adapters by name. Built-ins are imported lazily; third parties register through the
-``llm_manager.providers`` entry-point group (``name = "package.module:AdapterClass"``), the same way."""
+``llm_manager.providers`` entry-point group (``name = "package.module:AdapterClass"``), the same way.
+
+Embedding models have adapters of their own (a deployment is one kind or the other), registered in
+:data:`EMBEDDING_BUILTIN` and the ``llm_manager.embedding_providers`` group."""
 
 from __future__ import annotations
 
@@ -21,12 +24,18 @@ BUILTIN: dict[str, str] = {
     "gemini": "llm_manager.providers.gemini:GeminiAdapter",
     "simulated": "llm_manager.providers.simulated:SimulatedAdapter",
 }
+EMBEDDING_BUILTIN: dict[str, str] = {
+    "openai": "llm_manager.providers.openai_embeddings:OpenAIEmbeddingsAdapter",
+    "gemini": "llm_manager.providers.gemini_embeddings:GeminiEmbeddingsAdapter",
+    "simulated": "llm_manager.providers.simulated_embeddings:SimulatedEmbeddingsAdapter",
+}
 _registered: dict[str, type[ProviderAdapter]] = {}
+_registered_embedding: dict[str, type[ProviderAdapter]] = {}
 
 
-def register(kind: str, cls: type[ProviderAdapter]) -> None:
-    """Make ``cls`` the adapter for ``provider: kind`` in config."""
-    _registered[kind] = cls
+def register(kind: str, cls: type[ProviderAdapter], *, embedding: bool = False) -> None:
+    """Make ``cls`` the adapter for ``provider: kind`` in config (of its embedding models, with ``embedding``)."""
+    (_registered_embedding if embedding else _registered)[kind] = cls
 
 
 def known_kinds() -> list[str]:
@@ -34,21 +43,29 @@ def known_kinds() -> list[str]:
     return sorted({*BUILTIN, *_registered, *_entry_points()})
 
 
-def adapter_class(kind: str) -> type[ProviderAdapter]:
-    """Resolve a provider kind to its adapter class, importing it on first use."""
-    cls = _registered.get(kind)
+def adapter_class(kind: str, *, embedding: bool = False) -> type[ProviderAdapter]:
+    """Resolve a provider kind to its adapter class (its embedding adapter, with ``embedding``), importing it on
+    first use."""
+    registered = _registered_embedding if embedding else _registered
+    cls = registered.get(kind)
     if cls is not None:
         return cls
-    target = BUILTIN.get(kind) or _entry_points().get(kind)
+    group = "llm_manager.embedding_providers" if embedding else "llm_manager.providers"
+    target = (EMBEDDING_BUILTIN if embedding else BUILTIN).get(kind) or _entry_points(group).get(kind)
     if target is None:
+        if embedding:
+            known = sorted({*EMBEDDING_BUILTIN, *_registered_embedding, *_entry_points(group)})
+            raise ConfigError(
+                f"provider {kind!r} has no embedding adapter; embedding models run on: {', '.join(known)}"
+            )
         raise ConfigError(f"unknown provider {kind!r}; known: {', '.join(known_kinds())}")
     module, _, attr = target.partition(":")
     loaded: type[ProviderAdapter] = getattr(importlib.import_module(module), attr)
-    _registered[kind] = loaded
+    registered[kind] = loaded
     return loaded
 
 
-def _entry_points() -> dict[str, str]:
+def _entry_points(group: str = "llm_manager.providers") -> dict[str, str]:
     from importlib.metadata import entry_points
 
-    return {ep.name: ep.value for ep in entry_points(group="llm_manager.providers")}
+    return {ep.name: ep.value for ep in entry_points(group=group)}

@@ -110,6 +110,8 @@ def plan(request: Request, settings: Settings, deployments: dict[str, Deployment
 
 
 def _chain(request: Request, settings: Settings) -> list[str]:
+    if request.task == "embedding":
+        raise ConfigError("task 'embedding' routes embedding models, which return vectors: call embed() instead")
     chain = settings.chain(request.task)
     if not request.model:
         if not chain:
@@ -122,6 +124,8 @@ def _chain(request: Request, settings: Settings) -> list[str]:
     if name is None:
         available = ", ".join([*settings.models, *settings.aliases()])
         raise ConfigError(f"unknown model {request.model!r}. Available: {available}.")
+    if settings.models[name].resolved_kind == "embedding":
+        raise ConfigError(f"{name!r} is an embedding model: it returns vectors (call embed()), not answers")
     if not request.fallback:
         return [name]
     return [name, *(n for n in chain if n != name)]
