@@ -150,7 +150,9 @@ def encode_request(model: str, call: EmbedCall) -> dict[str, Any]:
         extra["taskType"] = INPUT_TYPE_TO_TASK[call.input_type]
     if call.dimensions is not None:
         extra["outputDimensionality"] = call.dimensions
-    return {"requests": [{"model": path, "content": {"parts": [{"text": t}]}, **extra} for t in call.texts]}
+    return {
+        "requests": [{"model": path, "content": {"parts": [{"text": t}], "role": "user"}, **extra} for t in call.texts]
+    }
 
 
 def decode_response(body: bytes, expected: int) -> Embedded:
