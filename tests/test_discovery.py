@@ -24,10 +24,11 @@ def test_nothing_configured_gives_none_and_discover_falls_back_to_simulated() ->
     assert settings_from_env({"UNRELATED": "1", "OPENAI_API_KEY": ""}) is None
     s = discover({})
     assert s.source == "simulated"
-    assert list(s.models) == ["sim-claude", "sim-gpt", "sim-gpt-mini", "sim-gemini", "sim-llama"]
+    assert list(s.models) == ["sim-claude", "sim-gpt", "sim-gpt-mini", "sim-gemini", "sim-llama", "sim-embed"]
     assert len(SIMULATED_MODELS) == 5
     assert all(d.provider == "simulated" for d in s.models.values())
-    assert s.chain("analysis")[0] == "sim-claude"
+    assert s.chain("analysis")[0] == "sim-claude" and "sim-embed" not in s.chain("general")
+    assert s.chain("embedding") == ["sim-embed"] and s.models["sim-embed"].dimensions == 256
     assert s.chain("config-management")[0] == "sim-llama"
 
 
@@ -38,10 +39,11 @@ def test_simulated_settings_take_seed_and_overrides() -> None:
 
 def test_openai_key_gives_gpt_deployments() -> None:
     s = from_env({"OPENAI_API_KEY": "sk-1"})
-    assert list(s.models) == ["gpt-4o", "gpt-4o-mini"]
+    assert list(s.models) == ["gpt-4o", "gpt-4o-mini", "text-embedding-3-small"]
     for name in s.models:
         dep = s.models[name]
         assert dep.provider == "openai" and dep.keys == ["sk-1"] and dep.resolved_family == "gpt"
+    assert s.chain("general") == ["gpt-4o", "gpt-4o-mini"] and s.chain("embedding") == ["text-embedding-3-small"]
     assert s.models["gpt-4o"].model_name == "gpt-4o"
     assert from_env({"OPENAI_API_KEY": "k", "OPENAI_MODEL": "gpt-4.1"}).models["gpt-4o"].model_name == "gpt-4.1"
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from llm_manager.config import Settings, load_settings
 
-__all__ = ["SIMULATED_MODELS", "discover", "settings_from_env", "simulated_settings"]
+__all__ = ["SIMULATED_EMBEDDING_MODELS", "SIMULATED_MODELS", "discover", "settings_from_env", "simulated_settings"]
 
 # Offline stand-ins, one per family of the seeds' table, with distinct prices, speeds and context windows.
 SIMULATED_MODELS: dict[str, dict[str, Any]] = {
@@ -50,9 +50,21 @@ SIMULATED_MODELS: dict[str, dict[str, Any]] = {
 }
 
 
+# An offline embedding model, so that embed() and /v1/embeddings work out of the box too.
+SIMULATED_EMBEDDING_MODELS: dict[str, dict[str, Any]] = {
+    "sim-embed": {
+        "kind": "embedding",
+        "dimensions": 256,
+        "input_price_per_mtok": "0.02",
+        "simulate": {"latency_ms": 5, "first_token_ms": 5},
+    },
+}
+
+
 def simulated_settings(seed: int = 0, overrides: Mapping[str, Any] | None = None) -> Settings:
     """Settings with only the simulated models (plus ``overrides`` merged at the top level)."""
-    models = {name: {"provider": "simulated", **spec} for name, spec in SIMULATED_MODELS.items()}
+    catalogue = {**SIMULATED_MODELS, **SIMULATED_EMBEDDING_MODELS}
+    models = {name: {"provider": "simulated", **spec} for name, spec in catalogue.items()}
     raw: dict[str, Any] = {"models": models, "simulation": {"seed": seed}}
     raw.update(overrides or {})
     s = load_settings(raw, env={})
@@ -77,6 +89,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings | None:
     if k := key("OPENAI_API_KEY"):
         models["gpt-4o"] = {"provider": "openai", "model": env.get("OPENAI_MODEL", "gpt-4o"), "api_keys": k}
         models["gpt-4o-mini"] = {"provider": "openai", "model": "gpt-4o-mini", "api_keys": k}
+        models["text-embedding-3-small"] = {"provider": "openai", "api_keys": k}
     if k := key("ANTHROPIC_API_KEY"):
         models["claude-sonnet"] = {
             "provider": "anthropic",
@@ -89,6 +102,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings | None:
             "model": env.get("GEMINI_MODEL", "gemini-2.5-flash"),
             "api_keys": k,
         }
+        models["gemini-embedding"] = {"provider": "gemini", "model": "gemini-embedding-001", "api_keys": k}
     if k := key("GROQ_API_KEY"):
         models["groq-llama"] = {
             "provider": "openai-compatible",

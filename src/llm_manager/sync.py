@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
+    from llm_manager.embedding import EmbeddingResponse
     from llm_manager.manager import HealthResult, LLMManager, ModelInfo
     from llm_manager.types import Response, StreamEvent
     from llm_manager.warmup import WarmupResult
@@ -79,6 +80,10 @@ class SyncLLMManager:
             closer = getattr(source, "aclose", None)
             if closer is not None and not self._closed:
                 self._run(closer())
+
+    def embed(self, texts: Any = None, **kwargs: Any) -> EmbeddingResponse:
+        """Blocking :meth:`LLMManager.embed`."""
+        return self._run(self.manager.embed(texts, **kwargs))
 
     def query_with_schema(self, prompt: Any, schema: Any, **kwargs: Any) -> Any:
         """Blocking :meth:`LLMManager.query_with_schema`."""

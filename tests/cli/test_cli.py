@@ -208,14 +208,17 @@ def test_models_table(runner: CliRunner) -> None:
         assert name in result.stdout
     assert "analysis           → sim-claude → sim-gpt" in result.stdout
     assert "config-management  → sim-llama" in result.stdout
+    assert "embedding          → sim-embed" in result.stdout
 
 
 def test_models_json(runner: CliRunner) -> None:
     result = run(runner, "models", "--json")
     assert result.exit_code == 0, result.output
     infos = {m["name"]: m for m in json.loads(result.stdout)}
-    assert list(infos) == ["sim-claude", "sim-gpt", "sim-gpt-mini", "sim-gemini", "sim-llama"]
+    assert list(infos) == ["sim-claude", "sim-gpt", "sim-gpt-mini", "sim-gemini", "sim-llama", "sim-embed"]
     assert all(m["simulated"] for m in infos.values())
+    assert (infos["sim-embed"]["kind"], infos["sim-embed"]["dimensions"]) == ("embedding", 256)
+    assert infos["sim-embed"]["tasks"] == ["embedding#1"] and infos["sim-gpt"]["kind"] == "chat"
     assert infos["sim-llama"]["context_window"] == 8192 and "config-management#1" in infos["sim-llama"]["tasks"]
     assert infos["sim-claude"]["family"] == "claude"
 
@@ -225,7 +228,7 @@ def test_health_on_simulated(runner: CliRunner) -> None:
     assert result.exit_code == 0, result.output
     assert "sim-claude" in result.stdout
     data = json.loads(run(runner, "health", "--json").stdout)
-    assert len(data) == 5 and all(h["ok"] and h["simulated"] for h in data)
+    assert len(data) == 6 and all(h["ok"] and h["simulated"] for h in data)  # five chat models, one embedding
 
 
 def test_health_exit_1_when_an_endpoint_is_down(runner: CliRunner) -> None:
@@ -374,6 +377,7 @@ def test_config_show_on_simulated(runner: CliRunner) -> None:
         "sim-gpt-mini",
         "sim-gemini",
         "sim-llama",
+        "sim-embed",
     }
 
 

@@ -24,6 +24,7 @@ from tests.helpers import sim_settings
 MODELS: dict[str, dict[str, Any]] = {
     "claude": {"family": "claude", "context_window": 200_000, "aliases": ["smart"]},
     "gpt": {"family": "gpt", "context_window": 128_000, "aliases": ["fast"]},
+    "emb": {"kind": "embedding", "dimensions": 8, "aliases": ["vectors"]},
 }
 
 

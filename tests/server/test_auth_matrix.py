@@ -31,6 +31,7 @@ OPEN_PATHS = ("/health", "/health/ready", "/metrics", "/openapi.json")
 OPEN_PREFIXES = ("/ui",)
 # A body both POST wires accept (Anthropic's Messages requires max_tokens).
 BODY = {"model": "gpt", "max_tokens": 16, "messages": [{"role": "user", "content": "hello there"}]}
+EMBEDDINGS_BODY = {"model": "emb", "input": "hello there"}
 
 
 def classify(path: str) -> Kind | None:
@@ -111,7 +112,8 @@ def calls(gateway: Gateway) -> int:
 
 def send(http: httpx.Client, ep: Endpoint, headers: dict[str, str]) -> httpx.Response:
     if ep.method in ("POST", "PUT", "PATCH"):
-        return http.request(ep.method, ep.path, json=BODY, headers=headers)
+        body = EMBEDDINGS_BODY if ep.path == "/v1/embeddings" else BODY
+        return http.request(ep.method, ep.path, json=body, headers=headers)
     return http.request(ep.method, ep.path, headers=headers)
 
 

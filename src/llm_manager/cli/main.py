@@ -19,6 +19,7 @@ from llm_manager.cli.chat import conversations_group
 from llm_manager.cli.config_cmd import config_group
 from llm_manager.cli.costs_cmd import costs, replay
 from llm_manager.cli.demo import demo
+from llm_manager.cli.embed import embed
 from llm_manager.cli.keys_cmd import keys_group
 from llm_manager.cli.serve import serve
 
@@ -297,6 +298,7 @@ cli.add_command(keys_group)
 cli.add_command(costs)
 cli.add_command(replay)
 cli.add_command(demo)
+cli.add_command(embed)
 
 
 class _guard:

@@ -46,7 +46,7 @@ def models_table(infos: Sequence[ModelInfo], settings: Settings) -> None:
             m.name + (" \\[simulated]" if m.simulated else ""),
             m.provider,
             m.model,
-            m.family or "-",
+            f"embedding ({m.dimensions})" if m.kind == "embedding" else m.family or "-",
             f"{m.context_window:,}",
             price,
             str(m.keys),
@@ -58,6 +58,8 @@ def models_table(infos: Sequence[ModelInfo], settings: Settings) -> None:
 
     for task in TASK_TYPES:
         c.print(f"  {task:<18} → {' → '.join(settings.chain(task)) or '(no models)'}")
+    if settings.chain("embedding"):
+        c.print(f"  {'embedding':<18} → {' → '.join(settings.chain('embedding'))}")
 
 
 def health_table(results: Sequence[HealthResult], status: dict[str, Any]) -> None:

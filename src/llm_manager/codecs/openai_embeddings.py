@@ -19,7 +19,7 @@ Wire facts this module relies on:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -38,6 +38,7 @@ __all__ = [
     "decode_response",
     "encode_request",
     "encode_response",
+    "openapi_schemas",
     "unknown_fields",
 ]
 
@@ -57,13 +58,18 @@ class DecodeError(ValueError):
 # -- wire shapes --------------------------------------------------------------------------------------------------
 
 
+_Text = Annotated[str, Field(min_length=1)]
+_Token = Annotated[int, Field(ge=0)]
+_Tokens = Annotated[list[_Token], Field(min_length=1)]
+
+
 class EmbeddingsRequest(BaseModel):
     """The body of ``POST /v1/embeddings``."""
 
     model_config = ConfigDict(extra="allow", strict=True)
 
-    input: str | list[str] | list[int] | list[list[int]]
-    """The text to embed, or several; or token ids (one array, or one array per input)."""
+    input: _Text | Annotated[list[_Text], Field(min_length=1)] | _Tokens | Annotated[list[_Tokens], Field(min_length=1)]
+    """The text to embed, or several; or token ids (one array, or one array per input). No empty string."""
     model: str
     """A deployment, an alias or ``task:<name>`` (on the gateway); the upstream's model id (egress)."""
     encoding_format: EncodingFormat = "float"
@@ -119,7 +125,8 @@ def decode_request(body: Any) -> tuple[EmbeddingsRequest, dict[str, Any]]:
     else:
         fields["tokens"] = _tokens(raw)
     try:
-        req = EmbeddingsRequest.model_validate({k: v for k, v in body.items() if k != "input"} | {"input": []})
+        # ``input`` was checked above, with messages naming the element; the model checks the other fields.
+        req = EmbeddingsRequest.model_validate({k: v for k, v in body.items() if k != "input"} | {"input": "-"})
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(x) for x in err["loc"])
@@ -224,3 +231,14 @@ def decode_response(body: bytes, expected: int) -> Embedded:
         prompt_tokens=tokens if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens >= 0 else None,
         model=model if isinstance(model, str) else None,
     )
+
+
+def openapi_schemas() -> dict[str, Any]:
+    """The JSON schemas of the request and the answer (and what they refer to), for the gateway's OpenAPI
+    document: generated from the models above, so the document cannot drift from what is decoded."""
+    out: dict[str, Any] = {}
+    for model in (EmbeddingsRequest, EmbeddingsResponse):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        out.update(schema.pop("$defs", {}))
+        out[model.__name__] = schema
+    return out

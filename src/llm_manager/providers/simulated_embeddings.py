@@ -29,6 +29,7 @@ __all__ = ["SimulatedEmbeddingsAdapter", "simulated_vector"]
 
 _WORD = re.compile(r"\w+")
 _TRIGRAM_WEIGHT = 0.5
+_SPREAD = 4
 _DEFAULT_SIZE = 256
 """Vector size when the caller names none (the manager always does: from the deployment's ``dimensions``)."""
 
@@ -42,7 +43,10 @@ def simulated_vector(text: str, size: int, salt: int) -> list[float]:
     features += [(padded[i : i + 3], _TRIGRAM_WEIGHT) for i in range(len(padded) - 2)]
     for feature, weight in features:
         h = zlib.crc32(feature.encode(), salt)
-        acc[h % size] = acc.get(h % size, 0.0) + (weight if h & 0x8000_0000 else -weight)
+        for k in range(_SPREAD):
+            # Each feature lands on a few dimensions (mixed from its one hash): denser vectors, same similarities.
+            hk = ((h ^ (k * 0x9E37_79B1)) * 0x85EB_CA6B) & 0xFFFF_FFFF
+            acc[hk % size] = acc.get(hk % size, 0.0) + (weight if hk & 0x8000_0000 else -weight)
     norm = math.sqrt(sum(v * v for v in acc.values())) or 1.0
     out = array("f", bytes(4 * size))  # zeros; only the hashed dimensions are set (a text has few features)
     for i, v in acc.items():

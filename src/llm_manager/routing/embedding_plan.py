@@ -64,7 +64,9 @@ def plan_embedding(
         err = ConfigError(f"no embedding model can take this request ({reasons})")
         err.attempts = skipped
         raise err
-    return EmbeddingPlan(Plan(fits, skipped, prompt_tokens, prompt_tokens), size)
+    # A model of another size is not a candidate passed over but not a candidate at all: no attempt is recorded
+    # for it (the ledger would get a "skipped" row per request and per such model).
+    return EmbeddingPlan(Plan(fits, [], prompt_tokens, prompt_tokens), size)
 
 
 def _chain(route: Request, settings: Settings, specs: Mapping[str, EmbeddingSpec]) -> list[str]:

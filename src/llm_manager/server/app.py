@@ -573,11 +573,14 @@ def create_app(llm: LLMManager, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES)
     gw = _Gateway(llm, max_body_bytes)
     from llm_manager.server import ui
     from llm_manager.server.admin import Admin
+    from llm_manager.server.embeddings_api import EmbeddingsRoute
 
     admin = Admin(gw)
+    embeddings = EmbeddingsRoute(gw)
     routes = [
         Route("/v1/chat/completions", Endpoint(gw.chat), methods=["POST"]),
         Route("/v1/messages", Endpoint(gw.messages), methods=["POST"]),
+        Route("/v1/embeddings", Endpoint(embeddings), methods=["POST"]),
         Route("/v1/models", gw.models, methods=["GET"]),
         Route("/health", gw.health, methods=["GET"]),
         Route("/health/ready", gw.ready, methods=["GET"]),
@@ -592,4 +595,4 @@ def create_app(llm: LLMManager, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES)
     # Starlette's own 404 / 405, and any bug of ours on any route, answered in OpenAI's shape (JSON, not text).
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error, Exception: _http_error})
     app.state.lifecycle = gw.life  # `llm-manager serve` drains it on SIGTERM / SIGINT
-    return Dispatch(app, {"/v1/chat/completions": gw.chat, "/v1/messages": gw.messages})
+    return Dispatch(app, {"/v1/chat/completions": gw.chat, "/v1/messages": gw.messages, "/v1/embeddings": embeddings})

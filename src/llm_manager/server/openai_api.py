@@ -12,7 +12,7 @@ from typing import Any, TypeVar, cast
 
 from llm_manager import _json
 from llm_manager.codecs.openai_chat.tools import calls_from_wire, calls_to_wire, choice_from_wire, tools_from_wire
-from llm_manager.config import Settings
+from llm_manager.config import DeploymentConfig, Settings
 from llm_manager.types import TASK_TYPES, Response, ResponseFormat, ToolCallDelta, label_problem
 
 __all__ = [
@@ -359,15 +359,24 @@ class ChunkWriter:
 def models_body(settings: Settings, created: int, allows: Callable[..., bool] | None = None) -> bytes:
     """``GET /v1/models``: deployments, aliases and ``task:*`` pseudo-models — only those ``allows(name, resolved)``
     accepts, when given (a gateway key restricted to some models sees just those)."""
-    data = [_model(name, dep.preset or dep.provider, created) for name, dep in settings.models.items()]
+    data = [_model(name, dep.preset or dep.provider, created, dep) for name, dep in settings.models.items()]
     for alias, target in settings.aliases().items():
         dep = settings.models.get(target)
-        data.append(_model(alias, (dep.preset or dep.provider) if dep else "llm-manager", created))
+        data.append(_model(alias, (dep.preset or dep.provider) if dep else "llm-manager", created, dep))
     data += [_model(f"task:{t}", "llm-manager", created) for t in TASK_TYPES]
+    if settings.chain("embedding"):
+        data.append({**_model("task:embedding", "llm-manager", created), "kind": "embedding"})
     if allows is not None:
         data = [m for m in data if allows(m["id"], settings.resolve_name(m["id"]))]
     return _json.dumps({"object": "list", "data": data})
 
 
-def _model(model_id: str, owner: str, created: int) -> dict[str, Any]:
-    return {"id": model_id, "object": "model", "created": created, "owned_by": owner}
+def _model(model_id: str, owner: str, created: int, dep: DeploymentConfig | None = None) -> dict[str, Any]:
+    """A model object; ``kind`` (``chat`` or ``embedding``, and an embedding model's ``dimensions``) is ours."""
+    out: dict[str, Any] = {"id": model_id, "object": "model", "created": created, "owned_by": owner, "kind": "chat"}
+    if dep is not None and dep.resolved_kind == "embedding":
+        from llm_manager.embedding_profiles import embedding_spec
+
+        spec = embedding_spec(dep)
+        out.update(kind="embedding", dimensions=spec.dimensions if spec else None)
+    return out

@@ -16,6 +16,7 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import Response as HttpResponse
 
 from llm_manager import __version__, _json
+from llm_manager.codecs.openai_embeddings import openapi_schemas
 from llm_manager.types import TASK_TYPES
 
 __all__ = ["DOCUMENT", "endpoint"]
@@ -542,8 +543,14 @@ _PARAMETERS: Json = {
     },
 }
 
+_SCHEMAS.update(openapi_schemas())  # /v1/embeddings: generated from the embeddings codec's wire models
+
 _HEADERS: Json = {
     "x-request-id": {"description": "the request's id (ledger, logs, traces)", "schema": {"type": "string"}},
+    "x-llm-dropped-params": {
+        "description": "request fields the answering model could not honour (comma-separated)",
+        "schema": {"type": "string"},
+    },
     "x-llm-model": {"description": "the deployment that answered", "schema": {"type": "string"}},
     "x-llm-cost": {"description": "the request's cost in USD, or unknown", "schema": {"type": "string"}},
     "x-llm-cache": {"description": "where the answer came from", "schema": {"enum": ["hit", "shared", "miss"]}},
@@ -597,6 +604,23 @@ _PATHS: Json = {
                     "content": {_JSON: {"schema": _ref("Message")}, _SSE: {"schema": _ref("MessageEvent")}},
                 },
                 **_generation_errors(anthropic=True),
+            },
+        }
+    },
+    "/v1/embeddings": {
+        "post": {
+            "operationId": "createEmbedding",
+            "summary": "OpenAI-compatible embeddings (float or base64), routed among embedding models",
+            "security": _KEYED,
+            "parameters": _steering(),
+            "requestBody": {"required": True, "content": {_JSON: {"schema": _ref("EmbeddingsRequest")}}},
+            "responses": {
+                "200": {
+                    "description": "One vector per input, in order.",
+                    "headers": {**_ANSWER_HEADERS, "x-llm-dropped-params": _header("x-llm-dropped-params")},
+                    "content": {_JSON: {"schema": _ref("EmbeddingsResponse")}},
+                },
+                **_generation_errors(),
             },
         }
     },

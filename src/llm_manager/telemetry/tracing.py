@@ -137,8 +137,10 @@ class Tracing:
 
     def start(self, request: Request, request_id: str, *, stream: bool) -> tuple[Span, Attached]:
         """Start the request span as the current span; returns it and the context token to detach at the end."""
+        # The semantic conventions name an embedding call's operation "embeddings" (its task is "embedding").
+        operation = "embeddings" if request.task == "embedding" else "chat"
         attrs: Attributes = {
-            "gen_ai.operation.name": "chat",
+            "gen_ai.operation.name": operation,
             "gen_ai.request.stream": stream,
             "gen_ai.output.type": "json" if request.response_format is not None else "text",
             "llm_manager.request_id": request_id,
@@ -151,7 +153,7 @@ class Tracing:
         _put(attrs, "gen_ai.request.top_p", request.top_p)
         _put(attrs, "gen_ai.request.stop_sequences", request.stop)
         _put(attrs, "llm_manager.project", request.project)
-        name = f"chat {request.model}" if request.model else "chat"
+        name = f"{operation} {request.model}" if request.model else operation
         span = self._tracer.start_span(name, kind=self._client, attributes=attrs)
         if self._log_prompts and span.is_recording():
             span.set_attribute("gen_ai.input.messages", _input_messages(request))
@@ -246,7 +248,7 @@ class Tracing:
         if self._log_prompts:
             attrs["gen_ai.output.messages"] = _output_messages(r)
         span.set_attributes(attrs)
-        span.update_name(f"chat {request_model}")
+        span.update_name(f"{'embeddings' if md.task == 'embedding' else 'chat'} {request_model}")
 
     def _set_error(self, span: Span, error: BaseException | None, attempts: Sequence[Attempt]) -> None:
         code = error_code(error)  # ``error.type``: our stable code, low-cardinality
@@ -260,7 +262,9 @@ class Tracing:
             attrs.setdefault("gen_ai.provider.name", provider_name(last.provider))
         if called:
             attrs["gen_ai.request.model"] = called[0].model
-            span.update_name(f"chat {called[0].model}")
+            # The operation the span was started with (its name's first word: "chat" or "embeddings").
+            operation = str(getattr(span, "name", "chat")).split(" ", 1)[0]
+            span.update_name(f"{operation} {called[0].model}")
         span.set_attributes(attrs)
         span.set_status(self._status(self._error_code, _describe(error)))
 
