@@ -27,6 +27,7 @@ from llm_manager.errors import (
     RateLimitError,
     StreamInterruptedError,
 )
+from llm_manager.embedding import EmbeddingInput, EmbeddingResponse
 from llm_manager.types import Attempt, Message, Request, Response, ResponseMetadata, StreamEvent, Usage
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ __all__ = [
     "ContentFilterError",
     "ContextTooLargeError",
     "ConversationNotFoundError",
+    "EmbeddingInput",
+    "EmbeddingResponse",
     "ExtractionError",
     "InvalidRequestError",
     "LLMManager",

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from llm_manager.embedding_profiles import check_embedding_config, embedding_profile_for
+from llm_manager.embedding_profiles import check_embedding_config, check_task_kinds, embedding_profile_for
 from llm_manager.errors import ConfigError
 from llm_manager.profiles import Family, Modality, family_for
 from llm_manager.telemetry import TelemetryConfig
@@ -538,7 +538,7 @@ def _cross_check(s: Settings, env: Mapping[str, str]) -> list[str]:
                     f"routing.tasks.{task}[{i}]: unknown model {ref!r}.{hint} "
                     f"Defined models: {', '.join(names) or '(none)'}."
                 )
-        problems += _check_chain_kinds(s, task, chain)
+        problems += check_task_kinds(s, task, chain)
     for alias, target in s.routing.aliases.items():
         if target not in s.models:
             problems.append(
@@ -548,27 +548,6 @@ def _cross_check(s: Settings, env: Mapping[str, str]) -> list[str]:
         problems += _check_model(s, name, dep, env)
         problems += check_embedding_config(f"models.{name}", dep)
     return problems
-
-
-def _check_chain_kinds(s: Settings, task: str, chain: list[str]) -> list[str]:
-    """A task routes chat requests or embedding requests, never both: the built-in tasks route chat, ``embedding``
-    routes embedding models, any other task one kind."""
-    kinds = {name: s.models[name].resolved_kind for ref in chain if (name := s.resolve_name(ref)) is not None}
-    if task == "embedding":
-        expected = "embedding"
-    elif task in TASK_TYPES:
-        expected = "chat"
-    else:
-        expected = next(iter(kinds.values()), "chat")
-    misfits = sorted(n for n, k in kinds.items() if k != expected)
-    if not misfits:
-        return []
-    what = "chat requests" if expected == "chat" else "embedding requests"
-    return [
-        f"routing.tasks.{task}: {', '.join(misfits)} {'is not' if len(misfits) == 1 else 'are not'} "
-        f"{('an ' if expected == 'embedding' else 'a ') if len(misfits) == 1 else ''}{expected} model{'s' if len(misfits) > 1 else ''}, and this task routes "
-        f"{what}. Fix: remove {'it' if len(misfits) == 1 else 'them'} (embed() finds embedding models by itself)."
-    ]
 
 
 def _check_model(s: Settings, name: str, dep: DeploymentConfig, env: Mapping[str, str]) -> list[str]:

@@ -13,10 +13,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from llm_manager.config import DeploymentConfig
+    from llm_manager.config import DeploymentConfig, Settings
     from llm_manager.embedding import InputType
 
-__all__ = ["EmbeddingProfile", "EmbeddingSpec", "check_embedding_config", "embedding_profile_for", "embedding_spec"]
+__all__ = [
+    "EmbeddingProfile",
+    "EmbeddingSpec",
+    "check_embedding_config",
+    "check_task_kinds",
+    "embedding_profile_for",
+    "embedding_spec",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,3 +149,28 @@ def check_embedding_config(path: str, dep: DeploymentConfig) -> list[str]:
         allowed = f"{low} to {profile.dimensions}" if low is not None else f"only {profile.dimensions}"
         return [f"{path}.dimensions: {dep.model_name} returns vectors of {allowed} dimensions, not {dep.dimensions}."]
     return []
+
+
+def check_task_kinds(s: Settings, task: str, chain: list[str]) -> list[str]:
+    """A task routes chat requests or embedding requests, never both: the built-in tasks route chat, ``embedding``
+    routes embedding models, any other task one kind."""
+    from llm_manager.types import TASK_TYPES
+
+    kinds = {name: s.models[name].resolved_kind for ref in chain if (name := s.resolve_name(ref)) is not None}
+    if task == "embedding":
+        expected = "embedding"
+    elif task in TASK_TYPES:
+        expected = "chat"
+    else:
+        expected = next(iter(kinds.values()), "chat")
+    misfits = sorted(n for n, k in kinds.items() if k != expected)
+    if not misfits:
+        return []
+    if len(misfits) == 1:
+        what, it = f"{misfits[0]} is not {'an' if expected == 'embedding' else 'a'} {expected} model", "it"
+    else:
+        what, it = f"{', '.join(misfits)} are not {expected} models", "them"
+    return [
+        f"routing.tasks.{task}: {what}, and this task routes {expected} requests. Fix: remove {it} (embed() finds "
+        "embedding models by itself)."
+    ]

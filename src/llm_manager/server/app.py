@@ -571,16 +571,14 @@ def create_app(llm: LLMManager, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES)
         max_body_bytes: larger request bodies are refused with 413.
     """
     gw = _Gateway(llm, max_body_bytes)
-    from llm_manager.server import ui
+    from llm_manager.server import embeddings_api, ui
     from llm_manager.server.admin import Admin
-    from llm_manager.server.embeddings_api import EmbeddingsRoute
 
     admin = Admin(gw)
-    embeddings = EmbeddingsRoute(gw)
     routes = [
         Route("/v1/chat/completions", Endpoint(gw.chat), methods=["POST"]),
         Route("/v1/messages", Endpoint(gw.messages), methods=["POST"]),
-        Route("/v1/embeddings", Endpoint(embeddings), methods=["POST"]),
+        Route("/v1/embeddings", Endpoint(embeddings := embeddings_api.EmbeddingsRoute(gw)), methods=["POST"]),
         Route("/v1/models", gw.models, methods=["GET"]),
         Route("/health", gw.health, methods=["GET"]),
         Route("/health/ready", gw.ready, methods=["GET"]),
