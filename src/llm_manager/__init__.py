@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from llm_manager.embedding import EmbeddingInput, EmbeddingResponse
 from llm_manager.errors import (
     AllCandidatesFailedError,
     AuthenticationError,
@@ -27,7 +28,6 @@ from llm_manager.errors import (
     RateLimitError,
     StreamInterruptedError,
 )
-from llm_manager.embedding import EmbeddingInput, EmbeddingResponse
 from llm_manager.types import Attempt, Message, Request, Response, ResponseMetadata, StreamEvent, Usage
 
 if TYPE_CHECKING:

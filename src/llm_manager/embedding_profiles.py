@@ -8,6 +8,7 @@ price table, like chat models').
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -70,6 +71,7 @@ _PROFILES: dict[str, EmbeddingProfile] = {
 _ORDERED = sorted(_PROFILES, key=len, reverse=True)
 
 
+@functools.lru_cache(maxsize=256)
 def embedding_profile_for(model: str) -> EmbeddingProfile | None:
     """The embedding profile of ``model``, or ``None`` when it is not a known embedding model."""
     name = model.lower().rsplit("/", 1)[-1]

@@ -335,3 +335,26 @@ async def test_an_embedding_call_is_traced_and_counted_as_such() -> None:
         s.labels == {"deployment": "emb-b", "task": "embedding", "status": "ok"} and s.value == 1
         for s in families["llm_manager_requests"].samples
     )
+
+
+async def test_gemini_embeddings_through_the_manager(upstream: FakeUpstream) -> None:
+    cfg = {
+        "g": {
+            "provider": "gemini",
+            "model": "gemini-embedding-001",
+            "base_url": upstream.url + "/v1beta",
+            "api_key": "g-key",
+            "dimensions": 768,
+        }
+    }
+    upstream.push(Reply.json(wire.gemini_batch([wire.vector(1, 768), wire.vector(2, 768)])))
+    async with manager(models=cfg) as llm:
+        r = await llm.embed(["first text here", "second"], input_type="document")
+    sent = upstream.requests[0]
+    assert sent.path.endswith("/models/gemini-embedding-001:batchEmbedContents")
+    assert [q["taskType"] for q in sent.json["requests"]] == ["RETRIEVAL_DOCUMENT"] * 2
+    assert [q["outputDimensionality"] for q in sent.json["requests"]] == [768, 768]
+    assert r.vectors == [wire.vector(1, 768), wire.vector(2, 768)] and r.dropped_params == []
+    # No usage in Gemini's answer: estimated from the text, flagged, and priced at the table's input rate.
+    assert r.usage.estimated and r.usage.prompt_tokens > 0
+    assert r.usage.cost == Decimal(r.usage.prompt_tokens) * Decimal("0.15") / 1_000_000

@@ -29,28 +29,30 @@ __all__ = ["SimulatedEmbeddingsAdapter", "simulated_vector"]
 
 _WORD = re.compile(r"\w+")
 _TRIGRAM_WEIGHT = 0.5
-_SPREAD = 4
+_MIXES = tuple(k * 0x9E37_79B1 & 0xFFFF_FFFF for k in range(4))
 _DEFAULT_SIZE = 256
 """Vector size when the caller names none (the manager always does: from the deployment's ``dimensions``)."""
 
 
 def simulated_vector(text: str, size: int, salt: int) -> list[float]:
     """The unit vector of ``text`` with ``size`` dimensions; ``salt`` (from the seed and model) picks the space."""
-    acc: dict[int, float] = {}
+    acc: dict[int, float] = {}  # only the dimensions a feature lands on: a short text touches few of them
     low = text.lower()
     padded = f" {low} "
     features = [(w, 1.0) for w in _WORD.findall(low) or [low]]
     features += [(padded[i : i + 3], _TRIGRAM_WEIGHT) for i in range(len(padded) - 2)]
+    crc32, get = zlib.crc32, acc.get
     for feature, weight in features:
-        h = zlib.crc32(feature.encode(), salt)
-        for k in range(_SPREAD):
-            # Each feature lands on a few dimensions (mixed from its one hash): denser vectors, same similarities.
-            hk = ((h ^ (k * 0x9E37_79B1)) * 0x85EB_CA6B) & 0xFFFF_FFFF
-            acc[hk % size] = acc.get(hk % size, 0.0) + (weight if hk & 0x8000_0000 else -weight)
-    norm = math.sqrt(sum(v * v for v in acc.values())) or 1.0
-    out = array("f", bytes(4 * size))  # zeros; only the hashed dimensions are set (a text has few features)
+        h = crc32(feature.encode(), salt)
+        # Each feature lands on a few dimensions (mixed from its one hash): denser vectors, same similarities.
+        for mix in _MIXES:
+            hk = ((h ^ mix) * 0x85EB_CA6B) & 0xFFFF_FFFF
+            i = hk % size
+            acc[i] = get(i, 0.0) + (weight if hk & 0x8000_0000 else -weight)
+    scale = 1.0 / (math.hypot(*acc.values()) or 1.0)
+    out = array("f", bytes(4 * size))  # zeros
     for i, v in acc.items():
-        out[i] = v / norm
+        out[i] = v * scale
     return out.tolist()
 
 
