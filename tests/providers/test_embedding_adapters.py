@@ -210,7 +210,7 @@ def test_simulated_vectors_are_deterministic_unit_and_similar_for_similar_text()
 
 
 async def test_simulated_adapter_scripts_failures_and_sizes(http: HttpClient) -> None:
-    endpoint = Endpoint(name="sim-embed", provider="simulated", model="sim-embed", options={"seed": 3})
+    endpoint = Endpoint(name="sim-embed", provider="simulated", model="sim-embed", seed=3)
     adapter = SimulatedEmbeddingsAdapter(endpoint, http)
     adapter.behaviour = adapter.behaviour.model_copy(update={"latency_ms": 0.0, "first_token_ms": 0.0})
     adapter.push("429:0.5")

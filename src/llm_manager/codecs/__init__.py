@@ -9,7 +9,7 @@ A small codec is one module (``openai_embeddings.py``); a large one is a package
 (``openai_chat/``: ``request.py``, ``response.py``, ``stream.py``, ``errors.py``, ``tools.py``). What every codec
 shares is in :mod:`llm_manager.codecs.base`.
 
-Codecs import only ``llm_manager.types``, ``llm_manager.errors``, ``llm_manager.profiles``, the sans-IO helpers
+Codecs import only ``llm_manager.types`` (and ``.embedding``), ``llm_manager.errors``, ``llm_manager.profiles``, the sans-IO helpers
 (``_json``, ``_sse``), the structured-output schema helpers and each other: no HTTP, no routing, no store, no gateway
 (``tests/test_package.py`` checks it). This file imports nothing, so codecs can be added without touching it.
 """

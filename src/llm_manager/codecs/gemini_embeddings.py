@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from llm_manager import _json
 from llm_manager.codecs._float32 import VectorError, as_float32
+from llm_manager.codecs.gemini_generate.request import model_path
 from llm_manager.embedding import EmbedCall, Embedded, InputType
 
 __all__ = [
@@ -132,11 +133,6 @@ class BatchEmbedContentsResponse(_Wire):
 
     embeddings: list[ContentEmbedding]
     usage_metadata: EmbeddingUsageMetadata | None = Field(default=None, alias="usageMetadata")
-
-
-def model_path(model: str) -> str:
-    """``models/{model}`` (tuned models already carry their ``tunedModels/`` prefix)."""
-    return model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"
 
 
 # -- egress: our request to Gemini, its answer --------------------------------------------------------------------

@@ -1,25 +1,26 @@
 """Gemini embedding models (``models/{model}:batchEmbedContents`` on the Generative Language API).
 
-The body is built and the answer read by :mod:`llm_manager.codecs.gemini_embeddings`; errors are Google RPC
-statuses, mapped by the Gemini chat adapter's :func:`~llm_manager.providers.gemini.map_error` (a 429's
-``RetryInfo``, a 400 ``API_KEY_INVALID``). The key travels in ``x-goog-api-key``, never in the URL. Requests of
-more than 100 texts are sent in slices of 100, concurrently.
+The transport is the Gemini chat adapter's (URL, ``x-goog-api-key`` header — never the URL — and the ``GET
+models/{model}`` probe); the body is built and the answer read by :mod:`llm_manager.codecs.gemini_embeddings`, and
+errors (Google RPC statuses: a 429's ``RetryInfo``, a 400 ``API_KEY_INVALID``) are decoded by the Gemini error codec.
+Requests of more than 100 texts are sent in slices of 100, concurrently.
 """
 
 from __future__ import annotations
 
 from llm_manager import _json
-from llm_manager.codecs.gemini_embeddings import MAX_BATCH, DecodeError, decode_response, encode_request, model_path
+from llm_manager.codecs.gemini_embeddings import MAX_BATCH, DecodeError, decode_response, encode_request
+from llm_manager.codecs.gemini_generate.errors import decode_error, text_of
 from llm_manager.embedding import EmbedCall, Embedded
 from llm_manager.errors import InvalidRequestError, ModelUnavailableError, ProviderError
 from llm_manager.providers.embedding_base import EmbeddingAdapter
-from llm_manager.providers.gemini import map_error
+from llm_manager.providers.gemini import GeminiAdapter
 
 __all__ = ["GeminiEmbeddingsAdapter"]
 
 
-class GeminiEmbeddingsAdapter(EmbeddingAdapter):
-    """Adapter for Gemini embedding models; one instance per configured deployment."""
+class GeminiEmbeddingsAdapter(EmbeddingAdapter, GeminiAdapter):
+    """Adapter for Gemini embedding models; one instance per configured deployment (chat is refused)."""
 
     kind = "gemini"
     task_types = True
@@ -39,35 +40,14 @@ class GeminiEmbeddingsAdapter(EmbeddingAdapter):
         body = encode_request(self.endpoint.model, call)
         body.update(self.endpoint.extra_body)
         try:
-            resp = await self.http.post(self._url(), headers=self._headers(api_key), body=_json.dumps(body))
+            url = self._url("batchEmbedContents")
+            resp = await self.http.post(url, headers=self._headers(api_key), body=_json.dumps(body))
             if not 200 <= resp.status < 300:
-                raise map_error(resp.status, resp.headers, resp.body)
+                raise decode_error(resp.status, resp.headers, resp.body)
             try:
                 return decode_response(resp.body, len(call.texts))
             except DecodeError as exc:
-                text = resp.body[:4000].decode("utf-8", errors="replace")
-                raise ModelUnavailableError(str(exc), status_code=resp.status, body=text) from None
+                raise ModelUnavailableError(str(exc), status_code=resp.status, body=text_of(resp.body)) from None
         except ProviderError as exc:
             self.tag(exc)
             raise
-
-    async def probe(self, *, api_key: str | None) -> None:
-        """``GET models/{model}``: reachability, the key and the model name, without spending tokens."""
-        url = f"{self.endpoint.base_url.rstrip('/')}/{model_path(self.endpoint.model)}"
-        headers = {k: v for k, v in self._headers(api_key).items() if k != "content-type"}
-        try:
-            resp = await self.http.request("GET", url, headers=headers)
-            if not 200 <= resp.status < 300:
-                raise map_error(resp.status, resp.headers, resp.body)
-        except ProviderError as exc:
-            self.tag(exc)
-            raise
-
-    def _url(self) -> str:
-        return f"{self.endpoint.base_url.rstrip('/')}/{model_path(self.endpoint.model)}:batchEmbedContents"
-
-    def _headers(self, api_key: str | None) -> dict[str, str]:
-        headers = {"content-type": "application/json", **self.endpoint.headers}
-        if api_key is not None:
-            headers["x-goog-api-key"] = api_key
-        return headers

@@ -67,8 +67,7 @@ class SimulatedEmbeddingsAdapter(EmbeddingAdapter, SimulatedAdapter):
         super().__init__(endpoint, http)
         self.calls_received: deque[EmbedCall] = deque(maxlen=100)
         """The most recent calls (tests inspect what reached the model)."""
-        seed = endpoint.options.get("seed", 0)
-        self._salt = zlib.crc32(f"{seed}:{endpoint.model}".encode())
+        self._salt = zlib.crc32(f"{endpoint.seed}:{endpoint.model}".encode())
 
     async def send(self, call: EmbedCall, *, api_key: str | None) -> Embedded:  # noqa: ARG002
         """Vectors after ``latency_ms`` (or the scripted failure)."""
