@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from llm_manager.errors import ConfigError
 from llm_manager.routing.planner import Plan
 from llm_manager.tokens import estimate_tokens
-from llm_manager.types import TASK_TYPES, Attempt
+from llm_manager.types import TASK_TYPES
 
 if TYPE_CHECKING:
     from llm_manager.config import Settings
@@ -49,21 +49,17 @@ def plan_embedding(
     size = inp.dimensions or first.dimensions
     prompt_tokens = estimate_tokens(inp.chars, inp.count)
     fits: list[Deployment] = []
-    skipped: list[Attempt] = []
+    unfit: list[str] = []
     first_model = deployments[names[0]].endpoint.model
     for name in names:
-        dep, spec = deployments[name], specs[name]
-        why = _unfit(inp, spec, size, dep.endpoint.model, first_model)
+        dep = deployments[name]
+        why = _unfit(inp, specs[name], size, dep.endpoint.model, first_model)
         if why is None:
             fits.append(dep)
         else:
-            code, detail = why
-            skipped.append(_skip(dep, code, detail))
+            unfit.append(f"{name}: {why}")
     if not fits:
-        reasons = "; ".join(f"{a.deployment}: {a.error}" for a in skipped)
-        err = ConfigError(f"no embedding model can take this request ({reasons})")
-        err.attempts = skipped
-        raise err
+        raise ConfigError(f"no embedding model can take this request ({'; '.join(unfit)})")
     # A model of another size is not a candidate passed over but not a candidate at all: no attempt is recorded
     # for it (the ledger would get a "skipped" row per request and per such model).
     return EmbeddingPlan(Plan(fits, [], prompt_tokens, prompt_tokens), size)
@@ -93,25 +89,13 @@ def _chain(route: Request, settings: Settings, specs: Mapping[str, EmbeddingSpec
     return [name, *(n for n in chain if n != name)]
 
 
-def _unfit(inp: EmbeddingInput, spec: EmbeddingSpec, size: int, model: str, first_model: str) -> tuple[str, str] | None:
-    """Why a deployment cannot take the request (``(code, detail)``), or ``None`` when it can."""
+def _unfit(inp: EmbeddingInput, spec: EmbeddingSpec, size: int, model: str, first_model: str) -> str | None:
+    """Why a deployment cannot take the request, or ``None`` when it can."""
     if not spec.can_produce(size):
-        return "dimensions", f"returns {spec.dimensions}-dimension vectors, not {size}"
+        return f"returns {spec.dimensions}-dimension vectors, not {size}"
     if inp.tokens is not None:
         if spec.profile is None or not spec.profile.token_input:
-            return "token_input", "takes text, not token ids"
+            return "takes text, not token ids"
         if model != first_model:
-            return "token_input", f"token ids are {first_model}'s, and this is {model}"
+            return f"token ids are {first_model}'s, and this is {model}"
     return None
-
-
-def _skip(dep: Deployment, code: str, detail: str) -> Attempt:
-    return Attempt(
-        deployment=dep.name,
-        provider=dep.provider,
-        model=dep.endpoint.model,
-        ok=False,
-        skipped=True,
-        error_code=code,
-        error=detail,
-    )

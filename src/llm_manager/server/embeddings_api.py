@@ -19,7 +19,7 @@ from llm_manager import _json
 from llm_manager.codecs.openai_embeddings import DecodeError, EncodingFormat, decode_request, encode_response
 from llm_manager.codecs.openai_embeddings import unknown_fields as unknown_body_fields
 from llm_manager.server.asgi import Incoming, Receive, Scope, Send, send_whole
-from llm_manager.server.openai_api import BadBody, UnknownModel, response_headers, steer
+from llm_manager.server.openai_api import BadBody, response_headers, route, steer
 from llm_manager.types import TASK_TYPES
 
 if TYPE_CHECKING:
@@ -49,30 +49,11 @@ def parse_embeddings(body: Any, headers: Mapping[str, str], settings: Settings) 
         req, fields = decode_request(body)
     except DecodeError as exc:
         raise BadBody(exc.message, exc.param) from None
-    prefs = _route(req.model, headers, settings)
+    # Embeddings are routed by the embedding task; a chat task is refused with the reason by embed().
+    prefs = route(req.model, headers, settings, (*TASK_TYPES, "embedding", *settings.routing.tasks))
     steer(headers, fields.pop("user", None), prefs)
     inputs = {"texts": fields.pop("texts", None), **fields}
     return ParsedEmbeddings(inputs, prefs, req.encoding_format, unknown_body_fields(body))
-
-
-def _route(model: str, headers: Mapping[str, str], settings: Settings) -> dict[str, Any]:
-    """``model`` (deployment | alias | ``task:<name>``) and ``x-llm-task`` as routing preferences."""
-    if not model:
-        raise BadBody("you must provide a model parameter", "model")
-    prefs: dict[str, Any] = {}
-    task = headers.get("x-llm-task")
-    if model.startswith("task:"):
-        task = model[5:]
-    else:
-        name = settings.resolve_name(model)
-        if name is None:
-            raise UnknownModel(model)
-        prefs["model"] = name
-    if task is not None:
-        if task not in (*TASK_TYPES, "embedding", *settings.routing.tasks):
-            raise BadBody(f"unknown task {task!r}: embeddings are routed by task:embedding", "model")
-        prefs["task"] = task
-    return prefs
 
 
 class EmbeddingsRoute:

@@ -6,7 +6,7 @@ Pure functions over dicts and bytes (no HTTP here), so the app module stays a th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -144,8 +144,11 @@ def steer(headers: Mapping[str, str], user: Any, prefs: dict[str, Any]) -> None:
         prefs["cache"] = False
 
 
-def route(model: Any, headers: Mapping[str, str], settings: Settings) -> dict[str, Any]:
-    """``model`` (deployment | alias | ``task:<type>``) and ``x-llm-task`` as :class:`Request` preferences."""
+def route(
+    model: Any, headers: Mapping[str, str], settings: Settings, tasks: Sequence[str] = TASK_TYPES
+) -> dict[str, Any]:
+    """``model`` (deployment | alias | ``task:<type>``, ``<type>`` one of ``tasks``) and ``x-llm-task`` as
+    :class:`Request` preferences."""
     if not isinstance(model, str) or not model:
         raise BadBody("you must provide a model parameter", "model")
     prefs: dict[str, Any] = {}
@@ -160,8 +163,8 @@ def route(model: Any, headers: Mapping[str, str], settings: Settings) -> dict[st
             raise UnknownModel(model)
         prefs["model"] = name
     if task is not None:
-        if task not in TASK_TYPES:
-            raise BadBody(f"unknown task {task!r}: use one of {', '.join(TASK_TYPES)}", "model")
+        if task not in tasks:
+            raise BadBody(f"unknown task {task!r}: use one of {', '.join(tasks)}", "model")
         prefs["task"] = task
     return prefs
 
