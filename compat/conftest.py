@@ -77,6 +77,13 @@ def gateway_config(up: Upstreams, store: Path) -> dict[str, Any]:
                 "api_key": "sk-ant-compat",
                 "aliases": ["smart"],
             },
+            "embed": {
+                "provider": "openai",
+                "model": "text-embedding-3-small",
+                "base_url": up.openai.url + "/v1",
+                "api_key": "sk-compat-openai",
+                "dimensions": 256,
+            },
         },
         "routing": {"tasks": {"general": ["gpt", "claude"], "analysis": ["claude", "gpt"]}, "max_retries": 0},
         "cache": {"enabled": False},

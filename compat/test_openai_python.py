@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import openai
 import pytest
 from pydantic import BaseModel
 
 from compat.conftest import Gateway
-from compat.upstream import ANSWER
+from compat.upstream import ANSWER, EMBEDDING_MODEL
 
 # Known gaps, each a strict xfail: the day the gateway does it, the test passes, the run fails, and the marker goes.
 JSON_MODE_GAP = pytest.mark.xfail(strict=True, reason="JSON mode (`response_format: json_object`) is not forwarded")
 IMAGE_GAP = pytest.mark.xfail(strict=True, reason="image and other non-text content parts are refused (400)")
 RESPONSES_GAP = pytest.mark.xfail(strict=True, reason="`/v1/responses` is not served yet (404)")
-EMBEDDINGS_GAP = pytest.mark.xfail(strict=True, reason="`/v1/embeddings` is not served yet (404)")
 
 WEATHER = {
     "type": "function",
@@ -193,7 +193,18 @@ def test_responses_stream(gateway: Gateway) -> None:
 
 
 @pytest.mark.client("openai-python", "embeddings")
-@EMBEDDINGS_GAP
-def test_embeddings(gateway: Gateway) -> None:
-    resp = client(gateway).embeddings.create(model="embed", input=["first text", "second text"])
-    assert len(resp.data) == 2 and len(resp.data[0].embedding) > 0
+@pytest.mark.parametrize("fmt", [None, "float"])
+def test_embeddings(gateway: Gateway, fmt: str | None) -> None:
+    mark = gateway.upstreams.mark()
+    extra: dict[str, Any] = {"encoding_format": fmt} if fmt else {}
+    resp = client(gateway).embeddings.create(model="embed", input=["first text", "second text"], **extra)
+    assert [len(d.embedding) for d in resp.data] == [256, 256] and resp.data[0].embedding != resp.data[1].embedding
+    assert resp.model == EMBEDDING_MODEL and resp.usage.prompt_tokens == 4
+    (sent,) = gateway.upstreams.openai_since(mark)
+    # The SDK asks for base64 unless told otherwise; the gateway asks its upstream for base64 and the configured size.
+    assert sent == {
+        "model": EMBEDDING_MODEL,
+        "input": ["first text", "second text"],
+        "encoding_format": "base64",
+        "dimensions": 256,
+    }

@@ -8,7 +8,9 @@ official SDKs' types) and decides *what* to answer from the request itself, the 
   arguments valid against its schema;
 - a JSON schema asked for (OpenAI ``response_format``, Anthropic's forced tool) → JSON valid against it;
 - JSON mode (``{"type": "json_object"}``) → a JSON object;
-- otherwise a fixed sentence, streamed in three pieces when ``stream`` is set.
+- otherwise a fixed sentence, streamed in three pieces when ``stream`` is set;
+- ``POST /v1/embeddings`` → one deterministic vector per input, of the size asked for (``dimensions``), as JSON
+  numbers or base64 as ``encoding_format`` says.
 
 Tests then assert on :attr:`FakeUpstream.requests`: what really reached the provider.
 """
@@ -21,16 +23,17 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from tests.fakes import anthropic_wire, openai_wire
+from tests.fakes import anthropic_wire, embeddings_wire, openai_wire
 from tests.fakes.server import FakeUpstream, Recorded, Reply, serve_in_thread
 
 from llm_manager.providers._fake_json import fake_from_schema
 
-__all__ = ["ANSWER", "Upstreams", "anthropic_reply", "openai_reply", "running_upstreams"]
+__all__ = ["ANSWER", "EMBEDDING_MODEL", "Upstreams", "anthropic_reply", "openai_reply", "running_upstreams"]
 
 ANSWER = "Hello from the fake upstream."
 PIECES = ["Hello ", "from the ", "fake upstream."]
 OPENAI_MODEL = "gpt-4o-mini-2024-07-18"
+EMBEDDING_MODEL = "text-embedding-3-small"
 
 
 def _tool_args(tool_schema: dict[str, Any], name: str) -> str:
@@ -45,6 +48,8 @@ def openai_reply(req: Recorded) -> Reply:
     if req.method == "GET":
         return Reply.json(openai_wire.models_list(OPENAI_MODEL))
     body = req.json
+    if req.path.endswith("/embeddings"):
+        return _embeddings_reply(body)
     call = _openai_tool_call(body)
     if call is not None:
         return _openai_tool_reply(body, call)
@@ -54,6 +59,16 @@ def openai_reply(req: Recorded) -> Reply:
         usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return Reply.sse(openai_wire.stream_events(pieces, model=OPENAI_MODEL, usage=usage))
     return Reply.json(openai_wire.completion(text, model=OPENAI_MODEL))
+
+
+def _embeddings_reply(body: dict[str, Any]) -> Reply:
+    inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    size = body.get("dimensions", 1536)
+    vectors = [embeddings_wire.vector(i + 1, size) for i in range(len(inputs))]
+    b64 = body.get("encoding_format") == "base64"
+    return Reply.json(
+        embeddings_wire.openai_list(vectors, model=EMBEDDING_MODEL, prompt_tokens=2 * len(inputs), b64=b64)
+    )
 
 
 def _openai_text(body: dict[str, Any]) -> str:

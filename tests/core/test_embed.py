@@ -18,6 +18,7 @@ from llm_manager import (
     ConfigError,
     InvalidRequestError,
     LLMManager,
+    RateLimitError,
 )
 from llm_manager.config import load_settings
 from llm_manager.providers.simulated_embeddings import SimulatedEmbeddingsAdapter
@@ -358,3 +359,15 @@ async def test_gemini_embeddings_through_the_manager(upstream: FakeUpstream) -> 
     # No usage in Gemini's answer: estimated from the text, flagged, and priced at the table's input rate.
     assert r.usage.estimated and r.usage.prompt_tokens > 0
     assert r.usage.cost == Decimal(r.usage.prompt_tokens) * Decimal("0.15") / 1_000_000
+
+
+async def test_rate_limits_apply_to_embedding_models() -> None:
+    cfg = models(
+        **{"emb-a": {"provider": "simulated", "kind": "embedding", "dimensions": 64, "rpm": 1, "simulate": instant()}}
+    )
+    del cfg["emb-b"]
+    async with manager(models=cfg, routing={"queue_timeout_s": 0}) as llm:
+        await llm.embed("one", model="emb-a", fallback=False)
+        with pytest.raises(RateLimitError, match="rate limit"):
+            await llm.embed("two", model="emb-a", fallback=False)
+        assert len(sim(llm, "emb-a").calls_received) == 1
