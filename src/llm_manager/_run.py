@@ -406,8 +406,9 @@ class Run:
                 request_id=self.request_id,
             )
         else:
+            why = "; ".join(dict.fromkeys(f"{d.name}: {r.detail}" for d, r in self.refusals))
             return AllCandidatesFailedError(
-                f"no candidate could take the request: {names}", attempts=self.attempts, request_id=self.request_id
+                f"no candidate could take the request: {why}", attempts=self.attempts, request_id=self.request_id
             )
         err.attempts = list(self.attempts)
         return err

@@ -248,6 +248,9 @@ class RoutingConfig(_Strict):
     queue_timeout_s: float = Field(default=10.0, ge=0)
     """When every candidate is at its rate limit: how long a request may wait for room (high priority first)."""
     hedge: HedgeConfig = Field(default_factory=lambda: HedgeConfig())
+    key_reprobe_s: float | None = Field(default=300.0, gt=0)
+    """A pool key that failed authentication (401 / 403) is out of its pool this long, then tried again (keys are
+    rotated, proxies answer transient 401s); ``null``: out for the life of the process."""
 
 
 class CircuitBreakerConfig(_Strict):

@@ -128,7 +128,10 @@ class LLMManager:
         self.deployments: dict[str, Deployment] = self._build(settings, adapters or {})
         self.state = state if state is not None else make_state(settings.state.redis_url, settings.state.prefix)
         self.wall_clock = wall_clock
-        self.pools = {n: KeyPool(n, d.config.keys, d.config.key_weights) for n, d in self.deployments.items()}
+        reprobe_s = settings.routing.key_reprobe_s
+        self.pools = {
+            n: KeyPool(n, d.config.keys, d.config.key_weights, reprobe_s) for n, d in self.deployments.items()
+        }
         self.admission = Admission(self.state, settings.routing.circuit_breaker, self.pools, clock=wall_clock)
         self.executor = Executor(settings.routing, self.stats, self.admission, clock=clock, sleep=sleep, rand=rand)
         self.cache = ResponseCache(self.state, settings.cache, clock=wall_clock) if settings.cache.enabled else None
@@ -692,7 +695,7 @@ class LLMManager:
         t0 = time.perf_counter()
         try:
             async with asyncio.timeout(timeout_s):
-                live = [e for e in self.pools[dep.name].entries if not e.disabled]
+                live = [e for e in self.pools[dep.name].entries if e.usable(self.wall_clock())]
                 await dep.adapter.probe(api_key=live[0].key if live else None)
         except (LLMManagerError, TimeoutError) as exc:
             code = exc.code if isinstance(exc, LLMManagerError) else "timeout"

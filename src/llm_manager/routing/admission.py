@@ -8,6 +8,7 @@ key pool (a 429 cools the key, an authentication failure removes it).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -100,7 +101,11 @@ class Admission:
         keys: list[KeyEntry | None] = list(pool.candidates(now)) if len(pool) else [None]
         if not keys:
             await self._unreserve(dep, now, tokens, limited)
-            return Refusal("no_key", 0.0, "every key was removed after authentication failures")
+            wait = pool.next_reprobe_in(now)
+            if not math.isfinite(wait):  # removed for good (routing.key_reprobe_s: null)
+                return Refusal("no_key", 0.0, "every key was removed after authentication failures")
+            detail = f"every key was removed after authentication failures; the first is tried again in {wait:.0f}s"
+            return Refusal("no_key", wait, detail)
         soonest = float("inf")
         for key in keys:
             bkey = self.breaker_key(dep, key)
@@ -146,13 +151,19 @@ class Admission:
 
     def _update_pool(self, ticket: Ticket, error: BaseException | None, now: float) -> bool:
         key, pool = ticket.key, self.pools[ticket.dep.name]
-        if key is None or error is None:
+        if key is None:
+            return False
+        if error is None or not (isinstance(error, AuthenticationError) or breaker_counts_as_failure(error)):
+            # The provider accepted the key (an answer, a 429, a rejected request): a key on probation is back.
+            # A 5xx or a timeout says nothing about the key: it stays on probation.
+            pool.restore(key)
+        if error is None:
             return False
         key.failures += 1
         if isinstance(error, RateLimitError):
             pool.cool(key, now, error.retry_after)
         elif isinstance(error, AuthenticationError):
-            pool.disable(key, f"{error.status_code or ''} {error.message}".strip())
+            pool.disable(key, f"{error.status_code or ''} {error.message}".strip(), now)
         else:
             return False
-        return any(not e.disabled and e.cooling_until <= now for e in pool.entries)
+        return any(e.usable(now) and e.cooling_until <= now for e in pool.entries)
