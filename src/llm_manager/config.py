@@ -342,7 +342,14 @@ class GatewayConfig(_Strict):
     max_request_timeout_s: float = Field(default=600.0, gt=0)
     """The longest deadline a client may ask for with ``x-llm-timeout``; longer ones are cut to this."""
     body_timeout_s: float = Field(default=30.0, gt=0)
-    """A request body must arrive within this; a slower one gets 408 and its connection is closed."""
+    """A request body must arrive within this, from the end of its headers (a request that declares a body and
+    sends none included); a slower one gets 408 and its connection is closed."""
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    """``serve``: a request line and headers must arrive within this, from the connection's opening (or the next
+    request's first byte); a slower client gets 408 and its connection is closed."""
+    max_connections_per_client: int | None = Field(default=None, ge=1)
+    """``serve``: open connections allowed from one client address; past it a connection is answered 429 and
+    closed. Off by default: behind a load balancer every connection comes from one address."""
     drain_timeout_s: float = Field(default=30.0, ge=0)
     """On SIGTERM / SIGINT: how long in-flight requests and streams may run on before they are cut."""
     allowed_hosts: list[str] = Field(default_factory=lambda: ["localhost", "127.0.0.1", "::1"])

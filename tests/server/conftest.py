@@ -52,8 +52,9 @@ class Gateway:
         return asyncio.run_coroutine_threadsafe(fn(self.llm), self.loop).result(timeout=10)
 
 
-def start_gateway(settings: Settings, **manager_kw: Any) -> Iterator[Gateway]:
-    """Serve ``settings`` until the generator is closed; ``manager_kw`` go to :class:`LLMManager` (clocks …)."""
+def start_gateway(settings: Settings, *, http: str = "auto", **manager_kw: Any) -> Iterator[Gateway]:
+    """Serve ``settings`` until the generator is closed, with ``serve``'s HTTP protocol for ``--http`` ``http``;
+    ``manager_kw`` go to :class:`LLMManager` (clocks …)."""
     import uvicorn
 
     from llm_manager.cli.serve import http_protocol
@@ -70,8 +71,9 @@ def start_gateway(settings: Settings, **manager_kw: Any) -> Iterator[Gateway]:
     async def main() -> None:
         llm = LLMManager(settings, **manager_kw)
         app = create_app(llm)
-        # The HTTP protocol ``serve`` runs, so that every gateway test goes through it.
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", http=http_protocol("auto"))
+        # The HTTP protocol ``serve`` runs (with its connection guards), so that every gateway test goes through it.
+        protocol = http_protocol(http, settings.gateway)
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", http=protocol)
         server = uvicorn.Server(config)
         holder.update(llm=llm, app=app, server=server, loop=asyncio.get_running_loop())
         try:

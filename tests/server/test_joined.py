@@ -73,7 +73,9 @@ async def test_100_continue_is_not_held_and_a_closed_connection_gets_nothing() -
 def test_serve_picks_it_for_httptools_only() -> None:
     assert http_protocol("auto") is JoinedHttpToolsProtocol
     assert http_protocol("httptools") is JoinedHttpToolsProtocol
-    assert http_protocol("h11") == "h11"
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    assert http_protocol("h11") is H11Protocol
 
 
 # -- over a real connection ---------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import click
 from llm_manager.errors import ConfigError
 
 if TYPE_CHECKING:
+    from llm_manager.config import GatewayConfig
     from llm_manager.manager import LLMManager
 
 __all__ = ["serve"]
@@ -114,18 +115,33 @@ def _freeze_startup_objects() -> None:
     gc.set_threshold(_GC_GEN0_THRESHOLD, 20, 100)
 
 
-def http_protocol(http_parser: str) -> Any:
+def http_protocol(http_parser: str, limits: GatewayConfig | None = None) -> Any:
     """What uvicorn's ``http`` setting gets for ``--http``: with httptools, our protocol that writes a response's
-    head together with its first body bytes (``server/joined.py``)."""
-    if http_parser == "h11":
-        return http_parser
-    try:
-        from llm_manager.server.joined import JoinedHttpToolsProtocol
-    except ImportError:  # httptools is missing
-        if http_parser == "httptools":
-            raise click.UsageError("--http httptools: httptools is not installed") from None
-        return http_parser
-    return JoinedHttpToolsProtocol
+    head together with its first body bytes (``server/joined.py``); with ``limits``, guarded by their header and
+    body clocks and per-client connection cap (``server/connections.py``: uvicorn has neither)."""
+    base: Any = None
+    if http_parser != "h11":
+        try:
+            from llm_manager.server.joined import JoinedHttpToolsProtocol
+        except ImportError:  # httptools is missing
+            if http_parser == "httptools":
+                raise click.UsageError("--http httptools: httptools is not installed") from None
+        else:
+            base = JoinedHttpToolsProtocol
+    if base is None:
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+
+        base = H11Protocol
+    if limits is None:
+        return base
+    from llm_manager.server.connections import guarded
+
+    return guarded(
+        base,
+        header_timeout_s=limits.header_timeout_s,
+        body_timeout_s=limits.body_timeout_s,
+        max_connections_per_client=limits.max_connections_per_client,
+    )
 
 
 async def _serve(
@@ -162,7 +178,7 @@ async def _serve(
             log_level="warning",
             log_config=None,  # uvicorn's records go to the CLI's handler, which masks secrets, not to its own
             lifespan="off",
-            http=http_protocol(http_parser),
+            http=http_protocol(http_parser, llm.settings.gateway),
             access_log=False,  # never shown at log level warning, yet uvicorn would format its fields per request
             proxy_headers=False,  # nothing here reads the client's address: no X-Forwarded-For rewriting per request
             timeout_graceful_shutdown=math.ceil(drain_s + _CUT_GRACE_S),

@@ -243,7 +243,9 @@ class _Gateway:
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             raise _Reject(self._too_big())  # refuse before reading a byte of it
         try:
-            raw = await read_body(http.receive, self.max_body_bytes, self.limits.body_timeout_s)
+            raw = await read_body(
+                http.receive, self.max_body_bytes, self.limits.body_timeout_s, timed_by_server=http.body_timed
+            )
         except BodyError as exc:
             if exc.kind == "too_large":  # a chunked body has no length to check up front
                 raise _Reject(self._too_big()) from None

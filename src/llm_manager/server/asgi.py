@@ -18,6 +18,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
+from llm_manager.server.connections import BODY_TIMED
+
 __all__ = [
     "ASGIApp",
     "BodyError",
@@ -40,10 +42,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class Incoming:
-    """One request's headers (lower-case names; the first of repeated ones, as Starlette reads them) and
-    ``receive``."""
+    """One request's headers (lower-case names; the first of repeated ones, as Starlette reads them), ``receive``,
+    and whether the server times its body (see :func:`read_body`)."""
 
-    __slots__ = ("headers", "receive")
+    __slots__ = ("body_timed", "headers", "receive")
 
     def __init__(self, scope: Scope, receive: Receive) -> None:
         headers: dict[str, str] = {}
@@ -53,6 +55,8 @@ class Incoming:
                 headers[key] = value.decode("latin-1")
         self.headers = headers
         self.receive = receive
+        extensions = scope.get("extensions")
+        self.body_timed = bool(extensions and extensions.get(BODY_TIMED))
 
 
 class BodyError(Exception):
@@ -63,12 +67,26 @@ class BodyError(Exception):
         self.kind = kind
 
 
-async def read_body(receive: Receive, limit: int, timeout_s: float) -> bytes:
-    """The whole request body, at most ``limit`` bytes, arriving within ``timeout_s``. Raises :class:`BodyError`."""
-    message = await receive()  # usually the whole body, already read by the server: no timer needed for it
+async def read_body(receive: Receive, limit: int, timeout_s: float, *, timed_by_server: bool = False) -> bytes:
+    """The whole request body, at most ``limit`` bytes, arriving within ``timeout_s`` of the call (the first byte
+    included: a request that declares a body and sends none is timed out too). Raises :class:`BodyError`.
+
+    ``timed_by_server``: the server already holds the body to that clock (``llm-manager serve``'s protocol, see
+    :mod:`llm_manager.server.connections`, marks such requests): no timer is started here, so a body that came with
+    its headers costs none."""
+    if timed_by_server:
+        return await _read_body(receive, limit)
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await _read_body(receive, limit)
+    except TimeoutError:
+        raise BodyError("slow") from None
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    message = await receive()  # usually the whole body, already read by the server
     parts: list[bytes] = []
     size = 0
-    deadline: float | None = None
     while True:
         if message["type"] == "http.disconnect":
             raise BodyError("disconnected")
@@ -82,15 +100,7 @@ async def read_body(receive: Receive, limit: int, timeout_s: float) -> bytes:
             parts.append(chunk)
             return b"".join(parts)
         parts.append(chunk)
-        # A body trickling in must not hold the request open for ever (a slow client, or one that attacks).
-        loop = asyncio.get_running_loop()
-        if deadline is None:
-            deadline = loop.time() + timeout_s
-        try:
-            async with asyncio.timeout_at(deadline):
-                message = await receive()
-        except TimeoutError:
-            raise BodyError("slow") from None
+        message = await receive()
 
 
 def _raw_headers(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
