@@ -46,8 +46,9 @@ def test_dependency_order() -> None:
         bad = {m for m in _imports(path) if m.startswith("llm_manager.providers") and m not in allowed_provider_modules}
         assert not bad, f"routing/{path.name} imports {bad}"
     for mod in ("types.py", "errors.py"):
-        assert _imports(SRC / mod) <= {"llm_manager.types", "llm_manager._redact"}, mod
+        assert _imports(SRC / mod) <= {"llm_manager.types", "llm_manager._redact", "llm_manager.content"}, mod
     assert not _imports(SRC / "_redact.py"), "_redact.py is a leaf: errors.py imports it"
+    assert not _imports(SRC / "content.py"), "content.py is a leaf: types.py imports it"
 
 
 def test_codecs_know_wire_formats_only_and_the_gateway_no_adapter() -> None:

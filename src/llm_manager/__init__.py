@@ -27,8 +27,24 @@ from llm_manager.errors import (
     ProviderTimeoutError,
     RateLimitError,
     StreamInterruptedError,
+    UnsupportedContentError,
 )
-from llm_manager.types import Attempt, Message, Request, Response, ResponseMetadata, StreamEvent, Usage
+from llm_manager.types import (
+    Attempt,
+    AudioPart,
+    FilePart,
+    ImagePart,
+    Message,
+    Passthrough,
+    Reasoning,
+    ReasoningPart,
+    Request,
+    Response,
+    ResponseMetadata,
+    StreamEvent,
+    TextPart,
+    Usage,
+)
 
 if TYPE_CHECKING:
     from llm_manager.answers import ResponseStream
@@ -39,8 +55,10 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "__version__",
     "AllCandidatesFailedError",
     "Attempt",
+    "AudioPart",
     "AuthenticationError",
     "BudgetExceededError",
     "CircuitOpenError",
@@ -51,14 +69,19 @@ __all__ = [
     "EmbeddingInput",
     "EmbeddingResponse",
     "ExtractionError",
+    "FilePart",
+    "ImagePart",
     "InvalidRequestError",
     "LLMManager",
     "LLMManagerError",
     "Message",
     "ModelUnavailableError",
+    "Passthrough",
     "ProviderError",
     "ProviderTimeoutError",
     "RateLimitError",
+    "Reasoning",
+    "ReasoningPart",
     "Request",
     "Response",
     "ResponseMetadata",
@@ -67,8 +90,9 @@ __all__ = [
     "StreamEvent",
     "StreamInterruptedError",
     "SyncLLMManager",
+    "TextPart",
+    "UnsupportedContentError",
     "Usage",
-    "__version__",
 ]
 
 _LAZY = {

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from llm_manager.codecs.base import Completion
 from llm_manager.errors import (
     AllCandidatesFailedError,
     AuthenticationError,
@@ -25,43 +26,35 @@ from llm_manager.tokens import estimate_prompt_tokens
 from llm_manager.types import Attempt, Response, ResponseMetadata, ToolCall, Usage
 
 if TYPE_CHECKING:
+    from llm_manager.codecs.base import Chunk
     from llm_manager.executor import Executor
-    from llm_manager.providers.base import Chunk, Completion
     from llm_manager.routing.planner import Deployment, Plan
     from llm_manager.routing.queue import Waiter
     from llm_manager.types import Request
 
-__all__ = ["Accumulator", "Done", "Run"]
+__all__ = ["Accumulator", "Done", "Run", "used_tokens"]
 
 
 class Accumulator:
     """Collects a stream into a :class:`Done`."""
 
-    __slots__ = (
-        "cached_tokens",
-        "calls",
-        "chunks",
-        "completion_tokens",
-        "finish_reason",
-        "model",
-        "parts",
-        "prompt_tokens",
-    )
+    __slots__ = ("calls", "chunks", "done_", "parts", "reasoning")
 
     def __init__(self) -> None:
         self.parts: list[str] = []
+        self.reasoning: list[str] = []
         self.calls: dict[int, list[str]] = {}
         """Tool calls by index: ``[id, name, arguments…]``."""
-        self.finish_reason: str | None = None
-        self.model: str | None = None
-        self.prompt_tokens: int | None = None
-        self.completion_tokens: int | None = None
-        self.cached_tokens = 0
+        self.done_ = Done("")
+        """Everything but the text, reasoning and calls, as the chunks tell it (the last word wins)."""
         self.chunks = 0
 
     def add(self, chunk: Chunk) -> None:
         if chunk.text:
             self.parts.append(chunk.text)
+            self.chunks += 1
+        if chunk.reasoning:
+            self.reasoning.append(chunk.reasoning)
             self.chunks += 1
         if chunk.tool_calls:
             self.chunks += 1
@@ -71,67 +64,53 @@ class Accumulator:
                 call[1] = d.name or call[1]
                 if d.arguments:
                     call.append(d.arguments)
-        if chunk.finish_reason:
-            self.finish_reason = chunk.finish_reason
-        if chunk.model:
-            self.model = chunk.model
-        if chunk.prompt_tokens is not None:
-            self.prompt_tokens = chunk.prompt_tokens
-        if chunk.completion_tokens is not None:
-            self.completion_tokens = chunk.completion_tokens
-        if chunk.cached_tokens:
-            self.cached_tokens = chunk.cached_tokens
+        _note(self.done_, chunk)
 
     def done(self) -> Done:
-        calls = [
+        done = self.done_
+        done.text = "".join(self.parts)
+        done.reasoning = "".join(self.reasoning)
+        done.tool_calls = [
             ToolCall(id=c[0] or f"call_{i}", name=c[1], arguments="".join(c[2:]) or "{}")
             for i, c in sorted(self.calls.items())
         ]
-        return Done(
-            "".join(self.parts),
-            self.finish_reason,
-            self.prompt_tokens,
-            self.completion_tokens,
-            self.cached_tokens,
-            self.model,
-            calls,
-        )
+        return done
 
 
-class Done:
-    """A provider-neutral finished answer (a completion, or an assembled stream)."""
+Done = Completion
+"""A provider-neutral finished answer: a completion, or an assembled stream."""
 
-    __slots__ = ("cached_tokens", "completion_tokens", "finish_reason", "model", "prompt_tokens", "text", "tool_calls")
 
-    def __init__(
-        self,
-        text: str,
-        finish_reason: str | None,
-        prompt_tokens: int | None,
-        completion_tokens: int | None,
-        cached_tokens: int,
-        model: str | None,
-        tool_calls: list[ToolCall] | None = None,
-    ) -> None:
-        self.text = text
-        self.tool_calls = tool_calls or []
-        self.finish_reason = finish_reason
-        self.prompt_tokens = prompt_tokens
-        self.completion_tokens = completion_tokens
-        self.cached_tokens = cached_tokens
-        self.model = model
+def _note(done: Done, chunk: Chunk) -> None:
+    """What a chunk says besides text: finish reason, model, usage, signature, log probabilities (the last word wins,
+    except for the pieces of a signature and the log probabilities, which add up)."""
+    if chunk.finish_reason:
+        done.finish_reason = chunk.finish_reason
+    if chunk.model:
+        done.model = chunk.model
+    if chunk.prompt_tokens is not None:
+        done.prompt_tokens = chunk.prompt_tokens
+    if chunk.completion_tokens is not None:
+        done.completion_tokens = chunk.completion_tokens
+    if chunk.cached_tokens:
+        done.cached_tokens = chunk.cached_tokens
+    if chunk.cache_write_tokens:
+        done.cache_write_tokens = chunk.cache_write_tokens
+    if chunk.reasoning_tokens:
+        done.reasoning_tokens = chunk.reasoning_tokens
+    if chunk.reasoning_signature:
+        done.reasoning_signature = (done.reasoning_signature or "") + chunk.reasoning_signature
+    if chunk.logprobs:
+        done.logprobs = [*(done.logprobs or ()), *chunk.logprobs]
+    if chunk.system_fingerprint:
+        done.system_fingerprint = chunk.system_fingerprint
 
-    @classmethod
-    def of(cls, c: Completion) -> Done:
-        return cls(
-            c.text, c.finish_reason, c.prompt_tokens, c.completion_tokens, c.cached_tokens, c.model, c.tool_calls
-        )
 
-    @property
-    def used_tokens(self) -> int | None:
-        if self.prompt_tokens is None or self.completion_tokens is None:
-            return None
-        return self.prompt_tokens + self.completion_tokens
+def used_tokens(done: Done) -> int | None:
+    """Prompt plus completion tokens, when the provider reported both."""
+    if done.prompt_tokens is None or done.completion_tokens is None:
+        return None
+    return done.prompt_tokens + done.completion_tokens
 
 
 class Run:
@@ -291,7 +270,7 @@ class Run:
         dep = ticket.dep
         self.ex.stats.success(dep.name, latency_s * 1000, ttfc_ms)
         self.ex.recovery.succeeded(dep.name, self.ex.clock() - latency_s)
-        await self.ex.admission.settle(ticket, error=None, used_tokens=done.used_tokens, latency_s=latency_s)
+        await self.ex.admission.settle(ticket, error=None, used_tokens=used_tokens(done), latency_s=latency_s)
         self.attempts.append(
             Attempt(
                 deployment=dep.name,
@@ -416,6 +395,7 @@ class Run:
     def response(self, dep: Deployment, done: Done, ttfc_ms: float | None) -> Response:
         usage = _usage(dep, done, self.request)
         tried = sum(1 for a in self.attempts if not a.skipped)
+        dropped = dep.adapter.unsupported(self.request)
         meta = ResponseMetadata(
             request_id=self.request_id,
             latency_ms=round((time.perf_counter() - self.started) * 1000, 3),
@@ -425,6 +405,8 @@ class Run:
             simulated=dep.simulated,
             hedged=self.hedged,
             task=self.request.task,
+            dropped_params=dropped.names if dropped is not None else [],
+            warnings=dropped.warnings(dep.name) if dropped is not None else [],
         )
         return Response(
             id=self.request_id,
@@ -432,8 +414,12 @@ class Run:
             model=done.model or dep.endpoint.model,
             deployment=dep.name,
             provider=dep.provider,
-            finish_reason=done.finish_reason,  # type: ignore[arg-type]
+            finish_reason=done.finish_reason,
             tool_calls=done.tool_calls,
+            reasoning=done.reasoning or None,
+            reasoning_signature=done.reasoning_signature,
+            logprobs=done.logprobs,
+            system_fingerprint=done.system_fingerprint,
             usage=usage,
             metadata=meta,
         )
@@ -444,12 +430,18 @@ def _usage(dep: Deployment, done: Done, request: Request) -> Usage:
     prompt = done.prompt_tokens if done.prompt_tokens is not None else estimate_prompt_tokens(request)
     chars = len(done.text) + sum(len(c.name) + len(c.arguments) for c in done.tool_calls)
     completion = done.completion_tokens if done.completion_tokens is not None else max(1, chars // 4)
+    # What the provider says it read from or wrote to its cache is part of the prompt; an estimated prompt may be
+    # smaller than that, and a price never bills more cached tokens than prompt tokens.
+    cached = min(done.cached_tokens, prompt)
+    written = min(done.cache_write_tokens, prompt - cached)
     return Usage(
         prompt_tokens=prompt,
         completion_tokens=completion,
         total_tokens=prompt + completion,
         cached_tokens=done.cached_tokens,
-        cost=dep.estimate_cost(prompt, completion),
+        cache_write_tokens=done.cache_write_tokens,
+        reasoning_tokens=done.reasoning_tokens,
+        cost=dep.estimate_cost(prompt, completion, cached, written),
         estimated=estimated,
     )
 

@@ -129,6 +129,8 @@ class DeploymentConfig(_Strict):
     output_price_per_mtok: Decimal | None = Field(default=None, ge=0)
     cached_input_price_per_mtok: Decimal | None = Field(default=None, ge=0)
     """USD per million prompt tokens served from the provider's prompt cache (default: the table's, else input)."""
+    cache_write_price_per_mtok: Decimal | None = Field(default=None, ge=0)
+    """USD per million prompt tokens written to the provider's prompt cache (default: the table's, else input)."""
     timeout_s: float | None = Field(default=None, gt=0)
     """Per-attempt timeout for this deployment (overrides ``routing.timeout_s``)."""
     backoff: BackoffConfig | None = None

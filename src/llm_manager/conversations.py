@@ -9,12 +9,12 @@ how many messages were left out in ``metadata.trimmed_messages``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llm_manager.errors import ConversationNotFoundError
 from llm_manager.tokens import DEFAULT_OUTPUT_ESTIMATE, estimate_tokens
-from llm_manager.types import Message, Request, Response, StreamEvent
+from llm_manager.types import Message, Part, Request, Response, StreamEvent
 
 if TYPE_CHECKING:
     from llm_manager.manager import LLMManager
@@ -31,7 +31,7 @@ def trim_to_window(system: str | None, turns: list[Message], window: int, reserv
     were dropped.
     """
     budget = window - reserve - (estimate_tokens(len(system), 1) if system else 0)
-    costs = [estimate_tokens(len(m.content), 1) for m in turns]
+    costs = [estimate_tokens(m.chars, 1) for m in turns]
     start, total = 0, sum(costs)
     while start < len(turns) - 1 and total > budget:
         total -= costs[start]
@@ -88,7 +88,7 @@ class Conversations:
         except ConversationNotFound:
             raise ConversationNotFoundError(f"no conversation {conversation_id!r}") from None
 
-    async def continue_(self, conversation_id: str, message: str, prefs: dict[str, Any]) -> Response:
+    async def continue_(self, conversation_id: str, message: UserContent, prefs: dict[str, Any]) -> Response:
         """One turn: read the history under the lock, answer, store the question and the answer.
 
         With SQLite shared by two processes, a commit can find that the other process wrote first; the turn then
@@ -103,7 +103,7 @@ class Conversations:
                 async with store.turn(conversation_id) as turn:
                     request, trimmed = self._request(turn.history, message, prefs)
                     resp = _with_trim(await self.llm.generate(request), trimmed)
-                    await turn.commit([("user", message, {}), ("assistant", resp.content, _meta(resp))])
+                    await turn.commit([("user", _content(message), {}), ("assistant", _answer(resp), _meta(resp))])
                     return resp
             except ConversationNotFound:
                 raise ConversationNotFoundError(f"no conversation {conversation_id!r}") from None
@@ -112,7 +112,9 @@ class Conversations:
                 if conflicts == 3:
                     raise
 
-    async def stream(self, conversation_id: str, message: str, prefs: dict[str, Any]) -> AsyncIterator[StreamEvent]:
+    async def stream(
+        self, conversation_id: str, message: UserContent, prefs: dict[str, Any]
+    ) -> AsyncIterator[StreamEvent]:
         """A streamed turn; the answer is stored once the stream has finished (a broken stream stores nothing)."""
         from llm_manager.store.base import ConversationNotFoundError as ConversationNotFound
 
@@ -123,16 +125,18 @@ class Conversations:
                 async for event in self.llm.stream(request):
                     if event.type == "done" and event.response is not None:
                         resp = _with_trim(event.response, trimmed)
-                        await turn.commit([("user", message, {}), ("assistant", resp.content, _meta(resp))])
+                        await turn.commit([("user", _content(message), {}), ("assistant", _answer(resp), _meta(resp))])
                         event = event.model_copy(update={"response": resp})
                     yield event
         except ConversationNotFound:
             raise ConversationNotFoundError(f"no conversation {conversation_id!r}") from None
 
-    def _request(self, history: list[StoredMessage], message: str, prefs: dict[str, Any]) -> tuple[Request, int]:
+    def _request(
+        self, history: list[StoredMessage], message: UserContent, prefs: dict[str, Any]
+    ) -> tuple[Request, int]:
         system = "\n\n".join(m.content for m in history if m.role == "system") or None
-        turns = [Message(role=m.role, content=m.content) for m in history if m.role != "system"]
-        turns.append(Message(role="user", content=message))
+        turns = [Message(role=m.role, content=m.parts or m.content) for m in history if m.role != "system"]
+        turns.append(Message(role="user", content=_content(message)))
         draft = self.llm.request(messages=turns, system=system, cache=False, **prefs)
         window = self._window(draft)
         kept, dropped = trim_to_window(system, turns, window, draft.max_tokens or DEFAULT_OUTPUT_ESTIMATE)
@@ -147,6 +151,20 @@ class Conversations:
         chain = [name] if name else settings.chain(request.task)
         deps = self.llm.deployments
         return max((deps[n].endpoint.context_window for n in chain[:1] if n in deps), default=8192)
+
+
+UserContent = str | Sequence[Part]
+"""A user turn: text, or content parts (text, images, audio, files)."""
+
+
+def _content(message: UserContent) -> str | tuple[Part, ...]:
+    return message if isinstance(message, str) else tuple(message)
+
+
+def _answer(resp: Response) -> str | tuple[Part, ...]:
+    """What is stored of an answer: its text, with the model's reasoning when it returned some (a signed thinking
+    block has to go back to Anthropic with the turn)."""
+    return resp.message().content
 
 
 def _with_trim(resp: Response, trimmed: int) -> Response:

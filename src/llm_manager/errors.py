@@ -6,6 +6,7 @@ prompt is too large. ::
 
     LLMManagerError                 code, message; provider, model, deployment, request_id when known
     ├─ ConfigError                  invalid config or call; never retried
+    │  └─ UnsupportedContentError   no candidate takes the request's images / audio / files
     ├─ ProviderError                status_code, body, retry_after when HTTP
     │  ├─ ModelUnavailableError     5xx, connection refused / reset         retryable
     │  │  └─ StreamInterruptedError a stream broke after it had started     (not retried once text reached you)
@@ -54,6 +55,7 @@ __all__ = [
     "ProviderTimeoutError",
     "RateLimitError",
     "StreamInterruptedError",
+    "UnsupportedContentError",
 ]
 
 
@@ -113,6 +115,20 @@ class ConfigError(LLMManagerError):
     """The configuration or the call itself is invalid; fix it and try again."""
 
     code = "config_error"
+
+
+class UnsupportedContentError(ConfigError):
+    """No candidate deployment accepts content the request carries (an image for text-only models …)."""
+
+    code = "unsupported_content"
+
+    def __init__(self, message: str, *, modalities: Sequence[str] = (), **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.modalities = list(modalities)
+        """The input modalities the request needs that no candidate takes."""
+
+    def _fields(self) -> dict[str, Any]:
+        return {**super()._fields(), "modalities": self.modalities}
 
 
 class ProviderError(LLMManagerError):

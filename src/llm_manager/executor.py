@@ -15,7 +15,7 @@ from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llm_manager._deadline import deadline
-from llm_manager._run import Accumulator, Done, Run
+from llm_manager._run import Accumulator, Run
 from llm_manager.errors import ProviderError, StreamInterruptedError
 from llm_manager.routing.queue import PriorityGate
 from llm_manager.routing.recovery import RecoveryLearner
@@ -147,7 +147,7 @@ class Executor:
         except (ProviderError, TimeoutError) as exc:
             await run.failed(ticket, exc, t0, timeout)
             return None
-        done = Done.of(comp)
+        done = comp
         await run.succeeded(ticket, done, time.perf_counter() - t0)
         return run.response(dep, done, None)
 
@@ -179,7 +179,7 @@ class Executor:
         if won is None:
             return None
         ticket, comp, t0 = won
-        done = Done.of(comp)
+        done = comp
         await run.succeeded(ticket, done, time.perf_counter() - t0)
         return run.response(ticket.dep, done, None)
 
@@ -330,18 +330,23 @@ class Executor:
             except StopAsyncIteration:
                 return
             acc.add(chunk)
-            if chunk.text:
+            if chunk.text and not chunk.logprobs:
                 yield construct(type="delta", delta=chunk.text, deployment=name, model=model, response=None)
-            if chunk.tool_calls:
-                for event in _events(chunk, name, model, text=False):
+            elif chunk.text or chunk.tool_calls or chunk.reasoning or chunk.logprobs:
+                for event in _events(chunk, name, model):
                     yield event
 
 
-def _events(chunk: Chunk, name: str, model: str, *, text: bool = True) -> Iterator[StreamEvent]:
-    """The delta events of one chunk: its text, then a piece of a tool call each."""
+def _events(chunk: Chunk, name: str, model: str) -> Iterator[StreamEvent]:
+    """The delta events of one chunk: its reasoning, its text (with its log probabilities), then a piece of a tool
+    call each."""
     construct = StreamEvent
-    if text and chunk.text:
-        yield construct(type="delta", delta=chunk.text, deployment=name, model=model, response=None, tool_call=None)
+    if chunk.reasoning:
+        yield construct(type="delta", reasoning=chunk.reasoning, deployment=name, model=model, response=None)
+    if chunk.text or chunk.logprobs:
+        yield construct(
+            type="delta", delta=chunk.text, deployment=name, model=model, response=None, logprobs=chunk.logprobs
+        )
     for piece in chunk.tool_calls or ():
         yield construct(type="delta", delta="", deployment=name, model=model, response=None, tool_call=piece)
 
@@ -388,5 +393,5 @@ async def _first_chunk(agen: AsyncGenerator[Chunk, None], timeout: float, acc: A
             except StopAsyncIteration:
                 raise StreamInterruptedError("stream ended before any content") from None
             acc.add(chunk)
-            if chunk.text or chunk.finish_reason or chunk.tool_calls:
+            if chunk.text or chunk.finish_reason or chunk.tool_calls or chunk.reasoning:
                 return chunk

@@ -22,7 +22,7 @@ from llm_manager.config import Settings, load_settings
 from llm_manager.config_secrets import configured_secrets
 from llm_manager.errors import ConfigError, LLMManagerError
 from llm_manager.routing.stats import DeploymentStats, LatencyStats
-from llm_manager.types import TASK_TYPES, Message, Request, Response, StreamEvent
+from llm_manager.types import TASK_TYPES, Message, Part, Request, Response, StreamEvent
 
 if TYPE_CHECKING:
     from llm_manager._http import HttpClient
@@ -46,6 +46,8 @@ __all__ = ["HealthResult", "LLMManager", "ModelInfo", "ResponseStream"]
 log = logging.getLogger("llm_manager")
 M = TypeVar("M", bound=BaseModel)
 ConfigSource = str | os.PathLike[str] | Mapping[str, Any] | Settings | None
+Prompt = str | Sequence[Part] | Request | None
+"""A prompt: text, content parts (text, images, audio, files) as one user turn, or a whole :class:`Request`."""
 
 
 class ModelInfo(BaseModel):
@@ -264,9 +266,9 @@ class LLMManager:
 
     def request(
         self,
-        prompt: str | Request | None = None,
+        prompt: Prompt = None,
         *,
-        messages: Sequence[Message | Mapping[str, str]] | None = None,
+        messages: Sequence[Message | Mapping[str, Any]] | None = None,
         **prefs: Any,
     ) -> Request:
         """Build and validate a :class:`Request` (raises :class:`ConfigError` naming the bad field)."""
@@ -285,9 +287,9 @@ class LLMManager:
 
     async def generate(
         self,
-        prompt: str | Request | None = None,
+        prompt: Prompt = None,
         *,
-        messages: Sequence[Message | Mapping[str, str]] | None = None,
+        messages: Sequence[Message | Mapping[str, Any]] | None = None,
         request_id: str | None = None,
         **prefs: Any,
     ) -> Response:
@@ -382,9 +384,9 @@ class LLMManager:
 
     def stream(
         self,
-        prompt: str | Request | None = None,
+        prompt: Prompt = None,
         *,
-        messages: Sequence[Message | Mapping[str, str]] | None = None,
+        messages: Sequence[Message | Mapping[str, Any]] | None = None,
         request_id: str | None = None,
         **prefs: Any,
     ) -> ResponseStream:
@@ -411,7 +413,10 @@ class LLMManager:
             if hit is not None:
                 out.cached = True
                 await self.accounting.record(request, request_id, _utc_now(), hit, None, key)
-                # A cached answer is replayed as a stream: one delta with the whole text, then the response.
+                # A cached answer is replayed as a stream: its reasoning, one delta with the whole text, then the
+                # response.
+                if hit.reasoning:
+                    yield StreamEvent(type="delta", reasoning=hit.reasoning, deployment=hit.deployment, model=hit.model)
                 yield StreamEvent(
                     type="delta", delta=hit.content, deployment=hit.deployment, model=hit.model, response=None
                 )
@@ -515,7 +520,7 @@ class LLMManager:
     @overload
     async def query_with_schema(
         self,
-        prompt: str | Request | None,
+        prompt: Prompt,
         schema: type[M],
         *,
         full: Literal[False] = ...,
@@ -528,7 +533,7 @@ class LLMManager:
     @overload
     async def query_with_schema(
         self,
-        prompt: str | Request | None,
+        prompt: Prompt,
         schema: type[M],
         *,
         full: Literal[True],
@@ -541,7 +546,7 @@ class LLMManager:
     @overload
     async def query_with_schema(
         self,
-        prompt: str | Request | None,
+        prompt: Prompt,
         schema: dict[str, Any],
         *,
         full: bool = ...,
@@ -553,7 +558,7 @@ class LLMManager:
 
     async def query_with_schema(
         self,
-        prompt: str | Request | None,
+        prompt: Prompt,
         schema: type[BaseModel] | dict[str, Any],
         *,
         full: bool = False,
@@ -578,7 +583,7 @@ class LLMManager:
 
     async def stream_with_schema(
         self,
-        prompt: str | Request | None,
+        prompt: Prompt,
         schema: type[BaseModel] | dict[str, Any],
         *,
         max_reasks: int = 2,
@@ -593,7 +598,7 @@ class LLMManager:
 
     async def query_multiple(
         self,
-        prompt: str | Request | None,
+        prompt: Prompt,
         models: Sequence[str],
         *,
         timeout_s: float | None = None,
@@ -618,11 +623,14 @@ class LLMManager:
         """Create a stored conversation; returns its id."""
         return await self.conversations.start(system_prompt, title=title, metadata=metadata)
 
-    async def continue_conversation(self, conversation_id: str, message: str, **prefs: Any) -> Response:
-        """Add ``message``, answer it with the whole history (trimmed to the model's window), store both."""
+    async def continue_conversation(
+        self, conversation_id: str, message: str | Sequence[Part], **prefs: Any
+    ) -> Response:
+        """Add ``message`` (text, or content parts such as an image), answer it with the whole history (trimmed to
+        the model's window), store both (inline bytes once per content address)."""
         return await self.conversations.continue_(conversation_id, message, prefs)
 
-    def stream_conversation(self, conversation_id: str, message: str, **prefs: Any) -> ResponseStream:
+    def stream_conversation(self, conversation_id: str, message: str | Sequence[Part], **prefs: Any) -> ResponseStream:
         """Like :meth:`continue_conversation`, streamed; the answer is stored when the stream completes."""
         return ResponseStream(self.conversations.stream(conversation_id, message, prefs))
 

@@ -10,8 +10,33 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from llm_manager.content import (
+    AudioPart,
+    FilePart,
+    ImagePart,
+    Modality,
+    Part,
+    ReasoningPart,
+    TextPart,
+    modality_of,
+    part_chars,
+)
+
 __all__ = [
     "LABEL_MAX_CHARS",
+    "TEXT_SEPARATOR",
+    "AudioPart",
+    "FilePart",
+    "ImagePart",
+    "Modality",
+    "Part",
+    "Passthrough",
+    "Reasoning",
+    "ReasoningEffort",
+    "ReasoningPart",
+    "TextPart",
+    "TokenLogprob",
+    "TopLogprob",
     "PRIORITIES",
     "TASK_TYPES",
     "Attempt",
@@ -93,6 +118,8 @@ class Tool(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
     strict: bool | None = None
     """OpenAI strict function calling; ignored by providers without it."""
+    cache_control: dict[str, Any] | None = None
+    """A prompt-caching breakpoint after this tool (Anthropic's ``cache_control``)."""
 
 
 class ToolChoice(BaseModel):
@@ -103,14 +130,28 @@ class ToolChoice(BaseModel):
     name: str = Field(pattern=_TOOL_NAME)
 
 
+TEXT_SEPARATOR = "\n\n"
+"""Where the text of several parts must become one string (a provider taking only a string, token estimates), the
+parts are kept apart as paragraphs: joined, words of two parts would run together."""
+
+_USER_PARTS = frozenset({"text", "image", "audio", "file"})
+_PARTS_OF: dict[str, frozenset[str]] = {
+    "system": frozenset({"text"}),
+    "user": _USER_PARTS,
+    "assistant": frozenset({"text", "reasoning"}),
+    "tool": frozenset({"text", "image", "file"}),
+}
+
+
 class Message(BaseModel):
-    """One turn of a conversation. An assistant turn may carry the tool calls it made; a ``tool`` turn answers
-    one of them (``tool_call_id``) with the function's result as ``content``."""
+    """One turn of a conversation. ``content`` is a string or a tuple of parts (:mod:`llm_manager.content`): text,
+    images, audio and files on user turns, reasoning on assistant turns. An assistant turn may carry the tool calls
+    it made; a ``tool`` turn answers one of them (``tool_call_id``) with the function's result as ``content``."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     role: Role
-    content: str = ""
+    content: str | tuple[Part, ...] = ""
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
 
@@ -120,25 +161,124 @@ class Message(BaseModel):
             raise ValueError("only assistant messages carry tool_calls")
         if (self.role == "tool") != (self.tool_call_id is not None):
             raise ValueError("a tool message needs tool_call_id, and only a tool message has one")
+        if not isinstance(self.content, str):
+            allowed = _PARTS_OF[self.role]
+            for part in self.content:
+                if part.type not in allowed:
+                    raise ValueError(f"a {self.role} message cannot carry {part.type} parts")
         return self
 
     @property
+    def text(self) -> str:
+        """The text of the content (text parts kept apart by :data:`TEXT_SEPARATOR`; other parts left out)."""
+        content = self.content
+        if isinstance(content, str):
+            return content
+        return TEXT_SEPARATOR.join(p.text for p in content if isinstance(p, TextPart))
+
+    @property
+    def parts(self) -> tuple[Part, ...]:
+        """The content as parts (a string is one text part)."""
+        content = self.content
+        if isinstance(content, str):
+            return (TextPart(text=content),) if content else ()
+        return content
+
+    @property
+    def reasoning(self) -> tuple[ReasoningPart, ...]:
+        """The reasoning parts of an assistant turn."""
+        content = self.content
+        return () if isinstance(content, str) else tuple(p for p in content if isinstance(p, ReasoningPart))
+
+    @property
+    def modalities(self) -> frozenset[Modality]:
+        """The input modalities this turn needs besides text."""
+        content = self.content
+        if isinstance(content, str):
+            return frozenset()
+        return frozenset(m for p in content if (m := modality_of(p)) is not None and m != "text")
+
+    @property
     def chars(self) -> int:
-        """Characters of content and tool-call arguments (for token estimates)."""
-        return len(self.content) + sum(len(c.name) + len(c.arguments) for c in self.tool_calls)
+        """Characters of content and tool-call arguments, parts counted as the text they weigh (for token
+        estimates)."""
+        content = self.content
+        size = len(content) if isinstance(content, str) else sum(part_chars(p) for p in content)
+        return size + sum(len(c.name) + len(c.arguments) for c in self.tool_calls)
 
 
 class ResponseFormat(BaseModel):
-    """Ask for JSON matching a schema. Each adapter uses its provider's native mechanism where it has one
-    (OpenAI ``response_format`` JSON schema, Anthropic forced tool use, Gemini ``responseJsonSchema``)."""
+    """Ask for JSON: matching a schema (``json_schema``), or any JSON object (``json_object``, OpenAI's JSON mode).
+    Each adapter uses its provider's native mechanism where it has one (OpenAI ``response_format``, Anthropic forced
+    tool use, Gemini ``responseJsonSchema`` / ``responseMimeType``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    type: Literal["json_schema", "json_object"] = "json_schema"
     name: str = Field(default="response", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     """Schema name (OpenAI's ``json_schema.name``, Anthropic's tool name)."""
-    json_schema: dict[str, Any]
+    json_schema: dict[str, Any] = Field(default_factory=dict)
+    """The schema (JSON Schema); empty in ``json_object`` mode."""
     strict: bool = True
     """OpenAI strict mode (the schema is adapted to its rules); ignored elsewhere."""
+
+    @model_validator(mode="after")
+    def _schema_for_schema_mode(self) -> ResponseFormat:
+        if self.type == "json_schema" and not self.json_schema:
+            raise ValueError("json_schema mode needs a schema (type json_object asks for any JSON object)")
+        return self
+
+    @property
+    def schema_or_object(self) -> dict[str, Any]:
+        """The schema, or an open object schema in ``json_object`` mode (for providers that need one)."""
+        return self.json_schema if self.type == "json_schema" else {"type": "object"}
+
+
+ReasoningEffort = Literal["none", "minimal", "low", "medium", "high"]
+
+
+class Reasoning(BaseModel):
+    """How much the model may think before answering: an effort (OpenAI ``reasoning_effort``) or a token budget
+    (Anthropic ``thinking.budget_tokens``, Gemini ``thinkingConfig.thinkingBudget``); each codec translates the one
+    given into what its protocol takes (see ``codecs/params.py`` for the table)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    effort: ReasoningEffort | None = None
+    budget_tokens: int | None = Field(default=None, ge=0)
+    """Tokens the model may spend thinking; 0 turns thinking off."""
+
+    @model_validator(mode="after")
+    def _one_given(self) -> Reasoning:
+        if self.effort is None and self.budget_tokens is None:
+            raise ValueError("give an effort or a budget_tokens")
+        return self
+
+
+class Passthrough(BaseModel):
+    """Provider-specific fields of the client's request (``prediction``, ``verbosity``, ``cache_control`` on a system
+    block, fields this version does not know yet …), as the client sent them in ``protocol``. A deployment speaking the
+    same protocol receives them untouched; any other reports them as not sent (``metadata.dropped_params``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    protocol: str
+    """The codec the fields belong to: ``openai_chat``, ``anthropic_messages``, ``gemini_generate`` …"""
+    fields: dict[str, Any]
+
+
+class TopLogprob(BaseModel):
+    """One of the likeliest tokens at a position."""
+
+    token: str
+    logprob: float
+    bytes: list[int] | None = None
+
+
+class TokenLogprob(TopLogprob):
+    """The log probability of one answered token, with the likeliest alternatives when asked for."""
+
+    top_logprobs: list[TopLogprob] = Field(default_factory=list)
 
 
 class Request(BaseModel):
@@ -190,6 +330,23 @@ class Request(BaseModel):
     """Whether the model may (``auto``), must (``required``, or a named tool) or must not call a tool."""
     parallel_tool_calls: bool | None = None
     """``False`` asks for at most one tool call per answer."""
+    seed: int | None = None
+    """Sampling seed, for repeatable answers where the provider supports it."""
+    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    top_k: int | None = Field(default=None, gt=0)
+    """Sample from the k likeliest tokens only (Anthropic, Gemini, local OpenAI-compatible servers)."""
+    logprobs: bool | None = None
+    """Return the log probability of each answered token (``Response.logprobs``)."""
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    """With ``logprobs``: this many likeliest alternatives per position."""
+    reasoning: Reasoning | None = None
+    """How much the model may think first (reasoning effort or thinking budget)."""
+    service_tier: str | None = None
+    """The provider's processing tier (OpenAI ``auto`` / ``default`` / ``flex`` / ``priority``, Anthropic ``auto`` /
+    ``standard_only``)."""
+    passthrough: Passthrough | None = None
+    """Provider-specific fields, sent untouched to deployments speaking their protocol (the gateway fills it)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -198,9 +355,10 @@ class Request(BaseModel):
             data = dict(data)  # never mutate the caller's dict
             prompt = data.pop("prompt")
             if prompt is not None:
-                if not isinstance(prompt, str):
-                    raise ValueError("prompt must be a string")
-                data["messages"] = [*(data.get("messages") or ()), {"role": "user", "content": prompt}]
+                if not isinstance(prompt, str | list | tuple):
+                    raise ValueError("prompt must be a string or a list of content parts")
+                content = prompt if isinstance(prompt, str) else tuple(prompt)
+                data["messages"] = [*(data.get("messages") or ()), {"role": "user", "content": content}]
         return data
 
     @model_validator(mode="after")
@@ -208,8 +366,8 @@ class Request(BaseModel):
         # One place for the system prompt: protocols disagree on where it goes, so keep it out of the turn list.
         if any(m.role == "system" for m in self.messages):
             parts = [self.system] if self.system else []
-            parts += [m.content for m in self.messages if m.role == "system"]
-            self.system = "\n\n".join(parts)
+            parts += [m.text for m in self.messages if m.role == "system"]
+            self.system = TEXT_SEPARATOR.join(parts)
             self.messages = [m for m in self.messages if m.role != "system"]
             if not self.messages:
                 raise ValueError("messages must contain at least one user or assistant turn")
@@ -219,6 +377,15 @@ class Request(BaseModel):
             if self.tool_choice.name not in {t.name for t in self.tools}:
                 raise ValueError(f"tool_choice names {self.tool_choice.name!r}, which is not among the tools")
         return self
+
+    @property
+    def modalities(self) -> frozenset[Modality]:
+        """Input modalities besides text that the request needs (routing skips models without them)."""
+        needed: frozenset[Modality] = frozenset()
+        for m in self.messages:
+            if not isinstance(m.content, str):
+                needed |= m.modalities
+        return needed
 
     @property
     def prompt_chars(self) -> int:
@@ -234,7 +401,12 @@ class Usage(BaseModel):
     completion_tokens: int = 0
     total_tokens: int = 0
     cached_tokens: int = 0
-    """Prompt tokens served from the provider's prompt cache, when reported."""
+    """Prompt tokens read from the provider's prompt cache (part of ``prompt_tokens``), when reported."""
+    cache_write_tokens: int = 0
+    """Prompt tokens written to the provider's prompt cache (part of ``prompt_tokens``; Anthropic bills them at
+    their own rate)."""
+    reasoning_tokens: int = 0
+    """Completion tokens the model spent reasoning (part of ``completion_tokens``), when reported."""
     cost: Decimal | None = None
     """Price of this call in USD when known; ``None`` means unknown, never free."""
     estimated: bool = False
@@ -287,6 +459,11 @@ class ResponseMetadata(BaseModel):
     simulated: bool = False
     """True when a simulated (offline) model answered: the content is not from a real LLM."""
     task: TaskType = "general"
+    dropped_params: list[str] = Field(default_factory=list)
+    """Parameters of the request the deployment that answered could not honour, so they were not sent (canonical
+    names, or the client's own for provider-specific fields). Never dropped without a word: see ``warnings``."""
+    warnings: list[str] = Field(default_factory=list)
+    """What the caller should know about how the answer was obtained (each dropped parameter, and why)."""
 
 
 class Response(BaseModel):
@@ -302,8 +479,26 @@ class Response(BaseModel):
     finish_reason: FinishReason | None = None
     tool_calls: list[ToolCall] = Field(default_factory=list)
     """Functions the model asked to call (``finish_reason`` is then ``tool_calls``)."""
+    reasoning: str | None = None
+    """The model's reasoning (thinking) before its answer, when the provider returns it."""
+    reasoning_signature: str | None = None
+    """The provider's signature of that reasoning (Anthropic, Gemini), needed to send it back in a later turn."""
+    logprobs: list[TokenLogprob] | None = None
+    """Per-token log probabilities, when the request asked for them and the provider returned them."""
+    system_fingerprint: str | None = None
+    """The provider's backend configuration id (OpenAI ``system_fingerprint``), when it sends one."""
     usage: Usage = Field(default_factory=Usage)
     metadata: ResponseMetadata
+
+    def message(self) -> Message:
+        """The answer as an assistant turn, to continue the conversation with (reasoning kept, signed, first)."""
+        reasoning = (
+            (ReasoningPart(text=self.reasoning or "", signature=self.reasoning_signature),)
+            if self.reasoning or self.reasoning_signature
+            else ()
+        )
+        content: str | tuple[Part, ...] = (*reasoning, TextPart(text=self.content)) if reasoning else self.content
+        return Message(role="assistant", content=content, tool_calls=tuple(self.tool_calls))
 
     @property
     def fallback_used(self) -> bool:
@@ -321,6 +516,10 @@ class StreamEvent(BaseModel):
     type: Literal["delta", "done"]
     delta: str = ""
     tool_call: ToolCallDelta | None = None
+    reasoning: str = ""
+    """A piece of the model's reasoning (thinking), streamed before its answer."""
+    logprobs: list[TokenLogprob] | None = None
+    """Log probabilities of this delta's tokens, when asked for."""
     deployment: str
     model: str
     response: Response | None = None

@@ -161,7 +161,9 @@ def test_config_overrides() -> None:
     assert full == ModelPrice(Decimal(1), Decimal(2), None)
     # One rate: replaces it in the table's price; the tiers (of the table's rates) go.
     partial = resolve_price("anthropic", "claude-sonnet-4-5", output_per_mtok=Decimal(9), at=AT)
-    assert partial == ModelPrice(table.input_per_mtok, Decimal(9), table.cached_input_per_mtok)
+    assert partial == ModelPrice(
+        table.input_per_mtok, Decimal(9), table.cached_input_per_mtok, cache_write_per_mtok=table.cache_write_per_mtok
+    )
     # Nothing: the table's price as it is.
     assert resolve_price("anthropic", "claude-sonnet-4-5", at=AT) == table
     # Prices for models the table does not know (simulated, local, fine-tunes) come from config alone.

@@ -273,7 +273,9 @@ async def test_stream_survives_arbitrary_network_splits(upstream: FakeUpstream, 
     assert chunks[-1].finish_reason == "length"
 
 
-async def test_stream_ignores_non_text_deltas_and_unknown_events(upstream: FakeUpstream, http: HttpClient) -> None:
+async def test_stream_thinking_is_reasoning_and_unknown_events_are_ignored(
+    upstream: FakeUpstream, http: HttpClient
+) -> None:
     events = wire.stream_events(["answer"])
     extra = [
         wire.sse("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": d, k: "x"}})
@@ -286,7 +288,9 @@ async def test_stream_ignores_non_text_deltas_and_unknown_events(upstream: FakeU
     extra.append(wire.sse("brand_new_event", {"type": "brand_new_event", "anything": [1, 2]}))
     upstream.push(Reply.sse([*events[:3], *extra, *events[3:]]))
     chunks = await collect(make(upstream, http).stream(req(), api_key="k"))
-    assert [c.text for c in chunks] == ["answer", ""]
+    assert "".join(c.text for c in chunks) == "answer"
+    assert [c.reasoning for c in chunks if c.reasoning] == ["x"]
+    assert [c.reasoning_signature for c in chunks if c.reasoning_signature] == ["x"]
 
 
 async def test_stream_usage_updates_from_message_delta(upstream: FakeUpstream, http: HttpClient) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from llm_manager.profiles import ModelProfile
-    from llm_manager.types import FinishReason, ToolCall, ToolCallDelta
+    from llm_manager.types import FinishReason, TokenLogprob, ToolCall, ToolCallDelta
 
 __all__ = ["Chunk", "Completion", "Target", "WireError", "as_int", "as_str", "snippet"]
 
@@ -32,6 +32,15 @@ class Completion:
     """The model as the provider named it in its answer."""
     id: str | None = None
     tool_calls: list[ToolCall] = field(default_factory=list)
+    reasoning: str = ""
+    """The model's reasoning (thinking), when the provider returns it."""
+    reasoning_signature: str | None = None
+    cache_write_tokens: int = 0
+    """Prompt tokens written to the provider's prompt cache (part of ``prompt_tokens``)."""
+    reasoning_tokens: int = 0
+    """Completion tokens spent reasoning (part of ``completion_tokens``)."""
+    logprobs: list[TokenLogprob] | None = None
+    system_fingerprint: str | None = None
 
 
 @dataclass(slots=True)
@@ -46,6 +55,13 @@ class Chunk:
     model: str | None = None
     tool_calls: list[ToolCallDelta] | None = None
     """Pieces of tool calls (OpenAI's streaming shape: ``index`` says which call a piece belongs to)."""
+    reasoning: str = ""
+    """A piece of the model's reasoning (thinking)."""
+    reasoning_signature: str | None = None
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    logprobs: list[TokenLogprob] | None = None
+    system_fingerprint: str | None = None
 
 
 class Target(Protocol):

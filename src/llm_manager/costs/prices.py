@@ -75,6 +75,9 @@ _VENDOR_IDS: dict[str, str] = {
 _UNPRICED_PROVIDERS = frozenset({"simulated", "ollama", "lmstudio", "vllm", "llamacpp"})
 
 
+_RATES = ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok", "cache_write_per_mtok")
+
+
 def _check_rate(name: str, value: Decimal | None) -> None:
     if value is not None and (not value.is_finite() or value < 0):
         raise ValueError(f"{name} must be a finite, non-negative Decimal, not {value!r}")
@@ -91,9 +94,10 @@ class PriceTier:
     input_per_mtok: Decimal
     output_per_mtok: Decimal
     cached_input_per_mtok: Decimal | None = None
+    cache_write_per_mtok: Decimal | None = None
 
     def __post_init__(self) -> None:
-        for name in ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok"):
+        for name in _RATES:
             _check_rate(name, getattr(self, name))
 
 
@@ -109,37 +113,47 @@ class ModelPrice:
     """Prompt tokens read from the provider's prompt cache; ``None``: billed at :attr:`input_per_mtok`."""
     tiers: tuple[PriceTier, ...] = ()
     """Long-prompt tiers, ascending by threshold; the last one whose threshold the prompt exceeds applies."""
+    cache_write_per_mtok: Decimal | None = None
+    """Prompt tokens written to the provider's prompt cache (Anthropic bills them at 1.25x the input rate for five
+    minutes); ``None``: billed at :attr:`input_per_mtok`."""
 
     def __post_init__(self) -> None:
-        for name in ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok"):
+        for name in _RATES:
             _check_rate(name, getattr(self, name))
         thresholds = [t.above_prompt_tokens for t in self.tiers]
         if thresholds != sorted(set(thresholds)):
             raise ValueError(f"tiers must have distinct thresholds in ascending order, not {thresholds}")
 
-    def rates_for(self, prompt_tokens: int) -> tuple[Decimal, Decimal, Decimal | None]:
-        """The (input, output, cached input) rates that apply to a call with ``prompt_tokens`` prompt tokens."""
+    def rates_for(self, prompt_tokens: int) -> tuple[Decimal, Decimal, Decimal | None, Decimal | None]:
+        """The (input, output, cached input, cache write) rates that apply to a call with ``prompt_tokens`` prompt
+        tokens."""
         for tier in reversed(self.tiers):
             if prompt_tokens > tier.above_prompt_tokens:
-                return tier.input_per_mtok, tier.output_per_mtok, tier.cached_input_per_mtok
-        return self.input_per_mtok, self.output_per_mtok, self.cached_input_per_mtok
+                return tier.input_per_mtok, tier.output_per_mtok, tier.cached_input_per_mtok, tier.cache_write_per_mtok
+        return self.input_per_mtok, self.output_per_mtok, self.cached_input_per_mtok, self.cache_write_per_mtok
 
 
-def cost_of(price: ModelPrice, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> Decimal:
+def cost_of(
+    price: ModelPrice, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0, cache_write_tokens: int = 0
+) -> Decimal:
     """The exact cost in USD of one call.
 
-    ``cached_tokens`` are part of ``prompt_tokens`` (as every adapter reports them) and are billed at the cached
-    rate when the price has one, else at the input rate. Streamed calls are priced the same way, from the usage of
-    their final event.
+    ``cached_tokens`` (read from the provider's prompt cache) and ``cache_write_tokens`` (written to it) are part of
+    ``prompt_tokens`` (as every adapter reports them) and are billed at their own rates when the price has them,
+    else at the input rate. Streamed calls are priced the same way, from the usage of their final event.
 
     Raises:
         ValueError: a negative count, or more cached tokens than prompt tokens (a usage report we cannot price).
     """
-    if prompt_tokens < 0 or completion_tokens < 0 or cached_tokens < 0:
-        raise ValueError(f"token counts must be >= 0, not {(prompt_tokens, completion_tokens, cached_tokens)}")
-    if cached_tokens > prompt_tokens:
-        raise ValueError(f"cached_tokens ({cached_tokens}) cannot exceed prompt_tokens ({prompt_tokens})")
-    rate_in, rate_out, rate_cached = price.rates_for(prompt_tokens)
+    counts = (prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens)
+    if min(counts) < 0:
+        raise ValueError(f"token counts must be >= 0, not {counts}")
+    if cached_tokens + cache_write_tokens > prompt_tokens:
+        raise ValueError(
+            f"cached_tokens ({cached_tokens}) and cache_write_tokens ({cache_write_tokens}) cannot exceed "
+            f"prompt_tokens ({prompt_tokens})"
+        )
+    rate_in, rate_out, rate_cached, rate_write = price.rates_for(prompt_tokens)
     # Every operand is an exact decimal, so with enough digits of precision the products, the sum and the
     # division by 10**6 are all exact (a price has at most a few dozen digits; 60 leaves room for any of them).
     # The context's own methods, not `localcontext()`: this runs for every answer, and swapping the thread's
@@ -147,11 +161,13 @@ def cost_of(price: ModelPrice, prompt_tokens: int, completion_tokens: int, cache
     ctx = _EXACT
     total = ctx.add(
         ctx.add(
-            ctx.multiply(prompt_tokens - cached_tokens, rate_in),
+            ctx.multiply(prompt_tokens - cached_tokens - cache_write_tokens, rate_in),
             ctx.multiply(cached_tokens, rate_in if rate_cached is None else rate_cached),
         ),
         ctx.multiply(completion_tokens, rate_out),
     )
+    if cache_write_tokens:
+        total = ctx.add(total, ctx.multiply(cache_write_tokens, rate_in if rate_write is None else rate_write))
     return ctx.divide(total, _MTOK)
 
 
@@ -177,8 +193,8 @@ def _from_table(table: _TablePrice, embedding: bool = False) -> ModelPrice | Non
     or audio model: we price text tokens only). An embedding model has only an input rate: it produces no tokens."""
     from genai_prices.types import TieredPrices
 
-    raw = (table.input_mtok, table.output_mtok, table.cache_read_mtok)
-    base_in, base_out, base_cached = (_rate_at(v, None) for v in raw)
+    raw = (table.input_mtok, table.output_mtok, table.cache_read_mtok, table.cache_write_mtok)
+    base_in, base_out, base_cached, base_write = (_rate_at(v, None) for v in raw)
     if embedding and base_out is None:
         base_out = Decimal(0)
     if base_in is None or base_out is None:
@@ -186,12 +202,12 @@ def _from_table(table: _TablePrice, embedding: bool = False) -> ModelPrice | Non
     starts = sorted({t.start for v in raw if isinstance(v, TieredPrices) for t in v.tiers})
     tiers: list[PriceTier] = []
     for start in starts:
-        tier_in, tier_out, tier_cached = (_rate_at(v, start) for v in raw)
+        tier_in, tier_out, tier_cached, tier_write = (_rate_at(v, start) for v in raw)
         tier_out = base_out if embedding and tier_out is None else tier_out
         if tier_in is not None and tier_out is not None:  # always, given the base rates exist
-            tiers.append(PriceTier(start, tier_in, tier_out, tier_cached))
-    # Cache writes (Anthropic's 1.25x), audio, images and per-request fees are not in our usage: not priced.
-    return ModelPrice(base_in, base_out, base_cached, tuple(tiers))
+            tiers.append(PriceTier(start, tier_in, tier_out, tier_cached, tier_write))
+    # Audio, images and per-request fees are not in our usage: not priced.
+    return ModelPrice(base_in, base_out, base_cached, tuple(tiers), base_write)
 
 
 def _candidates(provider: str, model: str) -> list[tuple[str | None, str]]:
@@ -262,6 +278,7 @@ def resolve_price(
     cached_input_per_mtok: Decimal | None = None,
     at: datetime | None = None,
     embedding: bool = False,
+    cache_write_per_mtok: Decimal | None = None,
 ) -> ModelPrice | None:
     """The price to bill: config overrides (a deployment's ``*_price_per_mtok``) over the table's price.
 
@@ -274,15 +291,17 @@ def resolve_price(
     if embedding and output_per_mtok is None and input_per_mtok is not None:
         output_per_mtok = Decimal(0)
     if input_per_mtok is not None and output_per_mtok is not None:
-        return ModelPrice(input_per_mtok, output_per_mtok, cached_input_per_mtok)
+        return ModelPrice(input_per_mtok, output_per_mtok, cached_input_per_mtok, (), cache_write_per_mtok)
     table = lookup_price(provider, model, at, embedding=embedding)
-    if table is None or (input_per_mtok is None and output_per_mtok is None and cached_input_per_mtok is None):
+    overrides = (input_per_mtok, output_per_mtok, cached_input_per_mtok, cache_write_per_mtok)
+    if table is None or all(v is None for v in overrides):
         return table
     return replace(
         table,
         input_per_mtok=table.input_per_mtok if input_per_mtok is None else input_per_mtok,
         output_per_mtok=table.output_per_mtok if output_per_mtok is None else output_per_mtok,
         cached_input_per_mtok=table.cached_input_per_mtok if cached_input_per_mtok is None else cached_input_per_mtok,
+        cache_write_per_mtok=table.cache_write_per_mtok if cache_write_per_mtok is None else cache_write_per_mtok,
         tiers=(),
     )
 
@@ -318,6 +337,7 @@ def deployment_price(dep: DeploymentConfig) -> ModelPrice | None:
         output_per_mtok=dep.output_price_per_mtok,
         cached_input_per_mtok=dep.cached_input_price_per_mtok,
         embedding=dep.resolved_kind == "embedding",
+        cache_write_per_mtok=dep.cache_write_price_per_mtok,
     )
     if price is None and PRESETS[provider].local:
         price = ModelPrice(Decimal(0), Decimal(0))

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from llm_manager import _json
 from llm_manager.codecs.anthropic_messages.errors import decode_error
-from llm_manager.codecs.anthropic_messages.request import encode_request, forced_tool
+from llm_manager.codecs.anthropic_messages.request import encode_request, forced_tool, unsupported
 from llm_manager.codecs.anthropic_messages.response import decode_response
 from llm_manager.codecs.anthropic_messages.stream import StreamDecoder
 from llm_manager.errors import ProviderError
@@ -19,6 +19,7 @@ from llm_manager.providers._stream import sse_chunks
 from llm_manager.providers.base import Chunk, Completion, Endpoint, ProviderAdapter
 
 if TYPE_CHECKING:
+    from llm_manager.codecs.params import Dropped
     from llm_manager.types import Request
 
 __all__ = ["API_VERSION", "AnthropicAdapter", "build_headers"]
@@ -79,6 +80,11 @@ class AnthropicAdapter(ProviderAdapter):
         except ProviderError as exc:
             self._tag(exc)
             raise
+
+    def unsupported(self, request: Request) -> Dropped | None:
+        """What the codec leaves out of ``request`` for this deployment, and why."""
+        dropped = unsupported(request, self.endpoint)
+        return dropped if dropped.reasons else None
 
     async def probe(self, *, api_key: str | None) -> None:
         """List models: checks reachability and the key without spending tokens."""

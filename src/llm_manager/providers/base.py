@@ -18,6 +18,7 @@ from llm_manager.profiles import ModelProfile
 
 if TYPE_CHECKING:
     from llm_manager._http import HttpClient
+    from llm_manager.codecs.params import Dropped
     from llm_manager.config import SimulatedBehaviour
     from llm_manager.embedding import EmbedCall, Embedded
     from llm_manager.types import Request
@@ -82,6 +83,18 @@ class ProviderAdapter(ABC):
         early. A stream that ends without the protocol's end marker raises
         :class:`~llm_manager.errors.StreamInterruptedError` rather than ending quietly.
         """
+
+    def unsupported(self, request: Request) -> Dropped | None:
+        """The parameters of ``request`` this deployment cannot honour (left out of what is sent), and why; ``None``
+        when it honours all of them. An adapter with a codec asks it, by the same rules it encodes by; one with none
+        (the simulated provider) takes every portable parameter and no provider's own fields."""
+        if request.passthrough is None:
+            return None
+        from llm_manager.codecs.params import Dropped, foreign_fields
+
+        dropped = Dropped()
+        foreign_fields(request, self.kind, dropped)
+        return dropped
 
     @abstractmethod
     async def probe(self, *, api_key: str | None) -> None:

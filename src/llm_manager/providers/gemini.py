@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from llm_manager import _json
 from llm_manager.codecs.gemini_generate.errors import decode_error, text_of
-from llm_manager.codecs.gemini_generate.request import encode_request, model_path
+from llm_manager.codecs.gemini_generate.request import encode_request, model_path, unsupported
 from llm_manager.codecs.gemini_generate.response import decode_response
 from llm_manager.codecs.gemini_generate.stream import StreamDecoder
 from llm_manager.errors import ModelUnavailableError
@@ -21,6 +21,7 @@ from llm_manager.providers._stream import sse_chunks
 from llm_manager.providers.base import Chunk, Completion, ProviderAdapter
 
 if TYPE_CHECKING:
+    from llm_manager.codecs.params import Dropped
     from llm_manager.types import Request
 
 __all__ = ["GeminiAdapter"]
@@ -78,6 +79,11 @@ class GeminiAdapter(ProviderAdapter):
             async with aclosing(sse_chunks(resp, StreamDecoder())) as chunks:
                 async for chunk in chunks:
                     yield chunk
+
+    def unsupported(self, request: Request) -> Dropped | None:
+        """What the codec leaves out of ``request`` for this deployment, and why."""
+        dropped = unsupported(request, self.endpoint)
+        return dropped if dropped.reasons else None
 
     async def probe(self, *, api_key: str | None) -> None:
         """``GET models/{model}``: checks reachability, the key and the model name without spending tokens.

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from llm_manager import _json
 from llm_manager.codecs.openai_chat.errors import decode_error
-from llm_manager.codecs.openai_chat.request import encode_request
+from llm_manager.codecs.openai_chat.request import encode_request, unsupported
 from llm_manager.codecs.openai_chat.response import decode_response
 from llm_manager.codecs.openai_chat.stream import StreamDecoder, completion_as_chunk
 from llm_manager.errors import ConfigError, ProviderError
@@ -22,6 +22,7 @@ from llm_manager.providers._stream import sse_chunks
 from llm_manager.providers.base import Chunk, Completion, ProviderAdapter
 
 if TYPE_CHECKING:
+    from llm_manager.codecs.params import Dropped
     from llm_manager.providers.base import Endpoint
     from llm_manager.types import Request
 
@@ -89,6 +90,11 @@ class OpenAIChatAdapter(ProviderAdapter):
         except ProviderError as exc:
             self._tag(exc)
             raise
+
+    def unsupported(self, request: Request) -> Dropped | None:
+        """What the codec leaves out of ``request`` for this deployment, and why."""
+        dropped = unsupported(request, self.endpoint)
+        return dropped if dropped.reasons else None
 
     async def probe(self, *, api_key: str | None) -> None:
         """List the models (``GET {base_url}/models``): checks reachability and the key without spending tokens.

@@ -132,7 +132,7 @@ class SimulatedAdapter(ProviderAdapter):
             from llm_manager import _json
 
             seed = f"{self.endpoint.name}:{self.calls}"
-            value = self._fake(request.response_format.json_schema, seed, "response_format.json_schema")
+            value = self._fake(request.response_format.schema_or_object, seed, "response_format.json_schema")
             text = _json.dumps(value).decode()
             cut = request.max_tokens is not None and len(text) > request.max_tokens * 4
             if cut and request.max_tokens is not None:
@@ -141,7 +141,7 @@ class SimulatedAdapter(ProviderAdapter):
         if self.behaviour.reply is not None:
             body = self.behaviour.reply.split(" ")
         else:
-            last = request.messages[-1].content
+            last = request.messages[-1].text
             digest = hashlib.sha256(f"{self.endpoint.name}\0{last}".encode()).digest()
             n = 8 + digest[0] % 24
             body = [_WORDS[digest[(i % 31) + 1] % len(_WORDS)] for i in range(n)]
@@ -162,7 +162,7 @@ class SimulatedAdapter(ProviderAdapter):
         if choice is not None and not isinstance(choice, str):
             tool = next(t for t in tools if t.name == choice.name)
         else:
-            tool = next((t for t in tools if t.name in last.content), None)
+            tool = next((t for t in tools if t.name in last.text), None)
             if tool is None and choice == "required":
                 tool = tools[0]
         if tool is None:
@@ -220,6 +220,7 @@ class SimulatedAdapter(ProviderAdapter):
             completion_tokens=tokens,
             model=self.endpoint.model,
             id=f"sim-{self.calls}",
+            reasoning=_reasoning(request),
         )
 
     async def stream(self, request: Request, *, api_key: str | None) -> AsyncGenerator[Chunk, None]:  # noqa: ARG002
@@ -231,6 +232,8 @@ class SimulatedAdapter(ProviderAdapter):
         cut_after = int(outcome.partition(":")[2]) if outcome.startswith("cut:") else None
         gap_ms = 1000.0 / self.behaviour.tokens_per_s
         await self._sleep(first)
+        if reasoning := _reasoning(request):
+            yield Chunk(reasoning=reasoning, model=self.endpoint.model)
         for i, piece in enumerate(pieces):
             if cut_after is not None and i >= cut_after:
                 raise StreamInterruptedError(f"simulated stream cut on {self.endpoint.name} after {i} chunks")
@@ -254,6 +257,14 @@ class SimulatedAdapter(ProviderAdapter):
     async def probe(self, *, api_key: str | None) -> None:  # noqa: ARG002
         """Always reachable: it lives in this process."""
         return None
+
+
+def _reasoning(request: Request) -> str:
+    """What a simulated model "thinks" when asked to reason: a labelled line, so reasoning paths can be tried offline."""
+    reasoning = request.reasoning
+    if reasoning is None or reasoning.effort == "none" or reasoning.budget_tokens == 0:
+        return ""
+    return f"[simulated reasoning, {reasoning.effort or f'{reasoning.budget_tokens} tokens'}] considered the question."
 
 
 def _split_words(text: str) -> list[str]:

@@ -1,6 +1,7 @@
 """Plan: which deployments may answer a request, in which order.
 
-task chain (config or the seeds' table) → explicit model first → strategy order → context-window filter.
+task chain (config or the seeds' table) → explicit model first → strategy order → content filter (a request with an
+image skips text-only models) → context-window filter.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from llm_manager.errors import ConfigError, ContextTooLargeError
+from llm_manager.errors import ConfigError, ContextTooLargeError, UnsupportedContentError
 from llm_manager.tokens import DEFAULT_OUTPUT_ESTIMATE, estimate_prompt_tokens
 from llm_manager.types import Attempt
 
@@ -42,13 +43,15 @@ class Deployment:
         """Whether answers come from the offline simulator."""
         return self.adapter.simulated
 
-    def estimate_cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> Decimal | None:
+    def estimate_cost(
+        self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0, cache_write_tokens: int = 0
+    ) -> Decimal | None:
         """USD for the given token counts (exact ``Decimal``), or ``None`` when the price is unknown."""
         if self.price is None:
             return None
         from llm_manager.costs.prices import cost_of
 
-        return cost_of(self.price, prompt_tokens, completion_tokens, cached_tokens)
+        return cost_of(self.price, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens)
 
     @property
     def price_in(self) -> Decimal | None:
@@ -79,24 +82,19 @@ def plan(request: Request, settings: Settings, deployments: dict[str, Deployment
     ordered = _by_strategy([deployments[n] for n in names if n != explicit], request, settings, stats)
     if explicit:
         ordered.insert(0, deployments[explicit])
+    skipped: list[Attempt] = []
+    modalities = request.modalities
+    if modalities:
+        ordered = _taking(ordered, modalities, skipped)
     prompt_tokens = estimate_prompt_tokens(request)
     needed = prompt_tokens + (request.max_tokens or DEFAULT_OUTPUT_ESTIMATE)
-    fits, skipped = [], []
+    fits = []
     for dep in ordered:
         if dep.endpoint.context_window >= needed:
             fits.append(dep)
         else:
-            skipped.append(
-                Attempt(
-                    deployment=dep.name,
-                    provider=dep.provider,
-                    model=dep.endpoint.model,
-                    ok=False,
-                    skipped=True,
-                    error_code=ContextTooLargeError.code,
-                    error=f"needs ~{needed} tokens, window is {dep.endpoint.context_window}",
-                )
-            )
+            why = f"needs ~{needed} tokens, window is {dep.endpoint.context_window}"
+            skipped.append(_passed_over(dep, ContextTooLargeError.code, why))
     if not fits:
         largest = max((d.endpoint.context_window for d in ordered), default=0)
         err = ContextTooLargeError(
@@ -107,6 +105,43 @@ def plan(request: Request, settings: Settings, deployments: dict[str, Deployment
         err.attempts = skipped  # each candidate passed over, for the ledger and the caller
         raise err
     return Plan(fits, skipped, needed, prompt_tokens)
+
+
+def _passed_over(dep: Deployment, code: str, why: str) -> Attempt:
+    return Attempt(
+        deployment=dep.name,
+        provider=dep.provider,
+        model=dep.endpoint.model,
+        ok=False,
+        skipped=True,
+        error_code=code,
+        error=why,
+    )
+
+
+def _taking(ordered: list[Deployment], needed: frozenset[str], skipped: list[Attempt]) -> list[Deployment]:
+    """The candidates whose model accepts every input modality ``needed``; the others are recorded as skipped.
+    Raises :class:`UnsupportedContentError` when none does."""
+    taking: list[Deployment] = []
+    for dep in ordered:
+        missing = needed - dep.endpoint.profile.input_modalities
+        if not missing:
+            taking.append(dep)
+            continue
+        why = f"takes no {' or '.join(sorted(missing))} input"
+        skipped.append(_passed_over(dep, UnsupportedContentError.code, why))
+    if not taking:
+        wanted = " and ".join(sorted(needed))
+        takes = "; ".join(f"{d.name}: {', '.join(sorted(d.endpoint.profile.input_modalities))}" for d in ordered)
+        err = UnsupportedContentError(
+            f"the request carries {wanted} input, which no candidate accepts ({takes}). Fix: ask a model that takes "
+            f"it, or declare what a deployment accepts with `modalities: [text, {', '.join(sorted(needed))}]` in "
+            "its config",
+            modalities=sorted(needed),
+        )
+        err.attempts = skipped
+        raise err
+    return taking
 
 
 def _chain(request: Request, settings: Settings) -> list[str]:

@@ -29,7 +29,8 @@ from typing import Any, Self, cast
 
 from llm_manager import _json
 from llm_manager.store.migrations import Database, SqlSession, Transactions, from_db_json, from_db_time
-from llm_manager.types import Role
+from llm_manager.store.parts import collect_blobs, load_parts, save_blobs, stored_form
+from llm_manager.types import TEXT_SEPARATOR, Part, Role, TextPart
 
 __all__ = [
     "MESSAGE_ID_ALGO",
@@ -50,8 +51,8 @@ MESSAGE_ID_ALGO = "v1"
 
 _PREVIEW_CHARS = 100
 
-NewMessage = tuple[Role, str, Mapping[str, Any] | None]
-"""A message to append: role, content, metadata (JSON-ready; ``None`` for none)."""
+NewMessage = tuple[Role, "str | tuple[Part, ...]", Mapping[str, Any] | None]
+"""A message to append: role, content (text or content parts), metadata (JSON-ready; ``None`` for none)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +63,15 @@ class StoredMessage:
     """``"sha256:<hex>"`` of the canonical message (see :func:`message_id`)."""
     role: Role
     content: str
+    """The text (of a message with parts: its text parts, see :attr:`parts`)."""
     created_at: datetime
     """When it was appended to this conversation (UTC)."""
     parent_id: str | None
     """The previous message's id; ``None`` for the first."""
     metadata: dict[str, Any] = field(default_factory=dict)
     """This conversation's facts about the message: model, deployment, usage, request id..."""
+    parts: tuple[Part, ...] | None = None
+    """The content parts (images, documents, reasoning …) of a message that is more than text; ``None`` otherwise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,11 +127,12 @@ class ConversationConflictError(RuntimeError):
         return f"conversation {self.conversation_id!r} changed during the turn; nothing was stored, retry the turn"
 
 
-def message_id(role: str, content: str, parent_id: str | None) -> str:
+def message_id(role: str, content: str | list[dict[str, Any]], parent_id: str | None) -> str:
     """The content address of a message: ``"sha256:" + hex(sha256(canonical JSON))``.
 
     The canonical JSON is the object ``{"algo", "content", "parent", "role"}`` with keys in that (sorted) order,
-    no whitespace, UTF-8 without ASCII escaping.
+    no whitespace, UTF-8 without ASCII escaping. The content of a message with parts is their stored form, where
+    inline bytes are their own content address (:func:`llm_manager.store.parts.stored_form`).
     """
     canonical = {"algo": MESSAGE_ID_ALGO, "content": content, "parent": parent_id, "role": role}
     return "sha256:" + hashlib.sha256(_json.dumps(canonical)).hexdigest()
@@ -205,19 +210,20 @@ _CONVERSATION = (
     "SELECT id, title, head_id, version, metadata, forked_from, created_at, updated_at"
     " FROM llm_manager_conversations WHERE id = ?"
 )
-_CHAIN = """WITH RECURSIVE chain (id, role, content, parent_id, created_at, depth) AS (
-    SELECT id, role, content, parent_id, created_at, 0 FROM llm_manager_messages WHERE id = ?
+_CHAIN = """WITH RECURSIVE chain (id, role, content, parent_id, created_at, parts, depth) AS (
+    SELECT id, role, content, parent_id, created_at, parts, 0 FROM llm_manager_messages WHERE id = ?
     UNION ALL
-    SELECT m.id, m.role, m.content, m.parent_id, m.created_at, chain.depth + 1
+    SELECT m.id, m.role, m.content, m.parent_id, m.created_at, m.parts, chain.depth + 1
     FROM llm_manager_messages m JOIN chain ON m.id = chain.parent_id
 )"""
 _HISTORY = f"""{_CHAIN}
-SELECT chain.id, chain.role, chain.content, chain.parent_id, COALESCE(x.created_at, chain.created_at), x.metadata
+SELECT chain.id, chain.role, chain.content, chain.parent_id, COALESCE(x.created_at, chain.created_at), x.metadata,
+    chain.parts
 FROM chain LEFT JOIN llm_manager_message_meta x ON x.conversation_id = ? AND x.message_id = chain.id
 ORDER BY chain.depth DESC"""
 _CHAIN_IDS = f"{_CHAIN} SELECT id FROM chain ORDER BY depth"
 _INSERT_MESSAGE = (
-    "INSERT INTO llm_manager_messages (id, role, content, parent_id, created_at) VALUES (?, ?, ?, ?, ?)"
+    "INSERT INTO llm_manager_messages (id, role, content, parent_id, created_at, parts) VALUES (?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (id) DO NOTHING"
 )
 _INSERT_META = (
@@ -277,10 +283,19 @@ async def _read_history(session: SqlSession, row: _Row) -> builtins.list[StoredM
     if row.head_id is None:
         return []
     rows = await session.fetchall(_HISTORY, (row.head_id, row.id))
-    # Columns: id, role, content, parent_id, created_at, metadata (the LEFT JOIN's NULL would mean "none").
+    # Columns: id, role, content, parent_id, created_at, metadata (the LEFT JOIN's NULL would mean "none"), parts.
+    parts = await load_parts(session, [_json_text(r[6]) for r in rows])
     return [
-        StoredMessage(r[0], cast(Role, r[1]), r[2], from_db_time(r[4]), r[3], from_db_json(r[5] or "{}")) for r in rows
+        StoredMessage(r[0], cast(Role, r[1]), r[2], from_db_time(r[4]), r[3], from_db_json(r[5] or "{}"), p)
+        for r, p in zip(rows, parts, strict=True)
     ]
+
+
+def _json_text(value: Any) -> str | None:
+    # PostgreSQL's driver hands JSONB back decoded; SQLite, as the text it stored.
+    if value is None or isinstance(value, str):
+        return value
+    return _json.dumps(value).decode()
 
 
 async def _insert_messages(
@@ -292,8 +307,17 @@ async def _insert_messages(
     for role, content, metadata in messages:
         if role not in ("system", "user", "assistant"):
             raise ValueError(f"invalid role {role!r}")
-        msg = StoredMessage(message_id(role, content, parent_id), role, content, now, parent_id, dict(metadata or {}))
-        await session.execute(_INSERT_MESSAGE, (msg.id, role, content, parent_id, now))
+        if isinstance(content, str):
+            mid = message_id(role, content, parent_id)
+            msg = StoredMessage(mid, role, content, now, parent_id, dict(metadata or {}))
+            await session.execute(_INSERT_MESSAGE, (msg.id, role, content, parent_id, now, None))
+        else:
+            form, blobs = stored_form(content)
+            text = TEXT_SEPARATOR.join(p.text for p in content if isinstance(p, TextPart))
+            mid = message_id(role, form, parent_id)
+            msg = StoredMessage(mid, role, text, now, parent_id, dict(metadata or {}), tuple(content))
+            await session.execute(_INSERT_MESSAGE, (mid, role, text, parent_id, now, _json.dumps(form).decode()))
+            await save_blobs(session, mid, blobs, now)
         stored.append(msg)
         parent_id = msg.id
     return stored
@@ -388,6 +412,7 @@ class SqlConversationStore(ConversationStore):
             for (mid,) in chain:
                 if not await session.execute(_COLLECT, (mid, mid, mid, mid)):
                     break
+            await collect_blobs(session)
         return True
 
     async def fork(self, conversation_id: str, at: int | None = None) -> str:

@@ -311,6 +311,29 @@ def m005_ledger_dead_letters(d: Dialect) -> Sequence[str]:
     ]
 
 
+@migration
+def m006_content_parts(d: Dialect) -> Sequence[str]:
+    """Messages with content parts (see :mod:`llm_manager.store.parts`): their parts as JSON, inline bytes stored
+    once per content address."""
+    return [
+        # NULL: a plain-text message (every message stored before this migration).
+        f"ALTER TABLE llm_manager_messages ADD COLUMN parts {d.json}",
+        # id is "sha256:<hex>" of the bytes; data is their base64 text.
+        f"""CREATE TABLE llm_manager_blobs (
+            id TEXT PRIMARY KEY,
+            data TEXT NOT NULL,
+            created_at {d.timestamp} NOT NULL
+        )""",
+        # No foreign keys: rows are collected after messages are deleted (store.parts.collect_blobs).
+        """CREATE TABLE llm_manager_message_blobs (
+            message_id TEXT NOT NULL,
+            blob_id TEXT NOT NULL,
+            PRIMARY KEY (message_id, blob_id)
+        )""",
+        "CREATE INDEX llm_manager_message_blobs_blob ON llm_manager_message_blobs (blob_id)",
+    ]
+
+
 # -- applying them ----------------------------------------------------------------------------------------------
 
 

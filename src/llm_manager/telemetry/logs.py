@@ -22,7 +22,7 @@ import orjson
 from llm_manager._redact import redact
 
 if TYPE_CHECKING:
-    from llm_manager.types import Request, Response
+    from llm_manager.types import Message, Request, Response
 
 __all__ = ["JsonFormatter", "TextFormatter", "error_code", "log_request", "make_handler", "redact"]
 
@@ -133,7 +133,7 @@ def log_request(
     if log_prompts:
         fields["prompt"] = {
             "system": redact(request.system) if request.system else None,
-            "messages": [{"role": m.role, "content": redact(m.content)} for m in request.messages],
+            "messages": [{"role": m.role, "content": _content(m)} for m in request.messages],
         }
         if isinstance(outcome, Response):
             fields["completion"] = redact(outcome.content)
@@ -186,3 +186,12 @@ def _error_fields(
         "error": redact(str(error))[:500],
         "error_type": type(error).__name__,
     }
+
+
+def _content(m: Message) -> str | list[dict[str, Any]]:
+    """A message's content for a log line: its text redacted, other parts described (never their bytes)."""
+    if isinstance(m.content, str):
+        return redact(m.content)
+    from llm_manager.content import describe
+
+    return [{"type": "text", "text": redact(p.text)} if p.type == "text" else describe(p) for p in m.content]

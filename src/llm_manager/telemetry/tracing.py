@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from contextvars import ContextVar, Token
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span, TracerProvider
     from opentelemetry.util.types import AttributeValue
 
-    from llm_manager.types import Attempt, Request, Response
+    from llm_manager.types import Attempt, Message, Request, Response
 
 __all__ = ["Attached", "Tracing", "provider_name"]
 
@@ -338,9 +338,16 @@ def _json(value: object) -> str:
 
 
 def _input_messages(request: Request) -> str:
-    return _json(
-        [{"role": m.role, "parts": [{"type": "text", "content": redact(m.content)}]} for m in request.messages]
-    )
+    return _json([{"role": m.role, "parts": _parts(m)} for m in request.messages])
+
+
+def _parts(m: Message) -> list[dict[str, Any]]:
+    # GenAI semantic conventions' part shapes; non-text parts are described, never their bytes.
+    if isinstance(m.content, str):
+        return [{"type": "text", "content": redact(m.content)}]
+    from llm_manager.content import describe
+
+    return [{"type": "text", "content": redact(p.text)} if p.type == "text" else describe(p) for p in m.content]
 
 
 def _output_messages(r: Response) -> str:

@@ -63,15 +63,20 @@ def decode_response(status: int, headers: Mapping[str, str], body: bytes, forced
         raise ContentFilterError("the model refused to answer", status_code=status, body=text_of(body))
     usage = Usage()
     usage.update(data.get("usage"))
+    thinking = [b for b in content if isinstance(b, dict) and b.get("type") == "thinking"]
     return Completion(
         text=text,
         finish_reason=FINISH.get(stop_reason) if isinstance(stop_reason, str) else None,
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.output,
         cached_tokens=usage.cache_read,
+        cache_write_tokens=usage.cache_creation,
         model=as_str(data.get("model")),
         id=as_str(data.get("id")),
         tool_calls=calls,
+        reasoning="".join(as_str(b.get("thinking")) or "" for b in thinking),
+        # One signature covers one block; a turn rarely has more than one, and the last one is what is sent back.
+        reasoning_signature=next((s for b in reversed(thinking) if (s := as_str(b.get("signature")))), None),
     )
 
 

@@ -39,6 +39,9 @@ class StreamDecoder:
     """The answer streamed as the forced tool's input: it ends with ``tool_use``, which means done here."""
     blocks: dict[int, int | None] = field(default_factory=dict)
     """Tool-use content blocks by block index: the call's ordinal, or ``None`` for the forced tool."""
+    held: list[str] = field(default_factory=list)
+    """With a forced tool: text blocks before it, held back. If the tool block comes, its input is the whole answer
+    (as in a whole answer, where the text is dropped); if it never does, the text is the answer after all."""
 
     @property
     def finished(self) -> bool:
@@ -85,10 +88,12 @@ class StreamDecoder:
         stop = "end_turn" if self.tool_input and self.stop_reason == "tool_use" else self.stop_reason
         reason = FINISH.get(stop) if stop else None
         return Chunk(
+            text="" if self.tool_input else "".join(self.held),
             finish_reason=reason,
             prompt_tokens=self.usage.prompt_tokens,
             completion_tokens=self.usage.output,
             cached_tokens=self.usage.cache_read,
+            cache_write_tokens=self.usage.cache_creation,
             model=self.model,
         )
 
@@ -97,10 +102,18 @@ class StreamDecoder:
         if not isinstance(delta, dict):
             return None
         # Text reaches the caller, and so does tool-input JSON (a call's arguments, or structured output when the
-        # schema tool was forced); thinking and signatures are not part of the answer.
-        if delta.get("type") == "text_delta" and (text := delta.get("text")):
+        # schema tool was forced); thinking comes as reasoning, its signature with it.
+        kind = delta.get("type")
+        if kind == "text_delta" and (text := delta.get("text")):
+            if self.forced_tool is not None and not self.tool_input:
+                self.held.append(str(text))
+                return None
             return Chunk(text=str(text), model=self.model)
-        if delta.get("type") == "input_json_delta" and (part := delta.get("partial_json")):
+        if kind == "thinking_delta" and (thought := delta.get("thinking")):
+            return Chunk(reasoning=str(thought), model=self.model)
+        if kind == "signature_delta" and (signature := delta.get("signature")):
+            return Chunk(reasoning_signature=str(signature), model=self.model)
+        if kind == "input_json_delta" and (part := delta.get("partial_json")):
             index = payload.get("index")
             ordinal = self.blocks.get(index) if isinstance(index, int) else None
             if ordinal is not None:
@@ -117,6 +130,7 @@ class StreamDecoder:
         name = as_str(block.get("name")) or ""
         if self.forced_tool is not None and name == self.forced_tool:
             self.blocks[index] = None
+            self.tool_input = True  # from here, the tool's input is the answer; held text is dropped
             return None
         ordinal = sum(1 for v in self.blocks.values() if v is not None)
         self.blocks[index] = ordinal

@@ -12,7 +12,7 @@ from typing import Any
 from llm_manager import _json
 from llm_manager.codecs.base import Completion, as_str
 from llm_manager.errors import ContentFilterError, ModelUnavailableError
-from llm_manager.types import FinishReason, ToolCall
+from llm_manager.types import FinishReason, TokenLogprob, ToolCall, TopLogprob
 
 __all__ = [
     "candidate_text",
@@ -20,7 +20,9 @@ __all__ = [
     "decode_response",
     "finish_reason",
     "first_candidate",
+    "logprobs_of",
     "raise_if_blocked",
+    "thoughts_of",
     "usage_of",
 ]
 
@@ -70,7 +72,8 @@ def decode_response(payload: Any, *, body: str = "") -> Completion:
         finish = "tool_calls"  # Gemini ends a turn that calls functions with STOP
     if finish == "content_filter" and not text:
         raise ContentFilterError(f"answer blocked: {candidate.get('finishReason')}", status_code=200, body=body)
-    prompt_tokens, completion_tokens, cached_tokens = usage_of(payload)
+    prompt_tokens, completion_tokens, cached_tokens, thoughts = usage_of(payload)
+    reasoning, signature = thoughts_of(candidate)
     return Completion(
         text=text,
         finish_reason=finish,
@@ -80,6 +83,10 @@ def decode_response(payload: Any, *, body: str = "") -> Completion:
         model=as_str(payload.get("modelVersion")) or None,
         id=as_str(payload.get("responseId")) or None,
         tool_calls=calls,
+        reasoning=reasoning,
+        reasoning_signature=signature,
+        reasoning_tokens=thoughts,
+        logprobs=logprobs_of(candidate),
     )
 
 
@@ -112,6 +119,51 @@ def candidate_text(candidate: Mapping[str, Any]) -> str:
     )
 
 
+def thoughts_of(candidate: Mapping[str, Any]) -> tuple[str, str | None]:
+    """The candidate's thought summaries (``thought: true`` parts) and the last thought signature it carries."""
+    content = candidate.get("content")
+    parts = content.get("parts") if isinstance(content, dict) else None
+    text, signature = "", None
+    for part in parts if isinstance(parts, list) else ():
+        if not isinstance(part, dict):
+            continue
+        if part.get("thought") and isinstance(part.get("text"), str):
+            text += part["text"]
+        signature = as_str(part.get("thoughtSignature")) or signature
+    return text, signature
+
+
+def logprobs_of(candidate: Mapping[str, Any]) -> list[TokenLogprob] | None:
+    """``logprobsResult`` (chosen tokens, with their top alternatives) as canonical log probabilities."""
+    result = candidate.get("logprobsResult")
+    chosen = result.get("chosenCandidates") if isinstance(result, dict) else None
+    if not isinstance(chosen, list):
+        return None
+    tops = result.get("topCandidates") if isinstance(result, dict) else None
+    tops = tops if isinstance(tops, list) else []
+    out: list[TokenLogprob] = []
+    for i, item in enumerate(chosen):
+        if not isinstance(item, dict) or not isinstance(item.get("token"), str):
+            continue
+        alternatives = tops[i].get("candidates") if i < len(tops) and isinstance(tops[i], dict) else None
+        out.append(
+            TokenLogprob(
+                token=item["token"],
+                logprob=_number(item.get("logProbability")),
+                top_logprobs=[
+                    TopLogprob(token=a["token"], logprob=_number(a.get("logProbability")))
+                    for a in (alternatives if isinstance(alternatives, list) else ())
+                    if isinstance(a, dict) and isinstance(a.get("token"), str)
+                ],
+            )
+        )
+    return out
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
 def calls_of(candidate: Mapping[str, Any], first: int) -> list[ToolCall]:
     """The candidate's function calls; ``first`` numbers them on from earlier stream fragments. Gemini sends
     each call whole (arguments as an object) and may leave out its id."""
@@ -132,16 +184,17 @@ def calls_of(candidate: Mapping[str, Any], first: int) -> list[ToolCall]:
     return calls
 
 
-def usage_of(payload: Mapping[str, Any]) -> tuple[int | None, int | None, int]:
-    """``(prompt, completion, cached)`` from ``usageMetadata``; thinking tokens are billed as output, so they count
-    as completion tokens."""
+def usage_of(payload: Mapping[str, Any]) -> tuple[int | None, int | None, int, int]:
+    """``(prompt, completion, cached, thoughts)`` from ``usageMetadata``; thinking tokens are billed as output, so
+    they count as completion tokens too."""
     meta = payload.get("usageMetadata")
     if not isinstance(meta, dict):
-        return None, None, 0
+        return None, None, 0, 0
     # proto3 JSON omits zero counts, so a missing field inside usageMetadata means 0, not "unknown".
     prompt = _count(meta.get("promptTokenCount"))
-    completion = _count(meta.get("candidatesTokenCount")) + _count(meta.get("thoughtsTokenCount"))
-    return prompt, completion, _count(meta.get("cachedContentTokenCount"))
+    thoughts = _count(meta.get("thoughtsTokenCount"))
+    completion = _count(meta.get("candidatesTokenCount")) + thoughts
+    return prompt, completion, _count(meta.get("cachedContentTokenCount")), thoughts
 
 
 def raise_if_blocked(payload: Mapping[str, Any], body: str) -> None:

@@ -17,7 +17,9 @@ from llm_manager.codecs.gemini_generate.response import (
     candidate_text,
     finish_reason,
     first_candidate,
+    logprobs_of,
     raise_if_blocked,
+    thoughts_of,
     usage_of,
 )
 from llm_manager.errors import ContentFilterError, StreamInterruptedError
@@ -39,7 +41,7 @@ class StreamDecoder:
         """A ``finishReason`` arrived: the answer is complete."""
         self.text_seen = False
         self.model: str | None = None
-        self.usage: tuple[int | None, int | None, int] = (None, None, 0)
+        self.usage: tuple[int | None, int | None, int, int] = (None, None, 0, 0)
         """From the latest ``usageMetadata``: each fragment repeats it, cumulatively, so the last one wins."""
 
     @property
@@ -69,6 +71,7 @@ class StreamDecoder:
             raise_if_blocked(payload, data)
             return None
         text = candidate_text(candidate)
+        reasoning, signature = thoughts_of(candidate)
         self.text_seen = self.text_seen or bool(text)
         pieces = None
         if calls := calls_of(candidate, self.calls):
@@ -78,29 +81,30 @@ class StreamDecoder:
             ]
             self.calls += len(calls)
         raw_finish = candidate.get("finishReason")
+        chunk = Chunk(
+            text=text,
+            tool_calls=pieces,
+            model=self.model,
+            reasoning=reasoning,
+            reasoning_signature=signature,
+            logprobs=logprobs_of(candidate),
+        )
         if raw_finish:
-            return self._finish(raw_finish, data, text, pieces)
-        if not text and not pieces:
+            return self._finish(raw_finish, data, chunk)
+        if not text and not pieces and not reasoning and signature is None:
             return None
-        return Chunk(text=text, tool_calls=pieces, model=self.model)
+        return chunk
 
-    def _finish(self, raw_finish: Any, data: str, text: str, pieces: list[ToolCallDelta] | None) -> Chunk:
+    def _finish(self, raw_finish: Any, data: str, chunk: Chunk) -> Chunk:
         finish = finish_reason(raw_finish)
         if finish == "stop" and self.calls:
             finish = "tool_calls"
         if finish == "content_filter" and not self.text_seen:
             raise ContentFilterError(f"answer blocked: {raw_finish}", status_code=200, body=data[:4000])
         self.finished = True
-        prompt_tokens, completion_tokens, cached_tokens = self.usage
-        return Chunk(
-            text=text,
-            tool_calls=pieces,
-            finish_reason=finish,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            cached_tokens=cached_tokens,
-            model=self.model,
-        )
+        chunk.finish_reason = finish
+        chunk.prompt_tokens, chunk.completion_tokens, chunk.cached_tokens, chunk.reasoning_tokens = self.usage
+        return chunk
 
 
 def _stream_payload(data: str) -> dict[str, Any]:

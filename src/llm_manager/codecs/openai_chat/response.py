@@ -9,9 +9,17 @@ from llm_manager.codecs.base import Completion, as_int, as_str
 from llm_manager.codecs.openai_chat.errors import decode_error_payload, malformed, text_of
 from llm_manager.codecs.openai_chat.tools import calls_from_wire
 from llm_manager.errors import ContentFilterError
-from llm_manager.types import FinishReason
+from llm_manager.types import FinishReason, TokenLogprob, TopLogprob
 
-__all__ = ["FINISH_REASONS", "decode_response", "finish_reason", "first_choice", "usage_of"]
+__all__ = [
+    "FINISH_REASONS",
+    "decode_response",
+    "finish_reason",
+    "first_choice",
+    "logprobs_of",
+    "reasoning_of",
+    "usage_of",
+]
 
 FINISH_REASONS: dict[str, FinishReason] = {
     "stop": "stop",
@@ -50,7 +58,7 @@ def decode_response(body: bytes) -> Completion:
     if not text and not calls and (finish == "content_filter" or as_str(message.get("refusal"))):
         reason = as_str(message.get("refusal")) or "completion blocked by the content filter"
         raise ContentFilterError(reason, status_code=200, body=text_of(body))
-    prompt, completion, cached = usage_of(payload.get("usage"))
+    prompt, completion, cached, reasoning_tokens = usage_of(payload.get("usage"))
     return Completion(
         text=text,
         finish_reason=finish,
@@ -60,7 +68,45 @@ def decode_response(body: bytes) -> Completion:
         model=as_str(payload.get("model")),
         id=as_str(payload.get("id")),
         tool_calls=calls,
+        reasoning=reasoning_of(message),
+        reasoning_tokens=reasoning_tokens,
+        logprobs=logprobs_of(choice.get("logprobs")),
+        system_fingerprint=as_str(payload.get("system_fingerprint")),
     )
+
+
+def reasoning_of(message: dict[str, Any]) -> str:
+    """The reasoning text of a message or delta: ``reasoning_content`` (DeepSeek, vLLM, LiteLLM) or ``reasoning``
+    (OpenRouter, newer vLLM); OpenAI itself returns none."""
+    return as_str(message.get("reasoning_content")) or as_str(message.get("reasoning")) or ""
+
+
+def logprobs_of(raw: Any) -> list[TokenLogprob] | None:
+    """A choice's ``logprobs.content`` as canonical token log probabilities (``None`` when absent)."""
+    content = raw.get("content") if isinstance(raw, dict) else None
+    if not isinstance(content, list):
+        return None
+    out: list[TokenLogprob] = []
+    for item in content:
+        if isinstance(item, dict) and isinstance(token := item.get("token"), str):
+            tops = item.get("top_logprobs")
+            out.append(
+                TokenLogprob(
+                    token=token,
+                    logprob=_float(item.get("logprob")),
+                    bytes=item.get("bytes") if isinstance(item.get("bytes"), list) else None,
+                    top_logprobs=[
+                        TopLogprob(token=t["token"], logprob=_float(t.get("logprob")))
+                        for t in (tops if isinstance(tops, list) else ())
+                        if isinstance(t, dict) and isinstance(t.get("token"), str)
+                    ],
+                )
+            )
+    return out
+
+
+def _float(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
 
 
 def first_choice(choices: Any) -> dict[str, Any] | None:
@@ -73,13 +119,15 @@ def first_choice(choices: Any) -> dict[str, Any] | None:
     return None
 
 
-def usage_of(usage: Any) -> tuple[int | None, int | None, int]:
-    """``(prompt, completion, cached)`` token counts of a ``usage`` object."""
+def usage_of(usage: Any) -> tuple[int | None, int | None, int, int]:
+    """``(prompt, completion, cached, reasoning)`` token counts of a ``usage`` object."""
     if not isinstance(usage, dict):
-        return None, None, 0
+        return None, None, 0, 0
     details = usage.get("prompt_tokens_details")
     cached = as_int(details.get("cached_tokens")) if isinstance(details, dict) else None
-    return as_int(usage.get("prompt_tokens")), as_int(usage.get("completion_tokens")), cached or 0
+    out_details = usage.get("completion_tokens_details")
+    reasoning = as_int(out_details.get("reasoning_tokens")) if isinstance(out_details, dict) else None
+    return as_int(usage.get("prompt_tokens")), as_int(usage.get("completion_tokens")), cached or 0, reasoning or 0
 
 
 def finish_reason(raw: Any) -> FinishReason | None:

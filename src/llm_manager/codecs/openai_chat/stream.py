@@ -13,7 +13,7 @@ from llm_manager import _json
 from llm_manager._sse import SSEEvent
 from llm_manager.codecs.base import Chunk, Completion, as_str, snippet
 from llm_manager.codecs.openai_chat.errors import decode_error_payload
-from llm_manager.codecs.openai_chat.response import finish_reason, first_choice, usage_of
+from llm_manager.codecs.openai_chat.response import finish_reason, first_choice, logprobs_of, reasoning_of, usage_of
 from llm_manager.codecs.openai_chat.tools import deltas_from_wire
 from llm_manager.errors import StreamInterruptedError
 from llm_manager.types import ToolCallDelta
@@ -58,18 +58,22 @@ class StreamDecoder:
             raise StreamInterruptedError("stream ended before completion", status_code=200)
 
     def _chunk(self, payload: dict[str, Any]) -> Chunk | None:
-        text, finish, calls = "", None, None
+        text, reasoning, finish, calls, logprobs = "", "", None, None, None
         choice = first_choice(payload.get("choices"))
         if choice is not None:
             delta = choice.get("delta")
             if isinstance(delta, dict):
                 text = as_str(delta.get("content")) or ""
+                if "reasoning_content" in delta or "reasoning" in delta:
+                    reasoning = reasoning_of(delta)
                 calls = deltas_from_wire(delta.get("tool_calls"))
             raw_finish = choice.get("finish_reason")
             self.finished = self.finished or raw_finish is not None
             finish = finish_reason(raw_finish)
-        prompt, completion, cached = usage_of(payload.get("usage"))
-        if not text and not calls and finish is None and prompt is None and completion is None:
+            if choice.get("logprobs") is not None:
+                logprobs = logprobs_of(choice["logprobs"])
+        prompt, completion, cached, reasoning_tokens = usage_of(payload.get("usage"))
+        if not text and not reasoning and not calls and finish is None and prompt is None and completion is None:
             return None  # role-only deltas, keep-alives, Azure's prompt-filter preamble
         return Chunk(
             text=text,
@@ -79,6 +83,10 @@ class StreamDecoder:
             cached_tokens=cached,
             model=as_str(payload.get("model")),
             tool_calls=calls,
+            reasoning=reasoning,
+            reasoning_tokens=reasoning_tokens,
+            logprobs=logprobs,
+            system_fingerprint=as_str(payload.get("system_fingerprint")),
         )
 
 
@@ -94,4 +102,8 @@ def completion_as_chunk(completion: Completion) -> Chunk:
         model=completion.model,
         tool_calls=[ToolCallDelta(index=i, id=c.id, name=c.name, arguments=c.arguments) for i, c in enumerate(calls)]
         or None,
+        reasoning=completion.reasoning,
+        reasoning_tokens=completion.reasoning_tokens,
+        logprobs=completion.logprobs,
+        system_fingerprint=completion.system_fingerprint,
     )
