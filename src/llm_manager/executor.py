@@ -15,7 +15,7 @@ from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llm_manager._deadline import deadline
-from llm_manager._run import Accumulator, Run
+from llm_manager._run import Accumulator, Done, Run
 from llm_manager.errors import ProviderError, StreamInterruptedError
 from llm_manager.routing.queue import PriorityGate
 from llm_manager.routing.recovery import RecoveryLearner
