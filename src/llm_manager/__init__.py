@@ -26,6 +26,7 @@ from llm_manager.errors import (
     ProviderError,
     ProviderTimeoutError,
     RateLimitError,
+    StateUnavailableError,
     StreamInterruptedError,
     UnsupportedContentError,
 )
@@ -87,6 +88,7 @@ __all__ = [
     "ResponseMetadata",
     "ResponseStream",
     "Settings",
+    "StateUnavailableError",
     "StreamEvent",
     "StreamInterruptedError",
     "SyncLLMManager",

@@ -301,6 +301,17 @@ class StateConfig(_Strict):
     redis_url: str | None = None
     """``None``: in this process. ``redis://host:6379/0``: shared by every process using the same URL and prefix."""
     prefix: str = "llm-manager"
+    on_unavailable: Literal["fail_closed", "fail_open"] = "fail_closed"
+    """What a replica does while Redis does not answer. ``fail_closed``: refuse requests with 503 (``retry-after``,
+    ``x-should-retry: true``) and report not ready, so a load balancer sends them elsewhere. ``fail_open``: go on
+    with state of its own, each limit and budget divided by the replicas last seen alive, reconciled with Redis
+    when it is back (docs/operations.md)."""
+    timeout_s: float = Field(default=0.5, gt=0, le=30)
+    """Longest wait for one Redis operation: past it Redis counts as unavailable (a hung server must not stall
+    requests)."""
+    heartbeat_s: float = Field(default=1.0, gt=0, le=60)
+    """How often a replica announces itself in Redis (live replicas are those heard from in the last three beats),
+    and how often it probes Redis while it is unavailable."""
 
 
 class BudgetConfig(_Strict):

@@ -20,6 +20,7 @@ prompt is too large. ::
     ├─ ConversationNotFoundError
     ├─ BudgetExceededError
     ├─ CircuitOpenError
+    ├─ StateUnavailableError        the shared state (Redis) cannot be reached and the policy is fail_closed
     └─ AllCandidatesFailedError     every candidate failed; ``attempts`` holds each one, ``exceptions`` the errors
 
 Whether an error is worth retrying is decided in exactly one place: :func:`llm_manager.routing.retry.is_retryable`.
@@ -54,6 +55,7 @@ __all__ = [
     "ProviderError",
     "ProviderTimeoutError",
     "RateLimitError",
+    "StateUnavailableError",
     "StreamInterruptedError",
     "UnsupportedContentError",
 ]
@@ -322,6 +324,21 @@ class CircuitOpenError(LLMManagerError):
     """Every candidate's circuit breaker is open; nothing was called. ``retry_after``: when probes resume."""
 
     code = "circuit_open"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+    def _fields(self) -> dict[str, Any]:
+        return {**super()._fields(), "retry_after": self.retry_after}
+
+
+class StateUnavailableError(LLMManagerError):
+    """The shared state (Redis) did not answer in time and ``state.on_unavailable`` is ``fail_closed``: limits,
+    breakers and budgets cannot be checked, so nothing was called. ``retry_after``: when it is worth trying again
+    (this replica, once Redis is back, or another one)."""
+
+    code = "state_unavailable"
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)

@@ -128,7 +128,18 @@ class LLMManager:
         self.http: HttpClient = HttpClient()
         self.stats = LatencyStats()
         self.deployments: dict[str, Deployment] = self._build(settings, adapters or {})
-        self.state = state if state is not None else make_state(settings.state.redis_url, settings.state.prefix)
+        sc = settings.state
+        self.state = (
+            state
+            if state is not None
+            else make_state(
+                sc.redis_url,
+                sc.prefix,
+                on_unavailable=sc.on_unavailable,
+                timeout_s=sc.timeout_s,
+                heartbeat_s=sc.heartbeat_s,
+            )
+        )
         self.wall_clock = wall_clock
         reprobe_s = settings.routing.key_reprobe_s
         self.pools = {
@@ -150,6 +161,7 @@ class LLMManager:
         self.telemetry = telemetry or Telemetry(settings.telemetry)
         self._snapshot: CollectSnapshot = {"breakers": {}, "budgets": {}}
         self.telemetry.on_collect(self._collect)
+        self.telemetry.on_collect(lambda: {"state": self.state.health()})
         self._closed = False
         self._embedder: Embedder | None = None
 
@@ -771,6 +783,7 @@ class LLMManager:
             "source": self.settings.source,
             "strategy": self.settings.routing.strategy,
             "state": "redis" if self.settings.state.redis_url else "memory",
+            "shared_state": self.state.health().as_dict(),
             "cache": {
                 "enabled": self.cache is not None,
                 "entries": await self.state.cache_size() if self.cache is not None else 0,
@@ -800,8 +813,13 @@ class LLMManager:
         return {**self._snapshot, "ledger": counts}
 
     async def metrics(self) -> tuple[bytes, str]:
-        """Prometheus metrics (payload, content type), with breaker and budget gauges refreshed."""
-        await self.status()
+        """Prometheus metrics (payload, content type), with breaker and budget gauges refreshed when the state
+        answers. Never raises for want of state or store: the gauges then keep their last values, and
+        ``llm_manager_state_available`` says why."""
+        try:
+            await self.status()
+        except Exception as exc:
+            log.warning("metrics: gauges not refreshed: %s: %s", type(exc).__name__, exc)
         return self.telemetry.render_metrics()
 
     async def _budget_status(self) -> list[dict[str, Any]]:

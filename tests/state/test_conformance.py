@@ -429,13 +429,17 @@ async def test_cache_bound_keeps_the_most_recently_used(
 
 async def test_make_state_picks_the_backend(redis_url: str) -> None:
     assert isinstance(make_state(None), MemoryState)
+    from llm_manager.state.guarded import GuardedState
     from llm_manager.state.redis import RedisState
 
     prefix = f"llm-manager-test:{uuid.uuid4().hex}"
-    state = make_state(redis_url, prefix=prefix)
+    state = make_state(redis_url, prefix=prefix, on_unavailable="fail_open", timeout_s=0.25)
     try:
-        assert isinstance(state, RedisState)
-        assert state.prefix == prefix
+        # Redis always comes wrapped: a deadline on every operation and the on_unavailable policy.
+        assert isinstance(state, GuardedState)
+        assert isinstance(state.inner, RedisState)
+        assert state.inner.prefix == prefix
+        assert (state.policy, state.timeout_s) == ("fail_open", 0.25)
         assert await state.cache_size() == 0
     finally:
         await state.aclose()

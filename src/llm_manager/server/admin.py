@@ -17,8 +17,9 @@ from starlette.responses import Response as HttpResponse
 
 from llm_manager import _json
 from llm_manager._redact import redact
+from llm_manager.errors import StateUnavailableError
 from llm_manager.server import keys
-from llm_manager.server.errors import ErrorReply, gateway_error
+from llm_manager.server.errors import ErrorReply, gateway_error, render_error
 from llm_manager.server.timeseries import BadParameter, By, Grid
 from llm_manager.server.timeseries import query as timeseries_query
 
@@ -70,7 +71,10 @@ class Admin:
         # Keys' own budgets are registered on their first request; an admin sees them before that too.
         for key in await keys.list_keys(await self.gw.llm.database()):
             await self.gw.register_budget(key)
-        return _ok(await self.gw.llm.status())
+        try:
+            return _ok(await self.gw.llm.status())
+        except StateUnavailableError as exc:  # Redis away under fail_closed: a 503 to retry, not a crash
+            return _reply(render_error(exc, ""))
 
     async def costs(self, http: HttpRequest) -> HttpResponse:
         if (denied := await self._allowed(http)) is not None:

@@ -366,17 +366,23 @@ class _Gateway:
     async def ready(self, _: HttpRequest) -> HttpResponse:
         if self.life.draining:  # shutting down: load balancers must stop sending before the listener closes
             return HttpResponse(b'{"status":"draining"}', status_code=503, media_type=_JSON)
-        # Settings are validated when the manager is built, so only the store can be missing.
+        # Settings are validated when the manager is built, so only the store and the shared state can be missing.
         if self.llm.settings.store.url or os.environ.get("LLM_MANAGER_STORE_URL"):
             try:
                 await self.llm.database()
             except Exception as exc:  # any driver error means "not ready", never a crash of the probe
                 body = {"status": "unavailable", "reason": redact(f"store: {type(exc).__name__}: {exc}")}
                 return HttpResponse(_json.dumps(body), status_code=503, media_type=_JSON)
+        state = await self.llm.state.check()
+        if not state.available:
+            if state.policy == "fail_closed":  # every request would get 503: let the load balancer drain us
+                body = {"status": "unavailable", "reason": "state: Redis does not answer (on_unavailable: fail_closed)"}
+                return HttpResponse(_json.dumps(body), status_code=503, media_type=_JSON)
+            return HttpResponse(b'{"status":"ready","state":"degraded"}', media_type=_JSON)
         return HttpResponse(b'{"status":"ready"}', media_type=_JSON)
 
     async def metrics(self, _: HttpRequest) -> HttpResponse:
-        payload, ctype = await self.llm.metrics()
+        payload, ctype = await self.llm.metrics()  # never raises: a scrape must work when things are broken
         return HttpResponse(payload, headers={"content-type": ctype})
 
 

@@ -27,6 +27,7 @@ from llm_manager.errors import (
     ModelUnavailableError,
     ProviderTimeoutError,
     RateLimitError,
+    StateUnavailableError,
 )
 
 __all__ = ["DEFAULT_RETRY_AFTER_S", "ErrorReply", "gateway_error", "render_error"]
@@ -81,8 +82,9 @@ def render_error(exc: LLMManagerError, request_id: str) -> ErrorReply:
     if reply.status in (429, 503) and "retry-after" not in reply.headers and wait_helps:
         reply.headers.update(_retry_headers(DEFAULT_RETRY_AFTER_S))
     reply.headers["x-request-id"] = exc.request_id or request_id
-    # Every LLMManagerError surfaces after the gateway's own retries and fallbacks (or when none could help).
-    reply.headers["x-should-retry"] = "false"
+    # Every LLMManagerError surfaces after the gateway's own retries and fallbacks (or when none could help), but
+    # one: without its shared state this replica tried nothing, and another replica (or this one shortly) can.
+    reply.headers["x-should-retry"] = "true" if isinstance(exc, StateUnavailableError) else "false"
     # As on a success: how many provider calls were spent (0 when the request was refused before any).
     reply.headers["x-llm-attempts"] = str(sum(1 for a in exc.attempts if not a.skipped))
     return reply
@@ -113,6 +115,8 @@ def _single(exc: LLMManagerError) -> ErrorReply | None:
         return gateway_error(504, msg, type_="api_error", code="timeout")
     if isinstance(exc, ExtractionError):
         return gateway_error(422, msg, code="extraction_failed")
+    if isinstance(exc, StateUnavailableError):
+        return gateway_error(503, msg, type_="api_error", code=exc.code, headers=_retry_headers(exc.retry_after))
     if isinstance(exc, CircuitOpenError | ModelUnavailableError):
         return gateway_error(503, msg, type_="api_error", code=exc.code, headers=_retry_headers(_retry_after(exc)))
     return None

@@ -6,7 +6,16 @@ semantics (see :mod:`llm_manager.state.base`).
 
 from __future__ import annotations
 
-from llm_manager.state.base import BreakerPolicy, BreakerState, BreakerVerdict, BreakerView, StateBackend
+from typing import Literal
+
+from llm_manager.state.base import (
+    BreakerPolicy,
+    BreakerState,
+    BreakerVerdict,
+    BreakerView,
+    StateBackend,
+    StateHealth,
+)
 from llm_manager.state.memory import MemoryState
 
 __all__ = [
@@ -16,12 +25,22 @@ __all__ = [
     "BreakerView",
     "MemoryState",
     "StateBackend",
+    "StateHealth",
     "make_state",
 ]
 
 
-def make_state(redis_url: str | None, prefix: str = "llm-manager") -> StateBackend:
-    """In-process state when ``redis_url`` is ``None``, else state shared through Redis under ``prefix``.
+def make_state(
+    redis_url: str | None,
+    prefix: str = "llm-manager",
+    *,
+    on_unavailable: Literal["fail_closed", "fail_open"] = "fail_closed",
+    timeout_s: float = 0.5,
+    heartbeat_s: float = 1.0,
+) -> StateBackend:
+    """In-process state when ``redis_url`` is ``None``, else state shared through Redis under ``prefix``, each
+    operation bounded by ``timeout_s`` and the ``on_unavailable`` policy applied while Redis does not answer
+    (:mod:`llm_manager.state.guarded`; the ``state:`` section of the config sets all of these).
 
     Connecting is lazy (the first operation connects); a missing ``redis`` package raises
     :class:`~llm_manager.errors.ConfigError`.
@@ -29,6 +48,12 @@ def make_state(redis_url: str | None, prefix: str = "llm-manager") -> StateBacke
     if redis_url is None:
         return MemoryState()
     # Imported here so that processes without Redis never load the module (nor the redis package).
+    from llm_manager.state.guarded import GuardedState
     from llm_manager.state.redis import RedisState
 
-    return RedisState.from_url(redis_url, prefix=prefix)
+    return GuardedState(
+        RedisState.from_url(redis_url, prefix=prefix),
+        policy=on_unavailable,
+        timeout_s=timeout_s,
+        heartbeat_s=heartbeat_s,
+    )

@@ -34,7 +34,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["BUDGET_MAX", "BreakerPolicy", "BreakerState", "BreakerVerdict", "BreakerView", "StateBackend"]
+__all__ = [
+    "BUDGET_MAX",
+    "BreakerPolicy",
+    "BreakerState",
+    "BreakerVerdict",
+    "BreakerView",
+    "StateBackend",
+    "StateHealth",
+]
 
 BUDGET_MAX = 2**53 - 1
 """Largest amount (and limit) a budget operation accepts, in nanodollars: about 9 million USD.
@@ -89,6 +97,39 @@ class BreakerView:
     cooldown_left_s: float
     """Seconds until an open breaker admits probes (0 when not open)."""
     opened_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class StateHealth:
+    """Whether the shared state answers, for readiness, ``/admin/status`` and ``/metrics``."""
+
+    backend: Literal["memory", "redis"]
+    available: bool
+    """False while Redis does not answer (in-process state always answers)."""
+    policy: Literal["fail_closed", "fail_open"] = "fail_closed"
+    """What requests get meanwhile (``state.on_unavailable``)."""
+    replicas: int = 1
+    """Processes sharing the state, as last heard in Redis (this one included)."""
+    unavailable_since: float | None = None
+    """Unix time of the failure that made it unavailable."""
+    failures: int = 0
+    """Operations that failed or timed out since the process started."""
+    pending: int = 0
+    """Budget counters with spend recorded while Redis was away, still to be written there."""
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "backend": self.backend,
+            "available": self.available,
+            "on_unavailable": self.policy,
+            "replicas": self.replicas,
+            "unavailable_since": self.unavailable_since,
+            "failures": self.failures,
+            "pending_budget_counters": self.pending,
+        }
+
+
+_IN_PROCESS = StateHealth(backend="memory", available=True)
 
 
 class StateBackend(ABC):
@@ -203,6 +244,16 @@ class StateBackend(ABC):
     @abstractmethod
     async def cache_clear(self) -> None:
         """Drop every cached entry."""
+
+    # -- health -------------------------------------------------------------------------------------------------
+
+    def health(self) -> StateHealth:
+        """What is known now, without any I/O (in-process state is always available)."""
+        return _IN_PROCESS
+
+    async def check(self) -> StateHealth:
+        """Like :meth:`health`, but a backend that has not been in touch with its server yet asks it first."""
+        return self.health()
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
 

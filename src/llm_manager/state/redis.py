@@ -45,8 +45,13 @@ Decisions specific to Redis:
   use a single Redis (or a prefix wrapped in a ``{hash tag}`` on a cluster).
 * :meth:`RedisState.from_url` uses a blocking connection pool (64 connections, 20 s wait): the default pool
   fails with "Too many connections" as soon as more than 100 operations are in flight.
-* Redis failures (connection refused, timeouts) propagate as ``redis.exceptions`` errors: whether to fail open
-  or closed without shared state is the caller's business rule.
+* ``P:replicas`` — sorted set of the processes sharing the prefix → the Redis time of their latest
+  :meth:`RedisState.heartbeat`; members not heard from within the heartbeat's ``ttl_s`` are dropped by the next
+  one (Redis's own clock, so hosts with skewed clocks still agree).
+* Redis failures (connection refused, timeouts) propagate as ``redis.exceptions`` errors (listed in
+  :attr:`RedisState.unavailable_errors`): what to do without shared state (``state.on_unavailable``) is
+  :mod:`~llm_manager.state.guarded`'s business. A connection that broke (Redis restarted) is retried once at
+  once on a fresh one; nothing else is retried here.
 * ``import llm_manager.state.redis`` does not import ``redis``; :meth:`RedisState.from_url` does, and raises
   :class:`~llm_manager.errors.ConfigError` when the package is missing.
 """
@@ -306,6 +311,17 @@ end
 return out
 """
 
+# KEYS[1] replica set. ARGV: member, ttl_s. Returns how many members were heard from within ttl_s (itself included).
+_HEARTBEAT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local ttl = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], string.format('%.6f', now), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('(%.6f', now - ttl))
+redis.call('PEXPIRE', KEYS[1], math.ceil(ttl * 1000))
+return redis.call('ZCARD', KEYS[1])
+"""
+
 _EXPIRE_MS_MAX = 2**53
 """Latest expiry sent to Redis (about 285,000 years): larger values would overflow its millisecond clock."""
 
@@ -383,10 +399,26 @@ def _expire_ms(expire_at: float) -> int:
 class RedisState(StateBackend):
     """State shared through one Redis server by every process that uses the same ``prefix``."""
 
-    def __init__(self, client: Any, *, prefix: str = "llm-manager") -> None:
-        """Wrap ``client`` (a ``redis.asyncio.Redis`` that does not decode responses); :meth:`from_url` is simpler."""
+    unavailable_errors: tuple[type[BaseException], ...] = (OSError,)
+    """Exceptions meaning "Redis cannot be reached right now" (set to redis-py's when the client is built)."""
+
+    def __init__(self, client: Any, *, prefix: str = "llm-manager", side: Any = None) -> None:
+        """Wrap ``client`` (a ``redis.asyncio.Redis`` that does not decode responses); :meth:`from_url` is simpler.
+
+        ``side``: a second client for :meth:`ping` and :meth:`heartbeat` (default: ``client``), so that a probe is
+        not queued behind a pool saturated by requests: it must tell whether Redis answers, not how busy we are.
+        """
         self._client = client
+        self._side = side if side is not None else client
         self.prefix = prefix
+        self._replicas = f"{prefix}:replicas"
+        try:
+            from redis.exceptions import ConnectionError as RedisConnectionError
+            from redis.exceptions import TimeoutError as RedisTimeoutError
+        except ImportError:  # a client of another make: only the standard library's errors are known
+            pass
+        else:
+            self.unavailable_errors = (RedisConnectionError, RedisTimeoutError, OSError)
         self._br = f"{prefix}:br:"
         self._rl = f"{prefix}:rl:"
         self._cv = f"{prefix}:c:v:"
@@ -404,6 +436,7 @@ class RedisState(StateBackend):
         self._cache_get = client.register_script(_CACHE_GET)
         self._cache_set = client.register_script(_CACHE_SET)
         self._cache_clear = client.register_script(_CACHE_CLEAR)
+        self._heartbeat = self._side.register_script(_HEARTBEAT)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "llm-manager", **options: Any) -> RedisState:
@@ -420,12 +453,19 @@ class RedisState(StateBackend):
             raise ConfigError(
                 f"state.redis_url is set ({url!r}) but the redis package is missing: install llm-manager[redis]"
             ) from exc
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
         options.setdefault("max_connections", _MAX_CONNECTIONS)
         options.setdefault("timeout", _POOL_TIMEOUT_S)
+        # One immediate retry on a fresh connection: after a Redis restart every pooled connection is dead, and
+        # the first command on each would otherwise fail. More retries would only stall requests while it is down.
+        options.setdefault("retry", Retry(NoBackoff(), 1))
         # Cached values are bytes, so responses stay undecoded; the few text fields are compared as bytes.
         options["decode_responses"] = False
         pool = aioredis.BlockingConnectionPool.from_url(url, **options)
-        return cls(aioredis.Redis.from_pool(pool), prefix=prefix)
+        side = aioredis.Redis.from_url(url, decode_responses=False, retry=Retry(NoBackoff(), 0))
+        return cls(aioredis.Redis.from_pool(pool), prefix=prefix, side=side)
 
     # -- circuit breakers ---------------------------------------------------------------------------------------
 
@@ -542,10 +582,27 @@ class RedisState(StateBackend):
     async def cache_clear(self) -> None:
         await self._cache_clear(keys=[self._lru], args=[self._cv])
 
+    # -- replicas and health ------------------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """Raise unless Redis answers (on the side connection)."""
+        await self._side.ping()
+
+    async def heartbeat(self, member: str, ttl_s: float) -> int:
+        """Announce ``member`` as alive now; return how many members were heard from within ``ttl_s``."""
+        alive: int = await self._heartbeat(keys=[self._replicas], args=[member, ttl_s])
+        return alive
+
+    async def leave(self, member: str) -> None:
+        """Withdraw ``member`` (a replica shutting down) so the others stop counting it at once."""
+        await self._side.zrem(self._replicas, member)
+
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
     async def aclose(self) -> None:
         await self._client.aclose()
+        if self._side is not self._client:
+            await self._side.aclose()
 
 
 def _level(level: bytes | None, at: bytes | None, now: float, cap: int) -> float:

@@ -18,6 +18,13 @@ metric                                                   labels                 
 ``llm_manager_budget_spent_usd`` (gauge)                 budget
 ``llm_manager_budget_limit_usd`` (gauge)                 budget
 ``llm_manager_budget_used_ratio`` (gauge)                budget                       spent / limit
+``llm_manager_state_available`` (gauge)                  backend                      1 while the shared state
+                                                                                      answers, 0 while not
+``llm_manager_state_replicas`` (gauge)                                                replicas last seen alive
+``llm_manager_state_failures_total``                                                  state operations that failed
+                                                                                      or timed out
+``llm_manager_state_pending_budget_counters`` (gauge)                                 counters with spend still to
+                                                                                      be written to Redis
 =======================================================  ===========================  ================================
 
 Tokens and cost count only what providers were paid for: a cached or de-duplicated answer adds none (the call that
@@ -52,6 +59,7 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
     from prometheus_client.metrics_core import Metric
 
+    from llm_manager.state.base import StateHealth
     from llm_manager.types import Attempt, Request, Response
 
 __all__ = ["BREAKER_STATES", "LATENCY_BUCKETS", "TTFC_BUCKETS", "CollectSnapshot", "Metrics"]
@@ -69,7 +77,7 @@ NO_DEPLOYMENT = "none"
 
 
 class CollectSnapshot(TypedDict, total=False):
-    """What an :meth:`Metrics.on_collect` function returns; both keys are optional."""
+    """What an :meth:`Metrics.on_collect` function returns; every key is optional."""
 
     breakers: Mapping[tuple[str, str | None], str]
     """``(deployment, key fingerprint or None) -> "closed" | "half_open" | "open"``."""
@@ -77,6 +85,8 @@ class CollectSnapshot(TypedDict, total=False):
     """``budget name -> (spent_usd, limit_usd)``."""
     ledger: Mapping[str, float]
     """The spend ledger's row counts: ``written``, ``dropped``, ``dead_lettered`` (running totals) and ``pending``."""
+    state: StateHealth
+    """Whether the shared state answers, and how many replicas share it."""
 
 
 class _Histogram:
@@ -277,7 +287,8 @@ class _Collector:
         )
 
     @staticmethod
-    def _gauges() -> tuple[Any, Any, Any, Any]:
+    def _gauges() -> tuple[Any, ...]:
+        from prometheus_client.core import CounterMetricFamily as Counter
         from prometheus_client.core import GaugeMetricFamily as Gauge
 
         return (
@@ -289,6 +300,14 @@ class _Collector:
             Gauge("llm_manager_budget_spent_usd", "Spent in the budget's current window.", labels=["budget"]),
             Gauge("llm_manager_budget_limit_usd", "The budget's limit.", labels=["budget"]),
             Gauge("llm_manager_budget_used_ratio", "Spent / limit.", labels=["budget"]),
+            Gauge("llm_manager_state_available", "1 while the shared state answers, else 0.", labels=["backend"]),
+            Gauge("llm_manager_state_replicas", "Replicas sharing the state, as last seen alive.", labels=[]),
+            Counter("llm_manager_state_failures", "State operations that failed or timed out.", labels=[]),
+            Gauge(
+                "llm_manager_state_pending_budget_counters",
+                "Budget counters whose spend is still to be written to the shared state.",
+                labels=[],
+            ),
         )
 
     @staticmethod
@@ -307,12 +326,15 @@ class _Collector:
         )
 
     def _read_snapshots(self) -> Iterator[Metric]:
-        breaker, spent, limit, used = self._gauges()
+        gauges = self._gauges()
+        breaker, spent, limit, used = gauges[:4]
         rows, pending = self._ledger()
         ledger: dict[str, float] = {}
         for fn in list(self._m._snapshots):
             try:
                 snap = fn()
+                if "state" in snap:
+                    _add_state(gauges[4:], snap["state"])
                 for (deployment, key), state in (snap.get("breakers") or {}).items():
                     value = BREAKER_STATES.get(state)
                     if value is not None:
@@ -331,7 +353,15 @@ class _Collector:
                 rows.add_metric([outcome], ledger[outcome])
         if "pending" in ledger:
             pending.add_metric([], ledger["pending"])
-        yield from (breaker, spent, limit, used, rows, pending)
+        yield from (*gauges, rows, pending)
+
+
+def _add_state(families: Sequence[Any], health: StateHealth) -> None:
+    available, replicas, failures, pending = families
+    available.add_metric([health.backend], 1 if health.available else 0)
+    replicas.add_metric([], health.replicas)
+    failures.add_metric([], health.failures)
+    pending.add_metric([], health.pending)
 
 
 def _cumulative(bounds: tuple[float, ...], hist: _Histogram) -> tuple[list[tuple[str, float]], float]:
