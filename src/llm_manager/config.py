@@ -306,9 +306,10 @@ class StateConfig(_Strict):
     ``x-should-retry: true``) and report not ready, so a load balancer sends them elsewhere. ``fail_open``: go on
     with state of its own, each limit and budget divided by the replicas last seen alive, reconciled with Redis
     when it is back (docs/operations.md)."""
-    timeout_s: float = Field(default=0.5, gt=0, le=30)
-    """Longest wait for one Redis operation: past it Redis counts as unavailable (a hung server must not stall
-    requests)."""
+    timeout_s: float = Field(default=1.0, gt=0, le=30)
+    """Longest wait for one Redis operation, a free pooled connection included: past it the operation counts as
+    failed and Redis is probed (a hung server must not stall requests). It also bounds our own event loop's lag, so
+    well below 1 s a busy replica would refuse requests although Redis is fine."""
     heartbeat_s: float = Field(default=1.0, gt=0, le=60)
     """How often a replica announces itself in Redis (live replicas are those heard from in the last three beats),
     and how often it probes Redis while it is unavailable."""

@@ -35,7 +35,7 @@ def make_state(
     prefix: str = "llm-manager",
     *,
     on_unavailable: Literal["fail_closed", "fail_open"] = "fail_closed",
-    timeout_s: float = 0.5,
+    timeout_s: float = 1.0,
     heartbeat_s: float = 1.0,
 ) -> StateBackend:
     """In-process state when ``redis_url`` is ``None``, else state shared through Redis under ``prefix``, each

@@ -5,7 +5,7 @@ Why a wrapper: the business code (admission, budgets, the cache) calls :class:`S
 know what a hung socket is; a deadline and a policy around each of the backend's operations cover every Lua
 script at once.
 
-* **Deadline.** Each operation gets ``state.timeout_s`` (default 0.5 s), the wait for a pooled connection included.
+* **Deadline.** Each operation gets ``state.timeout_s`` (default 1 s), the wait for a pooled connection included.
   A refused connection makes Redis *unavailable* at once; a deadline missed makes it *suspect*: the watcher pings
   it on a connection of its own at once, and only if that ping fails too is it unavailable (a pool saturated by
   our own load is not an outage). While unavailable no operation waits: each fails (or falls back) at once, and
@@ -91,7 +91,7 @@ class GuardedState(StateBackend):
         inner: RedisState,
         *,
         policy: Literal["fail_closed", "fail_open"] = "fail_closed",
-        timeout_s: float = 0.5,
+        timeout_s: float = 1.0,
         heartbeat_s: float = 1.0,
     ) -> None:
         self.inner = inner
@@ -350,6 +350,8 @@ class GuardedState(StateBackend):
         assert self._wake is not None
         while True:
             await self._beat()
+            if self._closed:  # also when the Redis client swallowed our cancellation (seen with redis-py 8)
+                return
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.heartbeat_s):
@@ -389,8 +391,9 @@ class GuardedState(StateBackend):
         self._closed = True
         if self._watcher is not None:
             self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+            # Bounded: a cancellation that lands inside the Redis client may be swallowed there; the loop then
+            # sees _closed when its heartbeat (itself bounded by timeout_s) returns.
+            await asyncio.wait([self._watcher], timeout=self.timeout_s + 1)
             self._watcher = None
         if self.available and self._contacted:
             with contextlib.suppress(*self._errors_or_late):
