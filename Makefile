@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 LOCK   := requirements/dev.lock
 LINT_PATHS := src tests compat $(wildcard bench)
 
-.PHONY: demo test install install-dev lint format typecheck chromium pytest docs compat bench all clean
+.PHONY: demo test install install-dev lint format typecheck chromium pytest docs compat bench soak all clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,12 @@ $(COMPAT_VENV)/.installed: pyproject.toml $(COMPAT_LOCK) compat/requirements.txt
 	touch $@
 compat: $(COMPAT_VENV)/.installed
 	$(COMPAT_VENV)/bin/pytest -c compat/pytest.ini compat
+
+## soak: 10,000 requests through three serve replicas (one Redis, one PostgreSQL), 10 % upstream faults with a
+## healthy fallback; reports caller-visible errors, ledger rows vs requests and RSS growth (bench/soak.py).
+# Not part of `test`: it takes a few minutes. Results: bench/results/soak.json and docs/operations.md.
+soak: install-dev
+	$(BIN)/python -m bench.soak
 
 ## bench: latency / streaming / import-time, resilience and gateway (vs LiteLLM proxy, Portkey) benchmarks.
 # Its own virtualenv: LiteLLM pins an older openai SDK than the test suite's lockfile.

@@ -11,6 +11,7 @@ Shared by ``tests/scale/test_replicas.py`` (checks with numbers) and ``bench/soa
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -33,12 +34,16 @@ from tests.state.private_redis import PrivateRedis, free_port, private_redis
 ROOT = Path(__file__).resolve().parents[2]
 
 
+_tenths = itertools.count()
+
+
 def upstream_reply(req: Recorded) -> Reply:
     """The fake provider: a completion whose usage is at most what a budget estimate assumes (prompt 1 token,
-    completion ``min(max_tokens, 5)``), or a 500 for a model whose upstream name starts with ``fail``."""
+    completion ``min(max_tokens, 5)``); a 500 for every call to a model whose upstream name starts with ``fail``,
+    and for every tenth call to one starting with ``tenth`` (the soak's 10 % faults)."""
     body = req.json or {}
     model = str(body.get("model", ""))
-    if model.startswith("fail"):
+    if model.startswith("fail") or (model.startswith("tenth") and next(_tenths) % 10 == 9):
         return Reply.error(500, openai_wire.error_body("upstream down", type="server_error"))
     out = min(int(body.get("max_tokens") or body.get("max_completion_tokens") or 5), 5)
     return Reply.json(openai_wire.completion("ok " * out, model=model, prompt_tokens=1, completion_tokens=out))
@@ -128,6 +133,9 @@ def write_config(path: Path, upstream_url: str, redis_url: str, store_url: str, 
     }
     for section, values in extra.items():
         config[section] = {**config.get(section, {}), **values} if isinstance(values, dict) else values
+    for model in config["models"].values():  # extra models reach the same upstream unless they say otherwise
+        for key, value in common.items():
+            model.setdefault(key, value)
     path.write_text(yaml.safe_dump(config))
 
 
