@@ -189,3 +189,5 @@ async def test_kill_9_of_a_replica_mid_load(cluster: Cluster) -> None:
     # Lost rows are answers of the killed replica from its last flush interval (plus the flush's own time).
     recent = [r for r in on_killed if r.status == 200 and r.at >= killed_at - FLUSH_S - 0.5]
     assert len(lost) <= len(recent), (len(lost), len(recent))
+    cut = sum(1 for r in on_killed if r.status == 0)
+    print(f"kill -9: {len(answered)} answered, {cut} cut on the killed replica, {len(lost)} ledger rows lost")
