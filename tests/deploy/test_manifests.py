@@ -78,6 +78,9 @@ def test_the_deployment_drains_before_it_stops() -> None:
     assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
     assert svc["spec"]["selector"].items() <= labels.items()
     assert pdb["spec"]["maxUnavailable"] == 1
+    # An open gateway answers only allowed Hosts: the Service's names must be among them.
+    hosts = settings.gateway.allowed_hosts
+    assert svc["metadata"]["name"] in hosts and ".svc.cluster.local" in hosts
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert gw["securityContext"]["readOnlyRootFilesystem"] is True
 
@@ -106,6 +109,7 @@ def test_the_compose_stack_fits_together() -> None:
     assert env["LLM_MANAGER_REDIS_URL"].startswith("redis://redis:")
     assert env["LLM_MANAGER_STORE_URL"].startswith("postgresql://") and "@postgres:" in env["LLM_MANAGER_STORE_URL"]
     assert settings.state.redis_url and settings.store.url
+    assert "lb" in settings.gateway.allowed_hosts and "localhost" in settings.gateway.allowed_hosts
     nginx = (DEPLOY / "nginx.conf").read_text()
     assert re.search(r"server gateway:4000 resolve", nginx)
     assert "proxy_buffering off" in nginx  # streams pass through event by event
