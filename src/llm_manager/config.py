@@ -307,9 +307,9 @@ class StateConfig(_Strict):
     with state of its own, each limit and budget divided by the replicas last seen alive, reconciled with Redis
     when it is back (docs/operations.md)."""
     timeout_s: float = Field(default=1.0, gt=0, le=30)
-    """Longest wait for one Redis operation, a free pooled connection included: past it the operation counts as
-    failed and Redis is probed (a hung server must not stall requests). It also bounds our own event loop's lag, so
-    well below 1 s a busy replica would refuse requests although Redis is fine."""
+    """How long a Redis operation may wait (a free pooled connection included) before Redis is probed; a probe
+    that gets no answer within it makes Redis unavailable and cuts what waits on it, so a hung server stalls
+    requests for about 2.5 times this, once."""
     heartbeat_s: float = Field(default=1.0, gt=0, le=60)
     """How often a replica announces itself in Redis (live replicas are those heard from in the last three beats),
     and how often it probes Redis while it is unavailable."""

@@ -129,7 +129,7 @@ async def _policy_holds_while_redis_is_away(cluster: Cluster) -> None:
             assert r.status == 503, r.body
             assert r.headers["x-should-retry"] == "true" and int(r.headers["retry-after"]) >= 1
             assert r.body["error"]["code"] == "state_unavailable"
-        assert elapsed < 3.0, elapsed  # a short deadline each, not Redis clients' seconds-long retries
+        assert elapsed < 5.0, elapsed  # a hung Redis is found within ~2.5 timeouts (1 s), then refusals are at once
         for i in range(3):
             assert (await lb.get(i, "/health/ready")).status_code == 503
             metrics = await lb.get(i, "/metrics")

@@ -85,9 +85,10 @@ async def test_a_hung_redis_costs_one_short_deadline_then_nothing(server: Privat
         t0 = time.monotonic()
         with pytest.raises(StateUnavailableError):
             await state.cache_get("k", time.time())
-        assert time.monotonic() - t0 < TIMEOUT_S + 0.5  # not redis-py's or the pool's seconds-long waits
-        # The missed deadline makes the watcher ping on its own connection; that times out too: unavailable.
-        await until(lambda: not state.health().available, timeout_s=2)
+        # The slow operation makes the watcher ping on its own connection; that times out too: unavailable, and
+        # the operation is cut. About 2.5 timeouts, not redis-py's or the pool's seconds-long waits.
+        assert time.monotonic() - t0 < 3 * TIMEOUT_S + 0.5
+        assert not state.health().available
         t0 = time.monotonic()
         with pytest.raises(StateUnavailableError):
             await state.cache_get("k", time.time())
@@ -167,4 +168,24 @@ async def test_a_redis_restart_keeps_the_counter_when_redis_kept_it(server: Priv
         assert await state.budget_view(["day"]) == {"day": (4 * USD, 0)}
     finally:
         server.resume()
+        await state.aclose()
+
+
+async def test_a_slow_operation_is_not_an_outage_while_redis_answers(server: PrivateRedis) -> None:
+    """The only pooled connection is busy for 3 timeouts (a BLPOP): the next operation waits for it, the watcher's
+    probe on its own connection is answered, so the operation is neither cut nor refused."""
+    inner = RedisState.from_url(server.url, prefix=unique_prefix(), max_connections=1)
+    state = GuardedState(inner, policy="fail_closed", timeout_s=TIMEOUT_S, heartbeat_s=BEAT_S)
+    try:
+        await state.check()
+        busy = asyncio.ensure_future(inner._client.blpop(["nothing"], timeout=3 * TIMEOUT_S))
+        await asyncio.sleep(0.05)
+        t0 = time.monotonic()
+        ok, _ = await state.budget_reserve("b", USD, 10 * USD, expire_at=EXPIRE)
+        waited = time.monotonic() - t0
+        await busy
+        assert ok and waited > 2 * TIMEOUT_S
+        assert state.health().available
+        assert await state.budget_view(["b"]) == {"b": (0, USD)}  # reserved once: nothing was cut and retried
+    finally:
         await state.aclose()

@@ -5,11 +5,13 @@ Why a wrapper: the business code (admission, budgets, the cache) calls :class:`S
 know what a hung socket is; a deadline and a policy around each of the backend's operations cover every Lua
 script at once.
 
-* **Deadline.** Each operation gets ``state.timeout_s`` (default 1 s), the wait for a pooled connection included.
-  A refused connection makes Redis *unavailable* at once; a deadline missed makes it *suspect*: the watcher pings
-  it on a connection of its own at once, and only if that ping fails too is it unavailable (a pool saturated by
-  our own load is not an outage). While unavailable no operation waits: each fails (or falls back) at once, and
-  the watcher probes every ``heartbeat_s`` until Redis answers again.
+* **Deadline.** A refused connection makes Redis *unavailable* at once. An operation still waiting after
+  ``state.timeout_s`` (default 1 s, the wait for a pooled connection included) makes the watcher ping Redis at once,
+  on a connection of its own, within ``timeout_s`` (plus however late our own event loop is running); if that
+  fails too, Redis is unavailable and every operation still waiting on it is cut. A slow operation is not cut on
+  its own account: under load the slow one may be our event loop, not Redis, and cutting a reservation Redis did
+  apply would leak it. So a hung Redis stalls a request for about ``2.5 × timeout_s`` at most, once; while
+  unavailable, no operation waits at all, and the watcher probes every ``heartbeat_s`` until Redis answers again.
 * **fail_closed** (the default): operations that decide whether a request may go (breaker admission, rate-limit
   buckets, budget reservations, cache reads, views) raise :class:`~llm_manager.errors.StateUnavailableError`;
   the gateway answers 503 with ``retry-after`` and ``x-should-retry: true`` and ``/health/ready`` answers 503, so
@@ -66,6 +68,8 @@ T = TypeVar("T")
 
 _BEATS_ALIVE = 3
 """A replica not heard from for this many heartbeats is no longer counted."""
+_HARD_FACTOR = 10
+"""An operation is cut after this many ``timeout_s`` even if no probe failed (a stuck watcher's backstop)."""
 
 
 class _Down(Exception):
@@ -112,6 +116,8 @@ class GuardedState(StateBackend):
         """Budget key → nanodollars reserved locally and not settled yet."""
         self._pending: dict[str, _Debt] = {}
         """Budget key → what Redis has not taken yet."""
+        self._waiting: dict[asyncio.Timeout, float] = {}
+        """Operations waiting on Redis → when they started (event-loop time)."""
         self._watcher: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._contacted = False
@@ -120,17 +126,27 @@ class GuardedState(StateBackend):
     # -- the deadline and the policy ----------------------------------------------------------------------------
 
     async def _shared(self, op: Callable[[], Awaitable[T]]) -> T:
-        """``op()`` on Redis within the deadline; :class:`_Down` when Redis is unavailable, refuses or is late."""
+        """``op()`` on Redis; :class:`_Down` when Redis is unavailable, refuses, or is found hung while we wait.
+
+        An operation slower than ``timeout_s`` is not cut on its own account: our event loop may be the slow one
+        (a busy replica), and cutting a reservation Redis did apply would leak it. The watcher probes Redis instead
+        and, if the probe fails too, cuts every operation still waiting (:meth:`_lost`). ``_HARD_FACTOR`` times the
+        deadline is the backstop should the watcher itself be stuck.
+        """
         if self._watcher is None:
             self._start()
         if not self.available:
             raise _Down
+        loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(self.timeout_s):
-                result = await op()
+            async with asyncio.timeout(self.timeout_s * _HARD_FACTOR) as cm:
+                self._waiting[cm] = loop.time()
+                try:
+                    result = await op()
+                finally:
+                    del self._waiting[cm]
         except TimeoutError:
             self.failures += 1
-            self._suspect()
             raise _Down from None
         except self._errors as exc:
             self.failures += 1
@@ -331,37 +347,56 @@ class GuardedState(StateBackend):
         self._wake = asyncio.Event()
         self._watcher = asyncio.get_running_loop().create_task(self._watch(), name="llm-manager state watcher")
 
-    def _suspect(self) -> None:
-        """A deadline was missed: have the watcher probe Redis now."""
-        if self._wake is not None:
-            self._wake.set()
-
     def _lost(self, exc: BaseException | None) -> None:
+        """Redis refused or a probe failed: unavailable from now on, and every operation waiting on it is cut."""
         if self.available:
             self.available = False
             self.unavailable_since = time.time()
             what = f"{type(exc).__name__}: {exc}" if exc is not None else f"no answer within {self.timeout_s:g}s"
             log.warning("state: Redis unavailable (%s); on_unavailable=%s", what, self.policy)
+        if self._waiting:
+            now = asyncio.get_running_loop().time()
+            for cm in list(self._waiting):
+                with contextlib.suppress(RuntimeError):  # one that expired meanwhile is ending already
+                    cm.reschedule(now)
         if self._wake is not None:
             self._wake.set()
 
+    def _slowest(self) -> float:
+        """How long the oldest operation still waiting on Redis has waited (0 when none is)."""
+        if not self._waiting:
+            return 0.0
+        return asyncio.get_running_loop().time() - min(self._waiting.values())
+
     async def _watch(self) -> None:
-        """Heartbeat while Redis answers; probe (and reconcile) while it does not."""
+        """Heartbeat while Redis answers, probe (and reconcile) while it does not; between beats, probe at once
+        when an operation has waited longer than ``timeout_s``."""
         assert self._wake is not None
+        loop = asyncio.get_running_loop()
+        lag = 0.0
         while True:
-            await self._beat()
+            await self._beat(lag)
             if self._closed:  # also when the Redis client swallowed our cancellation (seen with redis-py 8)
                 return
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.heartbeat_s):
-                    await self._wake.wait()
+            next_beat = loop.time() + self.heartbeat_s
+            while (left := next_beat - loop.time()) > 0 and not self._wake.is_set():
+                step = min(left, self.timeout_s / 2)
+                expected = loop.time() + step
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(step):
+                        await self._wake.wait()
+                # How late this loop woke: a starved event loop makes everything late, Redis included.
+                lag = max(0.0, loop.time() - expected)
+                if self.available and self._slowest() > self.timeout_s + lag:
+                    break
 
-    async def _beat(self) -> None:
+    async def _beat(self, lag: float = 0.0) -> None:
         try:
-            async with asyncio.timeout(self.timeout_s):
+            async with asyncio.timeout(self.timeout_s + lag):
                 self.replicas = max(1, await self.inner.heartbeat(self.member, self.heartbeat_s * _BEATS_ALIVE))
         except self._errors_or_late as exc:
+            self.failures += 1
             self._lost(None if isinstance(exc, TimeoutError) else exc)
             return
         self._contacted = True
