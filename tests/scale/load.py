@@ -27,6 +27,8 @@ class Result:
     """``time.monotonic()`` when the answer (or the failure) arrived."""
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
+    took: float = 0.0
+    """Seconds from sending the request to its answer."""
 
 
 class Balancer:
@@ -55,6 +57,7 @@ class Balancer:
         self, path: str, body: dict[str, Any], *, replica: int | None = None, headers: dict[str, str] | None = None
     ) -> Result:
         i = self.pick() if replica is None else replica
+        t0 = time.monotonic()
         try:
             r = await self._client.post(self.urls[i] + path, json=body, headers=headers)
         except (httpx.TransportError, httpx.RemoteProtocolError):
@@ -64,7 +67,8 @@ class Balancer:
             payload = r.json()
         except ValueError:
             payload = r.text
-        return Result(i, r.status_code, r.headers.get("x-request-id"), time.monotonic(), dict(r.headers), payload)
+        now = time.monotonic()
+        return Result(i, r.status_code, r.headers.get("x-request-id"), now, dict(r.headers), payload, now - t0)
 
     async def many(
         self,

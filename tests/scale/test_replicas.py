@@ -25,6 +25,7 @@ from tests.store.conftest import pg_schema
 pytestmark = pytest.mark.timeout(180)
 
 FLUSH_S = 0.5  # ledger.flush_interval_s in the cluster's config
+TIMEOUT_S = 1.0  # state.timeout_s in the cluster's config
 
 
 @pytest.fixture(scope="module")
@@ -122,14 +123,15 @@ async def test_a_budget_shared_by_replicas_stays_within_its_bound(cluster: Clust
 async def _policy_holds_while_redis_is_away(cluster: Cluster) -> None:
     """Every replica answers 503 + retry-after + x-should-retry: true (never a 500), readiness 503, metrics 200."""
     async with balancer(cluster) as lb:
-        t0 = time.monotonic()
         results = await lb.many([chat("main", f"away {i}") for i in range(12)], concurrency=6)
-        elapsed = time.monotonic() - t0
         for r in results:
             assert r.status == 503, r.body
             assert r.headers["x-should-retry"] == "true" and int(r.headers["retry-after"]) >= 1
             assert r.body["error"]["code"] == "state_unavailable"
-        assert elapsed < 5.0, elapsed  # a hung Redis is found within ~2.5 timeouts (1 s), then refusals are at once
+        # A hung Redis is found within ~2.5 timeouts (1 s here; slack for a loaded machine), not Redis clients'
+        # retries; once it is, refusals are immediate.
+        slowest = max(r.took for r in results)
+        assert slowest < 2.5 * TIMEOUT_S + 2.5, slowest
         for i in range(3):
             assert (await lb.get(i, "/health/ready")).status_code == 503
             metrics = await lb.get(i, "/metrics")
