@@ -30,6 +30,7 @@ from llm_manager.errors import (
     StreamInterruptedError,
     UnsupportedContentError,
 )
+from llm_manager.prompts import OptimizedPrompt, PromptOptimizer
 from llm_manager.types import (
     Attempt,
     AudioPart,
@@ -37,6 +38,7 @@ from llm_manager.types import (
     ImagePart,
     Message,
     Passthrough,
+    PromptOptimization,
     Reasoning,
     ReasoningPart,
     Request,
@@ -77,7 +79,10 @@ __all__ = [
     "LLMManagerError",
     "Message",
     "ModelUnavailableError",
+    "OptimizedPrompt",
     "Passthrough",
+    "PromptOptimization",
+    "PromptOptimizer",
     "ProviderError",
     "ProviderTimeoutError",
     "RateLimitError",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from llm_manager.types import Attempt, Response, StreamEvent
+from llm_manager.types import Attempt, PromptOptimization, Response, StreamEvent
 
 __all__ = ["ResponseStream", "Settle", "then"]
 
@@ -38,6 +38,8 @@ class ResponseStream:
         self.attempts: list[Attempt] = attempts if attempts is not None else []
         """The tries so far, filled in as they finish: while the answer streams, the failed candidates before
         the one answering (which is added when it ends)."""
+        self.prompt: PromptOptimization | None = None
+        """With ``max_prompt_tokens``: what shrinking the prompt did (known before the first event)."""
 
     @classmethod
     def feeding(cls, make: Callable[[ResponseStream], AsyncIterator[StreamEvent]]) -> ResponseStream:

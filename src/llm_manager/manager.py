@@ -6,13 +6,13 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 
 from pydantic import BaseModel, ValidationError
 
@@ -22,7 +22,7 @@ from llm_manager.config import Settings, load_settings
 from llm_manager.config_secrets import configured_secrets
 from llm_manager.errors import ConfigError, LLMManagerError
 from llm_manager.routing.stats import DeploymentStats, LatencyStats
-from llm_manager.types import TASK_TYPES, Message, Part, Request, Response, StreamEvent
+from llm_manager.types import TASK_TYPES, Message, Part, PromptOptimization, Request, Response, StreamEvent
 
 if TYPE_CHECKING:
     from llm_manager._http import HttpClient
@@ -320,6 +320,13 @@ class LLMManager:
         and a coroutine function to await once, right after (telemetry, budget settlement, the ledger row and the
         cache entry). The gateway sends the answer to its client first. A failure is accounted before it is raised.
         """
+        if request.max_prompt_tokens is not None:
+            request, report = await _shrink(request)
+            resp, settle = await self._answer(request, request_id)
+            return _with_prompt(resp, report), settle
+        return await self._answer(request, request_id)
+
+    async def _answer(self, request: Request, request_id: str | None) -> tuple[Response, Settle]:
         request_id = _request_id(request_id)
         if self.cache is None or not request.cache:
             return await self._complete(request, request_id)
@@ -411,7 +418,24 @@ class LLMManager:
         event (and finds the end), or when the stream is closed.
         """
         request = self.request(prompt, messages=messages, **prefs)
-        return ResponseStream.feeding(partial(self._stream, request, _request_id(request_id)))
+        feed = self._stream if request.max_prompt_tokens is None else self._stream_shrunk
+        return ResponseStream.feeding(partial(feed, request, _request_id(request_id)))
+
+    async def _stream_shrunk(
+        self, request: Request, request_id: str, out: ResponseStream
+    ) -> AsyncIterator[StreamEvent]:
+        """:meth:`_stream` of the request with its prompt shrunk to ``max_prompt_tokens``; the report is on the
+        final response."""
+        from contextlib import aclosing
+
+        request, report = await _shrink(request)
+        out.prompt = report
+        inner = cast("AsyncGenerator[StreamEvent, None]", self._stream(request, request_id, out))
+        async with aclosing(inner) as events:
+            async for event in events:
+                if event.response is not None:
+                    event = event.model_copy(update={"response": _with_prompt(event.response, report)})
+                yield event
 
     async def _stream(self, request: Request, request_id: str, out: ResponseStream) -> AsyncIterator[StreamEvent]:
         from llm_manager.routing.planner import plan
@@ -858,6 +882,21 @@ def _warn_if_simulated(settings: Settings) -> None:
             "no provider configured (no config file, no OPENAI_API_KEY / ANTHROPIC_API_KEY / …): "
             "answers come from SIMULATED offline models"
         )
+
+
+async def _shrink(request: Request) -> tuple[Request, PromptOptimization | None]:
+    """The request with its prompt within ``max_prompt_tokens`` (tokenizing a long prompt takes tens of
+    milliseconds: off the event loop)."""
+    from llm_manager.prompts.requests import shrink_request
+
+    return await asyncio.to_thread(shrink_request, request)
+
+
+def _with_prompt(resp: Response, report: PromptOptimization | None) -> Response:
+    """``resp`` with the prompt optimisation report in its metadata (a copy: the cache may hold ``resp``)."""
+    if report is None:
+        return resp
+    return resp.model_copy(update={"metadata": resp.metadata.model_copy(update={"prompt": report})})
 
 
 def _utc_now() -> datetime:

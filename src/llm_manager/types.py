@@ -43,6 +43,7 @@ __all__ = [
     "FinishReason",
     "Message",
     "Priority",
+    "PromptOptimization",
     "Request",
     "Response",
     "ResponseFormat",
@@ -347,6 +348,10 @@ class Request(BaseModel):
     ``standard_only``)."""
     passthrough: Passthrough | None = None
     """Provider-specific fields, sent untouched to deployments speaking their protocol (the gateway fills it)."""
+    max_prompt_tokens: int | None = Field(default=None, gt=0)
+    """Shrink the prompt (messages and system prompt) to at most this many tokens before it is sent: tidied, then
+    repeated lines and sentences dropped, then the longest texts cut to their head and tail (never inside code or
+    JSON). A prompt already within it is sent as it is. ``metadata.prompt`` reports the counts."""
 
     @model_validator(mode="before")
     @classmethod
@@ -437,6 +442,24 @@ class Attempt(BaseModel):
     """Cost of this attempt when it was paid for but did not answer (a hedge's loser: its prompt, estimated)."""
 
 
+class PromptOptimization(BaseModel):
+    """What ``max_prompt_tokens`` did to a request's prompt (``metadata.prompt``)."""
+
+    max_prompt_tokens: int
+    tokens_before: int
+    """Prompt tokens as asked: messages and system prompt, plus 4 tokens of framing per message."""
+    tokens_after: int
+    """Prompt tokens as sent, counted the same way."""
+    tokenizer: str
+    """The encoding that counted (``o200k_base``), or the estimate's name when no tokenizer is installed."""
+    duplicates_removed: int = 0
+    """Repeated lines and sentences dropped."""
+    tokens_cut: int = 0
+    """Tokens (about) cut from the middle of long texts."""
+    cut: list[str] = Field(default_factory=list)
+    """Which texts were cut: ``system``, ``messages[2]`` …"""
+
+
 class ResponseMetadata(BaseModel):
     """How the answer was obtained."""
 
@@ -458,6 +481,8 @@ class ResponseMetadata(BaseModel):
     """Conversations: oldest messages left out of this request to fit the model's context window."""
     simulated: bool = False
     """True when a simulated (offline) model answered: the content is not from a real LLM."""
+    prompt: PromptOptimization | None = None
+    """With ``max_prompt_tokens``: the prompt's tokens before and after it was shrunk."""
     task: TaskType = "general"
     dropped_params: list[str] = Field(default_factory=list)
     """Parameters of the request the deployment that answered could not honour, so they were not sent (canonical

@@ -116,6 +116,9 @@ def _summary(resp: Response) -> None:
     if resp.metadata.retries:
         tried = ", ".join(f"{a.deployment}:{a.error_code or 'ok'}" for a in resp.metadata.attempts if not a.skipped)
         parts.append(f"{resp.metadata.retries} retr{'y' if resp.metadata.retries == 1 else 'ies'} [{tried}]")
+    prompt = resp.metadata.prompt
+    if prompt is not None:
+        parts.append(f"prompt {prompt.tokens_before}→{prompt.tokens_after} tokens ({prompt.tokenizer})")
     if resp.metadata.simulated:
         parts.append("SIMULATED (offline model; configure a provider for real answers)")
     click.secho("— " + " · ".join(parts), err=True, dim=True)

@@ -21,6 +21,7 @@ from llm_manager.cli.costs_cmd import costs, replay
 from llm_manager.cli.demo import demo
 from llm_manager.cli.embed import embed
 from llm_manager.cli.keys_cmd import keys_group
+from llm_manager.cli.optimize_cmd import optimize
 from llm_manager.cli.serve import serve
 
 if TYPE_CHECKING:
@@ -108,6 +109,11 @@ def cli(ctx: click.Context, config: str | None, verbose: bool) -> None:
 )
 @click.option("--no-cache", is_flag=True, help="Neither read nor fill the response cache; no in-flight sharing.")
 @click.option(
+    "--max-prompt-tokens",
+    type=click.IntRange(min=1),
+    help="Shrink the prompt to this many tokens first (see `llm-manager optimize`); the counts go in the summary.",
+)
+@click.option(
     "--schema",
     "schema_file",
     type=click.Path(exists=True, dir_okay=False),
@@ -138,6 +144,7 @@ def ask(
     timeout_s: float | None,
     priority: str,
     no_cache: bool,
+    max_prompt_tokens: int | None,
     schema_file: str | None,
     tools_file: str | None,
     tool_choice: str | None,
@@ -160,6 +167,7 @@ def ask(
         "temperature": temperature,
         "timeout_s": timeout_s,
         "priority": priority,
+        "max_prompt_tokens": max_prompt_tokens,
     }
     if no_cache:
         prefs["cache"] = False
@@ -299,6 +307,7 @@ cli.add_command(costs)
 cli.add_command(replay)
 cli.add_command(demo)
 cli.add_command(embed)
+cli.add_command(optimize)
 
 
 class _guard:

@@ -64,6 +64,7 @@ from llm_manager.server.openai_api import (
     completion_body,
     models_body,
     parse_chat,
+    prompt_headers,
     response_headers,
 )
 from llm_manager.server.openapi import endpoint as openapi_document
@@ -298,6 +299,7 @@ class _Gateway:
             "x-llm-model": opened.first.deployment,
             "x-llm-cache": "hit" if stream.cached else "miss",
             "x-llm-attempts": str(tried),
+            **prompt_headers(stream.prompt),
         }
         try:
             await send_stream_start(send, {**head, "cache-control": "no-cache", **headers})

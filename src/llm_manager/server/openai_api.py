@@ -13,7 +13,7 @@ from typing import Any, TypeVar, cast
 from llm_manager import _json
 from llm_manager.codecs.openai_chat.tools import calls_from_wire, calls_to_wire, choice_from_wire, tools_from_wire
 from llm_manager.config import DeploymentConfig, Settings
-from llm_manager.types import TASK_TYPES, Response, ResponseFormat, ToolCallDelta, label_problem
+from llm_manager.types import TASK_TYPES, PromptOptimization, Response, ResponseFormat, ToolCallDelta, label_problem
 
 __all__ = [
     "BadBody",
@@ -25,11 +25,14 @@ __all__ = [
     "parse_chat",
     "response_headers",
     "route",
+    "prompt_headers",
     "steer",
     "typed",
 ]
 
 _ROLES = ("system", "developer", "user", "assistant", "tool")
+PROMPT_BUDGET_HEADER = "x-llm-max-prompt-tokens"
+"""Shrink the prompt to this many tokens (the request's ``max_prompt_tokens``)."""
 T = TypeVar("T")
 
 
@@ -142,6 +145,11 @@ def steer(headers: Mapping[str, str], user: Any, prefs: dict[str, Any]) -> None:
             raise BadBody(problem, param)
     if headers.get("x-llm-cache", "").lower() == "no-store":
         prefs["cache"] = False
+    budget = headers.get(PROMPT_BUDGET_HEADER)
+    if budget is not None:
+        if not budget.strip().isdigit() or int(budget) < 1:
+            raise BadBody(f"{PROMPT_BUDGET_HEADER} must be a whole number of tokens, 1 or more", PROMPT_BUDGET_HEADER)
+        prefs["max_prompt_tokens"] = int(budget)
 
 
 def route(
@@ -301,6 +309,17 @@ def response_headers(resp: Response) -> dict[str, str]:
         "x-llm-cost": str(resp.usage.cost) if resp.usage.cost is not None else "unknown",
         "x-llm-cache": "hit" if meta.cached else "shared" if meta.deduplicated else "miss",
         "x-llm-attempts": str(sum(1 for a in meta.attempts if not a.skipped)),
+        **prompt_headers(meta.prompt),
+    }
+
+
+def prompt_headers(report: PromptOptimization | None) -> dict[str, str]:
+    """``x-llm-prompt-tokens-before`` / ``-after`` when the request set a prompt budget."""
+    if report is None:
+        return {}
+    return {
+        "x-llm-prompt-tokens-before": str(report.tokens_before),
+        "x-llm-prompt-tokens-after": str(report.tokens_after),
     }
 
 

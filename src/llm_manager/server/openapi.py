@@ -97,7 +97,8 @@ _KEYED: list[Json] = [{"bearer": []}, {"apiKey": []}, {}]
 
 
 def _steering() -> list[Json]:
-    return [_param(p) for p in ("x-llm-task", "x-llm-user", "x-llm-project", "x-llm-cache", "x-llm-timeout")]
+    names = ("x-llm-task", "x-llm-user", "x-llm-project", "x-llm-cache", "x-llm-timeout", "x-llm-max-prompt-tokens")
+    return [_param(p) for p in names]
 
 
 _SCHEMAS: Json = {
@@ -531,6 +532,15 @@ _PARAMETERS: Json = {
             "Past it: 504 (code timeout), or a stream's error event."
         ),
         "schema": {"type": "number", "exclusiveMinimum": 0},
+    },
+    "x-llm-max-prompt-tokens": {
+        "name": "x-llm-max-prompt-tokens",
+        "in": "header",
+        "description": (
+            "shrink the prompt to at most this many tokens before it is sent (tidied, repeats dropped, long texts cut "
+            "to head and tail; never inside code or JSON); a budget that cannot be met is a 400"
+        ),
+        "schema": {"type": "integer", "minimum": 1},
     },
     "since": {
         "name": "since",
