@@ -57,7 +57,14 @@ def _serve(tmp_path: Path, drain_timeout: float) -> tuple[subprocess.Popen[bytes
         )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+        log_text = (tmp_path / "serve.log").read_text()
+        assert proc.poll() is None, log_text
+        # The banner is printed once the signal handlers are installed: without it, a /health answer could come from
+        # another process that grabbed the same free port meanwhile (other suites run on this machine at once), and
+        # a SIGTERM would reach this one before it handles signals.
+        if f"gateway on http://127.0.0.1:{port}/" not in log_text:
+            time.sleep(0.05)
+            continue
         try:
             if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
                 return proc, port
