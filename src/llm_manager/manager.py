@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 from pydantic import BaseModel, ValidationError
 
 from llm_manager._redact import url_with_password_masked
+from llm_manager._unclosed import LoopGuard, warn_unclosed
 from llm_manager.answers import ResponseStream, Settle, then
 from llm_manager.config import Settings, load_settings
 from llm_manager.config_secrets import configured_secrets
@@ -164,6 +165,7 @@ class LLMManager:
         self.telemetry.on_collect(lambda: {"state": self.state.health()})
         self._closed = False
         self._embedder: Embedder | None = None
+        self._guard: LoopGuard | None = None
 
     # -- construction -------------------------------------------------------------------------------------------
 
@@ -227,6 +229,7 @@ class LLMManager:
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
     async def __aenter__(self) -> LLMManager:
+        self._guarded()
         return self
 
     async def __aexit__(
@@ -234,11 +237,38 @@ class LLMManager:
     ) -> None:
         await self.aclose()
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` has run (or started)."""
+        return self._closed
+
+    def _guarded(self) -> None:
+        """Make sure the program can end without :meth:`aclose`: called where the manager starts using the running
+        loop (its first request, store or probe). See :mod:`llm_manager._unclosed`."""
+        if self._guard is None and not self._closed:
+            self._guard = LoopGuard(self)
+
+    def __repr__(self) -> str:
+        return f"<LLMManager from {self.settings.source}: {', '.join(self.deployments)}>"
+
+    def __del__(self) -> None:
+        guard = getattr(self, "_guard", None)
+        if guard is not None and not self._closed:
+            warn_unclosed(self, "garbage-collected while its event loop still runs")
+            guard.cancel()
+
     async def aclose(self) -> None:
-        """Close connections. Idempotent."""
+        """Close connections, write what the ledger has buffered, close the store. Idempotent.
+
+        A manager that is never closed is closed for you (with a :class:`ResourceWarning`) when its event loop is
+        shut down by ``asyncio.run()``, or else at interpreter exit; prefer ``async with``.
+        """
         if self._closed:
             return
         self._closed = True
+        guard, self._guard = self._guard, None
+        if guard is not None:
+            await guard.release(self)
         for dep in self.deployments.values():
             await dep.adapter.aclose()
         await self.http.aclose()
@@ -248,7 +278,14 @@ class LLMManager:
         await self.conversations.aclose()
         if self._db is not None:
             await self._db.aclose()
-        await asyncio.to_thread(self.telemetry.shutdown)  # flushes spans still batched for OTLP
+        # Flushes spans still batched for OTLP; blocking, so in a worker thread, except at interpreter exit (an
+        # unclosed manager closed by the atexit hook), when no worker thread can start: then here, synchronously.
+        try:
+            flushed = asyncio.get_running_loop().run_in_executor(None, self.telemetry.shutdown)
+        except RuntimeError:
+            self.telemetry.shutdown()
+        else:
+            await flushed
 
     async def database(self) -> Database:
         """The store's database (conversations and the ledger share it), opened on first use.
@@ -256,6 +293,7 @@ class LLMManager:
         ``store.url``, else ``$LLM_MANAGER_STORE_URL``, else a SQLite file in the user's data directory."""
         if self._db is not None:
             return self._db  # opened: no lock to take on every request
+        self._guarded()
         async with self._db_lock:
             if self._db is None:
                 from llm_manager.store import open_database
@@ -328,6 +366,8 @@ class LLMManager:
 
     async def _answer(self, request: Request, request_id: str | None) -> tuple[Response, Settle]:
         request_id = _request_id(request_id)
+        if self._guard is None:
+            self._guarded()
         if self.cache is None or not request.cache:
             return await self._complete(request, request_id)
         from llm_manager.cache.keys import request_key
@@ -440,6 +480,8 @@ class LLMManager:
     async def _stream(self, request: Request, request_id: str, out: ResponseStream) -> AsyncIterator[StreamEvent]:
         from llm_manager.routing.planner import plan
 
+        if self._guard is None:
+            self._guarded()
         key = None
         if self.cache is not None and request.cache:
             from llm_manager.cache.keys import request_key
@@ -725,6 +767,7 @@ class LLMManager:
 
     async def health(self, timeout_s: float = 5.0) -> list[HealthResult]:
         """Probe every deployment concurrently (a no-token call such as listing models)."""
+        self._guarded()
         return list(await asyncio.gather(*(self._probe(d, timeout_s) for d in self.deployments.values())))
 
     async def warmup(self, *, timeout_s: float = 5.0, requests: bool = True) -> list[WarmupResult]:
@@ -763,6 +806,7 @@ class LLMManager:
 
     async def status(self) -> dict[str, Any]:
         """Breakers (with cooldown left), rate-limit room, key-pool health, cache size and observed latency."""
+        self._guarded()
         now = self.wall_clock()
         policy = self.admission.policy
         out: dict[str, Any] = {}

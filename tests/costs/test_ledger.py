@@ -234,6 +234,23 @@ async def test_aclose_flushes_and_later_rows_are_counted_as_dropped(db: Database
     assert (ledger.pending, ledger.dropped) == (0, 1)
 
 
+async def test_a_flusher_cancelled_by_the_loops_shutdown_writes_its_buffer(db: Database) -> None:
+    # asyncio.run() cancels every pending task before it closes the loop: a script that never closed its manager.
+    ledger = Ledger(db, flush_interval_s=60)
+    await ledger.start()
+    ledger.record(row(i) for i in range(5))
+    flusher = next(t for t in asyncio.all_tasks() if t.get_name() == "llm-manager-ledger")
+    flusher.cancel()
+    await asyncio.wait([flusher])
+    assert flusher.cancelled()  # it still ends as cancelled, as the loop's shutdown expects
+    assert (ledger.written, ledger.pending) == (5, 0)
+    assert (await Ledger(db).summary()).requests == 5
+    # Without its flusher, aclose still writes what came since, and a cancelled flusher is no error to it.
+    ledger.record([row(7)])
+    await ledger.aclose()
+    assert (await Ledger(db).summary()).requests == 6
+
+
 async def test_a_row_written_twice_is_stored_once(db: Database) -> None:
     # A batch retried after an ambiguous commit must not count its calls twice.
     ledger = Ledger(db)

@@ -67,6 +67,9 @@ log = logging.getLogger("llm_manager.costs")
 
 _FAILURE_LOG_EVERY_S = 60.0
 _DROP_LOG_EVERY_S = 10.0
+_EXIT_FLUSH_TIMEOUT_S = 5.0
+"""The longest a flusher cancelled by its loop's shutdown spends writing the buffer (a store that does not answer
+must not hold the program's exit)."""
 
 # -- the ledger ----------------------------------------------------------------------------------------------------
 
@@ -220,8 +223,30 @@ class Ledger:
             raise RuntimeError("the ledger is closed")
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="llm-manager-ledger")
+            # One turn of the loop lets the flusher enter its loop: a task cancelled before its first step never
+            # runs its handler, and the handler is what writes the buffer when the loop's shutdown cancels it.
+            await asyncio.sleep(0)
 
     async def _run(self) -> None:
+        try:
+            await self._flush_until_closed()
+        except asyncio.CancelledError:
+            # Only the loop's end cancels this task (asyncio.run() cancels every pending task before closing the
+            # loop, as when a script never closed its manager): write the buffer before the loop is gone.
+            await self._flush_on_cancel()
+            raise
+
+    async def _flush_on_cancel(self) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()  # the flush awaits: its timeout must see a task that is no longer being cancelled
+        try:
+            async with asyncio.timeout(_EXIT_FLUSH_TIMEOUT_S):
+                await self.flush()
+        except Exception as exc:
+            log.error("ledger stopped with %d rows not written: %s", self.pending, exc)
+
+    async def _flush_until_closed(self) -> None:
         loop = asyncio.get_running_loop()
         next_tick = loop.time() + self.flush_interval_s
         while not self._closed:
@@ -267,9 +292,11 @@ class Ledger:
         self._closed = True
         self._stop.set()
         self._wake.set()
-        if self._task is not None:
-            await self._task  # lets a flush in progress finish rather than cancelling it mid-transaction
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            # wait(), not await: a flush in progress finishes rather than being cancelled mid-transaction if our
+            # caller is cancelled, and a flusher the loop's shutdown already cancelled is no error here.
+            await asyncio.wait([task])
         try:
             await self.flush()
         except Exception as exc:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
@@ -43,6 +44,22 @@ def _param(value: object) -> object:
 def _iso(value: datetime) -> str:
     # Fixed-width ISO-8601 in UTC ("2025-01-31T12:00:00.000000+00:00") sorts as text in time order.
     return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _daemon_worker(conn: aiosqlite.Connection) -> aiosqlite.Connection:
+    """Make the connection's worker thread a daemon before it starts.
+
+    aiosqlite >= 0.22 runs it as a non-daemon thread that ends only when the connection is closed, and the interpreter
+    joins non-daemon threads at exit before anything else (atexit hooks included): a program that never closed its
+    manager waited for it for ever. As a daemon it cannot hold the program; the manager still closes the connection
+    wherever it can (``aclose``, and for an unclosed manager :mod:`llm_manager._unclosed`), and a process ending in the
+    middle of a transaction leaves the file as ``kill -9`` would: consistent, the open transaction rolled back on the
+    next open. (Before 0.22 the connection was itself a daemon thread, with no ``_thread``.)
+    """
+    thread = getattr(conn, "_thread", None)
+    if isinstance(thread, threading.Thread) and not thread.is_alive():
+        thread.daemon = True
+    return conn
 
 
 async def _enable_wal(conn: aiosqlite.Connection) -> None:
@@ -98,7 +115,7 @@ class SQLiteDatabase(Database):
     async def open(cls, path: str) -> SQLiteDatabase:
         """Open (creating it if needed) and migrate the database at ``path`` (its directory must exist)."""
         # isolation_level=None: no implicit transactions, so BEGIN / BEGIN IMMEDIATE are ours to choose.
-        conn = await aiosqlite.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+        conn = await _daemon_worker(aiosqlite.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_S))
         try:
             await conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             await _enable_wal(conn)
