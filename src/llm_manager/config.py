@@ -32,6 +32,7 @@ __all__ = [
     "GatewayConfig",
     "HedgeConfig",
     "LedgerConfig",
+    "OvertakeConfig",
     "PortkeyConfig",
     "PortkeyRoute",
     "RoutingConfig",
@@ -133,6 +134,10 @@ class DeploymentConfig(_Strict):
     """USD per million prompt tokens written to the provider's prompt cache (default: the table's, else input)."""
     timeout_s: float | None = Field(default=None, gt=0)
     """Per-attempt timeout for this deployment (overrides ``routing.timeout_s``)."""
+    expected_latency_ms: float | None = Field(default=None, ge=0)
+    """Typical latency of an answer: what the ``performance`` strategy assumes until the model has been measured
+    (``routing.overtake.min_samples`` calls). Default: a simulated model's ``simulate.latency_ms``; otherwise an
+    unmeasured model is tried first once, to measure it."""
     backoff: BackoffConfig | None = None
     """Retry waits of this deployment: the fields given here override ``routing.backoff``'s."""
     warmup: Literal["off", "connect", "request"] = "connect"
@@ -253,6 +258,21 @@ class RoutingConfig(_Strict):
     key_reprobe_s: float | None = Field(default=300.0, gt=0)
     """A pool key that failed authentication (401 / 403) is out of its pool this long, then tried again (keys are
     rotated, proxies answer transient 401s); ``null``: out for the life of the process."""
+    overtake: OvertakeConfig = Field(default_factory=lambda: OvertakeConfig())
+
+
+class OvertakeConfig(_Strict):
+    """How clearly a model must beat the one above it in the task table before ``performance`` or ``balanced``
+    move it up (see ``llm_manager.routing.strategy``)."""
+
+    margin: float = Field(default=0.2, gt=0, lt=1)
+    """Relative advantage needed to move up: 0.2 = at least 20 % faster (``balanced``: and 20 % cheaper)."""
+    hold_margin: float = Field(default=0.1, ge=0, lt=1)
+    """The advantage a model that moved up must keep to stay there (at most ``margin``): the gap between the two is
+    the hysteresis that keeps noise near the margin from flipping the order back and forth."""
+    min_samples: int = Field(default=5, ge=1)
+    """Successful calls before a measured latency counts (``balanced`` needs them; ``performance`` uses the prior
+    until then)."""
 
 
 class CircuitBreakerConfig(_Strict):
@@ -563,6 +583,12 @@ def _cross_check(s: Settings, env: Mapping[str, str]) -> list[str]:
                     f"Defined models: {', '.join(names) or '(none)'}."
                 )
         problems += check_task_kinds(s, task, chain)
+    overtake = s.routing.overtake
+    if overtake.hold_margin > overtake.margin:
+        problems.append(
+            f"routing.overtake.hold_margin: {overtake.hold_margin:g} is above margin {overtake.margin:g}. Fix: at most "
+            "margin (a model that moved up must not need more to stay there than it needed to get there)."
+        )
     for alias, target in s.routing.aliases.items():
         if target not in s.models:
             problems.append(

@@ -135,51 +135,7 @@ async def test_cost_uses_the_price_table_when_config_has_none(make: Any) -> None
     assert names(plan_for(llm, task="general")) == ["b", "a"]
 
 
-async def test_performance_orders_by_observed_latency_unknown_last(make: Any) -> None:
-    llm = make(routing={"strategy": "performance"})
-    llm.stats.success("sim-llama", 500.0)
-    llm.stats.success("sim-claude", 50.0)
-    llm.stats.success("sim-gpt", 100.0)
-    assert names(plan_for(llm, task="general")) == ["sim-claude", "sim-gpt", "sim-llama", "sim-gpt-mini", "sim-gemini"]
-    # The average moves with new observations.
-    for _ in range(20):
-        llm.stats.success("sim-llama", 5.0)
-    assert names(plan_for(llm, task="general"))[0] == "sim-llama"
-
-
-async def test_balanced_keeps_task_order_without_observations(make: Any) -> None:
-    llm = make(routing={"strategy": "balanced"})
-    for task in TASK_TYPES:
-        assert names(plan_for(llm, task=task)) == llm.settings.chain(task)
-
-
-async def test_balanced_lower_model_overtakes_when_cheaper_and_faster(make: Any) -> None:
-    llm = make(routing={"tasks": {"general": ["sim-claude", "sim-llama"]}})
-    llm.stats.success("sim-claude", 1000.0)
-    llm.stats.success("sim-llama", 10.0)
-    assert names(plan_for(llm, task="general")) == ["sim-llama", "sim-claude"]
-
-
-async def test_balanced_cheaper_but_slower_does_not_overtake(make: Any) -> None:
-    llm = make(routing={"tasks": {"general": ["sim-claude", "sim-llama"]}})
-    llm.stats.success("sim-claude", 10.0)
-    llm.stats.success("sim-llama", 1000.0)
-    assert names(plan_for(llm, task="general")) == ["sim-claude", "sim-llama"]
-
-
-async def test_balanced_faster_but_pricier_does_not_overtake(make: Any) -> None:
-    llm = make(routing={"tasks": {"general": ["sim-llama", "sim-claude"]}})
-    llm.stats.success("sim-llama", 1000.0)
-    llm.stats.success("sim-claude", 10.0)
-    assert names(plan_for(llm, task="general")) == ["sim-llama", "sim-claude"]
-
-
-async def test_balanced_overtakes_only_the_model_just_above(make: Any) -> None:
-    llm = make(routing={"tasks": {"general": ["sim-claude", "sim-gpt", "sim-llama"]}})
-    llm.stats.success("sim-claude", 100.0)
-    llm.stats.success("sim-gpt", 1000.0)
-    llm.stats.success("sim-llama", 10.0)
-    assert names(plan_for(llm, task="general")) == ["sim-claude", "sim-llama", "sim-gpt"]
+# Performance and balanced: tests/routing/test_strategy.py.
 
 
 # -- context windows ----------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Plan: which deployments may answer a request, in which order.
 
-task chain (config or the seeds' table) → explicit model first → strategy order → content filter (a request with an
-image skips text-only models) → context-window filter.
+task chain (config or the seeds' table) → explicit model first → strategy order (:mod:`.strategy`) → content filter
+(a request with an image skips text-only models) → context-window filter.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from llm_manager.errors import ConfigError, ContextTooLargeError, UnsupportedContentError
+from llm_manager.routing.strategy import order
 from llm_manager.tokens import DEFAULT_OUTPUT_ESTIMATE, estimate_prompt_tokens
 from llm_manager.types import Attempt
 
@@ -54,6 +55,18 @@ class Deployment:
         return cost_of(self.price, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens)
 
     @property
+    def latency_prior_ms(self) -> float | None:
+        """What the ``performance`` strategy assumes of this deployment's latency until it has been measured:
+        ``expected_latency_ms`` from config, else a simulated model's own ``simulate.latency_ms``."""
+        if self.config.expected_latency_ms is not None:
+            return self.config.expected_latency_ms
+        if self.config.provider == "simulated":
+            from llm_manager.config import SimulatedBehaviour
+
+            return (self.config.simulate or SimulatedBehaviour()).latency_ms
+        return None
+
+    @property
     def price_in(self) -> Decimal | None:
         """USD per million input tokens, when known."""
         return self.price.input_per_mtok if self.price else None
@@ -79,14 +92,15 @@ def plan(request: Request, settings: Settings, deployments: dict[str, Deployment
     """Order the candidates for ``request``; raise if none can take it."""
     names = _chain(request, settings)
     explicit = names[0] if request.model else None
-    ordered = _by_strategy([deployments[n] for n in names if n != explicit], request, settings, stats)
+    prompt_tokens = estimate_prompt_tokens(request)
+    rest = [deployments[n] for n in names if n != explicit]
+    ordered = order(rest, request, prompt_tokens, stats, settings.routing.strategy, settings.routing.overtake)
     if explicit:
         ordered.insert(0, deployments[explicit])
     skipped: list[Attempt] = []
     modalities = request.modalities
     if modalities:
         ordered = _taking(ordered, modalities, skipped)
-    prompt_tokens = estimate_prompt_tokens(request)
     needed = prompt_tokens + (request.max_tokens or DEFAULT_OUTPUT_ESTIMATE)
     fits = []
     for dep in ordered:
@@ -164,37 +178,3 @@ def _chain(request: Request, settings: Settings) -> list[str]:
     if not request.fallback:
         return [name]
     return [name, *(n for n in chain if n != name)]
-
-
-def _by_strategy(deps: list[Deployment], request: Request, settings: Settings, stats: LatencyStats) -> list[Deployment]:
-    strategy = settings.routing.strategy
-    if len(deps) < 2:
-        return deps
-    prompt = estimate_prompt_tokens(request)
-    out = request.max_tokens or DEFAULT_OUTPUT_ESTIMATE
-    costs = [d.estimate_cost(prompt, out) for d in deps]
-    lats = [stats.get(d.name).latency_ms for d in deps]
-    if strategy == "cost":
-        # Unknown prices sort last; ties keep the task order (sort is stable).
-        keyed = sorted(zip(costs, range(len(deps)), strict=True), key=lambda t: (t[0] is None, t[0] or 0))
-        return [deps[i] for _, i in keyed]
-    if strategy == "performance":
-        keyed_l = sorted(zip(lats, range(len(deps)), strict=True), key=lambda t: (t[0] is None, t[0] or 0.0))
-        return [deps[i] for _, i in keyed_l]
-    # balanced: the task table's rank dominates; a lower-ranked model overtakes the one just above it only when
-    # it is clearly cheaper *and* faster (each axis normalised to 0..1 and weighted 0.75).
-    n = len(deps)
-    c_norm = _normalise([float(c) if c is not None else None for c in costs])
-    l_norm = _normalise(lats)
-    scores = [i + 0.75 * c_norm[i] + 0.75 * l_norm[i] for i in range(n)]
-    return [deps[i] for i in sorted(range(n), key=lambda i: (scores[i], i))]
-
-
-def _normalise(values: list[float | None]) -> list[float]:
-    """Scale known values to 0..1; unknown ones get the middle, so they neither win nor lose on this axis."""
-    known = [v for v in values if v is not None]
-    if not known:
-        return [0.5] * len(values)
-    lo, hi = min(known), max(known)
-    span = hi - lo
-    return [0.5 if v is None else ((v - lo) / span if span else 0.0) for v in values]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from llm_manager.routing.strategy import Standings
+
 __all__ = ["DeploymentStats", "LatencyStats"]
 
 
@@ -36,6 +38,8 @@ class LatencyStats:
     def __init__(self, alpha: float = 0.2) -> None:
         self.alpha = alpha
         self.by_name: dict[str, DeploymentStats] = {}
+        self.standings = Standings()
+        """Which model the strategies last placed above which (what they decided from these numbers)."""
 
     def get(self, name: str) -> DeploymentStats:
         """Stats of ``name`` (created empty on first use)."""
