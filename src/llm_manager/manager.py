@@ -587,6 +587,8 @@ class LLMManager:
         self, inp: EmbeddingInput, route: Request, *, request_id: str | None = None
     ) -> tuple[EmbeddingResponse, Settle]:
         """:meth:`embed` for a caller that hands the vectors on before the bookkeeping (as :meth:`answer`)."""
+        if self._guard is None:
+            self._guarded()
         if self._embedder is None:
             from llm_manager.embedder import Embedder
 
