@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from functools import cached_property
@@ -368,6 +369,10 @@ class StoreConfig(_Strict):
     """``None``: a SQLite file in the user's data directory. ``sqlite:///path.db`` or ``postgresql://…``."""
 
 
+_ORIGIN = re.compile(r"https?://[^/\s?#]+")
+"""A web origin as browsers send it in ``Origin``: scheme and authority, nothing after."""
+
+
 class GatewayConfig(_Strict):
     """``llm-manager serve``: deadlines and shutdown of the HTTP gateway (the library ignores this section)."""
 
@@ -390,6 +395,25 @@ class GatewayConfig(_Strict):
     """While the gateway has no API keys (open), it answers only requests whose ``Host`` is one of these names —
     so a web page cannot reach a local gateway through DNS rebinding. ``.example.com`` also allows its subdomains;
     ``*`` allows any host. Ignored once keys exist (then every request needs one)."""
+    cors_origins: list[str] | None = None
+    """Web pages allowed to call the gateway from a browser (CORS): origins such as ``https://app.example.com``, or
+    ``"*"`` for any page. Off (``None``) by default: browsers then refuse cross-origin calls, as they should for a
+    gateway holding provider keys."""
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        if isinstance(value, str):  # `cors_origins: "*"`, or one origin written without a list
+            value = [value]
+        if not isinstance(value, list):
+            return value  # None, or a wrong type pydantic itself names
+        for i, origin in enumerate(value):
+            if origin != "*" and not (isinstance(origin, str) and _ORIGIN.fullmatch(origin)):
+                raise ValueError(
+                    f"entry {i} ({origin!r}) is not an origin: write scheme://host[:port] with no path or trailing "
+                    'slash (https://app.example.com), or "*" for any page'
+                )
+        return value
 
 
 class PortkeyConfig(_Strict):

@@ -39,9 +39,10 @@ from llm_manager._redact import redact
 from llm_manager.answers import ResponseStream
 from llm_manager.config import BudgetConfig
 from llm_manager.errors import LLMManagerError
-from llm_manager.server import keys
+from llm_manager.server import cors, keys
 from llm_manager.server.anthropic_api import MessageEvents, error_body, message_body, message_headers, parse_messages
 from llm_manager.server.asgi import (
+    ASGIApp,
     BodyError,
     Dispatch,
     Endpoint,
@@ -581,7 +582,7 @@ def create_app(llm: LLMManager, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES)
         max_body_bytes: larger request bodies are refused with 413.
     """
     gw = _Gateway(llm, max_body_bytes)
-    from llm_manager.server import embeddings_api, ui
+    from llm_manager.server import embeddings_api, models_api, ui
     from llm_manager.server.admin import Admin
 
     admin = Admin(gw)
@@ -590,6 +591,7 @@ def create_app(llm: LLMManager, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES)
         Route("/v1/messages", Endpoint(gw.messages), methods=["POST"]),
         Route("/v1/embeddings", Endpoint(embeddings := embeddings_api.EmbeddingsRoute(gw)), methods=["POST"]),
         Route("/v1/models", gw.models, methods=["GET"]),
+        Route("/v1/models/{model_id:path}", models_api.ModelRoute(gw).get, methods=["GET"]),
         Route("/health", gw.health, methods=["GET"]),
         Route("/health/ready", gw.ready, methods=["GET"]),
         Route("/metrics", gw.metrics, methods=["GET"]),
@@ -603,4 +605,9 @@ def create_app(llm: LLMManager, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES)
     # Starlette's own 404 / 405, and any bug of ours on any route, answered in OpenAI's shape (JSON, not text).
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error, Exception: _http_error})
     app.state.lifecycle = gw.life  # `llm-manager serve` drains it on SIGTERM / SIGINT
-    return Dispatch(app, {"/v1/chat/completions": gw.chat, "/v1/messages": gw.messages, "/v1/embeddings": embeddings})
+    hot: dict[str, ASGIApp] = {
+        "/v1/chat/completions": gw.chat,
+        "/v1/messages": gw.messages,
+        "/v1/embeddings": embeddings,
+    }
+    return cors.dispatch(app, hot, llm.settings.gateway.cors_origins)

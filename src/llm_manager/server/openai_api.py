@@ -21,6 +21,7 @@ __all__ = [
     "ParsedChat",
     "UnknownModel",
     "completion_body",
+    "model_objects",
     "models_body",
     "parse_chat",
     "response_headers",
@@ -381,6 +382,11 @@ class ChunkWriter:
 def models_body(settings: Settings, created: int, allows: Callable[..., bool] | None = None) -> bytes:
     """``GET /v1/models``: deployments, aliases and ``task:*`` pseudo-models — only those ``allows(name, resolved)``
     accepts, when given (a gateway key restricted to some models sees just those)."""
+    return _json.dumps({"object": "list", "data": model_objects(settings, created, allows)})
+
+
+def model_objects(settings: Settings, created: int, allows: Callable[..., bool] | None = None) -> list[dict[str, Any]]:
+    """The model objects ``GET /v1/models`` lists (and ``GET /v1/models/{id}`` picks one of)."""
     data = [_model(name, dep.preset or dep.provider, created, dep) for name, dep in settings.models.items()]
     for alias, target in settings.aliases().items():
         dep = settings.models.get(target)
@@ -390,7 +396,7 @@ def models_body(settings: Settings, created: int, allows: Callable[..., bool] | 
         data.append({**_model("task:embedding", "llm-manager", created), "kind": "embedding"})
     if allows is not None:
         data = [m for m in data if allows(m["id"], settings.resolve_name(m["id"]))]
-    return _json.dumps({"object": "list", "data": data})
+    return data
 
 
 def _model(model_id: str, owner: str, created: int, dep: DeploymentConfig | None = None) -> dict[str, Any]:

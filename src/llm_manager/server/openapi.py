@@ -421,21 +421,18 @@ _SCHEMAS: Json = {
     "ModelList": {
         "type": "object",
         "required": ["object", "data"],
+        "properties": {"object": {"const": "list"}, "data": {"type": "array", "items": _ref("Model")}},
+    },
+    "Model": {
+        "type": "object",
+        "required": ["id", "object", "created", "owned_by"],
         "properties": {
-            "object": {"const": "list"},
-            "data": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["id", "object", "created", "owned_by"],
-                    "properties": {
-                        "id": {"type": "string"},
-                        "object": {"const": "model"},
-                        "created": {"type": "integer"},
-                        "owned_by": {"type": "string"},
-                    },
-                },
-            },
+            "id": {"type": "string"},
+            "object": {"const": "model"},
+            "created": {"type": "integer"},
+            "owned_by": {"type": "string"},
+            "kind": {"enum": ["chat", "embedding"]},
+            "dimensions": {"type": ["integer", "null"], "description": "an embedding model's vector length"},
         },
     },
     "Status": {
@@ -640,6 +637,19 @@ _PATHS: Json = {
             "summary": "Deployments, aliases and task:<type> pseudo-models",
             "security": _KEYED,
             "responses": {"200": _ok(_ref("ModelList")), **_AUTH_ERRORS},
+        }
+    },
+    "/v1/models/{model_id}": {
+        "get": {
+            "operationId": "retrieveModel",
+            "summary": "One model object (its id may hold slashes: openrouter/x)",
+            "security": _KEYED,
+            "parameters": [{"name": "model_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {
+                "200": _ok(_ref("Model")),
+                **_AUTH_ERRORS,
+                "404": _error("No such model, or not one the caller's key may use."),
+            },
         }
     },
     "/health": {
