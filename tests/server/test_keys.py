@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -92,6 +94,83 @@ async def test_verify_is_served_from_the_cache(db: Database, monkeypatch: pytest
     assert await verify(db, secret) is not None  # no database round trip
     assert await keys.any_active(db)
     monkeypatch.undo()
+
+
+async def _until(check: Callable[[], Awaitable[bool]], within_s: float) -> float:
+    """Seconds until ``check()`` holds; fails past ``within_s``."""
+    t0 = time.monotonic()
+    while not await check():
+        assert time.monotonic() - t0 < within_s, f"not within {within_s}s"
+        await asyncio.sleep(0.01)
+    return time.monotonic() - t0
+
+
+async def test_changes_made_by_another_process_arrive_within_the_check_interval(tmp_path: Path) -> None:
+    """Two Database objects on one file stand for two processes: the CLI (``a``) and a running gateway (``b``),
+    whose verdicts are cached. Each change reaches ``b`` within CHECK_INTERVAL_S (slack for a loaded machine)."""
+    url = f"sqlite:///{tmp_path}/k.db"
+    a, b = await open_database(url), await open_database(url)
+    try:
+        assert not await keys.any_active(b)  # "open" is cached in b
+        key_id, secret = await create_key(a, "ci")
+        other_id, other = await create_key(a, "other")
+        bound = keys.CHECK_INTERVAL_S + 1.0
+        assert await _until(lambda: keys.any_active(b), bound) <= bound
+        assert await verify(b, secret) is not None and await verify(b, other) is not None  # both cached in b
+        await revoke_key(a, key_id)
+        took = await _until(lambda: _is_none(verify(b, secret)), bound)
+        assert took <= bound
+        assert await verify(b, other) is not None  # the other verdict is read again, still valid
+        await revoke_key(a, other_id)
+        await _until(lambda: _not(keys.any_active(b)), bound)  # the last key revoked: open again
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+async def _is_none(pending: Awaitable[object]) -> bool:
+    return await pending is None
+
+
+async def _not(pending: Awaitable[bool]) -> bool:
+    return not await pending
+
+
+async def test_the_store_is_asked_at_most_once_per_interval(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, secret = await create_key(db, "ci")
+    assert await keys.any_active(db) and await verify(db, secret) is not None  # both verdicts cached
+    queries: list[str] = []
+    real = db.transaction
+
+    def counting(write: bool) -> Any:
+        queries.append("q")
+        return real(write)
+
+    monkeypatch.setattr(db, "transaction", counting)
+    monkeypatch.setattr(keys, "CHECK_INTERVAL_S", 0.3)
+    await asyncio.sleep(0.35)  # the interval has passed: the next request checks
+    await asyncio.gather(*(keys.any_active(db) for _ in range(50)), *(verify(db, secret) for _ in range(50)))
+    assert len(queries) == 1  # one fingerprint for 100 concurrent requests; nothing changed, verdicts cached
+
+
+async def test_a_store_that_cannot_answer_keeps_cached_verdicts_for_their_ttl(
+    db: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, secret = await create_key(db, "ci")
+    assert await keys.any_active(db) and await verify(db, secret) is not None
+
+    def refuse(_: bool) -> Any:
+        raise OSError("store down")
+
+    monkeypatch.setattr(keys, "CHECK_INTERVAL_S", 0.0)
+    monkeypatch.setattr(db, "transaction", refuse)
+    for _ in range(3):
+        assert await keys.any_active(db) and await verify(db, secret) is not None
+    assert [r.getMessage() for r in caplog.records].count(
+        "gateway keys: cannot check for changes: OSError: store down"
+    ) == 1
+    with pytest.raises(OSError):  # a verdict not cached cannot be given (the gateway answers 503)
+        await verify(db, "llmm-" + "z" * 32)
 
 
 async def test_bad_arguments_are_refused(db: Database) -> None:

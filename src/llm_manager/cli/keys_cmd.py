@@ -121,7 +121,7 @@ def list_(obj: Any, as_json: bool) -> None:
 @click.argument("key_id", metavar="ID")
 @click.pass_obj
 def revoke(obj: Any, key_id: str) -> None:
-    """Revoke the key ID for good (a running gateway notices within 30 seconds)."""
+    """Revoke the key ID for good (running gateways refuse it within about a second)."""
     from llm_manager.server.keys import revoke_key
 
     if not _with_db(obj, lambda db: revoke_key(db, key_id)):

@@ -7,15 +7,20 @@ created. Only the secret's SHA-256 is stored; the secret itself is never stored 
 >>> key_id, secret = await create_key(db, "ci", models=["gpt"], rpm=60)  # doctest: +SKIP
 >>> info = await verify(db, secret)                                        # doctest: +SKIP
 
-Lookups are cached per :class:`~llm_manager.store.Database` for :data:`CACHE_TTL_S` seconds, so the request path
-costs a dict lookup. A key created or revoked through this module in the same process takes effect at once; one
-created or revoked by another process (the CLI against a running gateway) within :data:`CACHE_TTL_S` seconds.
+Lookups are cached per :class:`~llm_manager.store.Database`, so the request path costs a dict lookup. A key created
+or revoked through this module in the same process takes effect at once. One created or revoked by another process
+(the CLI against running replicas) takes effect within :data:`CHECK_INTERVAL_S` seconds plus one query: at most that
+often, a request first asks the store for the keys table's fingerprint (one aggregate query over a small table) and
+drops every cached verdict when it changed. When the store cannot answer that query, cached verdicts are used for up
+to :data:`CACHE_TTL_S` seconds after they were read, then the gateway refuses (503) rather than guess.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import time
@@ -31,6 +36,7 @@ from llm_manager.store.migrations import Database, from_db_json, from_db_time
 
 __all__ = [
     "CACHE_TTL_S",
+    "CHECK_INTERVAL_S",
     "SECRET_PREFIX",
     "KeyInfo",
     "any_active",
@@ -42,8 +48,13 @@ __all__ = [
     "verify",
 ]
 
+log = logging.getLogger("llm_manager.server")
+
+CHECK_INTERVAL_S = 0.5
+"""How often, at most, a process asks the store whether any key was created or revoked: the bound on how long a
+change made by another process takes to reach this one's requests (plus the time of that one query)."""
 CACHE_TTL_S = 30.0
-"""How long a verification (or the "are there any keys" answer) is reused without asking the database."""
+"""How long a verification (or the "are there any keys" answer) is reused while the store cannot be asked."""
 SECRET_PREFIX = "llmm-"
 _TABLE = "llm_manager_gateway_keys"
 _COLUMNS = "id, name, hash, created_at, revoked_at, allowed_models, rpm, is_admin, tpm, budget_usd, budget_period"
@@ -100,10 +111,18 @@ class KeyInfo:
 class _Cache:
     verified: dict[str, tuple[KeyInfo | None, float]] = field(default_factory=dict)
     active: tuple[bool, float] | None = None
+    stamp: tuple[str, ...] | None = None
+    """The keys table's fingerprint when the verdicts above were current."""
+    checked_at: float = -1e18
+    generation: int = 0
+    """Bumped by every clear: a lookup that started before a clear must not cache what it read."""
+    lock: asyncio.Lock | None = None
+    failing: bool = False
 
     def clear(self) -> None:
         self.verified.clear()
         self.active = None
+        self.generation += 1
 
 
 _caches: weakref.WeakKeyDictionary[Database, _Cache] = weakref.WeakKeyDictionary()
@@ -199,10 +218,12 @@ async def verify(db: Database, secret: str) -> KeyInfo | None:
         return None
     digest = hash_secret(secret)
     cache = _cache(db)
+    await _check(db, cache)
     now = time.monotonic()
     hit = cache.verified.get(digest)
     if hit is not None and hit[1] > now:
         return hit[0]
+    generation = cache.generation
     async with db.transaction(False) as session:
         rows = await session.fetchall(f"SELECT {_COLUMNS} FROM {_TABLE} WHERE hash = ?", (digest,))
     info: KeyInfo | None = None
@@ -210,22 +231,67 @@ async def verify(db: Database, secret: str) -> KeyInfo | None:
         if hmac.compare_digest(str(row[2]), digest):
             found = _info(row)
             info = None if found.revoked else found
-    if len(cache.verified) >= _MAX_CACHED:
-        cache.verified.clear()
-    cache.verified[digest] = (info, now + CACHE_TTL_S)
+    if cache.generation == generation:  # else a change was seen meanwhile: what was read may predate it
+        if len(cache.verified) >= _MAX_CACHED:
+            cache.verified.clear()
+        cache.verified[digest] = (info, now + CACHE_TTL_S)
     return info
 
 
 async def any_active(db: Database) -> bool:
-    """Whether at least one key is not revoked (then the gateway requires one)."""
+    """Whether at least one key is not revoked (then the gateway requires one).
+
+    Also the request path's check for changes made by other processes (see :data:`CHECK_INTERVAL_S`): the
+    gateway calls it first on every request, so :func:`verify` right after it sees current verdicts.
+    """
     cache = _cache(db)
+    await _check(db, cache)
     now = time.monotonic()
     if cache.active is not None and cache.active[1] > now:
         return cache.active[0]
+    generation = cache.generation
     async with db.transaction(False) as session:
         rows = await session.fetchall(f"SELECT id FROM {_TABLE} WHERE revoked_at IS NULL LIMIT 1")
-    cache.active = (bool(rows), now + CACHE_TTL_S)
+    if cache.generation == generation:
+        cache.active = (bool(rows), now + CACHE_TTL_S)
     return bool(rows)
+
+
+async def _check(db: Database, cache: _Cache) -> None:
+    """Drop the cached verdicts if the keys table changed since they were read; asks the store at most once per
+    :data:`CHECK_INTERVAL_S` however many requests arrive (the others wait for that one answer)."""
+    if time.monotonic() - cache.checked_at < CHECK_INTERVAL_S:
+        return
+    if cache.lock is None:
+        cache.lock = asyncio.Lock()
+    async with cache.lock:
+        if time.monotonic() - cache.checked_at < CHECK_INTERVAL_S:
+            return  # checked by the request this one waited for
+        try:
+            stamp = await _fingerprint(db)
+        except Exception as exc:  # keep the cached verdicts (up to CACHE_TTL_S); a lookup past that refuses
+            if not cache.failing:
+                log.warning("gateway keys: cannot check for changes: %s: %s", type(exc).__name__, exc)
+            cache.failing = True
+            cache.checked_at = time.monotonic()  # try again next interval, not on every request meanwhile
+            return
+        if cache.failing:
+            log.info("gateway keys: the store answers again")
+            cache.failing = False
+        if stamp != cache.stamp:
+            cache.clear()
+            cache.stamp = stamp
+        cache.checked_at = time.monotonic()
+
+
+async def _fingerprint(db: Database) -> tuple[str, ...]:
+    """What changes whenever a key is created or revoked. Keys are only ever inserted and revoked (never deleted
+    nor edited), so the row count, the revoked count and the latest of each timestamp change with every change;
+    a function that edits a key some other way must change one of these too."""
+    sql = f"SELECT COUNT(*), COUNT(revoked_at), MAX(created_at), MAX(revoked_at) FROM {_TABLE}"
+    async with db.transaction(False) as session:
+        rows = await session.fetchall(sql)
+    return tuple(str(v) for v in rows[0])
 
 
 def presented_secret(headers: Mapping[str, str]) -> str | None:
