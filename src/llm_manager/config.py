@@ -511,18 +511,28 @@ def load_settings(source: str | os.PathLike[str] | Mapping[str, Any], env: Mappi
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{origin}: the top level must be a mapping (models:, routing:, …), got {type(raw).__name__}")
-    raw = interpolate(raw, env)
+    problems: list[str] = []  # every problem of the file, reported in one run
+    raw = interpolate(raw, env, problems=problems)
     try:
-        settings = Settings.model_validate(raw)
+        settings = _validated(raw)
     except ValidationError as exc:
-        raise ConfigError(_format_validation(exc, origin)) from None
+        from llm_manager.config_problems import problems_after_schema_errors
+
+        problems += [_explain(err) for err in exc.errors()]
+        problems += problems_after_schema_errors(raw, exc, _validated, lambda s: _cross_check(s, env))
+        raise ConfigError(_bullet(origin, problems)) from None
+    settings.source = origin
+    problems += _cross_check(settings, env)
+    if problems:
+        raise ConfigError(_bullet(origin, problems))
+    return settings
+
+
+def _validated(raw: dict[str, Any]) -> Settings:
+    settings = Settings.model_validate(raw)
     for name, dep in settings.models.items():
         if not dep.model:
             dep.model = name
-    settings.source = origin
-    problems = _cross_check(settings, env)
-    if problems:
-        raise ConfigError(_bullet(origin, problems))
     return settings
 
 
@@ -547,10 +557,6 @@ def _read_yaml(path: Path) -> Any:
 def _bullet(origin: str, problems: list[str]) -> str:
     head = f"invalid configuration ({origin}), {len(problems)} problem{'s' if len(problems) > 1 else ''}:"
     return head + "".join(f"\n  - {p}" for p in problems)
-
-
-def _format_validation(exc: ValidationError, origin: str) -> str:
-    return _bullet(origin, [_explain(err) for err in exc.errors()])
 
 
 def _explain(err: Any) -> str:

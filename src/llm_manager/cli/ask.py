@@ -145,7 +145,8 @@ async def run_schema(
     from llm_manager.errors import ExtractionError
 
     try:
-        schema = _json.loads(open(schema_file, "rb").read())
+        with open(schema_file, "rb") as f:  # closed at once (a ResourceWarning otherwise)
+            schema = _json.loads(f.read())
     except ValueError as exc:
         click.echo(f"error: {schema_file} is not valid JSON: {exc}", err=True)
         return 2

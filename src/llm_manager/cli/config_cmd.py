@@ -42,13 +42,22 @@ def config_group() -> None:
 
 
 @config_group.command("check")
-@click.argument("file", type=click.Path(dir_okay=False))
-def check(file: str) -> None:
-    """Validate FILE: every problem with its field and fix; exit 2 if invalid."""
+@click.argument("file", type=click.Path(dir_okay=False), required=False)
+@click.pass_obj
+def check(obj: object, file: str | None) -> None:
+    """Validate FILE (default: --config, $LLM_MANAGER_CONFIG, ./llm-manager.yaml): every problem of the file in one
+    run, each with its field and fix, under a header; exit 2 if invalid."""
+    import os
+
     from llm_manager.config import load_settings
     from llm_manager.errors import ConfigError
     from llm_manager.types import TASK_TYPES
 
+    file = file or getattr(obj, "config", None) or os.environ.get("LLM_MANAGER_CONFIG")
+    if file is None and os.path.isfile("llm-manager.yaml"):
+        file = "llm-manager.yaml"
+    if file is None:
+        raise click.UsageError("name the file: `llm-manager config check FILE` (or --config FILE)")
     try:
         settings = load_settings(file)
     except ConfigError as exc:

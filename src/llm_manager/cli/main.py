@@ -1,6 +1,6 @@
 """``llm-manager``: the command line over the same core as the library.
 
-Every command takes ``--config FILE``; without it: ``$LLM_MANAGER_CONFIG``, then ``./llm-manager.yaml``, then
+Every command takes ``--config FILE``, before or after its name; without it: ``$LLM_MANAGER_CONFIG``, then ``./llm-manager.yaml``, then
 provider keys in the environment, then the simulated models. Exit codes: 0 ok, 1 the request failed, 2 bad
 usage or configuration.
 """
@@ -17,6 +17,7 @@ import click
 from llm_manager.cli.batch import batch
 from llm_manager.cli.chat import conversations_group
 from llm_manager.cli.config_cmd import config_group
+from llm_manager.cli.config_option import CONFIG_HELP, add_config_option
 from llm_manager.cli.costs_cmd import costs, replay
 from llm_manager.cli.demo import demo
 from llm_manager.cli.embed import embed
@@ -57,14 +58,21 @@ def _use_log_format(fmt: str) -> None:
             handler.setFormatter(make_handler("json").formatter)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        # Any command's own error (a missing --config file met inside `chat`, …) becomes a message and an exit code.
+        with _guard():
+            return super().invoke(ctx)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.option(
     "--config",
     "-c",
     "config",
     type=click.Path(dir_okay=False),
     envvar="LLM_MANAGER_CONFIG",
-    help="Config file (YAML). Default: $LLM_MANAGER_CONFIG, ./llm-manager.yaml, then the environment.",
+    help=CONFIG_HELP + " Also accepted after the subcommand.",
 )
 @click.option("--verbose", "-v", is_flag=True, help="Log routing decisions and retries to stderr.")
 @click.version_option(package_name="llm-manager")
@@ -180,7 +188,9 @@ def ask(
     if schema_file:
         from llm_manager.cli.ask import run_schema
 
+        # One call, one JSON document on stdout (| jq): the plain ask below is not run as well.
         _exit(asyncio.run(run_schema(obj.manager, prompt, prefs, schema_file, stream=stream)))
+        return
     _exit(asyncio.run(run_ask(obj.manager, prompt, prefs, stream=stream, as_json=as_json)))
 
 
@@ -308,6 +318,7 @@ cli.add_command(replay)
 cli.add_command(demo)
 cli.add_command(embed)
 cli.add_command(optimize)
+add_config_option(cli)  # after every command is added: `llm-manager ask "hi" --config f.yaml` works too
 
 
 class _guard:
