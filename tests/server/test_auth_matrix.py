@@ -32,6 +32,8 @@ OPEN_PREFIXES = ("/ui",)
 # A body both POST wires accept (Anthropic's Messages requires max_tokens).
 BODY = {"model": "gpt", "max_tokens": 16, "messages": [{"role": "user", "content": "hello there"}]}
 EMBEDDINGS_BODY = {"model": "emb", "input": "hello there"}
+RESPONSES_BODY = {"model": "gpt", "input": "hello there"}
+BODIES = {"/v1/embeddings": EMBEDDINGS_BODY, "/v1/responses": RESPONSES_BODY}
 
 
 def classify(path: str) -> Kind | None:
@@ -112,7 +114,7 @@ def calls(gateway: Gateway) -> int:
 
 def send(http: httpx.Client, ep: Endpoint, headers: dict[str, str]) -> httpx.Response:
     if ep.method in ("POST", "PUT", "PATCH"):
-        body = EMBEDDINGS_BODY if ep.path == "/v1/embeddings" else BODY
+        body = BODIES.get(ep.path, BODY)
         return http.request(ep.method, ep.path, json=body, headers=headers)
     return http.request(ep.method, ep.path, headers=headers)
 
@@ -142,6 +144,7 @@ def test_every_route_is_classified(gateway: Gateway) -> None:
     paths = {e.path for e in eps}
     # What this file was written against; more may come, none of these may silently disappear.
     assert {"/v1/chat/completions", "/v1/models", "/admin/status", "/health", "/metrics"} <= paths
+    assert {"/v1/responses", "/v1/responses/x", "/v1/responses/x/input_items"} <= paths
 
 
 REFUSED: dict[str, dict[str, str] | None] = {  # None: the revoked key, made by the fixture

@@ -17,6 +17,7 @@ SHIPPED = (
     "m004_gateway_key_limits",
     "m005_ledger_dead_letters",
     "m006_content_parts",
+    "m007_responses",
 )
 """Every migration ever shipped, in order. Append the name of each new migration here; never edit or remove one
 (a database that applied a migration never runs it again, so an edit would reach new databases only)."""

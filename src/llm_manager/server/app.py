@@ -23,7 +23,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -130,27 +130,47 @@ class _Gateway:
             else:
                 resp, settle = await self.life.run(self.llm.answer(request, request_id=rid), self._deadline(request))
         except BaseException as exc:
-            if hold is not None:
-                await hold.settle(None)  # once: a stream that failed to open has settled it already
-            if not isinstance(exc, Exception):
-                raise
-            reply = _reply(exc, rid)
-            await send_whole(send, reply.status, fmt.error_headers(reply, rid), fmt.error_body(reply, rid))
+            await self.refuse(send, exc, rid, hold, fmt)
             return
         if opened is not None:
             events = fmt.events(rid, opened.first, parsed, request)
             await self._pump(send, receive, opened, events, rid, fmt.stream_headers(rid))
             return
+        await self.send_answer(send, fmt.headers(resp), fmt.body(resp), settle, hold, resp)
+
+    # -- shared plumbing ----------------------------------------------------------------------------------------
+
+    async def refuse(
+        self, send: Send, exc: BaseException, rid: str, hold: _TokenHold | None, fmt: _Format | None = None
+    ) -> None:
+        """A request that failed before its answer: what it held on its key settled, the error sent in ``fmt``'s
+        shape (OpenAI's by default). A cancellation is re-raised, not answered."""
+        fmt = fmt or _OPENAI
+        if hold is not None:
+            await hold.settle(None)  # once: a stream that failed to open has settled it already
+        if not isinstance(exc, Exception):
+            raise exc
+        reply = _reply(exc, rid)
+        await send_whole(send, reply.status, fmt.error_headers(reply, rid), fmt.error_body(reply, rid))
+
+    @staticmethod
+    async def send_answer(
+        send: Send,
+        headers: Mapping[str, str],
+        body: bytes,
+        settle: Callable[[], Awaitable[None]],
+        hold: _TokenHold | None,
+        resp: Response,
+    ) -> None:
+        """Send a whole answer; then its bookkeeping, off the client's clock (it has its answer)."""
         try:
-            await send_whole(send, 200, fmt.headers(resp), fmt.body(resp))
-        finally:  # the client has its answer: the bookkeeping is off its clock
+            await send_whole(send, 200, headers, body)
+        finally:
             try:
                 await settle()
             finally:
                 if hold is not None:
                     await hold.settle(resp)
-
-    # -- shared plumbing ----------------------------------------------------------------------------------------
 
     async def _accept(
         self, http: Incoming, parse: Callable[[Any, Mapping[str, str], Settings], _P]
@@ -582,7 +602,7 @@ def create_app(llm: LLMManager, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES)
         max_body_bytes: larger request bodies are refused with 413.
     """
     gw = _Gateway(llm, max_body_bytes)
-    from llm_manager.server import embeddings_api, models_api, ui
+    from llm_manager.server import embeddings_api, models_api, responses_api, ui
     from llm_manager.server.admin import Admin
 
     admin = Admin(gw)
@@ -590,6 +610,10 @@ def create_app(llm: LLMManager, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES)
         Route("/v1/chat/completions", Endpoint(gw.chat), methods=["POST"]),
         Route("/v1/messages", Endpoint(gw.messages), methods=["POST"]),
         Route("/v1/embeddings", Endpoint(embeddings := embeddings_api.EmbeddingsRoute(gw)), methods=["POST"]),
+        Route("/v1/responses", Endpoint(responses := responses_api.ResponsesRoute(gw)), methods=["POST"]),
+        Route("/v1/responses/{response_id}", responses.get, methods=["GET"]),
+        Route("/v1/responses/{response_id}", responses.delete, methods=["DELETE"]),
+        Route("/v1/responses/{response_id}/input_items", responses.input_items, methods=["GET"]),
         Route("/v1/models", gw.models, methods=["GET"]),
         Route("/v1/models/{model_id:path}", models_api.ModelRoute(gw).get, methods=["GET"]),
         Route("/health", gw.health, methods=["GET"]),
@@ -609,5 +633,6 @@ def create_app(llm: LLMManager, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES)
         "/v1/chat/completions": gw.chat,
         "/v1/messages": gw.messages,
         "/v1/embeddings": embeddings,
+        "/v1/responses": responses,
     }
     return cors.dispatch(app, hot, llm.settings.gateway.cors_origins)

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from llm_manager import _json
 from llm_manager.codecs.openai_embeddings import DecodeError, EncodingFormat, decode_request, encode_response
 from llm_manager.codecs.openai_embeddings import unknown_fields as unknown_body_fields
 from llm_manager.server.asgi import Incoming, Receive, Scope, Send, send_whole
@@ -64,7 +63,7 @@ class EmbeddingsRoute:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         from llm_manager.embedder import as_response
-        from llm_manager.server.app import _new_id, _reply
+        from llm_manager.server.app import _new_id
 
         gw, llm = self.gw, self.gw.llm
         rid = _new_id()
@@ -74,12 +73,7 @@ class EmbeddingsRoute:
             inp, route = llm.embedding_request(**parsed.inputs, **parsed.prefs)
             resp, settle = await gw.life.run(llm.answer_embedding(inp, route, request_id=rid), gw._deadline(route))
         except BaseException as exc:
-            if hold is not None:
-                await hold.settle(None)
-            if not isinstance(exc, Exception):
-                raise
-            reply = _reply(exc, rid)
-            await send_whole(send, reply.status, {"x-request-id": rid, **reply.headers}, _json.dumps(reply.body))
+            await gw.refuse(send, exc, rid, hold)
             return
         body = encode_response(
             resp.vectors,

@@ -17,6 +17,7 @@ from starlette.responses import Response as HttpResponse
 
 from llm_manager import __version__, _json
 from llm_manager.codecs.openai_embeddings import openapi_schemas
+from llm_manager.codecs.openai_responses.wire import openapi_schemas as responses_schemas
 from llm_manager.types import TASK_TYPES
 
 __all__ = ["DOCUMENT", "endpoint"]
@@ -85,6 +86,11 @@ _AUTH_ERRORS: Json = {
     "401": _error("No gateway key, or a wrong one (only once keys exist)."),
     "403": _error("No gateway keys exist and the Host is not in gateway.allowed_hosts."),
     "503": _error("The key store cannot be read, so keys cannot be checked."),
+}
+_STORED_ERRORS: Json = {
+    **_AUTH_ERRORS,
+    "404": _error("No such stored response (or another key's)."),
+    "503": _error("The key store or the response store cannot be read.", "retry-after"),
 }
 _ADMIN_ERRORS: Json = {
     **_AUTH_ERRORS,
@@ -539,6 +545,13 @@ _PARAMETERS: Json = {
         ),
         "schema": {"type": "integer", "minimum": 1},
     },
+    "response_id": {
+        "name": "response_id",
+        "in": "path",
+        "required": True,
+        "description": "a response's id (resp_…)",
+        "schema": {"type": "string"},
+    },
     "since": {
         "name": "since",
         "in": "query",
@@ -551,6 +564,7 @@ _PARAMETERS: Json = {
 }
 
 _SCHEMAS.update(openapi_schemas())  # /v1/embeddings: generated from the embeddings codec's wire models
+_SCHEMAS.update(responses_schemas())  # /v1/responses: from the Responses codec's
 
 _HEADERS: Json = {
     "x-request-id": {"description": "the request's id (ledger, logs, traces)", "schema": {"type": "string"}},
@@ -628,6 +642,60 @@ _PATHS: Json = {
                     "content": {_JSON: {"schema": _ref("EmbeddingsResponse")}},
                 },
                 **_generation_errors(),
+            },
+        }
+    },
+    "/v1/responses": {
+        "post": {
+            "operationId": "createResponse",
+            "summary": "OpenAI Responses API, whole or streamed; stored unless store is false",
+            "security": _KEYED,
+            "parameters": _steering(),
+            "requestBody": {"required": True, "content": {_JSON: {"schema": _ref("ResponsesRequest")}}},
+            "responses": {
+                "200": {
+                    "description": "The response (application/json), or its events (text/event-stream).",
+                    "headers": {**_ANSWER_HEADERS, "x-llm-dropped-params": _header("x-llm-dropped-params")},
+                    "content": {
+                        _JSON: {"schema": _ref("ResponseObject")},
+                        _SSE: {"schema": _ref("ResponseStreamEvent")},
+                    },
+                },
+                **_generation_errors(),
+            },
+        }
+    },
+    "/v1/responses/{response_id}": {
+        "get": {
+            "operationId": "getResponse",
+            "summary": "A stored response (only to the gateway key that created it)",
+            "security": _KEYED,
+            "parameters": [_param("response_id")],
+            "responses": {"200": _ok(_ref("ResponseObject")), **_STORED_ERRORS},
+        },
+        "delete": {
+            "operationId": "deleteResponse",
+            "summary": "Delete a stored response",
+            "security": _KEYED,
+            "parameters": [_param("response_id")],
+            "responses": {"200": _ok(_ref("DeletedResponse")), **_STORED_ERRORS},
+        },
+    },
+    "/v1/responses/{response_id}/input_items": {
+        "get": {
+            "operationId": "listResponseInputItems",
+            "summary": "The input items a stored response answered (its whole conversation)",
+            "security": _KEYED,
+            "parameters": [
+                _param("response_id"),
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                {"name": "order", "in": "query", "schema": {"enum": ["asc", "desc"]}},
+                {"name": "after", "in": "query", "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "200": _ok(_ref("InputItemList")),
+                "400": _error("limit or order is invalid."),
+                **_STORED_ERRORS,
             },
         }
     },

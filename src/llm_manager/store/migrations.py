@@ -334,6 +334,23 @@ def m006_content_parts(d: Dialect) -> Sequence[str]:
     ]
 
 
+@migration
+def m007_responses(d: Dialect) -> Sequence[str]:
+    """Stored answers of the gateway's ``/v1/responses`` (see :mod:`llm_manager.store.responses`)."""
+    return [
+        # owner: the gateway key that created it (NULL: created while the gateway had no keys); only the same
+        # owner may read, continue or delete it. input: the whole conversation it answered, as Responses items.
+        f"""CREATE TABLE llm_manager_responses (
+            id TEXT PRIMARY KEY,
+            owner TEXT,
+            created_at {d.timestamp} NOT NULL,
+            response {d.json} NOT NULL,
+            input {d.json} NOT NULL
+        )""",
+        "CREATE INDEX llm_manager_responses_created ON llm_manager_responses (created_at)",
+    ]
+
+
 # -- applying them ----------------------------------------------------------------------------------------------
 
 
