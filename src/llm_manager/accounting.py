@@ -4,7 +4,7 @@ and telemetry. Kept out of the manager so the request path reads in one place.""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -52,6 +52,8 @@ class Accounting:
         self._priced = priced
         self.telemetry = telemetry
         self._unpriced: set[str] = set()
+        self.hedge_tasks: Collection[str] = ()
+        """Task types whose requests may be hedged (``routing.hedge.tasks``): their bound includes a loser's prompt."""
         self.seed_budgets = False
         """Set by the manager when state is in-process: budgets start from the ledger's spend this period."""
 
@@ -93,18 +95,24 @@ class Accounting:
         ledger.record(ledger_rows(request, request_id, started, response, error, request_key, self._priced))
 
     async def before(self, request: Request, plan: Plan) -> tuple[Plan, list[Hold]]:
-        """Skip models whose own budget is spent, reserve the estimate on every budget (or raise), and past a
-        soft limit put the cheapest candidates first."""
+        """Reserve on each candidate's own model budget (a candidate refused there is skipped), then the request's
+        upper-bound estimate on every budget it falls under (or raise); past a soft limit put the cheapest
+        candidates first."""
         if not self.budgets:
             return plan, []
         await self.ensure_seeded()
-        blocked = await self.budgets.blocked_models([d.name for d in plan.candidates])
-        if blocked:
-            plan = _without(plan, blocked)
-        holds, soft = await self.budgets.reserve(request, self._estimate(request, plan))
+        estimates = self._estimates(request, plan)
+        model_holds, blocked = await self.budgets.reserve_models(estimates)
+        try:
+            if blocked:
+                plan = _without(plan, blocked)
+            holds, soft = await self.budgets.reserve(request, self._bound(request, plan, estimates))
+        except BaseException:
+            await self.budgets.release(model_holds)
+            raise
         if soft:
             plan = _cheapest_first(request, plan)
-        return plan, holds
+        return plan, [*model_holds, *holds]
 
     async def after(self, holds: list[Hold], response: Response | None, error: BaseException | None) -> None:
         """Settle the reservations with what the request really cost."""
@@ -118,23 +126,41 @@ class Accounting:
         by_dep = attempt_costs(response, attempts)
         await self.budgets.settle(holds, sum(by_dep.values(), Decimal(0)), by_dep)
 
-    def _estimate(self, request: Request, plan: Plan) -> Decimal | None:
-        if not plan.candidates:
+    def _estimates(self, request: Request, plan: Plan) -> dict[str, Decimal | None]:
+        """Each candidate's upper-bound cost: the prompt estimate plus ``max_tokens`` (or the model's default cap)
+        of output. ``None`` for an unpriced one (budgets cannot count its spend: warned once)."""
+        prompt = plan.prompt_tokens or estimate_prompt_tokens(request)
+        out: dict[str, Decimal | None] = {}
+        for dep in plan.candidates:
+            output = request.max_tokens or max(dep.config.default_max_tokens, DEFAULT_OUTPUT_ESTIMATE)
+            cost = out[dep.name] = dep.estimate_cost(prompt, output)
+            if cost is None and dep.name not in self._unpriced:
+                self._unpriced.add(dep.name)
+                log.warning(
+                    "no price known for %s (%s): budgets cannot count its spend; set input_price_per_mtok "
+                    "and output_price_per_mtok on the model",
+                    dep.name,
+                    dep.endpoint.model,
+                )
+        return out
+
+    def _bound(self, request: Request, plan: Plan, estimates: dict[str, Decimal | None]) -> Decimal | None:
+        """What one request may cost at most, over the candidates that may answer (any of them can, by
+        fallback): the dearest candidate's estimate, plus, when the request may be hedged, the dearest prompt
+        (a hedge's loser is billed its prompt). Reserving this keeps a hard limit exact under concurrency; the
+        unused part is released when the real cost is known."""
+        priced = [c for d in plan.candidates if (c := estimates.get(d.name)) is not None]
+        if not priced:
             return None
-        first = plan.candidates[0]
-        # An upper bound keeps a hard limit exact under concurrency: reserve max_tokens (or the model's default
-        # cap) of output; the unused part is released when the real cost is known.
-        output = request.max_tokens or max(first.config.default_max_tokens, DEFAULT_OUTPUT_ESTIMATE)
-        cost = first.estimate_cost(plan.prompt_tokens or estimate_prompt_tokens(request), output)
-        if cost is None and first.name not in self._unpriced:
-            self._unpriced.add(first.name)
-            log.warning(
-                "no price known for %s (%s): budgets cannot count its spend; set input_price_per_mtok "
-                "and output_price_per_mtok on the model",
-                first.name,
-                first.endpoint.model,
-            )
-        return cost
+        bound = max(priced)
+        if self._may_hedge(request, plan) and len(plan.candidates) > 1:
+            prompt = plan.prompt_tokens or estimate_prompt_tokens(request)
+            bound += max((c for d in plan.candidates if (c := d.estimate_cost(prompt, 0)) is not None), default=0)
+        return bound
+
+    def _may_hedge(self, request: Request, plan: Plan) -> bool:
+        first = plan.candidates[0].config.hedge
+        return first if first is not None else request.task in self.hedge_tasks
 
 
 def _without(plan: Plan, blocked: set[str]) -> Plan:

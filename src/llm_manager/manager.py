@@ -159,6 +159,7 @@ class LLMManager:
             self.budgets, self._open_ledger, {n: d.price is not None for n, d in self.deployments.items()}
         )
         self.accounting.seed_budgets = bool(settings.budgets) and settings.state.redis_url is None
+        self.accounting.hedge_tasks = frozenset(settings.routing.hedge.tasks)
         self.telemetry = telemetry or Telemetry(settings.telemetry)
         self._snapshot: CollectSnapshot = {"breakers": {}, "budgets": {}}
         self.telemetry.on_collect(self._collect)

@@ -106,7 +106,8 @@ async def test_per_user_budgets_are_separate() -> None:
 
 
 async def test_model_budget_skips_that_model() -> None:
-    budgets = [{"name": "dear-cap", "scope": "model", "match": "dear", "limit_usd": "0.01", "soft_limit_pct": None}]
+    # Each call on "dear" reserves ~$0.046 (20 tokens out) there: two fit in $0.10, the third goes to "cheap".
+    budgets = [{"name": "dear-cap", "scope": "model", "match": "dear", "limit_usd": "0.1", "soft_limit_pct": None}]
     async with LLMManager(settings(budgets)) as llm:
         served = [(await llm.generate(f"q{i}", task="general", max_tokens=20)).deployment for i in range(6)]
         r = await llm.generate("again", task="general", max_tokens=20)

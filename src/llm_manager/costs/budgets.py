@@ -50,6 +50,8 @@ class Hold:
     key: str
     amount: int
     expire_at: float
+    deployment: str | None = None
+    """For a model-scope budget: the deployment whose own cost settles this hold (``None``: the request's)."""
 
 
 class Budgets:
@@ -149,30 +151,50 @@ class Budgets:
                 self._warn_soft(budget, value, total, limit)
         return holds, soft
 
-    async def blocked_models(self, deployments: Sequence[str]) -> set[str]:
-        """Deployments whose own (model-scope) budget is spent: they are skipped, not called."""
+    async def reserve_models(self, estimates: dict[str, Decimal | None]) -> tuple[list[Hold], set[str]]:
+        """Reserve on each candidate's own (model-scope) budgets that candidate's estimate, since any of them may
+        answer; return the holds and the candidates refused (they are skipped, not called)."""
+        holds: list[Hold] = []
+        blocked: set[str] = set()
         if not self.model_scoped:
-            return set()
-        keyed = []
-        for budget in self.model_scoped:
-            for name in deployments:
-                if self._scope_value(budget, None, name) is not None:
-                    keyed.append((name, budget, self._key(budget, name)[0]))
-        views = await self.state.budget_view([k for _, _, k in keyed])
-        return {name for name, budget, key in keyed if sum(views[key]) >= to_nano(budget.limit_usd)}
+            return holds, blocked
+        for name, estimate in estimates.items():
+            amount = to_nano(estimate) if estimate is not None else 0
+            mine: list[Hold] = []
+            for budget in self.model_scoped:
+                if self._scope_value(budget, None, name) is None:
+                    continue
+                key, expire_at = self._key(budget, name)
+                ok, _ = await self.state.budget_reserve(key, amount, self._limits[budget.name], expire_at=expire_at)
+                if not ok:
+                    await self.release(mine)
+                    blocked.add(name)
+                    break
+                mine.append(Hold(budget, key, amount, expire_at, name))
+            else:
+                holds.extend(mine)
+        return holds, blocked
 
     # -- after the call -----------------------------------------------------------------------------------------
 
     async def settle(self, holds: Sequence[Hold], actual: Decimal, by_deployment: dict[str, Decimal]) -> None:
-        """Replace the reservations by the real cost, and charge model budgets per deployment."""
+        """Replace the reservations by the real cost: the request's total on request budgets, each deployment's
+        own cost on its model budgets (a deployment that cost money without a hold is charged all the same)."""
         spent = to_nano(actual)
+        held: set[str] = set()
         for hold in holds:
-            await self.state.budget_settle(hold.key, hold.amount, spent, expire_at=hold.expire_at)
+            if hold.deployment is None:
+                await self.state.budget_settle(hold.key, hold.amount, spent, expire_at=hold.expire_at)
+            else:
+                held.add(hold.key)
+                own = to_nano(by_deployment.get(hold.deployment, Decimal(0)))
+                await self.state.budget_settle(hold.key, hold.amount, own, expire_at=hold.expire_at)
         for budget in self.model_scoped:
             for name, cost in by_deployment.items():
                 if cost and self._scope_value(budget, None, name) is not None:
                     key, expire_at = self._key(budget, name)
-                    await self.state.budget_add(key, to_nano(cost), expire_at=expire_at)
+                    if key not in held:
+                        await self.state.budget_add(key, to_nano(cost), expire_at=expire_at)
 
     async def release(self, holds: Sequence[Hold]) -> None:
         """Give reservations back (the request failed before costing anything)."""
