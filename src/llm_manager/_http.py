@@ -83,9 +83,14 @@ class StreamingResponse:
 
 
 class HttpClient:
-    """One pooled aiohttp session, created lazily inside the running loop."""
+    """One pooled aiohttp session, created lazily inside the running loop.
 
-    def __init__(self, *, connect_timeout_s: float = 10.0, max_connections: int = 256) -> None:
+    The pool does not cap connections (``max_connections=0``): a request waiting inside the pool would wait outside
+    the admission queue, its priorities and its ``queue_timeout_s``. Concurrency is capped per deployment by
+    ``max_concurrent``, in :mod:`llm_manager.routing.admission`.
+    """
+
+    def __init__(self, *, connect_timeout_s: float = 10.0, max_connections: int = 0) -> None:
         import os
 
         self._connect_timeout_s = connect_timeout_s
@@ -134,7 +139,7 @@ class HttpClient:
             import aiohttp
 
             session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300),
+                connector=aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0, ttl_dns_cache=300),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout_s),
                 auto_decompress=True,
                 trust_env=False,  # proxies are resolved once per host by _proxy(), not per request

@@ -20,7 +20,7 @@ from llm_manager.errors import (
     RateLimitError,
     StreamInterruptedError,
 )
-from llm_manager.routing.admission import Refusal, Ticket
+from llm_manager.routing.admission import AT_CAPACITY_RETRY_S, Refusal, Ticket
 from llm_manager.routing.retry import Decision, backoff_delay, decide
 from llm_manager.tokens import estimate_prompt_tokens
 from llm_manager.types import Attempt, Response, ResponseMetadata, ToolCall, Usage
@@ -144,6 +144,8 @@ class Run:
         self.skip: set[str] = set()
         self.waiter: Waiter | None = None
         self.hedged = False
+        self.tickets: list[Ticket] = []
+        """Every ticket admitted, so that :meth:`finish` can free a slot that no outcome settled (a cancellation)."""
 
     # -- order of tries -----------------------------------------------------------------------------------------
 
@@ -185,22 +187,34 @@ class Run:
             self.attempts.append(_skipped(dep, verdict.kind, verdict.detail))
             return None
         self.attempted = True
+        self.tickets.append(verdict)
+        self.leave_queue()  # admitted: the next in the queue may try now, while this call runs
         return verdict
 
     async def wait_for_room(self) -> bool:
-        """After a pass where nothing was called and some candidate was only at its rate limit: queue (by
-        priority) and sleep until there may be room, then allow another pass. False when waiting cannot help."""
+        """After a pass where nothing was called and some candidate was only at its rate limit or its
+        ``max_concurrent``: queue (by priority) and wait until there may be room (the rate limit's wait, or a call
+        ending), then allow another pass. False when waiting cannot help."""
         waits = [r.retry_in_s for _, r in self.refusals if r.kind == "rate_limited"]
-        if self.attempted or not waits:
+        busy = any(r.kind == "at_capacity" for _, r in self.refusals)
+        if self.attempted or not (waits or busy):
             return False
-        wait = min(waits)
-        if self.ex.clock() + wait > min(self.queue_deadline, self.deadline):
+        until = min(self.queue_deadline, self.deadline)
+        wait = min(waits) if waits else None
+        if wait is not None and self.ex.clock() + wait > until:
+            wait = None
+        if wait is None and (not busy or self.ex.clock() >= until):
             return False
         gate = self.ex.gate
         if self.waiter is None:
             self.waiter = gate.enter(self.request.priority)
         await gate.turn(self.waiter)
-        await self.ex.sleep(wait)
+        if busy:
+            freed = await self.ex.admission.slot_freed(wait if wait is not None else until - self.ex.clock())
+            if not freed and wait is None:
+                return False
+        elif wait is not None:
+            await self.ex.sleep(wait)
         # Someone of higher priority may have queued while we slept: they go first.
         await gate.turn(self.waiter)
         self.refusals.clear()
@@ -217,6 +231,12 @@ class Run:
         if self.waiter is not None:
             self.ex.gate.leave(self.waiter)
             self.waiter = None
+
+    def finish(self) -> None:
+        """Leave the queue and free every in-flight slot still held (settled tickets have freed theirs)."""
+        self.leave_queue()
+        for ticket in self.tickets:
+            self.ex.admission.release(ticket)
 
     # -- outcomes -----------------------------------------------------------------------------------------------
 
@@ -376,6 +396,13 @@ class Run:
                 f"every candidate is at its rate limit ({names}); waited up to the "
                 f"{self.ex.routing.queue_timeout_s:g}s queue timeout",
                 retry_after=round(soonest, 3),
+                request_id=self.request_id,
+            )
+        elif "at_capacity" in kinds:
+            err = RateLimitError(
+                f"every candidate has its max_concurrent calls in flight ({names}); waited up to the "
+                f"{self.ex.routing.queue_timeout_s:g}s queue timeout",
+                retry_after=AT_CAPACITY_RETRY_S,
                 request_id=self.request_id,
             )
         elif kinds == {"circuit_open"}:

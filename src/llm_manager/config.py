@@ -117,6 +117,10 @@ class DeploymentConfig(_Strict):
     """Requests per minute allowed to this deployment (shared by all processes when ``state.redis_url`` is set)."""
     tpm: int | None = Field(default=None, gt=0)
     """Tokens (prompt + completion) per minute allowed to this deployment."""
+    max_concurrent: int | None = Field(default=None, ge=1)
+    """Calls (answers and open streams) in flight to this deployment at once, per process; a request beyond it
+    waits in the admission queue (priority first, up to ``routing.queue_timeout_s``) or goes to another candidate.
+    Default: no limit (the HTTP pool itself never caps connections)."""
     hedge: bool | None = None
     """Hedge requests whose first candidate is this deployment (see ``routing.hedge``)."""
     headers: dict[str, str] = Field(default_factory=dict)
@@ -254,7 +258,8 @@ class RoutingConfig(_Strict):
     backoff: BackoffConfig = Field(default_factory=BackoffConfig)
     circuit_breaker: CircuitBreakerConfig = Field(default_factory=lambda: CircuitBreakerConfig())
     queue_timeout_s: float = Field(default=10.0, ge=0)
-    """When every candidate is at its rate limit: how long a request may wait for room (high priority first)."""
+    """When every candidate is at its rate limit or ``max_concurrent``: how long a request may wait for room (high
+    priority first)."""
     hedge: HedgeConfig = Field(default_factory=lambda: HedgeConfig())
     key_reprobe_s: float | None = Field(default=300.0, gt=0)
     """A pool key that failed authentication (401 / 403) is out of its pool this long, then tried again (keys are

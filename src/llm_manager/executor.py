@@ -88,7 +88,7 @@ class Executor:
                     return resp
             return await self._first(run, self._once)
         finally:
-            run.leave_queue()
+            run.finish()
 
     async def call(
         self,
@@ -121,7 +121,7 @@ class Executor:
             await run.queue_if_others_wait()
             return await self._first(run, attempt)
         finally:
-            run.leave_queue()
+            run.finish()
 
     @staticmethod
     async def _first(run: Run, attempt: Callable[[Run, Ticket], Awaitable[R | None]]) -> R:
@@ -246,7 +246,6 @@ class Executor:
             if delay is not None:
                 won = await self._hedged_open(run, delay)
                 if won is not None:
-                    run.leave_queue()
                     # aclosing: a caller that stops reading must reach _committed's cleanup now, not at GC.
                     async with aclosing(self._committed(run, *won)) as events:
                         async for event in events:
@@ -260,7 +259,6 @@ class Executor:
                     opened = await self._open_stream(run, ticket)
                     if opened is None:
                         continue
-                    run.leave_queue()
                     async with aclosing(self._committed(run, ticket, *opened)) as events:
                         async for event in events:
                             yield event
@@ -268,7 +266,7 @@ class Executor:
                 if not await run.wait_for_room():
                     raise run.exhausted()
         finally:
-            run.leave_queue()
+            run.finish()
 
     async def _open_stream(self, run: Run, ticket: Ticket) -> Opened | None:
         """Start the stream and wait for its first chunk; ``None`` (failure recorded) when that fails."""

@@ -837,6 +837,8 @@ class LLMManager:
                     "tpm": dep.config.tpm,
                     "rpm_available": _round(rpm_left),
                     "tpm_available": _round(tpm_left),
+                    "max_concurrent": dep.config.max_concurrent,
+                    "in_flight": self.admission.in_flight.get(name, 0),
                 },
                 "keys": pool.snapshot(now),
                 "recovery": self.executor.recovery.snapshot(name),
@@ -876,12 +878,15 @@ class LLMManager:
         return out
 
     def _collect(self) -> CollectSnapshot:
-        """What a metrics scrape reads: the snapshot of the last status, and the ledger's counts as they are now."""
+        """What a metrics scrape reads: the snapshot of the last status, and the ledger's counts and the calls in
+        flight as they are now."""
+        busy = self.admission.in_flight
+        concurrency = {n: (busy.get(n, 0), d.config.max_concurrent) for n, d in self.deployments.items()}
         if self.ledger is None:
-            return self._snapshot
+            return {**self._snapshot, "concurrency": concurrency}
         stats = self.ledger.stats()
         counts = {k: float(stats[k]) for k in ("written", "dropped", "dead_lettered", "pending")}
-        return {**self._snapshot, "ledger": counts}
+        return {**self._snapshot, "ledger": counts, "concurrency": concurrency}
 
     async def metrics(self) -> tuple[bytes, str]:
         """Prometheus metrics (payload, content type), with breaker and budget gauges refreshed when the state

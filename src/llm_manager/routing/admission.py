@@ -1,13 +1,18 @@
 """Admission: may this attempt go to this deployment now, and with which key?
 
-Per attempt, in order: the deployment's rate-limit buckets (RPM / TPM, reserved with a token estimate), then the
-circuit breaker of each usable key (weighted round-robin order) until one admits. After the attempt,
-:meth:`Admission.settle` reconciles tokens with the real usage, records the outcome on the breaker, and updates the
-key pool (a 429 cools the key, an authentication failure removes it).
+Per attempt, in order: the deployment's concurrency cap (``max_concurrent``, a slot held until the call or its
+stream ends), its rate-limit buckets (RPM / TPM, reserved with a token estimate), then the circuit breaker of each
+usable key (weighted round-robin order) until one admits. After the attempt, :meth:`Admission.settle` frees the
+slot, reconciles tokens with the real usage, records the outcome on the breaker, and updates the key pool (a 429
+cools the key, an authentication failure removes it).
+
+The concurrency cap lives here, not in the HTTP connection pool: a request beyond it waits in the admission queue,
+where priorities, deadlines and ``queue_timeout_s`` apply, instead of silently inside the pool.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Callable
@@ -27,7 +32,11 @@ if TYPE_CHECKING:
     from llm_manager.config import CircuitBreakerConfig
     from llm_manager.routing.planner import Deployment
 
-__all__ = ["Admission", "Refusal", "Ticket", "breaker_counts_as_failure"]
+__all__ = ["AT_CAPACITY_RETRY_S", "Admission", "Refusal", "Ticket", "breaker_counts_as_failure"]
+
+AT_CAPACITY_RETRY_S = 1.0
+"""The ``retry_after`` suggested when every candidate stays at its ``max_concurrent``: a slot frees when some call
+ends, which nobody can predict; a second is a polite first guess for a client."""
 
 
 @dataclass(slots=True)
@@ -39,6 +48,8 @@ class Ticket:
     breaker_key: str
     probe: bool
     reserved_tokens: int
+    holds_slot: bool = True
+    """Counts in its deployment's in-flight calls until :meth:`Admission.release` (once)."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -46,7 +57,8 @@ class Refusal:
     """Why an attempt may not go now."""
 
     kind: str
-    """``rate_limited`` (local RPM/TPM), ``circuit_open``, or ``no_key`` (every key removed)."""
+    """``rate_limited`` (local RPM/TPM), ``at_capacity`` (``max_concurrent`` calls in flight), ``circuit_open``, or
+    ``no_key`` (every key removed)."""
     retry_in_s: float
     detail: str
 
@@ -82,6 +94,9 @@ class Admission:
         )
         self.pools = pools
         self.clock = clock
+        self.in_flight: dict[str, int] = {}
+        """Calls admitted and not yet settled, by deployment (this process only)."""
+        self._freed: asyncio.Event | None = None
 
     @staticmethod
     def breaker_key(dep: Deployment, key: KeyEntry | None) -> str:
@@ -92,14 +107,21 @@ class Admission:
         """Reserve capacity and pick a key, or say why not (nothing stays reserved on refusal)."""
         now = self.clock()
         cfg = dep.config
+        name = dep.name
+        busy = self.in_flight.get(name, 0)
+        if cfg.max_concurrent is not None and busy >= cfg.max_concurrent:
+            return Refusal("at_capacity", AT_CAPACITY_RETRY_S, f"{busy} calls in flight (max_concurrent)")
+        self.in_flight[name] = busy + 1  # taken before any await, so that concurrent admits cannot overshoot
         limited = cfg.rpm is not None or cfg.tpm is not None
         if limited:
-            wait = await self.state.limit_acquire(dep.name, now, rpm=cfg.rpm, tpm=cfg.tpm, tokens=tokens)
+            wait = await self.state.limit_acquire(name, now, rpm=cfg.rpm, tpm=cfg.tpm, tokens=tokens)
             if wait > 0:
+                self._free(name)
                 return Refusal("rate_limited", wait, f"local rpm/tpm limit; room in {wait:.2f}s")
-        pool = self.pools[dep.name]
+        pool = self.pools[name]
         keys: list[KeyEntry | None] = list(pool.candidates(now)) if len(pool) else [None]
         if not keys:
+            self._free(name)
             await self._unreserve(dep, now, tokens, limited)
             wait = pool.next_reprobe_in(now)
             if not math.isfinite(wait):  # removed for good (routing.key_reprobe_s: null)
@@ -115,6 +137,7 @@ class Admission:
             if verdict.allowed:
                 return self._ticket(dep, key, bkey, verdict.probe, tokens)
             soonest = min(soonest, verdict.retry_in_s)
+        self._free(name)
         await self._unreserve(dep, now, tokens, limited)
         return Refusal("circuit_open", soonest, f"circuit open; probes allowed in {soonest:.1f}s")
 
@@ -122,6 +145,30 @@ class Admission:
         if key is not None:
             key.uses += 1
         return Ticket(dep, key, bkey, probe, tokens)
+
+    def release(self, ticket: Ticket) -> None:
+        """Free the ticket's in-flight slot (a second call does nothing)."""
+        if ticket.holds_slot:
+            ticket.holds_slot = False
+            self._free(ticket.dep.name)
+
+    def _free(self, name: str) -> None:
+        self.in_flight[name] -= 1
+        freed, self._freed = self._freed, None
+        if freed is not None:
+            freed.set()
+
+    async def slot_freed(self, timeout_s: float) -> bool:
+        """Wait (up to ``timeout_s``) until some deployment's call ends; False on timeout."""
+        freed = self._freed
+        if freed is None:
+            freed = self._freed = asyncio.Event()
+        try:
+            async with asyncio.timeout(max(0.0, timeout_s)):
+                await freed.wait()
+        except TimeoutError:
+            return False
+        return True
 
     async def _unreserve(self, dep: Deployment, now: float, tokens: int, limited: bool) -> None:
         # The request slot stays spent (buckets have no "refund a request"); the tokens go back.
@@ -132,6 +179,7 @@ class Admission:
         self, ticket: Ticket, *, error: BaseException | None, used_tokens: int | None, latency_s: float
     ) -> bool:
         """Record the attempt's outcome. Returns True when another key of the pool is worth trying at once."""
+        self.release(ticket)
         now = self.clock()
         dep = ticket.dep
         if dep.config.tpm is not None:

@@ -15,6 +15,10 @@ metric                                                   labels                 
 ``llm_manager_cost_usd_total``                           deployment                   dollars, as a float
 ``llm_manager_cache_hits_total``                                                      answers from the response cache
 ``llm_manager_breaker_state`` (gauge)                    deployment, key              0 closed, 1 half-open, 2 open
+``llm_manager_in_flight`` (gauge)                        deployment                   calls (answers, open streams)
+                                                                                      in flight in this process
+``llm_manager_max_concurrent`` (gauge)                   deployment                   its ``max_concurrent`` (only
+                                                                                      deployments that set one)
 ``llm_manager_budget_spent_usd`` (gauge)                 budget
 ``llm_manager_budget_limit_usd`` (gauge)                 budget
 ``llm_manager_budget_used_ratio`` (gauge)                budget                       spent / limit
@@ -87,6 +91,8 @@ class CollectSnapshot(TypedDict, total=False):
     """The spend ledger's row counts: ``written``, ``dropped``, ``dead_lettered`` (running totals) and ``pending``."""
     state: StateHealth
     """Whether the shared state answers, and how many replicas share it."""
+    concurrency: Mapping[str, tuple[int, int | None]]
+    """``deployment -> (calls in flight, max_concurrent or None)``, read live at the scrape."""
 
 
 class _Histogram:
@@ -232,7 +238,7 @@ class _Collector:
 
     def describe(self) -> list[Metric]:
         # Names only: registering must neither read the snapshots nor depend on what was recorded so far.
-        return [*self._counters(), *self._histograms(), *self._gauges(), *self._ledger()]
+        return [*self._counters(), *self._histograms(), *self._gauges(), *self._concurrency(), *self._ledger()]
 
     def collect(self) -> Iterator[Metric]:
         m = self._m
@@ -311,6 +317,15 @@ class _Collector:
         )
 
     @staticmethod
+    def _concurrency() -> tuple[Any, Any]:
+        from prometheus_client.core import GaugeMetricFamily as Gauge
+
+        return (
+            Gauge("llm_manager_in_flight", "Calls (answers and open streams) in flight.", labels=["deployment"]),
+            Gauge("llm_manager_max_concurrent", "The deployment's max_concurrent.", labels=["deployment"]),
+        )
+
+    @staticmethod
     def _ledger() -> tuple[Any, Any]:
         from prometheus_client.core import CounterMetricFamily as Counter
         from prometheus_client.core import GaugeMetricFamily as Gauge
@@ -329,6 +344,7 @@ class _Collector:
         gauges = self._gauges()
         breaker, spent, limit, used = gauges[:4]
         rows, pending = self._ledger()
+        in_flight, cap = self._concurrency()
         ledger: dict[str, float] = {}
         for fn in list(self._m._snapshots):
             try:
@@ -344,6 +360,10 @@ class _Collector:
                     limit.add_metric([name], float(limit_usd))
                     if limit_usd > 0:
                         used.add_metric([name], float(spent_usd) / float(limit_usd))
+                for name, (busy, limit_n) in (snap.get("concurrency") or {}).items():
+                    in_flight.add_metric([name], busy)
+                    if limit_n is not None:
+                        cap.add_metric([name], limit_n)
                 for name, count in (snap.get("ledger") or {}).items():
                     ledger[name] = ledger.get(name, 0.0) + float(count)
             except Exception:  # a broken snapshot must not take /metrics down with it
@@ -353,7 +373,7 @@ class _Collector:
                 rows.add_metric([outcome], ledger[outcome])
         if "pending" in ledger:
             pending.add_metric([], ledger["pending"])
-        yield from (*gauges, rows, pending)
+        yield from (*gauges, in_flight, cap, rows, pending)
 
 
 def _add_state(families: Sequence[Any], health: StateHealth) -> None:
