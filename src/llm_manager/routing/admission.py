@@ -105,23 +105,32 @@ class Admission:
 
     async def admit(self, dep: Deployment, tokens: int) -> Ticket | Refusal:
         """Reserve capacity and pick a key, or say why not (nothing stays reserved on refusal)."""
-        now = self.clock()
-        cfg = dep.config
         name = dep.name
         busy = self.in_flight.get(name, 0)
-        if cfg.max_concurrent is not None and busy >= cfg.max_concurrent:
+        cap = dep.config.max_concurrent
+        if cap is not None and busy >= cap:
             return Refusal("at_capacity", AT_CAPACITY_RETRY_S, f"{busy} calls in flight (max_concurrent)")
         self.in_flight[name] = busy + 1  # taken before any await, so that concurrent admits cannot overshoot
+        try:
+            verdict = await self._admit(dep, tokens)
+        except BaseException:  # the state failed or the caller was cancelled: the slot is not kept
+            self._free(name)
+            raise
+        if isinstance(verdict, Refusal):
+            self._free(name)
+        return verdict
+
+    async def _admit(self, dep: Deployment, tokens: int) -> Ticket | Refusal:
+        now = self.clock()
+        cfg = dep.config
         limited = cfg.rpm is not None or cfg.tpm is not None
         if limited:
-            wait = await self.state.limit_acquire(name, now, rpm=cfg.rpm, tpm=cfg.tpm, tokens=tokens)
+            wait = await self.state.limit_acquire(dep.name, now, rpm=cfg.rpm, tpm=cfg.tpm, tokens=tokens)
             if wait > 0:
-                self._free(name)
                 return Refusal("rate_limited", wait, f"local rpm/tpm limit; room in {wait:.2f}s")
-        pool = self.pools[name]
+        pool = self.pools[dep.name]
         keys: list[KeyEntry | None] = list(pool.candidates(now)) if len(pool) else [None]
         if not keys:
-            self._free(name)
             await self._unreserve(dep, now, tokens, limited)
             wait = pool.next_reprobe_in(now)
             if not math.isfinite(wait):  # removed for good (routing.key_reprobe_s: null)
@@ -137,7 +146,6 @@ class Admission:
             if verdict.allowed:
                 return self._ticket(dep, key, bkey, verdict.probe, tokens)
             soonest = min(soonest, verdict.retry_in_s)
-        self._free(name)
         await self._unreserve(dep, now, tokens, limited)
         return Refusal("circuit_open", soonest, f"circuit open; probes allowed in {soonest:.1f}s")
 
