@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from llm_manager.errors import ConversationNotFoundError
 from llm_manager.tokens import DEFAULT_OUTPUT_ESTIMATE, estimate_tokens
 from llm_manager.types import Message, Part, Request, Response, StreamEvent
 
@@ -67,12 +66,7 @@ class Conversations:
         return await (await self.store()).create(system_prompt, title=title, metadata=metadata)
 
     async def get(self, conversation_id: str) -> Conversation:
-        from llm_manager.store.base import ConversationNotFoundError as ConversationNotFound
-
-        try:
-            return await (await self.store()).get(conversation_id)
-        except ConversationNotFound:
-            raise ConversationNotFoundError(f"no conversation {conversation_id!r}") from None
+        return await (await self.store()).get(conversation_id)
 
     async def list_all(self, limit: int = 50, offset: int = 0) -> list[ConversationSummary]:
         return await (await self.store()).list(limit=limit, offset=offset)
@@ -81,12 +75,7 @@ class Conversations:
         return await (await self.store()).delete(conversation_id)
 
     async def fork(self, conversation_id: str, at: int | None = None) -> str:
-        from llm_manager.store.base import ConversationNotFoundError as ConversationNotFound
-
-        try:
-            return await (await self.store()).fork(conversation_id, at=at)
-        except ConversationNotFound:
-            raise ConversationNotFoundError(f"no conversation {conversation_id!r}") from None
+        return await (await self.store()).fork(conversation_id, at=at)
 
     async def continue_(self, conversation_id: str, message: UserContent, prefs: dict[str, Any]) -> Response:
         """One turn: read the history under the lock, answer, store the question and the answer.
@@ -94,7 +83,6 @@ class Conversations:
         With SQLite shared by two processes, a commit can find that the other process wrote first; the turn then
         runs again on the new history (nothing is lost, nothing interleaves)."""
         from llm_manager.store.base import ConversationConflictError
-        from llm_manager.store.base import ConversationNotFoundError as ConversationNotFound
 
         store = await self.store()
         conflicts = 0
@@ -105,8 +93,6 @@ class Conversations:
                     resp = _with_trim(await self.llm.generate(request), trimmed)
                     await turn.commit([("user", _content(message), {}), ("assistant", _answer(resp), _meta(resp))])
                     return resp
-            except ConversationNotFound:
-                raise ConversationNotFoundError(f"no conversation {conversation_id!r}") from None
             except ConversationConflictError:
                 conflicts += 1
                 if conflicts == 3:
@@ -116,20 +102,15 @@ class Conversations:
         self, conversation_id: str, message: UserContent, prefs: dict[str, Any]
     ) -> AsyncIterator[StreamEvent]:
         """A streamed turn; the answer is stored once the stream has finished (a broken stream stores nothing)."""
-        from llm_manager.store.base import ConversationNotFoundError as ConversationNotFound
-
         store = await self.store()
-        try:
-            async with store.turn(conversation_id) as turn:
-                request, trimmed = self._request(turn.history, message, prefs)
-                async for event in self.llm.stream(request):
-                    if event.type == "done" and event.response is not None:
-                        resp = _with_trim(event.response, trimmed)
-                        await turn.commit([("user", _content(message), {}), ("assistant", _answer(resp), _meta(resp))])
-                        event = event.model_copy(update={"response": resp})
-                    yield event
-        except ConversationNotFound:
-            raise ConversationNotFoundError(f"no conversation {conversation_id!r}") from None
+        async with store.turn(conversation_id) as turn:
+            request, trimmed = self._request(turn.history, message, prefs)
+            async for event in self.llm.stream(request):
+                if event.type == "done" and event.response is not None:
+                    resp = _with_trim(event.response, trimmed)
+                    await turn.commit([("user", _content(message), {}), ("assistant", _answer(resp), _meta(resp))])
+                    event = event.model_copy(update={"response": resp})
+                yield event
 
     def _request(
         self, history: list[StoredMessage], message: UserContent, prefs: dict[str, Any]

@@ -267,10 +267,22 @@ class ExtractionError(LLMManagerError):
         return out
 
 
-class ConversationNotFoundError(LLMManagerError):
-    """No conversation has this id (never created, or deleted)."""
+class ConversationNotFoundError(LLMManagerError, LookupError):
+    """No conversation has this id (never created, or deleted). The store and the manager raise this one class."""
 
     code = "conversation_not_found"
+
+    def __init__(self, message: str, *, conversation_id: str | None = None, **fields: Any) -> None:
+        super().__init__(message, **fields)
+        self.conversation_id = conversation_id
+
+    @classmethod
+    def of(cls, conversation_id: str) -> ConversationNotFoundError:
+        """The error for an unknown ``conversation_id``."""
+        return cls(f"no conversation {conversation_id!r}", conversation_id=conversation_id)
+
+    def _fields(self) -> dict[str, Any]:
+        return {**super()._fields(), "conversation_id": self.conversation_id}
 
 
 class BudgetExceededError(LLMManagerError):

@@ -28,6 +28,7 @@ from types import TracebackType
 from typing import Any, Self, cast
 
 from llm_manager import _json
+from llm_manager.errors import ConversationNotFoundError
 from llm_manager.store.migrations import Database, SqlSession, Transactions, from_db_json, from_db_time
 from llm_manager.store.parts import collect_blobs, load_parts, save_blobs, stored_form
 from llm_manager.types import TEXT_SEPARATOR, Part, Role, TextPart
@@ -99,17 +100,6 @@ class ConversationSummary:
     message_count: int
     last_message_preview: str | None
     """The start of the last message on one line, ``None`` when there is no message."""
-
-
-class ConversationNotFoundError(LookupError):
-    """No conversation has this id (never created, or deleted)."""
-
-    def __init__(self, conversation_id: str) -> None:
-        super().__init__(conversation_id)
-        self.conversation_id = conversation_id
-
-    def __str__(self) -> str:
-        return f"conversation {self.conversation_id!r} not found"
 
 
 class ConversationConflictError(RuntimeError):
@@ -274,7 +264,7 @@ async def _read_row(session: SqlSession, conversation_id: str, lock: str = "") -
     sql = _CONVERSATION + (f" FOR {lock}" if lock and session.dialect.row_locks else "")
     rows = await session.fetchall(sql, (conversation_id,))
     if not rows:
-        raise ConversationNotFoundError(conversation_id)
+        raise ConversationNotFoundError.of(conversation_id)
     r = rows[0]
     return _Row(r[0], r[1], r[2], r[3], from_db_json(r[4]), r[5], from_db_time(r[6]), from_db_time(r[7]))
 
