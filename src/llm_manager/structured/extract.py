@@ -11,23 +11,16 @@ Candidate order (strict parsing (``json.loads``) always before repair; repair on
 2. bodies of every other fenced block;
 3. the whole text, stripped;
 4. each balanced top-level ``{...}`` / ``[...]`` span (a string-aware scanner; longest first);
-5. repaired versions of the fence bodies, of the balanced spans, and of the text from the first unclosed opener,
-   the first ``{`` and the first ``[``: this covers truncation and the malformations above. Lossless fixes come
-   first (trailing commas dropped by a string-aware pass; a cut-off document read by pydantic-core's partial
-   parser), then ``json_repair``. A repair must yield a non-empty object or array: repairing prose yields ``""``
-   or junk, which is never a candidate;
-6. balanced spans that sit *inside* a bracket that never closes. They come last because in a truncated answer
-   such spans are fragments of the real object (its nested values), not the answer.
+5. repairs (truncation, the malformations above) of the fence bodies, the balanced spans, and the text from the
+   first unclosed opener, the first ``{`` and the first ``[``: lossless fixes first (trailing commas dropped by a
+   string-aware pass; pydantic-core's partial parser), then ``json_repair``; only a non-empty object or array
+   counts (repaired prose is ``""`` or junk);
+6. balanced spans *inside* a bracket that never closes: in a truncated answer they are fragments (nested values).
 
-Libraries, and why:
-
-* ``json_repair`` (maintained, pure Python, no dependencies) does the repairs; hand-written regexes cannot cover
-  truncation inside nested strings and arrays. It is imported lazily (about 40 ms).
-* ``jsonschema`` validates JSON-schema targets. Pydantic cannot validate against an arbitrary JSON schema, and a
-  home-made validator for the ``$ref``/``anyOf``/``enum``/``additionalProperties`` subset would drift from the
-  spec; ``jsonschema`` is the reference implementation. It is imported lazily (about 110 ms) and only for dict
-  targets; compiled validators are cached by the schema's canonical JSON. ``format`` is not enforced (the
-  library's default), matching what providers' native modes guarantee.
+Libraries (docs/libraries.md): ``json_repair`` does the repairs (regexes cannot cover truncation inside nested
+strings and arrays; imported lazily, ~40 ms). ``jsonschema``, the reference implementation, validates dict targets
+(pydantic cannot validate an arbitrary JSON schema; imported lazily, ~110 ms; validators cached by the schema's
+canonical JSON; ``format`` not enforced, matching what providers' native modes guarantee).
 
 :class:`ExtractionFailed` is internal: the manager's re-ask loop catches it, sends :func:`reask_message` with its
 ``errors``, and raises the public :class:`~llm_manager.errors.ExtractionError` when re-asks run out.
@@ -48,6 +41,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import from_json
 
 from llm_manager import _json
+from llm_manager.codecs.json_schema import call_json_repair, instruction, strict_schema
 from llm_manager.errors import ConfigError
 
 __all__ = [
@@ -338,17 +332,6 @@ def _structure(source: str) -> Iterator[tuple[int, str, bool]]:
         yield i, ch, in_string
 
 
-def call_json_repair(source: str) -> Any:
-    """The one call into ``json_repair`` (``Any`` at this boundary): its reading of ``source``, ``None`` if none."""
-    import json_repair
-
-    try:
-        result: Any = json_repair.repair_json(source, return_objects=True, skip_json_loads=True)
-    except (ValueError, RecursionError):
-        return None
-    return result
-
-
 def _canonical(value: Any) -> str:
     try:
         return _json.dumps(value).decode()
@@ -597,131 +580,6 @@ def schema_of(target: Any) -> dict[str, Any]:
         return copy.deepcopy(dict(target))
     raise ConfigError(
         f"a structured-output target must be a Pydantic model, a TypeAdapter or a JSON schema, not {target!r}"
-    )
-
-
-# Keywords OpenAI's strict mode rejects (checked against its structured-outputs "supported schemas" list and the
-# transformers pydantic-ai / the openai SDK apply). They are removed, and the constraint is restated in the
-# description so the model still sees it; extract() validates the full original schema afterwards anyway.
-_STRICT_UNSUPPORTED = (
-    "default",
-    "minLength",
-    "maxLength",
-    "patternProperties",
-    "unevaluatedProperties",
-    "unevaluatedItems",
-    "propertyNames",
-    "minProperties",
-    "maxProperties",
-    "contains",
-    "minContains",
-    "maxContains",
-    "uniqueItems",
-)
-_STRICT_FORMATS = frozenset({"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"})
-_STRICT_METADATA = ("$schema", "discriminator")  # meaningless to the model and not accepted by the API
-
-
-def strict_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of ``schema`` that OpenAI's strict ``json_schema`` response format accepts.
-
-    Every object (``$defs`` / ``definitions`` included, recursively) gets ``additionalProperties: false`` and all
-    its properties listed in ``required``; a property that was optional and does not already accept ``null``
-    becomes ``anyOf: [<schema>, {"type": "null"}]``, so the model sends ``null`` for "not given" (and
-    :func:`extract` drops those nulls when the target rejects them). ``oneOf`` becomes ``anyOf``, a one-item
-    ``allOf`` is merged, and a ``$ref`` with sibling keywords moves into an ``anyOf`` (strict mode forbids
-    ``$ref`` siblings). Dropped: ``$schema``, ``discriminator``, ``default``, the length / count / uniqueness
-    keywords listed in ``_STRICT_UNSUPPORTED``, and a ``format`` outside date-time, time, date, duration, email,
-    hostname, ipv4, ipv6, uuid; all but the first two are restated in the description. Map-like objects
-    (``additionalProperties`` holding a schema) cannot be expressed in strict mode and become closed objects.
-    The root must be an object for OpenAI to accept it; that is the caller's choice of target.
-    """
-    out = copy.deepcopy(dict(schema))
-    _make_strict(out)
-    return out
-
-
-def _make_strict(node: Any) -> None:
-    if not isinstance(node, dict):
-        return
-    for defs_key in ("$defs", "definitions"):
-        defs = node.get(defs_key)
-        if isinstance(defs, dict):
-            for sub in defs.values():
-                _make_strict(sub)
-    _drop_unsupported(node)
-    if "oneOf" in node and "anyOf" not in node:
-        node["anyOf"] = node.pop("oneOf")
-    all_of = node.get("allOf")
-    if isinstance(all_of, list) and len(all_of) == 1 and isinstance(all_of[0], dict):
-        del node["allOf"]
-        node.update({k: v for k, v in all_of[0].items() if k not in node})
-    if "$ref" in node and len(node) > 1 and "anyOf" not in node:
-        node["anyOf"] = [{"$ref": node.pop("$ref")}]
-    if "object" in _types(node) or ("properties" in node and "type" not in node):
-        _make_object_strict(node)
-    for key in ("items", "additionalItems", "not"):
-        _make_strict(node.get(key))
-    for key in ("anyOf", "allOf", "prefixItems"):
-        subs = node.get(key)
-        if isinstance(subs, list):
-            for sub in subs:
-                _make_strict(sub)
-
-
-def _make_object_strict(node: dict[str, Any]) -> None:
-    properties = node.setdefault("properties", {})
-    required = set(node.get("required", []))
-    for name in list(properties):
-        _make_strict(properties[name])
-        if name not in required and not _accepts_null(properties[name]):
-            properties[name] = {"anyOf": [properties[name], {"type": "null"}]}
-    node["required"] = list(properties)
-    node["additionalProperties"] = False
-
-
-def _drop_unsupported(node: dict[str, Any]) -> None:
-    notes = []
-    for key in _STRICT_UNSUPPORTED:
-        if key in node:
-            value = node.pop(key)
-            if not (key == "default" and value is None):  # a null default says nothing the anyOf doesn't
-                notes.append(f"{key}: {_canonical(value)}")
-    fmt = node.get("format")
-    if isinstance(fmt, str) and fmt not in _STRICT_FORMATS:
-        notes.append(f"format: {node.pop('format')}")
-    for key in _STRICT_METADATA:
-        node.pop(key, None)
-    if notes:
-        described = node.get("description")
-        note = "; ".join(notes)
-        node["description"] = f"{described} ({note})" if isinstance(described, str) and described else note
-
-
-def _types(node: dict[str, Any]) -> set[str]:
-    kind = node.get("type")
-    if isinstance(kind, str):
-        return {kind}
-    return {k for k in kind if isinstance(k, str)} if isinstance(kind, list) else set()
-
-
-def _accepts_null(node: Any) -> bool:
-    if not isinstance(node, dict):
-        return node is True
-    if "null" in _types(node) or node.get("const", _MISSING) is None:
-        return True
-    if isinstance(node.get("enum"), list) and None in node["enum"]:
-        return True
-    return any(_accepts_null(sub) for key in ("anyOf", "oneOf") for sub in node.get(key) or [])
-
-
-def instruction(schema: Mapping[str, Any]) -> str:
-    """Text appended to the prompt when a provider has no native structured-output mode."""
-    return (
-        "Reply with only a JSON value that matches this JSON schema:\n"
-        f"{json.dumps(schema, ensure_ascii=False, separators=(',', ':'))}\n"
-        "Fill it with real values; do not repeat the schema. "
-        "Write nothing before or after the JSON: no explanations and no Markdown code fences."
     )
 
 

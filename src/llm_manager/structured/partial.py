@@ -33,7 +33,7 @@ from typing import Any, TypeVar, get_args, get_origin, overload
 from pydantic import BaseModel, TypeAdapter
 from pydantic_core import from_json
 
-from llm_manager.structured.extract import call_json_repair
+from llm_manager.codecs.json_schema import call_json_repair
 
 __all__ = ["PartialJSON", "partial_model"]
 

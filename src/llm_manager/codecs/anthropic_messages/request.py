@@ -38,7 +38,7 @@ def encode_request(request: Request, target: Target, *, stream: bool) -> dict[st
     system = request.system
     if request.response_format is not None and request.tools:
         # Forcing the schema tool would forbid the caller's tools, so the schema travels as instructions.
-        from llm_manager.structured.extract import instruction
+        from llm_manager.codecs.json_schema import instruction
 
         extra = instruction(request.response_format.schema_or_object)
         system = f"{system}\n\n{extra}" if system else extra
@@ -270,7 +270,7 @@ def tool_input(arguments: str) -> dict[str, Any]:
     try:
         value = _json.loads(arguments or "{}")
     except _json.JSONDecodeError:
-        from llm_manager.structured.extract import call_json_repair
+        from llm_manager.codecs.json_schema import call_json_repair
 
         value = call_json_repair(arguments)
     return value if isinstance(value, dict) else {"value": value}

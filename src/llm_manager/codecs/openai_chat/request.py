@@ -80,7 +80,7 @@ def _messages(request: Request, target: Target) -> list[dict[str, Any]]:
     if fmt is not None and target.profile.structured != "json_schema" and fmt.type == "json_schema":
         # No native schema support here: the schema travels as instructions (JSON mode also requires the
         # word "JSON" in the prompt, which the instruction contains).
-        from llm_manager.structured.extract import instruction
+        from llm_manager.codecs.json_schema import instruction
 
         system = f"{system}\n\n{instruction(fmt.json_schema)}" if system else instruction(fmt.json_schema)
     messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
@@ -151,7 +151,7 @@ def _response_format(target: Target, request: Request) -> dict[str, Any] | None:
         return {"type": "json_object"}
     schema = fmt.json_schema
     if fmt.strict:
-        from llm_manager.structured.extract import strict_schema
+        from llm_manager.codecs.json_schema import strict_schema
 
         schema = strict_schema(schema)
     return {"type": "json_schema", "json_schema": {"name": fmt.name, "schema": schema, "strict": fmt.strict}}
