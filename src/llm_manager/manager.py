@@ -902,8 +902,18 @@ class LLMManager:
         await self.accounting.ensure_seeded()
         return await self.budgets.status()
 
+    def simulate(self, name: str, *outcomes: str) -> None:
+        """Queue outcomes for simulated deployment ``name``'s next calls, in the syntax of its ``simulate.script``
+        config (``ok``, ``503``, ``429:0.8``, ``slow:2``, ``cut:3`` …): how a demo or a test injects faults."""
+        from llm_manager.providers.simulated import SimulatedAdapter
+
+        adapter = self.adapter(name)
+        if not isinstance(adapter, SimulatedAdapter):
+            raise ConfigError(f"model {name!r} is not simulated (provider: {self.deployments[name].provider})")
+        adapter.push(*outcomes)
+
     def adapter(self, name: str) -> ProviderAdapter:
-        """The adapter behind deployment ``name`` (e.g. to script a simulated model's next outcomes)."""
+        """The adapter behind deployment ``name``."""
         try:
             return self.deployments[name].adapter
         except KeyError:

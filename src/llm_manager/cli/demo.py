@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from llm_manager.manager import LLMManager
-    from llm_manager.providers.simulated import SimulatedAdapter
     from llm_manager.types import Response, TaskType
 
 _PROMPTS: dict[TaskType, str] = {
@@ -77,13 +76,10 @@ def _esc(text: str) -> str:
     return escape(text)
 
 
-def _sim(llm: LLMManager, name: str) -> SimulatedAdapter:
-    from llm_manager.providers.simulated import SimulatedAdapter
-
-    adapter = llm.adapter(name)
-    if not isinstance(adapter, SimulatedAdapter):
-        raise TypeError(f"{name} is not a simulated model")
-    return adapter
+async def _calls(llm: LLMManager, name: str) -> int:
+    """Provider calls made to ``name`` so far (answers and failures; skipped candidates are not calls)."""
+    calls: int = (await llm.status())["deployments"][name]["calls"]
+    return calls
 
 
 async def _routing(c: Console, llm: LLMManager) -> None:
@@ -126,14 +122,14 @@ def _attempts_table(title: str, r: Response) -> Any:
 
 
 async def _fallback(c: Console, llm: LLMManager) -> None:
-    _sim(llm, "sim-claude").push("503", "503")  # the primary for analysis is down
+    llm.simulate("sim-claude", "503", "503")  # the primary for analysis is down
     r = await llm.generate(_PROMPTS["analysis"], task="analysis", cache=False)
     c.print(_attempts_table("2 · fallback: sim-claude answers 503 twice (a retry, then give up) → next candidate", r))
     c.print(f"   answer from [bold]{r.deployment}[/bold]: {_esc(r.content[:70])}…")
 
 
 async def _retry_after(c: Console, llm: LLMManager) -> None:
-    _sim(llm, "sim-gpt").push("429:0.8")
+    llm.simulate("sim-gpt", "429:0.8")
     t0 = time.perf_counter()
     r = await llm.generate(_PROMPTS["general"], task="general", cache=False)
     took = (time.perf_counter() - t0) * 1000
@@ -155,7 +151,7 @@ async def _streams(c: Console, llm: LLMManager) -> None:
         f"{s.response.usage.completion_tokens} tokens from {s.response.deployment}"
     )
 
-    _sim(llm, "sim-gpt").push("slow:2")  # no first chunk within first_chunk_timeout_s (0.5 s)
+    llm.simulate("sim-gpt", "slow:2")  # no first chunk within first_chunk_timeout_s (0.5 s)
     s = llm.stream("Write a haiku about fallbacks", task="general", max_tokens=20, cache=False)
     text = await s.text()
     if s.response is None:
@@ -163,7 +159,7 @@ async def _streams(c: Console, llm: LLMManager) -> None:
     c.print(_attempts_table("5 · stream fails over BEFORE its first chunk (sim-gpt silent past 0.5 s)", s.response))
     c.print(f"   streamed by {s.response.deployment}: {_esc(text[:60])}…")
 
-    _sim(llm, "sim-gpt").push("cut:3")
+    llm.simulate("sim-gpt", "cut:3")
     c.print("\n[bold]6 · stream breaks AFTER its first chunk[/bold] (no fallback: text was already shown):  ", end="")
     try:
         async for ev in llm.stream("Write a haiku about resets", task="general", max_tokens=20, cache=False):
@@ -182,27 +178,27 @@ async def _cache(c: Console, llm: LLMManager) -> None:
         f"\n[bold]7 · cache[/bold]: first answer {first.metadata.latency_ms:.0f} ms from {first.deployment}; "
         f"the same question again: cached={again.metadata.cached} in {hit_us:.0f} µs"
     )
-    adapter = _sim(llm, "sim-gpt")
-    before = adapter.calls
+    before = await _calls(llm, "sim-gpt")
     burst = await asyncio.gather(
         *(llm.generate("Explain error budgets in one line", task="general") for _ in range(20))
     )
     shared = sum(r.metadata.deduplicated for r in burst)
-    c.print(f"   20 identical requests at once → {adapter.calls - before} provider call; {shared} shared it in flight")
+    made = await _calls(llm, "sim-gpt") - before
+    c.print(f"   20 identical requests at once → {made} provider call; {shared} shared it in flight")
 
 
 async def _breaker(c: Console, llm: LLMManager) -> None:
-    claude = _sim(llm, "sim-claude")
     await llm.state.breaker_reset("sim-claude")  # forget section 2's failures: start from a closed breaker
-    claude.push(*["503"] * 40)  # a long outage of the analysis primary
-    before = claude.calls
+    llm.simulate("sim-claude", *["503"] * 40)  # a long outage of the analysis primary
+    before = await _calls(llm, "sim-claude")
     served: dict[str, int] = {}
     for i in range(12):
         r = await llm.generate(f"Analyze anomaly #{i}", task="analysis", cache=False)
         served[r.deployment] = served.get(r.deployment, 0) + 1
-    status = (await llm.status())["deployments"]["sim-claude"]["breakers"]["-"]
+    claude = (await llm.status())["deployments"]["sim-claude"]
+    status = claude["breakers"]["-"]
     c.print(
         f"\n[bold]8 · circuit breaker[/bold]: sim-claude down for 12 requests → it was called "
-        f"{claude.calls - before} times (failure threshold 3), then skipped without a call; breaker [red]{status['state']}[/red], "
+        f"{claude['calls'] - before} times (failure threshold 3), then skipped without a call; breaker [red]{status['state']}[/red], "
         f"{status['cooldown_left_s']:.0f}s of cooldown left; answers from {served}"
     )
