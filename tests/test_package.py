@@ -25,22 +25,108 @@ def _imports(path: Path) -> set[str]:
     tree = ast.parse(path.read_text())
     out: set[str] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module:
+        if isinstance(node, ast.ImportFrom) and node.module == "llm_manager":
+            # `from llm_manager import _json` imports a module; `__version__` is metadata; the rest is the facade.
+            out.update(f"llm_manager.{a.name}" for a in node.names if (SRC / f"{a.name}.py").exists())
+            if any(not (SRC / f"{a.name}.py").exists() and not a.name.startswith("__") for a in node.names):
+                out.add("llm_manager")
+        elif isinstance(node, ast.ImportFrom) and node.module:
             out.add(node.module)
         elif isinstance(node, ast.Import):
             out.update(a.name for a in node.names)
     return {m for m in out if m.startswith("llm_manager")}
 
 
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("interface", ("llm_manager", "cli", "server")),
+    (
+        "manager",
+        (
+            "manager",
+            "executor",
+            "_run",
+            "accounting",
+            "answers",
+            "conversations",
+            "embedder",
+            "multi",
+            "sync",
+            "warmup",
+            "structured.query",  # the re-ask loop drives the manager
+        ),
+    ),
+    ("services", ("routing", "cache", "structured", "costs", "telemetry", "prompts")),
+    ("providers", ("providers",)),
+    ("storage", ("state", "store")),
+    ("codecs", ("codecs",)),
+    (
+        "foundation",
+        (
+            "types",
+            "errors",
+            "config",
+            "config_secrets",
+            "content",
+            "discovery",
+            "embedding",
+            "embedding_profiles",
+            "profiles",
+            "tokens",
+            "vendors",
+            "_deadline",
+            "_http",
+            "_interpolate",
+            "_json",
+            "_redact",
+            "_sse",
+            "_unclosed",
+        ),
+    ),
+)
+"""The package's layers, top to bottom, each by module prefix (relative to ``llm_manager``; the package itself is
+the public facade). A module imports from its own layer or the layers below, never above: the CLI and the gateway
+over the manager; the manager over routing, cache, structured output, costs and telemetry; those over the
+provider adapters; adapters over state and store (which know no business rules), codecs, and the foundation
+(types, errors, config). Function-level (lazy) imports count too."""
+
+
+def _module(path: Path) -> str:
+    parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _placed(module: str) -> tuple[int, str]:
+    """The index in :data:`LAYERS` of ``module`` and the prefix that placed it (the longest that matches)."""
+    best, match = -1, ""
+    for index, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            full = "llm_manager" if prefix == "llm_manager" else f"llm_manager.{prefix}"
+            if (module == full or module.startswith(full + ".")) and len(full) > len(match):
+                best, match = index, full
+    return best, match
+
+
+def _layer(module: str) -> int:
+    return _placed(module)[0]
+
+
+def test_every_module_imports_only_its_own_layer_or_below() -> None:
+    modules = {_module(p): p for p in SRC.rglob("*.py")}
+    unplaced = sorted(m for m in modules if m != "llm_manager" and _placed(m)[1] == "llm_manager")
+    assert not unplaced, f"place these modules in LAYERS: {unplaced}"
+    upward = []
+    for module, path in sorted(modules.items()):
+        mine = _layer(module)
+        for imported in sorted(_imports(path)):
+            theirs = _layer(imported)
+            if theirs < mine:
+                upward.append(f"{module} ({LAYERS[mine][0]}) imports {imported} ({LAYERS[theirs][0]})")
+    assert not upward, "imports against the layers:\n" + "\n".join(upward)
+
+
 def test_dependency_order() -> None:
-    """Providers never import routing or the manager; routing never imports a provider module by name."""
-    for path in (SRC / "providers").glob("*.py"):
-        bad = {
-            m
-            for m in _imports(path)
-            if m.startswith(("llm_manager.routing", "llm_manager.manager", "llm_manager.executor", "llm_manager.cli"))
-        }
-        assert not bad, f"{path.name} imports {bad}"
+    """Within the layers: routing never imports a provider module by name (only the adapter interface), and the
+    foundation's leaves stay leaves."""
     allowed_provider_modules = {"llm_manager.providers.base"}
     for path in (SRC / "routing").glob("*.py"):
         bad = {m for m in _imports(path) if m.startswith("llm_manager.providers") and m not in allowed_provider_modules}
@@ -53,7 +139,7 @@ def test_dependency_order() -> None:
 
 def test_codecs_know_wire_formats_only_and_the_gateway_no_adapter() -> None:
     """A codec is the one place a wire format is known: it imports no HTTP, routing, adapter, store or gateway
-    module. The gateway reaches every protocol through a codec and never imports an adapter module."""
+    module. The gateway and the CLI reach every protocol through a codec or the manager, never an adapter module."""
     outside = (
         "llm_manager.providers",
         "llm_manager.routing",
@@ -71,9 +157,9 @@ def test_codecs_know_wire_formats_only_and_the_gateway_no_adapter() -> None:
     for path in codecs:
         bad = {m for m in _imports(path) if m.startswith(outside)}
         assert not bad, f"{path.relative_to(SRC)} imports {bad}"
-    for path in (SRC / "server").rglob("*.py"):
+    for path in [*(SRC / "server").rglob("*.py"), *(SRC / "cli").rglob("*.py")]:
         bad = {m for m in _imports(path) if m.startswith("llm_manager.providers")}
-        assert not bad, f"server/{path.name} imports adapter modules {bad}"
+        assert not bad, f"{path.relative_to(SRC)} imports adapter modules {bad}"
 
 
 def test_http_library_is_imported_in_one_place_only() -> None:

@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from llm_manager.embedding_profiles import check_embedding_config, check_task_kinds, embedding_profile_for
 from llm_manager.errors import ConfigError
 from llm_manager.profiles import Family, Modality, family_for
-from llm_manager.telemetry import TelemetryConfig
 from llm_manager.types import TASK_TYPES, TaskType
 
 __all__ = [
@@ -437,6 +436,23 @@ class SimulationConfig(_Strict):
     seed: int = 0
 
 
+class TelemetryConfig(_Strict):
+    """The ``telemetry:`` section of the settings (used by :mod:`llm_manager.telemetry`)."""
+
+    otlp_endpoint: str | None = None
+    """OTLP/HTTP collector, e.g. ``http://localhost:4318`` (``/v1/traces`` is appended unless the URL already ends
+    with it). When set, spans are batched and exported there; needs ``pip install 'llm-manager[otel]'``. Headers
+    (auth) come from the standard ``OTEL_EXPORTER_OTLP_HEADERS`` environment variable. Unset: no tracing."""
+    service_name: str = "llm-manager"
+    """``service.name`` of the exported spans."""
+    metrics: bool = True
+    """Keep Prometheus metrics (served by the gateway's ``/metrics``)."""
+    log_prompts: bool = False
+    """Record prompt and completion text in spans and request logs. Off by default: they may hold personal data."""
+    log_format: Literal["text", "json"] = "text"
+    """Format of the log handler built by :func:`~llm_manager.telemetry.logs.make_handler` (CLI / gateway)."""
+
+
 class Settings(_Strict):
     """The whole configuration."""
 
@@ -636,7 +652,7 @@ def _cross_check(s: Settings, env: Mapping[str, str]) -> list[str]:
 
 
 def _check_model(s: Settings, name: str, dep: DeploymentConfig, env: Mapping[str, str]) -> list[str]:
-    from llm_manager.providers.presets import PRESETS
+    from llm_manager.vendors import PRESETS
 
     problems: list[str] = []
     path = f"models.{name}"

@@ -214,7 +214,7 @@ def _length_ratios(answers: Sequence[LedgerRow]) -> dict[str, tuple[float, float
 
 def _prices(settings: Settings) -> dict[str, ModelPrice | None]:
     from llm_manager.costs.prices import ModelPrice, resolve_price
-    from llm_manager.providers.presets import PRESETS
+    from llm_manager.vendors import PRESETS
 
     out: dict[str, ModelPrice | None] = {}
     for name, dep in settings.models.items():

@@ -327,7 +327,7 @@ def warn_unknown_price_once(deployment: str, model: str) -> None:
 def deployment_price(dep: DeploymentConfig) -> ModelPrice | None:
     """The price of a configured deployment: its overrides over the table; a server you run yourself (LM Studio,
     Ollama, vLLM, llama.cpp) costs nothing per token unless priced in config; ``None`` when unknown."""
-    from llm_manager.providers.presets import PRESETS
+    from llm_manager.vendors import PRESETS
 
     provider = dep.preset or dep.provider
     price = resolve_price(

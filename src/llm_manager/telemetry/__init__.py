@@ -20,10 +20,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict
-
+from llm_manager.config import TelemetryConfig
 from llm_manager.telemetry.logs import JsonFormatter, TextFormatter, log_request, make_handler, redact
 from llm_manager.telemetry.metrics import CollectSnapshot, Metrics
 from llm_manager.telemetry.tracing import Attached, Tracing
@@ -50,25 +49,6 @@ __all__ = [
 _log = logging.getLogger("llm_manager.telemetry")
 REQUEST_LOGGER = "llm_manager.requests"
 """Name of the logger that receives one record per finished request."""
-
-
-class TelemetryConfig(BaseModel):
-    """The ``telemetry:`` section of the settings."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    otlp_endpoint: str | None = None
-    """OTLP/HTTP collector, e.g. ``http://localhost:4318`` (``/v1/traces`` is appended unless the URL already ends
-    with it). When set, spans are batched and exported there; needs ``pip install 'llm-manager[otel]'``. Headers
-    (auth) come from the standard ``OTEL_EXPORTER_OTLP_HEADERS`` environment variable. Unset: no tracing."""
-    service_name: str = "llm-manager"
-    """``service.name`` of the exported spans."""
-    metrics: bool = True
-    """Keep Prometheus metrics (served by the gateway's ``/metrics``)."""
-    log_prompts: bool = False
-    """Record prompt and completion text in spans and request logs. Off by default: they may hold personal data."""
-    log_format: Literal["text", "json"] = "text"
-    """Format of the log handler built by :func:`~llm_manager.telemetry.logs.make_handler` (CLI / gateway)."""
 
 
 class RequestTrace:
