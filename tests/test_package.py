@@ -65,6 +65,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "types",
             "errors",
             "config",
+            "config_problems",
             "config_secrets",
             "content",
             "discovery",
