@@ -36,6 +36,7 @@ FEATURES: dict[str, str] = {
     "image": "image part",
     "responses": "`/v1/responses`",
     "embeddings": "embeddings",
+    "completions": "`/v1/completions`",
 }
 START = "<!-- compat-table:start -->"
 END = "<!-- compat-table:end -->"

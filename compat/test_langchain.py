@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import HumanMessage
 from langchain_core.tools import tool
-from langchain_openai import ChatOpenAI, OpenAIEmbeddings
+from langchain_openai import ChatOpenAI, OpenAI, OpenAIEmbeddings
 from pydantic import BaseModel
 
 from compat.conftest import Gateway
@@ -100,3 +100,12 @@ def test_embeddings(gateway: Gateway) -> None:
     vectors = emb.embed_documents(["first text", "second text"])
     assert [len(v) for v in vectors] == [256, 256]
     assert [b["input"] for b in gateway.upstreams.openai_since(mark)] == [["first text", "second text"]]
+
+
+@pytest.mark.client("langchain", "completions")
+def test_legacy_llm(gateway: Gateway) -> None:
+    mark = gateway.upstreams.mark()
+    llm = OpenAI(base_url=gateway.v1, api_key="unused", model="gpt", max_retries=0, max_tokens=64)  # type: ignore[arg-type]
+    assert llm.invoke("Say hello") == ANSWER
+    [sent] = gateway.upstreams.openai_since(mark)
+    assert sent["messages"] == [{"role": "user", "content": "Say hello"}] and sent["max_tokens"] == 64

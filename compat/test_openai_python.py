@@ -208,3 +208,29 @@ def test_embeddings(gateway: Gateway, fmt: str | None) -> None:
         "encoding_format": "base64",
         "dimensions": 256,
     }
+
+
+@pytest.mark.client("openai-python", "completions")
+def test_legacy_completion(gateway: Gateway) -> None:
+    mark = gateway.upstreams.mark()
+    raw = client(gateway).completions.with_raw_response.create(
+        model="gpt", prompt="Say hello", max_tokens=50, temperature=0.2, stop=["\n\n"], best_of=2
+    )
+    done = raw.parse()
+    assert done.object == "text_completion" and done.choices[0].text == ANSWER
+    assert done.choices[0].finish_reason == "stop" and done.usage is not None and done.usage.total_tokens > 0
+    assert raw.headers["x-llm-dropped-params"] == "best_of"  # one completion is made, and the client is told
+    [sent] = gateway.upstreams.openai_since(mark)
+    assert sent["messages"] == [{"role": "user", "content": "Say hello"}]
+    assert (sent["max_tokens"], sent["temperature"], sent["stop"]) == (50, 0.2, ["\n\n"])
+
+
+@pytest.mark.client("openai-python", "completions")
+def test_legacy_completion_stream(gateway: Gateway) -> None:
+    chunks = list(
+        client(gateway).completions.create(
+            model="gpt", prompt="Say hello", stream=True, stream_options={"include_usage": True}
+        )
+    )
+    assert "".join(c.choices[0].text for c in chunks if c.choices) == ANSWER
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0

@@ -33,7 +33,8 @@ OPEN_PREFIXES = ("/ui",)
 BODY = {"model": "gpt", "max_tokens": 16, "messages": [{"role": "user", "content": "hello there"}]}
 EMBEDDINGS_BODY = {"model": "emb", "input": "hello there"}
 RESPONSES_BODY = {"model": "gpt", "input": "hello there"}
-BODIES = {"/v1/embeddings": EMBEDDINGS_BODY, "/v1/responses": RESPONSES_BODY}
+COMPLETIONS_BODY = {"model": "gpt", "prompt": "hello there"}
+BODIES = {"/v1/embeddings": EMBEDDINGS_BODY, "/v1/responses": RESPONSES_BODY, "/v1/completions": COMPLETIONS_BODY}
 
 
 def classify(path: str) -> Kind | None:

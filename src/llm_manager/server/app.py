@@ -602,7 +602,7 @@ def create_app(llm: LLMManager, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES)
         max_body_bytes: larger request bodies are refused with 413.
     """
     gw = _Gateway(llm, max_body_bytes)
-    from llm_manager.server import embeddings_api, models_api, responses_api, ui
+    from llm_manager.server import completions_api, embeddings_api, models_api, responses_api, ui
     from llm_manager.server.admin import Admin
 
     admin = Admin(gw)
@@ -614,6 +614,7 @@ def create_app(llm: LLMManager, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES)
         Route("/v1/responses/{response_id}", responses.get, methods=["GET"]),
         Route("/v1/responses/{response_id}", responses.delete, methods=["DELETE"]),
         Route("/v1/responses/{response_id}/input_items", responses.input_items, methods=["GET"]),
+        Route("/v1/completions", Endpoint(completions := completions_api.CompletionsRoute(gw)), methods=["POST"]),
         Route("/v1/models", gw.models, methods=["GET"]),
         Route("/v1/models/{model_id:path}", models_api.ModelRoute(gw).get, methods=["GET"]),
         Route("/health", gw.health, methods=["GET"]),
@@ -634,5 +635,6 @@ def create_app(llm: LLMManager, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES)
         "/v1/messages": gw.messages,
         "/v1/embeddings": embeddings,
         "/v1/responses": responses,
+        "/v1/completions": completions,
     }
     return cors.dispatch(app, hot, llm.settings.gateway.cors_origins)

@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from llm_manager.codecs.openai_embeddings import DecodeError, EncodingFormat, decode_request, encode_response
 from llm_manager.codecs.openai_embeddings import unknown_fields as unknown_body_fields
 from llm_manager.server.asgi import Incoming, Receive, Scope, Send, send_whole
+from llm_manager.server.dropped import dropped_headers
 from llm_manager.server.openai_api import BadBody, response_headers, route, steer
 from llm_manager.types import TASK_TYPES
 
@@ -27,8 +27,6 @@ if TYPE_CHECKING:
     from llm_manager.server.app import _Gateway
 
 __all__ = ["EmbeddingsRoute", "ParsedEmbeddings", "parse_embeddings"]
-
-_MAX_DROPPED = 20
 
 
 @dataclass(slots=True)
@@ -94,11 +92,4 @@ class EmbeddingsRoute:
 def _headers(resp: EmbeddingResponse, unknown: list[str]) -> dict[str, str]:
     from llm_manager.embedder import as_response
 
-    out = response_headers(as_response(resp))
-    dropped = [*resp.dropped_params, *unknown]
-    if dropped:
-        # A client's field names may be any text: percent-encoded (a header is latin-1) and bounded in number.
-        shown = [quote(name, safe="") for name in dropped[:_MAX_DROPPED]]
-        more = len(dropped) - len(shown)
-        out["x-llm-dropped-params"] = ",".join(shown) + (f",+{more} more" if more else "")
-    return out
+    return {**response_headers(as_response(resp)), **dropped_headers([*resp.dropped_params, *unknown])}

@@ -18,6 +18,7 @@ from starlette.responses import Response as HttpResponse
 from llm_manager import __version__, _json
 from llm_manager.codecs.openai_embeddings import openapi_schemas
 from llm_manager.codecs.openai_responses.wire import openapi_schemas as responses_schemas
+from llm_manager.server import openapi_surface
 from llm_manager.types import TASK_TYPES
 
 __all__ = ["DOCUMENT", "endpoint"]
@@ -839,6 +840,16 @@ _PATHS: Json = {
         }
     },
 }
+
+_SCHEMAS.update(openapi_surface.SCHEMAS)
+_PATHS.update(
+    openapi_surface.paths(
+        security=_KEYED,
+        steering=_steering(),
+        answer_headers={**_ANSWER_HEADERS, "x-llm-dropped-params": _header("x-llm-dropped-params")},
+        errors=_generation_errors(),
+    )
+)
 
 DOCUMENT: Json = {
     "openapi": "3.1.0",
