@@ -28,6 +28,7 @@ from llm_manager.types import TASK_TYPES, Message, Part, PromptOptimization, Req
 if TYPE_CHECKING:
     from llm_manager._http import HttpClient
     from llm_manager.costs.budgets import Hold
+    from llm_manager.costs.forecast import Forecast, Forecaster
     from llm_manager.costs.ledger import Ledger
     from llm_manager.embedder import Embedder
     from llm_manager.embedding import EmbeddingInput, EmbeddingResponse, InputType
@@ -164,6 +165,8 @@ class LLMManager:
         self._snapshot: CollectSnapshot = {"breakers": {}, "budgets": {}}
         self.telemetry.on_collect(self._collect)
         self.telemetry.on_collect(lambda: {"state": self.state.health()})
+        self._forecaster: Forecaster | None = None
+        self.telemetry.on_collect(lambda: {"forecasts": self._forecaster.gauges() if self._forecaster else {}})
         self._closed = False
         self._embedder: Embedder | None = None
         self._guard: LoopGuard | None = None
@@ -274,6 +277,8 @@ class LLMManager:
             await dep.adapter.aclose()
         await self.http.aclose()
         await self.state.aclose()
+        if self._forecaster is not None:
+            await self._forecaster.aclose()
         if self.ledger is not None:
             await self.ledger.aclose()  # flushes what is buffered
         await self.conversations.aclose()
@@ -311,7 +316,30 @@ class LLMManager:
                 cfg = self.settings.ledger
                 self.ledger = Ledger(db, flush_interval_s=cfg.flush_interval_s, max_batch=cfg.batch_size)
                 await self.ledger.start()
+                self._forecasts().watch()  # warns in the log when a budget's projection reaches its limit
         return self.ledger
+
+    def _forecasts(self) -> Forecaster:
+        if self._forecaster is None:
+            from llm_manager.costs.forecast import Forecaster
+
+            self._forecaster = Forecaster(self._open_ledger, lambda: self.budgets.configs, clock=self.wall_clock)
+        return self._forecaster
+
+    async def forecast(self, *, window_h: float = 6.0) -> list[Forecast]:
+        """Each budget's spend projected from the ledger to the end of its period, with the basis (the rate of the
+        last ``window_h`` hours, or the same hours of past weeks where there is history) and when it runs out;
+        see :mod:`llm_manager.costs.forecast`. A projection that reaches its limit is also logged (a warning, once
+        per budget and period).
+
+        Raises:
+            ConfigError: the ledger is disabled, or ``window_h`` is not between 1 and 672 hours.
+        """
+        self._guarded()
+        try:
+            return await self._forecasts().forecast(window_h=window_h)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
     # -- requests -----------------------------------------------------------------------------------------------
 
@@ -894,6 +922,8 @@ class LLMManager:
         ``llm_manager_state_available`` says why."""
         try:
             await self.status()
+            if self.budgets and self.settings.ledger.enabled:  # forecasts are ledger queries: reused for 60 s
+                await self._forecasts().forecast(max_age_s=60.0)
         except Exception as exc:
             log.warning("metrics: gauges not refreshed: %s: %s", type(exc).__name__, exc)
         return self.telemetry.render_metrics()

@@ -36,13 +36,37 @@ def _manager(obj: Any) -> LLMManager:
 @click.option("--since", help="Period start: 7d, 24h, 30m, 2w, today, month, or an ISO date/time (UTC).")
 @click.option("--recommend", is_flag=True, help="Evidence-based savings from the ledger instead of totals.")
 @click.option("--dead-letters", is_flag=True, help="The rows the store refused (kept aside with the reason).")
+@click.option(
+    "--forecast", is_flag=True, help="Each budget's spend projected to its period's end, and when it runs out."
+)
+@click.option(
+    "--window-h",
+    type=click.FloatRange(1, 672),
+    default=6.0,
+    show_default=True,
+    help="With --forecast: the hours of recent spend the rate is taken from.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
-def costs(obj: Any, by: str, since: str | None, recommend: bool, dead_letters: bool, as_json: bool) -> None:
+def costs(
+    obj: Any,
+    by: str,
+    since: str | None,
+    recommend: bool,
+    dead_letters: bool,
+    forecast: bool,
+    window_h: float,
+    as_json: bool,
+) -> None:
     """Spend from the ledger (every provider call, priced): totals by model, user, project, key or task."""
     start = _since(since)
     if dead_letters:
         _dead_letters(obj, as_json)
+        return
+    if forecast:
+        from llm_manager.cli.forecast_view import show_forecast
+
+        show_forecast(lambda: _manager(obj), window_h, as_json)
         return
 
     async def go() -> tuple[Any, Any, list[dict[str, Any]]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -89,8 +90,25 @@ class Admin:
         ledger = await self._ledger()
         if ledger is None:
             return _reply(gateway_error(404, "the ledger is disabled (ledger.enabled: false)", code="no_ledger"))
+        try:
+            window_h = _forecast_window(http.query_params)
+        except BadParameter as exc:
+            return _reply(gateway_error(400, str(exc), param=exc.param))
         totals = await ledger.totals(by, since=since)  # type: ignore[arg-type]
-        return _ok({"by": by, "since": since, "totals": totals, "summary": await ledger.summary(since=since)})
+        body: dict[str, Any] = {
+            "by": by,
+            "since": since,
+            "totals": totals,
+            "summary": await ledger.summary(since=since),
+        }
+        if window_h is not None:
+            try:
+                for key in await keys.list_keys(await self.gw.llm.database()):  # keys' own budgets, as status does
+                    await self.gw.register_budget(key)
+            except StateUnavailableError as exc:  # Redis away under fail_closed: a 503 to retry, not a crash
+                return _reply(render_error(exc, ""))
+            body["forecast"] = [f.as_dict() for f in await self.gw.llm.forecast(window_h=window_h)]
+        return _ok(body)
 
     async def requests(self, http: HttpRequest) -> HttpResponse:
         """Recent requests, newest first, each with its attempts; ``limit`` (≤ 500) and ``offset`` paginate."""
@@ -163,6 +181,23 @@ def _request(rows: list[LedgerRow]) -> dict[str, Any]:
         if r.status in ("ok", "cached", "deduplicated"):
             req["status"], req["deployment"] = r.status, r.deployment
     return req
+
+
+def _forecast_window(params: Mapping[str, str]) -> float | None:
+    """``None`` without ``forecast=1``, else the rate's window in hours (``window_h``, default 6)."""
+    flag = params.get("forecast", "0").strip().lower()
+    if flag not in ("0", "1", "true", "false", ""):
+        raise BadParameter("forecast", "use forecast=1 (or true) to add budget forecasts")
+    if flag not in ("1", "true"):
+        return None
+    text = params.get("window_h", "6")
+    try:
+        window_h = float(text)
+    except ValueError:
+        raise BadParameter("window_h", f"{text[:40]!r} is not a number of hours") from None
+    if not 1 <= window_h <= 672:  # NaN fails this too
+        raise BadParameter("window_h", "must be between 1 and 672 hours")
+    return window_h
 
 
 def _since(text: str | None) -> datetime | None:

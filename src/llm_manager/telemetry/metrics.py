@@ -22,6 +22,11 @@ metric                                                   labels                 
 ``llm_manager_budget_spent_usd`` (gauge)                 budget
 ``llm_manager_budget_limit_usd`` (gauge)                 budget
 ``llm_manager_budget_used_ratio`` (gauge)                budget                       spent / limit
+``llm_manager_budget_forecast_usd`` (gauge)              budget                       spend projected to the
+                                                                                      period's end (ledger)
+``llm_manager_budget_runs_out_timestamp_seconds``        budget                       when the projection reaches
+(gauge)                                                                               the limit (absent: not within
+                                                                                      the period)
 ``llm_manager_state_available`` (gauge)                  backend                      1 while the shared state
                                                                                       answers, 0 while not
 ``llm_manager_state_replicas`` (gauge)                                                replicas last seen alive
@@ -87,6 +92,8 @@ class CollectSnapshot(TypedDict, total=False):
     """``(deployment, key fingerprint or None) -> "closed" | "half_open" | "open"``."""
     budgets: Mapping[str, tuple[float | Decimal, float | Decimal]]
     """``budget name -> (spent_usd, limit_usd)``."""
+    forecasts: Mapping[str, tuple[float, float | None]]
+    """``budget:value -> (projected_usd, runs out at as epoch seconds or None)``: the last budget forecasts."""
     ledger: Mapping[str, float]
     """The spend ledger's row counts: ``written``, ``dropped``, ``dead_lettered`` (running totals) and ``pending``."""
     state: StateHealth
@@ -238,7 +245,14 @@ class _Collector:
 
     def describe(self) -> list[Metric]:
         # Names only: registering must neither read the snapshots nor depend on what was recorded so far.
-        return [*self._counters(), *self._histograms(), *self._gauges(), *self._concurrency(), *self._ledger()]
+        return [
+            *self._counters(),
+            *self._histograms(),
+            *self._gauges(),
+            *self._concurrency(),
+            *self._ledger(),
+            *self._forecasts(),
+        ]
 
     def collect(self) -> Iterator[Metric]:
         m = self._m
@@ -340,11 +354,29 @@ class _Collector:
             Gauge("llm_manager_ledger_pending_rows", "Ledger rows recorded and not yet in the store.", labels=[]),
         )
 
+    @staticmethod
+    def _forecasts() -> tuple[Any, Any]:
+        from prometheus_client.core import GaugeMetricFamily as Gauge
+
+        return (
+            Gauge(
+                "llm_manager_budget_forecast_usd",
+                "Spend projected from the ledger to the end of the budget's period.",
+                labels=["budget"],
+            ),
+            Gauge(
+                "llm_manager_budget_runs_out_timestamp_seconds",
+                "When the projected spend reaches the budget's limit (Unix time); absent when it does not.",
+                labels=["budget"],
+            ),
+        )
+
     def _read_snapshots(self) -> Iterator[Metric]:
         gauges = self._gauges()
         breaker, spent, limit, used = gauges[:4]
         rows, pending = self._ledger()
         in_flight, cap = self._concurrency()
+        projected, runs_out = self._forecasts()
         ledger: dict[str, float] = {}
         for fn in list(self._m._snapshots):
             try:
@@ -360,10 +392,8 @@ class _Collector:
                     limit.add_metric([name], float(limit_usd))
                     if limit_usd > 0:
                         used.add_metric([name], float(spent_usd) / float(limit_usd))
-                for name, (busy, limit_n) in (snap.get("concurrency") or {}).items():
-                    in_flight.add_metric([name], busy)
-                    if limit_n is not None:
-                        cap.add_metric([name], limit_n)
+                _add_pairs(in_flight, cap, snap.get("concurrency"))
+                _add_pairs(projected, runs_out, snap.get("forecasts"))
                 for name, count in (snap.get("ledger") or {}).items():
                     ledger[name] = ledger.get(name, 0.0) + float(count)
             except Exception:  # a broken snapshot must not take /metrics down with it
@@ -373,7 +403,15 @@ class _Collector:
                 rows.add_metric([outcome], ledger[outcome])
         if "pending" in ledger:
             pending.add_metric([], ledger["pending"])
-        yield from (*gauges, in_flight, cap, rows, pending)
+        yield from (*gauges, in_flight, cap, rows, pending, projected, runs_out)
+
+
+def _add_pairs(first: Any, second: Any, values: Mapping[str, tuple[float, float | None]] | None) -> None:
+    """``name -> (value, optional value)`` into two gauges labelled by name (the second only where given)."""
+    for name, (one, other) in (values or {}).items():
+        first.add_metric([name], one)
+        if other is not None:
+            second.add_metric([name], other)
 
 
 def _add_state(families: Sequence[Any], health: StateHealth) -> None:
