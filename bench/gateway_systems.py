@@ -323,7 +323,8 @@ def install_portkey() -> Path:
     print(f"… npm install @portkey-ai/gateway@{PORTKEY_VERSION} into {NODE_DIR}", file=sys.stderr, flush=True)
     try:
         done = subprocess.run(
-            ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
+            # --prefer-offline: from npm's package cache when it has the packages (tests install it this way too).
+            ["npm", "install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"],
             cwd=NODE_DIR,
             capture_output=True,
             text=True,

@@ -443,7 +443,7 @@ def test_portkey_without_top_level_section_uses_defaults() -> None:
 
 def test_hosted_portkey_needs_an_api_key() -> None:
     msg = problems_of({"models": {"pk": {"provider": "portkey", "base_url": "https://api.portkey.ai/v1"}}})
-    assert "models.pk: routing through hosted Portkey needs `portkey.api_key`" in msg
+    assert "models.pk: routing through hosted Portkey (api.portkey.ai) needs `portkey.api_key`" in msg
 
 
 def test_portkey_route_all_sends_anthropic_through_portkey() -> None:

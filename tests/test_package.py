@@ -72,6 +72,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "embedding",
             "embedding_profiles",
             "profiles",
+            "tasks",
             "tokens",
             "vendors",
             "_deadline",

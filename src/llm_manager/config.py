@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from llm_manager.embedding_profiles import check_embedding_config, check_task_kinds, embedding_profile_for
 from llm_manager.errors import ConfigError
 from llm_manager.profiles import Family, Modality, family_for
-from llm_manager.types import TASK_TYPES, TaskType
+from llm_manager.tasks import check_tasks
+from llm_manager.types import TaskType
 
 __all__ = [
     "DEFAULT_FAMILY_CHAINS",
@@ -239,7 +240,10 @@ class RoutingConfig(_Strict):
 
     strategy: Strategy = "balanced"
     tasks: dict[TaskType, list[str]] = Field(default_factory=dict)
-    """Task type → deployments in preference order (the rest are fallbacks). Missing tasks use the seeds' table."""
+    """Task → deployments in preference order (the rest are fallbacks). The built-in tasks (analysis,
+    ui-generation, config-management, general) not listed use the seeds' table; any other name defines a task of
+    your own (``summarization: [gpt-4o-mini, claude-haiku]``), which routes embedding requests when its models are
+    embedding models, chat requests otherwise."""
     aliases: dict[str, str] = Field(default_factory=dict)
     """Extra names for deployments (``fast: gpt-4o-mini``)."""
     max_retries: int = Field(default=2, ge=0, le=10)
@@ -470,18 +474,30 @@ class Settings(_Strict):
     source: str = Field(default="defaults", exclude=True)
     """Where the settings came from (a path, ``dict``, ``environment`` or ``simulated``)."""
 
-    def chain(self, task: TaskType) -> list[str]:
-        """The configured or default deployment order for ``task`` (for ``embedding``: the embedding models)."""
-        return list(self._chains[task])
+    def chain(self, task: str) -> list[str]:
+        """The configured or default deployment order for ``task`` (for ``embedding``: the embedding models); a task
+        the config does not define is a :class:`ConfigError` listing the known ones."""
+        chain = self._chains.get(task)
+        if chain is None:
+            from llm_manager.tasks import unknown_task
+
+            raise unknown_task(self, task)
+        return list(chain)
+
+    def task_names(self) -> list[str]:
+        """Every task this config routes: the built-in ones, then its own, then ``embedding``."""
+        from llm_manager.tasks import known_tasks
+
+        return known_tasks(self)
 
     @cached_property
     def _chains(self) -> dict[str, tuple[str, ...]]:
         # Computed once: it is on every request's path, and settings do not change after loading. A cached
         # property lives in the instance's __dict__, so reading it skips pydantic's private-attribute lookup
         # (a few microseconds per request).
-        return {task: tuple(self._compute_chain(task)) for task in (*TASK_TYPES, "embedding")}
+        return {task: tuple(self._compute_chain(task)) for task in self.task_names()}
 
-    def _compute_chain(self, task: TaskType) -> list[str]:
+    def _compute_chain(self, task: str) -> list[str]:
         configured = self.routing.tasks.get(task)
         if configured:
             return list(dict.fromkeys(self.resolve_name(n) or n for n in configured))  # aliases may repeat a model
@@ -494,7 +510,7 @@ class Settings(_Strict):
                 continue  # vectors, not answers: only embed() routes to it
             fam = dep.resolved_family
             (by_family.setdefault(fam, []) if fam else others).append(name)
-        chain = [n for fam in DEFAULT_FAMILY_CHAINS[task] for n in by_family.get(fam, [])]
+        chain = [n for fam in DEFAULT_FAMILY_CHAINS.get(task, ()) for n in by_family.get(fam, [])]
         return chain + others
 
     def aliases(self) -> dict[str, str]:
@@ -623,8 +639,6 @@ def _cross_check(s: Settings, env: Mapping[str, str]) -> list[str]:
     problems: list[str] = []
     names = list(s.models)
     for task, chain in s.routing.tasks.items():
-        if task not in (*TASK_TYPES, "embedding"):
-            continue
         for i, ref in enumerate(chain):
             if s.resolve_name(ref) is None:
                 near = difflib.get_close_matches(ref, names + list(s.aliases()), n=1)
@@ -634,6 +648,7 @@ def _cross_check(s: Settings, env: Mapping[str, str]) -> list[str]:
                     f"Defined models: {', '.join(names) or '(none)'}."
                 )
         problems += check_task_kinds(s, task, chain)
+    problems += check_tasks(s)
     overtake = s.routing.overtake
     if overtake.hold_margin > overtake.margin:
         problems.append(
@@ -652,7 +667,7 @@ def _cross_check(s: Settings, env: Mapping[str, str]) -> list[str]:
 
 
 def _check_model(s: Settings, name: str, dep: DeploymentConfig, env: Mapping[str, str]) -> list[str]:
-    from llm_manager.vendors import PRESETS
+    from llm_manager.vendors import PRESETS, portkey_key_problems
 
     problems: list[str] = []
     path = f"models.{name}"
@@ -684,13 +699,5 @@ def _check_model(s: Settings, name: str, dep: DeploymentConfig, env: Mapping[str
                 f"{path}: no API key. Fix: export {var}=..., or set `api_key: ${{{var}}}` "
                 f"(several keys: `api_keys: a,b`)."
             )
-    if (
-        dep.provider == "portkey"
-        and not (s.portkey and s.portkey.api_key)
-        and not (dep.portkey and dep.portkey.api_key)
-        and "localhost" not in (dep.base_url or "localhost")
-    ):
-        problems.append(
-            f"{path}: routing through hosted Portkey needs `portkey.api_key` (or models.{name}.portkey.api_key)."
-        )
+    problems += portkey_key_problems(s, name, dep)
     return problems

@@ -23,7 +23,7 @@ from llm_manager.config import Settings, load_settings
 from llm_manager.config_secrets import configured_secrets
 from llm_manager.errors import ConfigError, LLMManagerError
 from llm_manager.routing.stats import DeploymentStats, LatencyStats
-from llm_manager.types import TASK_TYPES, Message, Part, PromptOptimization, Request, Response, StreamEvent
+from llm_manager.types import Message, Part, PromptOptimization, Request, Response, StreamEvent
 
 if TYPE_CHECKING:
     from llm_manager._http import HttpClient
@@ -766,7 +766,7 @@ class LLMManager:
         from llm_manager.embedding_profiles import embedding_spec
 
         positions: dict[str, list[str]] = {}
-        for task in (*TASK_TYPES, "embedding"):
+        for task in self.settings.task_names():
             for i, name in enumerate(self.settings.chain(task)):
                 positions.setdefault(name, []).append(f"{task}#{i + 1}")
         return [
@@ -950,8 +950,10 @@ class LLMManager:
             raise ConfigError(f"unknown model {name!r}. Available: {', '.join(self.deployments)}.") from None
 
 
-def resolve_settings(source: ConfigSource) -> Settings:
-    """Settings from an explicit source, else ``$LLM_MANAGER_CONFIG``, ``./llm-manager.yaml``, env, simulated."""
+def resolve_settings(source: ConfigSource, *, warn_simulated: bool = True) -> Settings:
+    """Settings from an explicit source, else ``$LLM_MANAGER_CONFIG``, ``./llm-manager.yaml``, env, simulated
+    (with a warning that answers are SIMULATED, unless ``warn_simulated`` is false: for callers that call no
+    model)."""
     if isinstance(source, Settings):
         return source
     if source is not None:
@@ -964,7 +966,8 @@ def resolve_settings(source: ConfigSource) -> Settings:
     from llm_manager.discovery import discover
 
     settings = discover()
-    _warn_if_simulated(settings)
+    if warn_simulated:
+        _warn_if_simulated(settings)
     return settings
 
 

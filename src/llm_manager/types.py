@@ -6,9 +6,17 @@ These are provider-neutral: adapters translate them to and from each wire format
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from llm_manager.content import (
     AudioPart,
@@ -38,6 +46,7 @@ __all__ = [
     "TokenLogprob",
     "TopLogprob",
     "PRIORITIES",
+    "TASK_NAME_PATTERN",
     "TASK_TYPES",
     "Attempt",
     "FinishReason",
@@ -59,9 +68,13 @@ __all__ = [
     "label_problem",
 ]
 
-TaskType = Literal["analysis", "ui-generation", "config-management", "general", "embedding"]
-TASK_TYPES: tuple[TaskType, ...] = ("analysis", "ui-generation", "config-management", "general")
-"""The chat tasks. ``embedding`` is the task of ``embed()`` requests: it routes embedding models only."""
+TASK_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+TaskType = Annotated[str, StringConstraints(pattern=TASK_NAME_PATTERN)]
+"""A task name: one of the built-in tasks, or any task the config defines under ``routing.tasks`` (letters,
+digits, ``-``, ``_``, ``.``; up to 64). Whether the name is known is checked against the config when routing."""
+TASK_TYPES: tuple[str, ...] = ("analysis", "ui-generation", "config-management", "general")
+"""The built-in chat tasks (the seeds' table), always defined. ``embedding`` is the built-in task of ``embed()``
+requests: it routes embedding models only."""
 Priority = Literal["low", "medium", "high"]
 PRIORITIES: tuple[Priority, ...] = ("low", "medium", "high")
 Role = Literal["system", "user", "assistant", "tool"]

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from llm_manager.config import DeploymentConfig, Settings
     from llm_manager.profiles import StructuredMode
 
-__all__ = ["PRESETS", "Preset"]
+__all__ = ["PRESETS", "Preset", "is_hosted_portkey", "portkey_key_problems"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +63,30 @@ PRESETS: dict[str, Preset] = {
     "openai-compatible": Preset("openai", "", needs_key=False),
     "simulated": Preset("simulated", "", needs_key=False),
 }
+
+
+def is_hosted_portkey(url: str) -> bool:
+    """Whether ``url`` is Portkey's hosted API (``api.portkey.ai``, or another ``*.portkey.ai`` host)."""
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    return host == "portkey.ai" or host.endswith(".portkey.ai")
+
+
+def portkey_key_problems(s: Settings, name: str, dep: DeploymentConfig) -> list[str]:
+    """A deployment routed through Portkey's hosted API without a Portkey key. Only the hosted API wants one: any
+    other URL (127.0.0.1, a compose service name such as http://portkey:8787, an internal host) is a self-hosted
+    gateway, which needs none."""
+    via_portkey = dep.provider == "portkey" or (
+        s.portkey is not None and s.portkey.route_all and dep.provider in ("openai", "anthropic", "gemini")
+    )
+    own_url = dep.base_url if dep.provider == "portkey" else None
+    url = own_url or (s.portkey.base_url if s.portkey else PRESETS["portkey"].base_url)
+    if not via_portkey or not is_hosted_portkey(url):
+        return []
+    if (s.portkey and s.portkey.api_key) or (dep.portkey and dep.portkey.api_key):
+        return []
+    return [
+        f"models.{name}: routing through hosted Portkey (api.portkey.ai) needs `portkey.api_key` (or "
+        f"models.{name}.portkey.api_key). A self-hosted gateway needs none: point base_url at it."
+    ]

@@ -51,6 +51,8 @@ def batch(obj: Any, input_file: IO[str], output: str, concurrency: int, task: st
         done = _finished_ids(output)
     todo = [(ident, fields) for ident, fields in items if ident not in done]
     llm: LLMManager = obj.manager()
+    if task:
+        llm.settings.chain(task)  # an unknown --task: one clear error listing the known ones, not one per line
     with _open_output(output, append=resume) as out:
         counts = {"ok": 0, "failed": 0}
         try:

@@ -19,6 +19,7 @@ async def run_chat(make: Any, cid: str | None, resume: bool, system: str | None,
     from llm_manager.errors import LLMManagerError
 
     async with make() as llm:
+        llm.settings.chain(prefs["task"])  # an unknown --task is said now, not after the first message is typed
         conversation = await _pick(llm, cid, resume, system)
         click.secho(f"conversation {conversation} — {HELP_LINE}", err=True, dim=True)
         loop = asyncio.get_running_loop()
@@ -120,23 +121,46 @@ def show_cmd(obj: Any, conversation_id: str, as_json: bool) -> None:
     if as_json:
         print_json(conv)
         return
+    exchange = 0
     for m in conv.messages:
+        if m.role == "user":
+            exchange += 1
+            click.secho(f"── exchange {exchange} (fork --at {exchange} keeps up to here) ──", dim=True)
         click.secho(f"[{m.role}]", bold=True)
         click.echo(m.content)
 
 
 @conversations_group.command("fork")
 @click.argument("conversation_id")
-@click.option("--at", type=int, help="Keep messages up to this index (default: all).")
+@click.option(
+    "--at",
+    type=click.IntRange(min=1),
+    help="Keep the first N exchanges (a question and its whole answer each, as numbered by `show`); default: all.",
+)
 @click.pass_obj
 def fork_cmd(obj: Any, conversation_id: str, at: int | None) -> None:
-    """Start a new conversation from (a prefix of) an existing one; prints the new id."""
+    """Start a new conversation from (a prefix of) an existing one; prints the new id.
+
+    A fork always ends after a whole exchange, never on a question still waiting for its answer: the next
+    message sent to it is answered in the context of the first N exchanges."""
 
     async def go() -> str:
         async with _manager(obj) as llm:
-            return await llm.fork_conversation(conversation_id, at)
+            if at is None:
+                return await llm.fork_conversation(conversation_id)
+            conv = await llm.get_conversation(conversation_id)
+            return await llm.fork_conversation(conversation_id, _end_of_exchange(conv.messages, at))
 
     click.echo(_or_exit(go))
+
+
+def _end_of_exchange(messages: Any, n: int) -> int:
+    """The index of the last message of exchange ``n`` (1-based): the message before the next user question (a
+    tool call's results and the final answer belong to the exchange), or the conversation's last message."""
+    starts = [i for i, m in enumerate(messages) if m.role == "user"]
+    if n > len(starts):
+        raise click.BadParameter(f"the conversation has {len(starts)} exchange(s), not {n}", param_hint="--at")
+    return starts[n] - 1 if n < len(starts) else len(messages) - 1
 
 
 @conversations_group.command("delete")
@@ -155,8 +179,9 @@ def delete_cmd(obj: Any, conversation_id: str) -> None:
 
 
 def _manager(obj: Any) -> LLMManager:
-    """The manager for the CLI's --config (typed: click hands commands an untyped context object)."""
-    manager: LLMManager = obj.manager()
+    """The manager for the CLI's --config (typed: click hands commands an untyped context object). These commands
+    call no model, so no SIMULATED warning."""
+    manager: LLMManager = obj.manager(calls_model=False)
     return manager
 
 

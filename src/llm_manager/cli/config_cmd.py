@@ -51,7 +51,6 @@ def check(obj: object, file: str | None) -> None:
 
     from llm_manager.config import load_settings
     from llm_manager.errors import ConfigError
-    from llm_manager.types import TASK_TYPES
 
     file = file or getattr(obj, "config", None) or os.environ.get("LLM_MANAGER_CONFIG")
     if file is None and os.path.isfile("llm-manager.yaml"):
@@ -64,8 +63,10 @@ def check(obj: object, file: str | None) -> None:
         click.echo(exc.message, err=True)
         sys.exit(2)
     click.echo(f"{file}: valid — {len(settings.models)} model(s), strategy {settings.routing.strategy}")
-    for task in TASK_TYPES:
-        click.echo(f"  {task:<18} → {' → '.join(settings.chain(task)) or '(no models)'}")
+    for task in settings.task_names():
+        chain = settings.chain(task)
+        if chain or task != "embedding":
+            click.echo(f"  {task:<18} → {' → '.join(chain) or '(no models)'}")
 
 
 @config_group.command("show")

@@ -27,7 +27,7 @@ def _since(text: str | None) -> datetime | None:
 
 
 def _manager(obj: Any) -> LLMManager:
-    manager: LLMManager = obj.manager()
+    manager: LLMManager = obj.manager(calls_model=False)  # reads the ledger: no SIMULATED warning
     return manager
 
 
@@ -79,7 +79,9 @@ def costs(
 
                 rows = await ledger.rows(since=start)
                 cache = llm.settings.cache
-                return advise(rows, cache_enabled=cache.enabled, cache_ttl_s=cache.ttl_s), None, []
+                shared = llm.settings.state.redis_url is not None
+                advice = advise(rows, cache_enabled=cache.enabled, cache_ttl_s=cache.ttl_s, shared_cache=shared)
+                return advice, None, []
             totals = await ledger.totals(by, since=start)  # type: ignore[arg-type]
             return totals, await ledger.summary(since=start), (await llm.status())["budgets"]
 
@@ -137,13 +139,10 @@ def _dead_letters(obj: Any, as_json: bool) -> None:
 
 
 def _table(by: str, totals: Any, summary: Any, budgets: list[dict[str, Any]]) -> None:
-    from rich.table import Table
+    from llm_manager.cli.render import console, snug, table
 
-    from llm_manager.cli.render import console
-
-    t = Table(title=f"spend by {by}")
-    for col in (by, "requests", "calls", "errors", "tokens in", "tokens out", "cost (USD)", "unpriced"):
-        t.add_column(col, justify="left" if col == by else "right")
+    heads = ("requests", "calls", "errors", "tokens in", "tokens out", "cost (USD)", "unpriced")
+    t = table(f"spend by {by}", by, *((h, "right") for h in heads))
     for row in [*totals, summary]:
         name = "(total)" if row is summary else (row.key or "(none)")
         t.add_row(
@@ -157,7 +156,7 @@ def _table(by: str, totals: Any, summary: Any, budgets: list[dict[str, Any]]) ->
             str(row.unpriced_calls or ""),
         )
     c = console()
-    c.print(t)
+    c.print(snug(t, c.width))
     for b in budgets:
         who = "" if b["value"] == "*" else f" {b['scope']}={b['value']}"
         c.print(

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from llm_manager.cli.render import snug
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -57,7 +59,7 @@ async def _run(seed: int) -> None:
     c.print(
         Panel.fit(
             "[bold]llm-manager demo[/bold] — everything below runs offline on [bold yellow]SIMULATED"
-            "[/bold yellow] models\n(no API key, no network; answers are labelled [simulated …])"
+            "[/bold yellow] models\n(no API key, no network; answers are labelled \\[simulated …])"
         )
     )
     async with _manager(seed) as llm:
@@ -83,11 +85,12 @@ async def _calls(llm: LLMManager, name: str) -> int:
 
 
 async def _routing(c: Console, llm: LLMManager) -> None:
-    from rich.table import Table
+    from llm_manager.cli.render import table
 
-    t = Table(title="1 · task routing (the seeds' table: analysis → claude-class, config → local llama …)")
-    for col in ("task", "chain", "answered by", "latency", "tokens in/out", "cost"):
-        t.add_column(col)
+    t = table(
+        "1 · task routing (the seeds' table: analysis → claude-class, config → local llama …)",
+        *("task", "chain", "answered by", "latency", "tokens in/out", "cost"),
+    )
     for task, prompt in _PROMPTS.items():
         r = await llm.generate(prompt, task=task, max_tokens=200)
         t.add_row(
@@ -98,15 +101,13 @@ async def _routing(c: Console, llm: LLMManager) -> None:
             f"{r.usage.prompt_tokens}/{r.usage.completion_tokens}",
             f"${r.usage.cost:.6f}" if r.usage.cost is not None else "?",
         )
-    c.print(t)
+    c.print(snug(t, c.width))
 
 
-def _attempts_table(title: str, r: Response) -> Any:
-    from rich.table import Table
+def _attempts_table(title: str, r: Response, width: int) -> Any:
+    from llm_manager.cli.render import table
 
-    t = Table(title=title)
-    for col in ("#", "model", "outcome", "status", "retry-after", "waited before", "latency"):
-        t.add_column(col)
+    t = table(title, "#", "model", "outcome", "status", "retry-after", "waited before", "latency")
     for i, a in enumerate(r.metadata.attempts, 1):
         outcome = "[green]ok[/green]" if a.ok else f"[red]{a.error_code}[/red]"
         t.add_row(
@@ -118,13 +119,17 @@ def _attempts_table(title: str, r: Response) -> Any:
             f"{a.waited_ms:.0f} ms",
             f"{a.latency_ms:.0f} ms",
         )
-    return t
+    return snug(t, width)
 
 
 async def _fallback(c: Console, llm: LLMManager) -> None:
     llm.simulate("sim-claude", "503", "503")  # the primary for analysis is down
     r = await llm.generate(_PROMPTS["analysis"], task="analysis", cache=False)
-    c.print(_attempts_table("2 · fallback: sim-claude answers 503 twice (a retry, then give up) → next candidate", r))
+    c.print(
+        _attempts_table(
+            "2 · fallback: sim-claude answers 503 twice (a retry, then give up) → next candidate", r, c.width
+        )
+    )
     c.print(f"   answer from [bold]{r.deployment}[/bold]: {_esc(r.content[:70])}…")
 
 
@@ -133,7 +138,7 @@ async def _retry_after(c: Console, llm: LLMManager) -> None:
     t0 = time.perf_counter()
     r = await llm.generate(_PROMPTS["general"], task="general", cache=False)
     took = (time.perf_counter() - t0) * 1000
-    c.print(_attempts_table("3 · retry honouring Retry-After: sim-gpt answers 429 with retry-after 0.8 s", r))
+    c.print(_attempts_table("3 · retry honouring Retry-After: sim-gpt answers 429 with retry-after 0.8 s", r, c.width))
     c.print(f"   same model retried after the server's 800 ms (not the 50 ms backoff); total {took:.0f} ms")
 
 
@@ -156,7 +161,9 @@ async def _streams(c: Console, llm: LLMManager) -> None:
     text = await s.text()
     if s.response is None:
         return
-    c.print(_attempts_table("5 · stream fails over BEFORE its first chunk (sim-gpt silent past 0.5 s)", s.response))
+    c.print(
+        _attempts_table("5 · stream fails over BEFORE its first chunk (sim-gpt silent past 0.5 s)", s.response, c.width)
+    )
     c.print(f"   streamed by {s.response.deployment}: {_esc(text[:60])}…")
 
     llm.simulate("sim-gpt", "cut:3")

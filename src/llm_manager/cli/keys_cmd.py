@@ -24,7 +24,7 @@ def _with_db(obj: Any, fn: Callable[[Database], Awaitable[T]]) -> T:
     """Run ``fn`` over the configured store's database (``store.url`` or ``$LLM_MANAGER_STORE_URL``)."""
 
     async def go() -> T:
-        llm: LLMManager = obj.manager()
+        llm: LLMManager = obj.manager(calls_model=False)  # gateway keys: no model is called
         async with llm:
             return await fn(await llm.database())
 

@@ -28,7 +28,10 @@ from llm_manager.cli.serve import serve
 if TYPE_CHECKING:
     from llm_manager.manager import LLMManager
 
-TASKS = ["analysis", "ui-generation", "config-management", "general"]
+TASK_HELP = (
+    "Task: picks the routing chain. Built in: analysis, ui-generation, config-management, general; any task the "
+    "config defines under routing.tasks (`llm-manager models` lists them all)."
+)
 
 
 class _Ctx:
@@ -36,12 +39,14 @@ class _Ctx:
         self.config = config
         self._secrets: object = None
 
-    def manager(self) -> LLMManager:
+    def manager(self, *, calls_model: bool = True) -> LLMManager:
+        """The manager for ``--config``; ``calls_model=False`` for commands that call no model (conversations,
+        keys, costs): they get no warning that answers would be SIMULATED."""
         from llm_manager._redact import SecretSet
         from llm_manager.config_secrets import configured_secrets
-        from llm_manager.manager import LLMManager
+        from llm_manager.manager import LLMManager, resolve_settings
 
-        llm = LLMManager.from_config(self.config)
+        llm = LLMManager(resolve_settings(self.config, warn_simulated=calls_model))
         # Masked in everything this command prints, also after the manager is closed (status is printed then).
         self._secrets = SecretSet(configured_secrets(llm.settings))
         _use_log_format(llm.settings.telemetry.log_format)
@@ -92,14 +97,7 @@ def cli(ctx: click.Context, config: str | None, verbose: bool) -> None:
 
 @cli.command()
 @click.argument("prompt")
-@click.option(
-    "--task",
-    "-t",
-    type=click.Choice(TASKS),
-    default="general",
-    show_default=True,
-    help="Task type: picks the routing chain.",
-)
+@click.option("--task", "-t", default="general", show_default=True, help=TASK_HELP)
 @click.option("--model", "-m", help="Preferred model (deployment name or alias); the task chain stays as fallback.")
 @click.option("--no-fallback", is_flag=True, help="With --model: fail instead of falling back.")
 @click.option("--system", "-s", help="System prompt.")
@@ -280,7 +278,7 @@ def status(obj: _Ctx) -> None:
 @click.option("--cid", help="Continue this conversation.")
 @click.option("--continue", "resume", is_flag=True, help="Continue the most recent conversation.")
 @click.option("--system", "-s", help="System prompt of a new conversation.")
-@click.option("--task", "-t", type=click.Choice(TASKS), default="general", show_default=True)
+@click.option("--task", "-t", default="general", show_default=True, help=TASK_HELP)
 @click.option("--model", "-m", help="Preferred model (the task chain stays as fallback).")
 @click.pass_obj
 def chat(obj: _Ctx, cid: str | None, resume: bool, system: str | None, task: str, model: str | None) -> None:

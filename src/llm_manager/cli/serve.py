@@ -28,7 +28,7 @@ __all__ = ["serve"]
 
 class _ManagerFactory(Protocol):
     # The group's context object (cli.main._Ctx), described structurally: importing it would be circular.
-    def manager(self) -> LLMManager: ...
+    def manager(self, *, calls_model: bool = True) -> LLMManager: ...
 
 
 @click.command()

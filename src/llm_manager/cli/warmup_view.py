@@ -38,13 +38,20 @@ def warmup_line(r: WarmupResult) -> str:
 def warmup_table(results: Sequence[WarmupResult]) -> None:
     """The warm-up table of ``health --warmup``."""
     from rich.markup import escape
-    from rich.table import Table
 
-    from llm_manager.cli.render import console
+    from llm_manager.cli.render import console, snug, table
 
-    t = Table(title="warm-up (connections left open for the next requests)")
-    for col in ("model", "origin", "connection", "dns", "tcp+tls", "total", "1-token request", "error"):
-        t.add_column(col)
+    t = table(
+        "warm-up (connections left open for the next requests)",
+        "model",
+        "origin",
+        "connection",
+        "dns",
+        "tcp+tls",
+        "total",
+        "1-token request",
+        "error",
+    )
     for r in results:
         t.add_row(
             r.name + (" \\[simulated]" if r.simulated else ""),
@@ -56,4 +63,5 @@ def warmup_table(results: Sequence[WarmupResult]) -> None:
             _ms(r.request_ms),
             escape((r.error or "")[:80]),
         )
-    console().print(t)
+    c = console()
+    c.print(snug(t, c.width))

@@ -6,7 +6,7 @@ Both work only from recorded rows — no provider is called.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -34,9 +34,12 @@ class Recommendation:
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
-def recommend(rows: Sequence[LedgerRow], *, cache_enabled: bool, cache_ttl_s: float) -> list[Recommendation]:
-    """Findings from the ledger rows of a period, largest savings first."""
-    out = [*_repeats(rows, cache_enabled, cache_ttl_s), *_cheaper(rows), *_failures(rows)]
+def recommend(
+    rows: Sequence[LedgerRow], *, cache_enabled: bool, cache_ttl_s: float, shared_cache: bool = False
+) -> list[Recommendation]:
+    """Findings from the ledger rows of a period, largest savings first. ``shared_cache``: the response cache is
+    in Redis (``state.redis_url``), shared by every process, rather than in each process's memory."""
+    out = [*_repeats(rows, cache_enabled, cache_ttl_s, shared_cache), *_cheaper(rows), *_failures(rows)]
     return sorted(out, key=lambda r: r.savings_usd or Decimal(0), reverse=True)
 
 
@@ -44,7 +47,7 @@ def _answers(rows: Sequence[LedgerRow]) -> list[LedgerRow]:
     return [r for r in rows if r.status == "ok"]
 
 
-def _repeats(rows: Sequence[LedgerRow], cache_enabled: bool, ttl_s: float) -> list[Recommendation]:
+def _repeats(rows: Sequence[LedgerRow], cache_enabled: bool, ttl_s: float, shared: bool) -> list[Recommendation]:
     """Paid answers to a prompt already answered: what an exact cache would have saved."""
     groups: dict[str, list[LedgerRow]] = defaultdict(list)
     for r in _answers(rows):
@@ -56,10 +59,7 @@ def _repeats(rows: Sequence[LedgerRow], cache_enabled: bool, ttl_s: float) -> li
     wasted = [r for g in repeated.values() for r in g[1:]]
     savings = sum((r.cost or Decimal(0) for r in wasted), Decimal(0))
     hint = (
-        f"they came more than the cache TTL ({ttl_s:g}s) apart or asked not to be cached; a longer "
-        "cache.ttl_s would catch them"
-        if cache_enabled
-        else "turn the response cache on (cache.enabled)"
+        _why_missed(repeated.values(), ttl_s, shared) if cache_enabled else "turn the response cache on (cache.enabled)"
     )
     return [
         Recommendation(
@@ -70,6 +70,35 @@ def _repeats(rows: Sequence[LedgerRow], cache_enabled: bool, ttl_s: float) -> li
             {"repeated_calls": len(wasted), "distinct_prompts": len(repeated)},
         )
     ]
+
+
+def _why_missed(groups: Iterable[list[LedgerRow]], ttl_s: float, shared: bool) -> str:
+    """Why the cache did not answer the repeats: each repeat against the previous answer to the same prompt."""
+    within = beyond = 0
+    for group in groups:
+        ordered = sorted(group, key=lambda r: r.ts)
+        for before, after in zip(ordered, ordered[1:], strict=False):
+            if (after.ts - before.ts).total_seconds() <= ttl_s:
+                within += 1
+            else:
+                beyond += 1
+    reasons = []
+    if within and not shared:
+        reasons.append(
+            f"{within} came within the cache TTL ({ttl_s:g}s) of the earlier answer, but the response cache lives in "
+            "each process's memory (every CLI run and every gateway replica starts with an empty one), so a repeat "
+            "from another process misses it; set state.redis_url to keep one cache in Redis for every process"
+        )
+    elif within:
+        reasons.append(
+            f"{within} came within the cache TTL ({ttl_s:g}s) but asked not to be cached (cache=False, "
+            "x-llm-cache: no-store) or found it full (cache.max_entries)"
+        )
+    if beyond:
+        reasons.append(
+            f"{beyond} came more than the cache TTL ({ttl_s:g}s) apart: a longer cache.ttl_s would catch them"
+        )
+    return "; ".join(reasons)
 
 
 def _cheaper(rows: Sequence[LedgerRow]) -> list[Recommendation]:
@@ -176,7 +205,8 @@ def replay(rows: Sequence[LedgerRow], other: Settings) -> ReplayResult:
     unpriced = 0
     by_task: dict[str, dict[str, Any]] = {}
     for r in answers:
-        chain = other.chain(r.task)  # type: ignore[arg-type]
+        # A task the other config does not define has no model there to price it under.
+        chain = other.chain(r.task) if r.task in other.task_names() else []
         target = chain[0] if chain else None
         price = prices.get(target) if target else None
         slot = by_task.setdefault(

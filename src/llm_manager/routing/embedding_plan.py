@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from llm_manager.errors import ConfigError
 from llm_manager.routing.planner import Plan
+from llm_manager.tasks import task_kind
 from llm_manager.tokens import estimate_tokens
-from llm_manager.types import TASK_TYPES
 
 if TYPE_CHECKING:
     from llm_manager.config import Settings
@@ -67,12 +67,13 @@ def plan_embedding(
 
 def _chain(route: Request, settings: Settings, specs: Mapping[str, EmbeddingSpec]) -> list[str]:
     """Deployment names, the requested model first; every one an embedding model."""
-    if route.task in TASK_TYPES:
+    full = settings.chain(route.task)  # an unknown task: a ConfigError listing the known ones
+    if task_kind(settings, route.task) == "chat":
         raise ConfigError(
             f"task {route.task!r} routes chat models; embed() takes task='embedding' (or a task listing embedding "
             "models)"
         )
-    chain = [n for n in settings.chain(route.task) if n in specs]
+    chain = [n for n in full if n in specs]
     if not route.model:
         if not chain:
             raise ConfigError(

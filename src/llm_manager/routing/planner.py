@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from llm_manager.errors import ConfigError, ContextTooLargeError, UnsupportedContentError
 from llm_manager.routing.strategy import order
+from llm_manager.tasks import task_kind
 from llm_manager.tokens import DEFAULT_OUTPUT_ESTIMATE, estimate_prompt_tokens
 from llm_manager.types import Attempt
 
@@ -159,9 +160,9 @@ def _taking(ordered: list[Deployment], needed: frozenset[str], skipped: list[Att
 
 
 def _chain(request: Request, settings: Settings) -> list[str]:
-    if request.task == "embedding":
-        raise ConfigError("task 'embedding' routes embedding models, which return vectors: call embed() instead")
-    chain = settings.chain(request.task)
+    chain = settings.chain(request.task)  # an unknown task: a ConfigError listing the known ones
+    if task_kind(settings, request.task) == "embedding":
+        raise ConfigError(f"task {request.task!r} routes embedding models, which return vectors: call embed() instead")
     if not request.model:
         if not chain:
             raise ConfigError(

@@ -19,7 +19,6 @@ from llm_manager.codecs.openai_embeddings import unknown_fields as unknown_body_
 from llm_manager.server.asgi import Incoming, Receive, Scope, Send, send_whole
 from llm_manager.server.dropped import dropped_headers
 from llm_manager.server.openai_api import BadBody, response_headers, route, steer
-from llm_manager.types import TASK_TYPES
 
 if TYPE_CHECKING:
     from llm_manager.config import Settings
@@ -47,7 +46,7 @@ def parse_embeddings(body: Any, headers: Mapping[str, str], settings: Settings) 
     except DecodeError as exc:
         raise BadBody(exc.message, exc.param) from None
     # Embeddings are routed by the embedding task; a chat task is refused with the reason by embed().
-    prefs = route(req.model, headers, settings, (*TASK_TYPES, "embedding", *settings.routing.tasks))
+    prefs = route(req.model, headers, settings, settings.task_names())
     steer(headers, fields.pop("user", None), prefs)
     inputs = {"texts": fields.pop("texts", None), **fields}
     return ParsedEmbeddings(inputs, prefs, req.encoding_format, unknown_body_fields(body))

@@ -13,7 +13,8 @@ from typing import Any, TypeVar, cast
 from llm_manager import _json
 from llm_manager.codecs.openai_chat.tools import calls_from_wire, calls_to_wire, choice_from_wire, tools_from_wire
 from llm_manager.config import DeploymentConfig, Settings
-from llm_manager.types import TASK_TYPES, PromptOptimization, Response, ResponseFormat, ToolCallDelta, label_problem
+from llm_manager.tasks import known_tasks
+from llm_manager.types import PromptOptimization, Response, ResponseFormat, ToolCallDelta, label_problem
 
 __all__ = [
     "BadBody",
@@ -154,10 +155,10 @@ def steer(headers: Mapping[str, str], user: Any, prefs: dict[str, Any]) -> None:
 
 
 def route(
-    model: Any, headers: Mapping[str, str], settings: Settings, tasks: Sequence[str] = TASK_TYPES
+    model: Any, headers: Mapping[str, str], settings: Settings, tasks: Sequence[str] | None = None
 ) -> dict[str, Any]:
-    """``model`` (deployment | alias | ``task:<type>``, ``<type>`` one of ``tasks``) and ``x-llm-task`` as
-    :class:`Request` preferences."""
+    """``model`` (deployment | alias | ``task:<type>``, ``<type>`` one of ``tasks``, by default the config's chat
+    tasks, its own included) and ``x-llm-task`` as :class:`Request` preferences."""
     if not isinstance(model, str) or not model:
         raise BadBody("you must provide a model parameter", "model")
     prefs: dict[str, Any] = {}
@@ -172,8 +173,15 @@ def route(
             raise UnknownModel(model)
         prefs["model"] = name
     if task is not None:
+        if tasks is None:
+            tasks = known_tasks(settings, "chat")
         if task not in tasks:
-            raise BadBody(f"unknown task {task!r}: use one of {', '.join(tasks)}", "model")
+            where = "model" if model.startswith("task:") else "x-llm-task"
+            raise BadBody(
+                f"unknown task {task!r}: use one of {', '.join(tasks)} (tasks of your own are defined under "
+                "routing.tasks in the config)",
+                where,
+            )
         prefs["task"] = task
     return prefs
 
@@ -391,9 +399,12 @@ def model_objects(settings: Settings, created: int, allows: Callable[..., bool] 
     for alias, target in settings.aliases().items():
         dep = settings.models.get(target)
         data.append(_model(alias, (dep.preset or dep.provider) if dep else "llm-manager", created, dep))
-    data += [_model(f"task:{t}", "llm-manager", created) for t in TASK_TYPES]
-    if settings.chain("embedding"):
-        data.append({**_model("task:embedding", "llm-manager", created), "kind": "embedding"})
+    data += [_model(f"task:{t}", "llm-manager", created) for t in known_tasks(settings, "chat")]
+    data += [
+        {**_model(f"task:{t}", "llm-manager", created), "kind": "embedding"}
+        for t in known_tasks(settings, "embedding")
+        if settings.chain(t)
+    ]
     if allows is not None:
         data = [m for m in data if allows(m["id"], settings.resolve_name(m["id"]))]
     return data

@@ -19,7 +19,7 @@ from llm_manager import __version__, _json
 from llm_manager.codecs.openai_embeddings import openapi_schemas
 from llm_manager.codecs.openai_responses.wire import openapi_schemas as responses_schemas
 from llm_manager.server import openapi_surface
-from llm_manager.types import TASK_TYPES
+from llm_manager.types import TASK_NAME_PATTERN, TASK_TYPES
 
 __all__ = ["DOCUMENT", "endpoint"]
 
@@ -543,7 +543,8 @@ _PARAMETERS: Json = {
         "name": "x-llm-task",
         "in": "header",
         "description": "the task type whose routing chain answers (a task:<type> model wins over it)",
-        "schema": {"enum": list(TASK_TYPES)},
+        # Any task the config defines (routing.tasks), not only the built-in ones: a pattern, the built-ins as examples.
+        "schema": {"type": "string", "pattern": TASK_NAME_PATTERN, "examples": list(TASK_TYPES)},
     },
     "x-llm-user": {
         "name": "x-llm-user",
