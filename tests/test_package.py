@@ -63,6 +63,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "foundation",
         (
             "types",
+            "confidence",
             "errors",
             "config",
             "config_problems",

@@ -711,13 +711,15 @@ class LLMManager:
         models: Sequence[str],
         *,
         timeout_s: float | None = None,
-        mode: Literal["all", "first"] = "all",
+        mode: Literal["all", "first", "confident"] = "all",
         **prefs: Any,
     ) -> list[Response | LLMManagerError]:
         """Ask several models in parallel, each exactly (no fallback), with a per-model timeout.
 
         ``mode="all"``: every result or error, in the order asked — a slow or failing model never sinks the
         others. ``mode="first"``: a one-element list with the first success; the other calls are cancelled.
+        ``mode="confident"``: a one-element list with the answer of highest :attr:`Response.confidence` (log
+        probabilities are requested for it; answers without them rank last, ties go to the earlier model).
         """
         from llm_manager.multi import query_multiple
 

@@ -5,6 +5,8 @@ These are provider-neutral: adapters translate them to and from each wire format
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -14,6 +16,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationInfo,
+    computed_field,
     field_validator,
     model_validator,
 )
@@ -31,6 +34,7 @@ from llm_manager.content import (
 )
 
 __all__ = [
+    "confidence_of",
     "LABEL_MAX_CHARS",
     "TEXT_SEPARATOR",
     "AudioPart",
@@ -295,6 +299,18 @@ class TokenLogprob(TopLogprob):
     top_logprobs: list[TopLogprob] = Field(default_factory=list)
 
 
+def confidence_of(logprobs: Sequence[TokenLogprob] | None) -> float | None:
+    """``exp(mean(logprob))`` over ``logprobs`` (see :mod:`llm_manager.confidence`); ``None`` without any, or with
+    a NaN, which no provider means."""
+    if not logprobs:
+        return None
+    values = [t.logprob for t in logprobs]
+    if any(math.isnan(v) for v in values):
+        return None
+    mean = math.fsum(values) / len(values)
+    return math.exp(min(0.0, mean))  # a log probability is at most 0; a provider's rounding may say 1e-7
+
+
 class Request(BaseModel):
     """What the caller asks for. Give ``prompt`` or ``messages`` (or both: the prompt is appended as a user turn)."""
 
@@ -527,6 +543,14 @@ class Response(BaseModel):
     """The provider's backend configuration id (OpenAI ``system_fingerprint``), when it sends one."""
     usage: Usage = Field(default_factory=Usage)
     metadata: ResponseMetadata
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def confidence(self) -> float | None:
+        """How sure the model was of its answer, 0 to 1: ``exp(mean(logprob))`` over the answer's tokens (the
+        geometric mean of their probabilities; :mod:`llm_manager.confidence`). ``None`` unless the provider
+        returned log probabilities (ask for them with ``logprobs=True``)."""
+        return confidence_of(self.logprobs)
 
     def message(self) -> Message:
         """The answer as an assistant turn, to continue the conversation with (reasoning kept, signed, first)."""

@@ -60,8 +60,10 @@ def completion(
     cached_tokens: int = 0,
     id: str | None = None,
     refusal: str | None = None,
+    logprobs: list[tuple[str, float]] | None = None,
 ) -> dict[str, Any]:
-    """A whole ``chat.completion`` object (the body of a non-streaming 200)."""
+    """A whole ``chat.completion`` object (the body of a non-streaming 200); ``logprobs``: ``(token, logprob)``
+    of each answered token, as ``choices[0].logprobs.content``."""
     return {
         "id": id or _new_id(),
         "object": "chat.completion",
@@ -71,7 +73,7 @@ def completion(
             {
                 "index": 0,
                 "message": {"role": "assistant", "content": text, "refusal": refusal, "annotations": []},
-                "logprobs": None,
+                "logprobs": logprobs_content(logprobs) if logprobs is not None else None,
                 "finish_reason": finish_reason,
             }
         ],
@@ -90,6 +92,7 @@ def chunk(
     usage: dict[str, Any] | None = None,
     with_usage_field: bool = True,
     choices: bool = True,
+    logprobs: list[tuple[str, float]] | None = None,
 ) -> dict[str, Any]:
     """One ``chat.completion.chunk``. ``choices=False`` gives the usage-only final chunk (empty ``choices``)."""
     out: dict[str, Any] = {
@@ -104,7 +107,7 @@ def chunk(
                 {
                     "index": 0,
                     "delta": delta if delta is not None else {},
-                    "logprobs": None,
+                    "logprobs": logprobs_content(logprobs) if logprobs is not None else None,
                     "finish_reason": finish_reason,
                 }
             ]
@@ -116,6 +119,14 @@ def chunk(
         # With stream_options.include_usage every chunk carries "usage": null until the last one.
         out["usage"] = usage
     return out
+
+
+def logprobs_content(tokens: list[tuple[str, float]]) -> dict[str, Any]:
+    """A choice's ``logprobs`` object as OpenAI sends it: each token with its bytes and no alternatives."""
+    return {
+        "content": [{"token": t, "logprob": lp, "bytes": list(t.encode()), "top_logprobs": []} for t, lp in tokens],
+        "refusal": None,
+    }
 
 
 def sse(obj: Any) -> bytes:
@@ -133,8 +144,9 @@ def stream_events(
     prompt_tokens: int = 12,
     completion_tokens: int | None = None,
     cached_tokens: int = 0,
+    logprobs: list[float] | None = None,
 ) -> list[bytes]:
-    """The SSE events of a streamed answer, one per list item.
+    """The SSE events of a streamed answer, one per list item (``logprobs``: one per piece, in its chunk).
 
     Order as OpenAI sends it: a role chunk (empty content), one chunk per piece, the finish chunk (empty delta),
     the usage chunk (empty ``choices``) when ``usage``, then ``data: [DONE]`` when ``done``. ``finish_reason=None``
@@ -143,7 +155,10 @@ def stream_events(
     cid = _new_id()
     tokens = completion_tokens if completion_tokens is not None else len(text_pieces)
     events = [sse(chunk(id=cid, model=model, delta={"role": "assistant", "content": "", "refusal": None}))]
-    events += [sse(chunk(id=cid, model=model, delta={"content": piece})) for piece in text_pieces]
+    events += [
+        sse(chunk(id=cid, model=model, delta={"content": piece}, logprobs=[(piece, logprobs[i])] if logprobs else None))
+        for i, piece in enumerate(text_pieces)
+    ]
     if finish_reason is not None:
         events.append(sse(chunk(id=cid, model=model, finish_reason=finish_reason)))
     if usage:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
@@ -119,6 +119,9 @@ def _summary(resp: Response) -> None:
     prompt = resp.metadata.prompt
     if prompt is not None:
         parts.append(f"prompt {prompt.tokens_before}→{prompt.tokens_after} tokens ({prompt.tokenizer})")
+    if resp.logprobs is not None:  # asked for with --confidence
+        confidence = resp.confidence
+        parts.append(f"confidence {confidence:.3f}" if confidence is not None else "confidence unknown")
     if resp.metadata.simulated:
         parts.append("SIMULATED (offline model; configure a provider for real answers)")
     click.secho("— " + " · ".join(parts), err=True, dim=True)
@@ -184,11 +187,11 @@ async def run_compare(
     prompt: str,
     models: list[str],
     *,
-    first: bool,
+    mode: Literal["all", "first", "confident"],
     timeout_s: float | None,
     as_json: bool,
 ) -> int:
-    """``compare``: every model's answer or error, in the order asked."""
+    """``compare``: every model's answer or error, in the order asked (or the one ``mode`` picks)."""
     from llm_manager import _json
 
     llm = _open(make)
@@ -196,7 +199,7 @@ async def run_compare(
         return 2
     async with llm:
         try:
-            results = await llm.query_multiple(prompt, models, timeout_s=timeout_s, mode="first" if first else "all")
+            results = await llm.query_multiple(prompt, models, timeout_s=timeout_s, mode=mode)
         except LLMManagerError as exc:
             _report_error(exc, as_json)
             return 2 if isinstance(exc, ConfigError) else 1
@@ -206,12 +209,14 @@ async def run_compare(
         ]
         click.echo(_json.dumps(out).decode())
     else:
-        for name, r in zip(models if not first else [getattr(results[0], "deployment", "")], results, strict=True):
+        names = models if mode == "all" else [getattr(results[0], "deployment", "")]
+        for name, r in zip(names, results, strict=True):
             if isinstance(r, LLMManagerError):
                 click.secho(f"== {name}: error [{r.code}] {r.message}", fg="red")
             else:
+                sure = f" · confidence {r.confidence:.3f}" if r.confidence is not None else ""
                 click.secho(
-                    f"== {r.deployment} · {r.metadata.latency_ms:.0f} ms · {r.usage.completion_tokens} tokens",
+                    f"== {r.deployment} · {r.metadata.latency_ms:.0f} ms · {r.usage.completion_tokens} tokens{sure}",
                     bold=True,
                 )
                 click.echo(r.content)

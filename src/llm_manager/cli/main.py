@@ -135,6 +135,11 @@ def cli(ctx: click.Context, config: str | None, verbose: bool) -> None:
     "--tool-choice",
     help="With --tools: auto (default), none, required, or the name of the one tool the model must call.",
 )
+@click.option(
+    "--confidence",
+    is_flag=True,
+    help="Ask for token log probabilities and show the answer's confidence (0-1) in the summary and --json.",
+)
 @click.option("--stream", is_flag=True, help="Print text as it arrives.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole response (usage, attempts …) as JSON.")
 @click.pass_obj
@@ -154,6 +159,7 @@ def ask(
     schema_file: str | None,
     tools_file: str | None,
     tool_choice: str | None,
+    confidence: bool,
     stream: bool,
     as_json: bool,
 ) -> None:
@@ -179,6 +185,8 @@ def ask(
         prefs["cache"] = False
     if no_fallback:
         prefs["fallback"] = False
+    if confidence:
+        prefs["logprobs"] = True
     if tools_file or tool_choice:
         from llm_manager.cli.ask import tool_prefs
 
@@ -292,18 +300,28 @@ def chat(obj: _Ctx, cid: str | None, resume: bool, system: str | None, task: str
 @click.argument("prompt")
 @click.option("--model", "-m", "models", multiple=True, required=True, help="A model to ask (repeat the option).")
 @click.option("--first", is_flag=True, help="Return only the first good answer and cancel the rest.")
+@click.option(
+    "--most-confident", is_flag=True, help="Return only the answer of highest confidence (asks for log probabilities)."
+)
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), help="Seconds per model.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 def compare(
-    obj: _Ctx, prompt: str, models: tuple[str, ...], first: bool, timeout_s: float | None, as_json: bool
+    obj: _Ctx,
+    prompt: str,
+    models: tuple[str, ...],
+    first: bool,
+    most_confident: bool,
+    timeout_s: float | None,
+    as_json: bool,
 ) -> None:
     """Ask several models the same question in parallel and show every answer (or error) side by side."""
     from llm_manager.cli.ask import run_compare
 
-    _exit(
-        asyncio.run(run_compare(obj.manager, prompt, list(models), first=first, timeout_s=timeout_s, as_json=as_json))
-    )
+    if first and most_confident:
+        raise click.UsageError("--first and --most-confident pick differently: give one of them")
+    mode: Literal["all", "first", "confident"] = "first" if first else "confident" if most_confident else "all"
+    _exit(asyncio.run(run_compare(obj.manager, prompt, list(models), mode=mode, timeout_s=timeout_s, as_json=as_json)))
 
 
 cli.add_command(batch)

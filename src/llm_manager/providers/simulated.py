@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import random
 from collections import deque
 from collections.abc import AsyncGenerator
@@ -26,7 +27,7 @@ from llm_manager.errors import (
 )
 from llm_manager.providers.base import Chunk, Completion, Endpoint, ProviderAdapter
 from llm_manager.tokens import estimate_prompt_tokens
-from llm_manager.types import ToolCall, ToolCallDelta
+from llm_manager.types import TokenLogprob, ToolCall, ToolCallDelta, TopLogprob
 
 if TYPE_CHECKING:
     from llm_manager._http import HttpClient
@@ -214,6 +215,7 @@ class SimulatedAdapter(ProviderAdapter):
         text = "".join(pieces)
         return Completion(
             text=text,
+            logprobs=[self._logprob(p, request.top_logprobs) for p in pieces if p] if request.logprobs else None,
             tool_calls=calls,
             finish_reason="tool_calls" if calls else "length" if cut else "stop",
             prompt_tokens=prompt_tokens,
@@ -240,7 +242,8 @@ class SimulatedAdapter(ProviderAdapter):
             if i:
                 await self._sleep(gap_ms)
             if piece:
-                yield Chunk(text=piece, model=self.endpoint.model)
+                logprobs = [self._logprob(piece, request.top_logprobs)] if request.logprobs else None
+                yield Chunk(text=piece, model=self.endpoint.model, logprobs=logprobs)
         for i, call in enumerate(calls):
             # OpenAI's streaming shape: id and name first, then the arguments in pieces.
             yield Chunk(tool_calls=[ToolCallDelta(index=i, id=call.id, name=call.name)], model=self.endpoint.model)
@@ -253,6 +256,23 @@ class SimulatedAdapter(ProviderAdapter):
             prompt_tokens=prompt_tokens,
             completion_tokens=tokens,
         )
+
+    def _logprob(self, piece: str, top: int | None) -> TokenLogprob:
+        """A deterministic log probability for one piece of the answer (a word is a token here): a probability
+        between 0.55 and 1 drawn from a hash of the deployment and the piece, so the same answer always has the
+        same confidence and two models differ. ``top`` alternatives share what is left, likeliest first."""
+        digest = hashlib.sha256(f"{self.endpoint.name}\0{piece}".encode()).digest()
+        p = 0.55 + 0.45 * int.from_bytes(digest[:2]) / 65536
+        alternatives = []
+        if top:
+            rest = 1.0 - p
+            for k in range(top):
+                rest /= 2
+                word = " " + _WORDS[digest[2 + k % 28] % len(_WORDS)]
+                alternatives.append(TopLogprob(token=word, logprob=math.log(rest)))
+            alternatives.insert(0, TopLogprob(token=piece, logprob=math.log(p)))
+            alternatives = alternatives[:top]
+        return TokenLogprob(token=piece, logprob=math.log(p), top_logprobs=alternatives)
 
     async def probe(self, *, api_key: str | None) -> None:  # noqa: ARG002
         """Always reachable: it lives in this process."""
