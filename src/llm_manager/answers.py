@@ -35,6 +35,8 @@ class ResponseStream:
         """The whole response, once the stream has finished."""
         self.cached = False
         """Whether the answer is a cached one, replayed (known from the first event on)."""
+        self.cache_similarity: float | None = None
+        """A semantic cache hit: the similarity of the cached prompt that answered (known from the first event on)."""
         self.attempts: list[Attempt] = attempts if attempts is not None else []
         """The tries so far, filled in as they finish: while the answer streams, the failed candidates before
         the one answering (which is added when it ends)."""

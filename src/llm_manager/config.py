@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -28,6 +28,7 @@ __all__ = [
     "BackoffStrategy",
     "BudgetConfig",
     "CacheConfig",
+    "SemanticCacheConfig",
     "CircuitBreakerConfig",
     "DeploymentConfig",
     "GatewayConfig",
@@ -314,6 +315,31 @@ class HedgeConfig(_Strict):
     p95_fallback_s: float = Field(default=1.0, gt=0)
 
 
+class SemanticCacheConfig(_Strict):
+    """The semantic cache: a prompt that means the same as a cached one, in the same scope, answers from the cache
+    (docs/caching.md)."""
+
+    enabled: bool = False
+    embedder: str = "builtin"
+    """``builtin``: the offline model that ships in the ``semantic`` extra (wordllama, 256 dimensions); or the name
+    of an embedding deployment in ``models``."""
+    threshold: float = Field(default=0.8, gt=0, le=1)
+    """Cosine similarity a cached prompt needs to answer (the lexical guard must find no difference too)."""
+    thresholds: dict[TaskType, Annotated[float, Field(gt=0, le=1)]] = Field(default_factory=dict)
+    """Per task type, overriding ``threshold`` (e.g. ``{analysis: 0.9}``)."""
+    word_threshold: float = Field(default=0.6, gt=0, le=1)
+    """How similar a word must be to one in the other prompt to count as its synonym (the lexical guard)."""
+    ttl_s: float | None = Field(default=None, gt=0)
+    """Lifetime of an entry (default: ``cache.ttl_s``)."""
+    max_entries: int | None = Field(default=None, ge=1)
+    """Entries kept, oldest evicted first (default: ``cache.max_entries``)."""
+    max_prompt_chars: int = Field(default=4000, ge=1)
+    """Longer prompts are left to the exact cache: comparing long documents by one averaged vector is unreliable."""
+
+    def threshold_for(self, task: str) -> float:
+        return self.thresholds.get(task, self.threshold)  # type: ignore[call-overload, no-any-return]
+
+
 class CacheConfig(_Strict):
     """Exact-match response cache (and in-flight de-duplication of identical requests)."""
 
@@ -322,6 +348,7 @@ class CacheConfig(_Strict):
     max_entries: int = Field(default=1000, ge=1)
     dedupe: bool = True
     """Identical requests in flight at once share one provider call."""
+    semantic: SemanticCacheConfig = Field(default_factory=SemanticCacheConfig)
 
 
 class StateConfig(_Strict):

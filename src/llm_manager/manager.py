@@ -27,6 +27,7 @@ from llm_manager.types import Message, Part, PromptOptimization, Request, Respon
 
 if TYPE_CHECKING:
     from llm_manager._http import HttpClient
+    from llm_manager.cache.semantic import SemanticCache
     from llm_manager.costs.budgets import Hold
     from llm_manager.costs.forecast import Forecast, Forecaster
     from llm_manager.costs.ledger import Ledger
@@ -116,6 +117,7 @@ class LLMManager:
         from llm_manager._redact import SecretSet
         from llm_manager.accounting import Accounting
         from llm_manager.cache.response_cache import Inflight, ResponseCache
+        from llm_manager.cache.semantic_setup import semantic_cache
         from llm_manager.conversations import Conversations
         from llm_manager.costs.budgets import Budgets
         from llm_manager.executor import Executor
@@ -151,6 +153,7 @@ class LLMManager:
         self.executor = Executor(settings.routing, self.stats, self.admission, clock=clock, sleep=sleep, rand=rand)
         self.cache = ResponseCache(self.state, settings.cache, clock=wall_clock) if settings.cache.enabled else None
         self.inflight: Inflight[Response] = Inflight()
+        self.semantic: SemanticCache | None = semantic_cache(self)
         self.conversations = Conversations(self)
         self.budgets = Budgets(self.state, settings.budgets, clock=wall_clock)
         self._db: Database | None = None
@@ -279,6 +282,8 @@ class LLMManager:
         await self.state.aclose()
         if self._forecaster is not None:
             await self._forecaster.aclose()
+        if self.semantic is not None:
+            await self.semantic.aclose()
         if self.ledger is not None:
             await self.ledger.aclose()  # flushes what is buffered
         await self.conversations.aclose()
@@ -404,6 +409,9 @@ class LLMManager:
         cache = self.cache
         key = request_key(request)
         hit = await cache.get(key, request_id)
+        probe = None
+        if hit is None and self.semantic is not None and request.semantic_cache:
+            hit, probe = await self.semantic.lookup(request, request_id)
         if hit is not None:
             return hit, partial(self._settle_copy, request, request_id, hit, key, time.perf_counter_ns())
         settles: list[Settle] = []
@@ -422,7 +430,10 @@ class LLMManager:
             meta = resp.metadata.model_copy(update={"request_id": request_id, "deduplicated": True})
             resp = resp.model_copy(update={"id": request_id, "metadata": meta})
             return resp, partial(self._settle_copy, request, request_id, resp, key, time.perf_counter_ns())
-        return resp, then(settles[0], partial(cache.put, key, resp))
+        store: Settle = partial(cache.put, key, resp)
+        if probe is not None and self.semantic is not None:
+            store = then(store, partial(self.semantic.put, probe, resp))
+        return resp, then(settles[0], store)
 
     async def _settle_copy(self, request: Request, request_id: str, resp: Response, key: str, ended_ns: int) -> None:
         """The bookkeeping of an answer that made no call of its own (a cache hit, a shared call)."""
@@ -511,14 +522,17 @@ class LLMManager:
 
         if self._guard is None:
             self._guarded()
-        key = None
+        key = probe = None
         if self.cache is not None and request.cache:
             from llm_manager.cache.keys import request_key
 
             key = request_key(request)
             hit = await self.cache.get(key, request_id)
+            if hit is None and self.semantic is not None and request.semantic_cache:
+                hit, probe = await self.semantic.lookup(request, request_id)
             if hit is not None:
                 out.cached = True
+                out.cache_similarity = hit.metadata.cache_similarity
                 await self.accounting.record(request, request_id, _utc_now(), hit, None, key)
                 # A cached answer is replayed as a stream: its reasoning, one delta with the whole text, then the
                 # response.
@@ -554,6 +568,8 @@ class LLMManager:
                     # or closes the stream at this event.
                     if key is not None and self.cache is not None:
                         await self.cache.put(key, resp)
+                    if probe is not None and self.semantic is not None:
+                        await self.semantic.put(probe, resp)
                     await self._book(request, request_id, key, trace, holds, started, t0, resp, ended)
         except BaseException as exc:
             # Also a caller that stopped reading early (GeneratorExit): its reservation is settled by what the
@@ -892,6 +908,7 @@ class LLMManager:
                 "entries": await self.state.cache_size() if self.cache is not None else 0,
                 "max_entries": self.settings.cache.max_entries,
                 "ttl_s": self.settings.cache.ttl_s,
+                "semantic": await self.semantic.view() if self.semantic is not None else {"enabled": False},
             },
             "budgets": budgets,
             "ledger": self._ledger_status(),

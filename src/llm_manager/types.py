@@ -350,6 +350,9 @@ class Request(BaseModel):
 
     cache: bool = True
     """Whether a cached or de-duplicated answer is acceptable."""
+    semantic_cache: bool = True
+    """Whether an answer cached for another prompt that means the same is acceptable (the semantic cache, when it
+    is enabled; ``cache=False`` turns it off too)."""
     timeout_s: float | None = Field(default=None, gt=0)
     """Overall deadline for this request (all attempts together); defaults to ``routing.deadline_s``."""
     response_format: ResponseFormat | None = None
@@ -502,6 +505,8 @@ class ResponseMetadata(BaseModel):
     """Every candidate tried, in order, with its error."""
     cached: bool = False
     """Served from the response cache (no provider call)."""
+    cache_similarity: float | None = None
+    """A semantic cache hit: the similarity of the cached prompt that answered (``None`` for any other answer)."""
     deduplicated: bool = False
     """Shared the provider call of an identical request that was already in flight."""
     hedged: bool = False

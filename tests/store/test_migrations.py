@@ -18,6 +18,7 @@ SHIPPED = (
     "m005_ledger_dead_letters",
     "m006_content_parts",
     "m007_responses",
+    "m008_ledger_cache_similarity",
 )
 """Every migration ever shipped, in order. Append the name of each new migration here; never edit or remove one
 (a database that applied a migration never runs it again, so an edit would reach new databases only)."""

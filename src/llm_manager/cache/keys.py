@@ -15,7 +15,7 @@ from llm_manager.content import digest
 if TYPE_CHECKING:
     from llm_manager.types import Message, Part, Request
 
-__all__ = ["request_key"]
+__all__ = ["request_key", "scope_key"]
 
 _VERSION = "v1"
 
@@ -24,13 +24,25 @@ def request_key(request: Request) -> str:
     """SHA-256 over what shapes the answer: task (it picks the model), preferred model, system prompt,
     messages and sampling parameters. Who asks (user, project, priority, metadata) does not change the answer,
     so it is left out: identical questions from two users share a cached answer."""
+    return hashlib.sha256(_json.dumps(_canonical(request, request.messages, _VERSION))).hexdigest()
+
+
+def scope_key(request: Request, embedder: str) -> str:
+    """The semantic cache's scope: :func:`request_key` of everything but the last message (the prompt compared by
+    meaning), plus the embedder whose vectors are compared. Only prompts of one scope can answer each other."""
+    canonical = _canonical(request, request.messages[:-1], "scope-v1")
+    canonical.append(embedder)
+    return hashlib.sha256(_json.dumps(canonical)).hexdigest()
+
+
+def _canonical(request: Request, messages: list[Message], version: str) -> list[Any]:
     canonical: list[Any] = [
-        _VERSION,
+        version,
         request.task,
         request.model,
         request.fallback,
         request.system,
-        [_message(m) for m in request.messages],
+        [_message(m) for m in messages],
         request.max_tokens,
         request.temperature,
         request.top_p,
@@ -51,7 +63,7 @@ def request_key(request: Request) -> str:
                 request.parallel_tool_calls,
             ]
         )
-    return hashlib.sha256(_json.dumps(canonical)).hexdigest()
+    return canonical
 
 
 _EXTRAS = (

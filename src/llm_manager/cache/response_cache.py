@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from llm_manager.types import Response
 
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from llm_manager.config import CacheConfig
     from llm_manager.state.base import StateBackend
 
-__all__ = ["Inflight", "ResponseCache"]
+__all__ = ["Inflight", "ResponseCache", "as_hit"]
 
 T = TypeVar("T")
 
@@ -41,10 +41,7 @@ class ResponseCache:
             if len(self._decoded) >= self.cfg.max_entries:
                 self._decoded.clear()
             self._decoded[key] = (raw, resp)
-        meta = resp.metadata.model_copy(
-            update={"request_id": request_id, "cached": True, "latency_ms": 0.0, "attempts": [], "retries": 0}
-        )
-        return resp.model_copy(update={"id": request_id, "metadata": meta})
+        return as_hit(resp, request_id)
 
     async def put(self, key: str, resp: Response) -> None:
         if resp.finish_reason not in ("stop", "length", None):
@@ -52,6 +49,14 @@ class ResponseCache:
         await self.state.cache_set(
             key, resp.model_dump_json().encode(), self.clock(), ttl_s=self.cfg.ttl_s, max_entries=self.cfg.max_entries
         )
+
+
+def as_hit(resp: Response, request_id: str, **marks: Any) -> Response:
+    """A cached response as the answer to ``request_id``: marked ``cached``, no latency, no attempts of its own."""
+    meta = resp.metadata.model_copy(
+        update={"request_id": request_id, "cached": True, "latency_ms": 0.0, "attempts": [], "retries": 0, **marks}
+    )
+    return resp.model_copy(update={"id": request_id, "metadata": meta})
 
 
 class Inflight(Generic[T]):

@@ -116,6 +116,10 @@ def _summary(resp: Response) -> None:
     if resp.metadata.retries:
         tried = ", ".join(f"{a.deployment}:{a.error_code or 'ok'}" for a in resp.metadata.attempts if not a.skipped)
         parts.append(f"{resp.metadata.retries} retr{'y' if resp.metadata.retries == 1 else 'ies'} [{tried}]")
+    if resp.metadata.cache_similarity is not None:
+        parts.append(f"semantic cache hit (similarity {resp.metadata.cache_similarity:.3f})")
+    elif resp.metadata.cached:
+        parts.append("cache hit")
     prompt = resp.metadata.prompt
     if prompt is not None:
         parts.append(f"prompt {prompt.tokens_before}→{prompt.tokens_after} tokens ({prompt.tokenizer})")

@@ -115,6 +115,11 @@ def cli(ctx: click.Context, config: str | None, verbose: bool) -> None:
 )
 @click.option("--no-cache", is_flag=True, help="Neither read nor fill the response cache; no in-flight sharing.")
 @click.option(
+    "--no-semantic-cache",
+    is_flag=True,
+    help="Only an exactly matching cached answer will do, not one for a prompt that means the same.",
+)
+@click.option(
     "--max-prompt-tokens",
     type=click.IntRange(min=1),
     help="Shrink the prompt to this many tokens first (see `llm-manager optimize`); the counts go in the summary.",
@@ -155,6 +160,7 @@ def ask(
     timeout_s: float | None,
     priority: str,
     no_cache: bool,
+    no_semantic_cache: bool,
     max_prompt_tokens: int | None,
     schema_file: str | None,
     tools_file: str | None,
@@ -183,6 +189,8 @@ def ask(
     }
     if no_cache:
         prefs["cache"] = False
+    if no_semantic_cache:
+        prefs["semantic_cache"] = False
     if no_fallback:
         prefs["fallback"] = False
     if confidence:

@@ -44,6 +44,7 @@ def ledger_rows(
         latency_ms: float = 0.0,
         error_code: str | None = None,
         cached: bool = False,
+        cache_similarity: float | None = None,
     ) -> LedgerRow:
         return LedgerRow(
             ts=ts,
@@ -65,6 +66,7 @@ def ledger_rows(
             latency_ms=latency_ms,
             error_code=error_code,
             cached=cached,
+            cache_similarity=cache_similarity,
         )
 
     if response is not None and (response.metadata.cached or response.metadata.deduplicated):
@@ -79,6 +81,7 @@ def ledger_rows(
                 response.model,
                 cost=Decimal(0),
                 cached=response.metadata.cached,
+                cache_similarity=response.metadata.cache_similarity,
             )
         ]
     attempts: Sequence[Attempt] = (

@@ -81,6 +81,8 @@ class LedgerRow:
     """Answered from the response cache."""
     request_key: str | None = None
     """Hash of the canonical request, to find repeated identical prompts."""
+    cache_similarity: float | None = None
+    """A semantic cache hit: the similarity of the cached prompt that answered."""
 
     def __post_init__(self) -> None:
         # Checked here, on the caller's stack: a bad row buffered would fail its whole batch on every retry.
@@ -172,14 +174,16 @@ def _params(row: LedgerRow) -> tuple[object, ...]:
         _text(row.error_code),
         int(row.cached),
         _text(row.request_key),
+        row.cache_similarity,
     )
 
 
 _COLUMN_LIST = (
     "ts, request_id, attempt, deployment, provider, model, user_id, project, api_key_id, task, prompt_tokens,"
-    " completion_tokens, cached_tokens, cost_pusd, latency_ms, status, error_code, cached, request_key"
+    " completion_tokens, cached_tokens, cost_pusd, latency_ms, status, error_code, cached, request_key,"
+    " cache_similarity"
 )
-_ROW_PLACEHOLDERS = "(" + ", ".join("?" * 19) + ")"
+_ROW_PLACEHOLDERS = "(" + ", ".join("?" * 20) + ")"
 
 
 def _insert_sql(rows: int) -> str:
@@ -212,6 +216,7 @@ def _row_from_db(r: Sequence[Any]) -> LedgerRow:
         error_code=r[16],
         cached=bool(r[17]),
         request_key=r[18],
+        cache_similarity=None if r[19] is None else float(r[19]),
     )
 
 

@@ -62,6 +62,7 @@ from llm_manager.server.openai_api import (
     BadBody,
     ChunkWriter,
     UnknownModel,
+    cache_headers,
     completion_body,
     models_body,
     parse_chat,
@@ -318,7 +319,7 @@ class _Gateway:
         head = {
             "x-request-id": rid,
             "x-llm-model": opened.first.deployment,
-            "x-llm-cache": "hit" if stream.cached else "miss",
+            **cache_headers(stream.cached, stream.cache_similarity),
             "x-llm-attempts": str(tried),
             **prompt_headers(stream.prompt),
         }

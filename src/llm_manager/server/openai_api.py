@@ -133,7 +133,7 @@ def _sampling(body: dict[str, Any], prefs: dict[str, Any]) -> None:
 
 def steer(headers: Mapping[str, str], user: Any, prefs: dict[str, Any]) -> None:
     """Who pays and whether a cached answer will do: the body's user, unless ``x-llm-user`` says otherwise, and
-    ``x-llm-project`` / ``x-llm-cache: no-store`` (every ingress reads them the same way)."""
+    ``x-llm-project`` / ``x-llm-cache: no-store | no-semantic`` (every ingress reads them the same way)."""
     header = headers.get("x-llm-user")
     user = header or user
     if user is not None:
@@ -145,8 +145,11 @@ def steer(headers: Mapping[str, str], user: Any, prefs: dict[str, Any]) -> None:
         problem = label_problem(param, value) if isinstance(value, str) else None
         if problem is not None:
             raise BadBody(problem, param)
-    if headers.get("x-llm-cache", "").lower() == "no-store":
+    cache = headers.get("x-llm-cache", "").lower()
+    if cache == "no-store":
         prefs["cache"] = False
+    elif cache == "no-semantic":
+        prefs["semantic_cache"] = False
     budget = headers.get(PROMPT_BUDGET_HEADER)
     if budget is not None:
         if not budget.strip().isdigit() or int(budget) < 1:
@@ -316,10 +319,18 @@ def response_headers(resp: Response) -> dict[str, str]:
         "x-request-id": resp.id,
         "x-llm-model": resp.deployment,
         "x-llm-cost": str(resp.usage.cost) if resp.usage.cost is not None else "unknown",
-        "x-llm-cache": "hit" if meta.cached else "shared" if meta.deduplicated else "miss",
+        **cache_headers(meta.cached, meta.cache_similarity, meta.deduplicated),
         "x-llm-attempts": str(sum(1 for a in meta.attempts if not a.skipped)),
         **prompt_headers(meta.prompt),
     }
+
+
+def cache_headers(cached: bool, similarity: float | None, shared: bool = False) -> dict[str, str]:
+    """``x-llm-cache``: ``hit`` (the same request), ``semantic`` (a prompt that means the same, with
+    ``x-llm-cache-similarity``), ``shared`` (an identical request's call) or ``miss``."""
+    if similarity is not None:
+        return {"x-llm-cache": "semantic", "x-llm-cache-similarity": f"{similarity:.4f}"}
+    return {"x-llm-cache": "hit" if cached else "shared" if shared else "miss"}
 
 
 def prompt_headers(report: PromptOptimization | None) -> dict[str, str]:

@@ -561,8 +561,11 @@ _PARAMETERS: Json = {
     "x-llm-cache": {
         "name": "x-llm-cache",
         "in": "header",
-        "description": "no-store: neither a cached nor a de-duplicated answer",
-        "schema": {"type": "string", "examples": ["no-store"]},
+        "description": (
+            "no-store: neither a cached nor a de-duplicated answer; no-semantic: only an exactly matching cached "
+            "answer (not one for a prompt that means the same)"
+        ),
+        "schema": {"type": "string", "examples": ["no-store", "no-semantic"]},
     },
     "x-llm-timeout": {
         "name": "x-llm-timeout",
@@ -611,7 +614,14 @@ _HEADERS: Json = {
     },
     "x-llm-model": {"description": "the deployment that answered", "schema": {"type": "string"}},
     "x-llm-cost": {"description": "the request's cost in USD, or unknown", "schema": {"type": "string"}},
-    "x-llm-cache": {"description": "where the answer came from", "schema": {"enum": ["hit", "shared", "miss"]}},
+    "x-llm-cache": {
+        "description": "where the answer came from (semantic: cached for a prompt that means the same)",
+        "schema": {"enum": ["hit", "semantic", "shared", "miss"]},
+    },
+    "x-llm-cache-similarity": {
+        "description": "with x-llm-cache: semantic, the similarity of the cached prompt that answered",
+        "schema": {"type": "string", "pattern": "^[0-9.]+$"},
+    },
     "x-llm-attempts": {"description": "provider calls made", "schema": {"type": "string", "pattern": "^[0-9]+$"}},
     "retry-after": {"description": "seconds to wait before retrying", "schema": {"type": "string"}},
     "retry-after-ms": {"description": "milliseconds to wait before retrying", "schema": {"type": "string"}},
@@ -622,7 +632,8 @@ _HEADERS: Json = {
 }
 
 _ANSWER_HEADERS = {
-    h: _header(h) for h in ("x-request-id", "x-llm-model", "x-llm-cost", "x-llm-cache", "x-llm-attempts")
+    h: _header(h)
+    for h in ("x-request-id", "x-llm-model", "x-llm-cost", "x-llm-cache", "x-llm-cache-similarity", "x-llm-attempts")
 }
 
 _DURATION: Json = {"type": "string", "pattern": "^[0-9]{1,6}[smhd]$", "examples": ["15m", "6h", "30s"]}

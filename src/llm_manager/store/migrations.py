@@ -351,6 +351,12 @@ def m007_responses(d: Dialect) -> Sequence[str]:
     ]
 
 
+@migration
+def m008_ledger_cache_similarity(d: Dialect) -> Sequence[str]:  # noqa: ARG001 - the same on both dialects
+    """Semantic cache hits: the similarity of the cached prompt that answered (NULL for every other row)."""
+    return ["ALTER TABLE llm_manager_ledger ADD COLUMN cache_similarity DOUBLE PRECISION"]
+
+
 # -- applying them ----------------------------------------------------------------------------------------------
 
 

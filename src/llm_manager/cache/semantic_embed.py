@@ -1,0 +1,137 @@
+"""Vectors for the semantic cache: the built-in offline model, or an embedding deployment.
+
+The built-in model is WordLlama's ``l2_supercat`` at 256 dimensions (MIT licence): its weights (16 MB) and tokenizer
+ship inside the ``wordllama`` wheel, so it loads with no download, and embedding a short prompt takes ~0.3 ms on
+one core. It is imported on first use only (importing it takes ~1 s); ``llm-manager[semantic]`` installs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from llm_manager.errors import ConfigError
+
+if TYPE_CHECKING:
+    from llm_manager.manager import LLMManager
+    from llm_manager.types import Request
+
+__all__ = ["BuiltinEmbedder", "DeploymentEmbedder", "Embedder", "builtin", "make_embedder"]
+
+BUILTIN = "builtin"
+_WORDS_KEPT = 20_000
+"""Word vectors remembered for the lexical guard (each 1 KB)."""
+
+
+class Embedder(Protocol):
+    name: str
+    """Identifies the vector space: entries of another embedder are never compared."""
+
+    async def embed(self, text: str, request: Request) -> np.ndarray: ...
+
+    def word_similarity(self, a: Sequence[str], b: Sequence[str]) -> list[list[float]] | None: ...
+
+
+class BuiltinEmbedder:
+    """WordLlama, loaded from its own package (``disable_download``: it never goes to the network)."""
+
+    name = "builtin:wordllama-l2-supercat-256"
+
+    def __init__(self) -> None:
+        self._model: Any = None
+        self._lock = asyncio.Lock()
+        self._words: dict[str, np.ndarray] = {}
+
+    def load(self) -> Any:
+        """The model (loaded once; blocking: ~1.5 s the first time)."""
+        if self._model is None:
+            from pathlib import Path
+
+            import wordllama  # type: ignore[import-untyped]
+
+            self._model = wordllama.WordLlama.load(cache_dir=Path(wordllama.__file__).parent, disable_download=True)
+        return self._model
+
+    async def ready(self) -> Any:
+        if self._model is None:
+            async with self._lock:
+                if self._model is None:
+                    await asyncio.to_thread(self.load)
+        return self._model
+
+    async def embed(self, text: str, request: Request) -> np.ndarray:  # noqa: ARG002 - no attribution: it is free
+        model = await self.ready()
+        vector: np.ndarray = model.embed([text], norm=True)[0]
+        return vector.astype(np.float32, copy=False)
+
+    def word_similarity(self, a: Sequence[str], b: Sequence[str]) -> list[list[float]] | None:
+        if self._model is None:
+            return None
+        va, vb = self._word_vectors(a), self._word_vectors(b)
+        return (va @ vb.T).tolist()  # type: ignore[no-any-return]
+
+    def _word_vectors(self, words: Sequence[str]) -> np.ndarray:
+        missing = [w for w in words if w not in self._words]
+        if missing:
+            if len(self._words) + len(missing) > _WORDS_KEPT:
+                self._words.clear()
+            for w, v in zip(missing, self._model.embed(missing, norm=True), strict=True):
+                self._words[w] = v
+        return np.stack([self._words[w] for w in words])
+
+
+class DeploymentEmbedder:
+    """An embedding deployment of this manager: ``llm.embed()`` (its budgets, ledger and embedding cache apply,
+    attributed to the asking user and project). The lexical guard uses the built-in model's word vectors when it is
+    installed, else it accepts no changed word at all."""
+
+    def __init__(self, llm: LLMManager, deployment: str, words: BuiltinEmbedder | None) -> None:
+        self.llm = llm
+        self.deployment = deployment
+        self.name = f"deployment:{deployment}"
+        self._words = words
+
+    async def embed(self, text: str, request: Request) -> np.ndarray:
+        if self._words is not None:
+            await self._words.ready()
+        resp = await self.llm.embed(
+            text, model=self.deployment, fallback=False, user=request.user, project=request.project
+        )
+        vector = np.asarray(resp.vectors[0], dtype=np.float32)
+        norm = float(np.linalg.norm(vector))
+        return vector / norm if norm > 0 else vector
+
+    def word_similarity(self, a: Sequence[str], b: Sequence[str]) -> list[list[float]] | None:
+        return self._words.word_similarity(a, b) if self._words is not None else None
+
+
+def builtin() -> BuiltinEmbedder | None:
+    """The built-in model when its package is installed."""
+    from importlib.util import find_spec
+
+    return BuiltinEmbedder() if find_spec("wordllama") is not None else None
+
+
+def make_embedder(llm: LLMManager, name: str) -> Embedder:
+    """The embedder ``cache.semantic.embedder`` names; raises :class:`ConfigError` naming the field and the fix."""
+    if name == BUILTIN:
+        found = builtin()
+        if found is None:
+            raise ConfigError(
+                "cache.semantic.embedder is builtin, but the wordllama package is not installed. Fix: pip install "
+                "'llm-manager[semantic]', or set cache.semantic.embedder to an embedding deployment"
+            )
+        return found
+    from llm_manager.embedding_profiles import embedding_spec
+
+    dep = llm.deployments.get(name)
+    if dep is None or embedding_spec(dep.config) is None:
+        known = sorted(n for n, d in llm.deployments.items() if embedding_spec(d.config) is not None)
+        raise ConfigError(
+            f"cache.semantic.embedder: {name!r} is not an embedding deployment. Fix: use builtin or one of "
+            f"{', '.join(known) or '(none configured: add a model with kind: embedding)'}"
+        )
+    return DeploymentEmbedder(llm, name, builtin())
