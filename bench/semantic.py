@@ -53,7 +53,9 @@ def labelled() -> list[tuple[int, str, str, str]]:
 
 def settings(semantic: bool, redis_prefix: str | None = None) -> Any:
     raw: dict[str, Any] = {
-        "models": {"gpt": {"provider": "simulated", "family": "gpt", "simulate": {"latency_ms": 0, "tokens_per_s": 1e9}}},
+        "models": {
+            "gpt": {"provider": "simulated", "family": "gpt", "simulate": {"latency_ms": 0, "tokens_per_s": 1e9}}
+        },
         "cache": {"max_entries": 100_000, "semantic": {"enabled": semantic, "max_entries": 100_000}},
     }
     if redis_prefix is not None:
