@@ -8,6 +8,7 @@ one core. It is imported on first use only (importing it takes ~1 s); ``llm-mana
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -35,6 +36,23 @@ class Embedder(Protocol):
     def word_similarity(self, a: Sequence[str], b: Sequence[str]) -> list[list[float]] | None: ...
 
 
+_model: Any = None
+_loading = threading.Lock()  # noqa: TID251 - taken only in worker threads (to_thread, preload), never on the loop
+
+
+def _load() -> Any:
+    """The model, loaded once per process (blocking: ~1.5 s the first time, imports included)."""
+    global _model
+    with _loading:
+        if _model is None:
+            from pathlib import Path
+
+            import wordllama  # type: ignore[import-untyped]
+
+            _model = wordllama.WordLlama.load(cache_dir=Path(wordllama.__file__).parent, disable_download=True)
+    return _model
+
+
 class BuiltinEmbedder:
     """WordLlama, loaded from its own package (``disable_download``: it never goes to the network)."""
 
@@ -42,24 +60,15 @@ class BuiltinEmbedder:
 
     def __init__(self) -> None:
         self._model: Any = None
-        self._lock = asyncio.Lock()
         self._words: dict[str, np.ndarray] = {}
 
-    def load(self) -> Any:
-        """The model (loaded once; blocking: ~1.5 s the first time)."""
-        if self._model is None:
-            from pathlib import Path
-
-            import wordllama  # type: ignore[import-untyped]
-
-            self._model = wordllama.WordLlama.load(cache_dir=Path(wordllama.__file__).parent, disable_download=True)
-        return self._model
+    def preload(self) -> None:
+        """Start loading the model in a background thread, so that the first lookup need not wait for all of it."""
+        threading.Thread(target=_load, name="llm-manager-semantic-load", daemon=True).start()
 
     async def ready(self) -> Any:
         if self._model is None:
-            async with self._lock:
-                if self._model is None:
-                    await asyncio.to_thread(self.load)
+            self._model = await asyncio.to_thread(_load)
         return self._model
 
     async def embed(self, text: str, request: Request) -> np.ndarray:  # noqa: ARG002 - no attribution: it is free
@@ -124,6 +133,7 @@ def make_embedder(llm: LLMManager, name: str) -> Embedder:
                 "cache.semantic.embedder is builtin, but the wordllama package is not installed. Fix: pip install "
                 "'llm-manager[semantic]', or set cache.semantic.embedder to an embedding deployment"
             )
+        found.preload()
         return found
     from llm_manager.embedding_profiles import embedding_spec
 
@@ -134,4 +144,7 @@ def make_embedder(llm: LLMManager, name: str) -> Embedder:
             f"cache.semantic.embedder: {name!r} is not an embedding deployment. Fix: use builtin or one of "
             f"{', '.join(known) or '(none configured: add a model with kind: embedding)'}"
         )
-    return DeploymentEmbedder(llm, name, builtin())
+    words = builtin()
+    if words is not None:
+        words.preload()
+    return DeploymentEmbedder(llm, name, words)
