@@ -10,6 +10,9 @@ from llm_manager import LLMManager
 from llm_manager.errors import ConfigError
 from llm_manager.providers.simulated import SimulatedAdapter
 from tests.helpers import FakeClock, sim_settings
+from tests.store.conftest import store_url
+
+__all__ = ["store_url"]  # the fixture: a fresh SQLite file, and a fresh PostgreSQL schema
 
 pytest.importorskip("wordllama", reason="the semantic extra (wordllama) is part of the dev install")
 
@@ -130,11 +133,9 @@ async def test_prompts_that_take_no_part() -> None:
         assert (await llm.status())["cache"]["semantic"]["entries"] == 0
 
 
-async def test_hits_are_in_the_ledger_with_their_similarity(tmp_path: Any) -> None:
+async def test_hits_are_in_the_ledger_with_their_similarity(store_url: str) -> None:
     settings = sim_settings({"gpt": {"family": "gpt"}}, cache={"semantic": {"enabled": True}})
-    settings = settings.model_copy(
-        update={"store": settings.store.model_copy(update={"url": f"sqlite:///{tmp_path}/s.db"})}
-    )
+    settings = settings.model_copy(update={"store": settings.store.model_copy(update={"url": store_url})})
     async with LLMManager(settings) as llm:
         await llm.generate(ASKED)
         hit = await llm.generate(SAME)
@@ -157,3 +158,32 @@ def test_off_by_default_and_with_the_cache() -> None:
     assert plain.semantic is None
     off = LLMManager(sim_settings({"gpt": {"family": "gpt"}}, cache={"enabled": False, "semantic": {"enabled": True}}))
     assert off.semantic is None
+
+
+async def test_an_embedding_deployment_as_the_embedder(tmp_path: Any) -> None:
+    from llm_manager.config import load_settings
+
+    settings = load_settings(
+        {
+            "models": {
+                "gpt": {"provider": "simulated", "family": "gpt", "simulate": {"latency_ms": 0}},
+                "emb": {"provider": "simulated", "kind": "embedding", "dimensions": 256},
+            },
+            # The simulated model's vectors are hashed words and trigrams: a paraphrase scores ~0.78 there.
+            "cache": {"semantic": {"enabled": True, "embedder": "emb", "threshold": 0.7}},
+            "store": {"url": f"sqlite:///{tmp_path}/s.db"},
+        },
+        env={},
+    )
+    async with LLMManager(settings) as llm:
+        await llm.generate(ASKED, user="ann")
+        hit = await llm.generate(SAME, user="ann")
+        near = await llm.generate(NEAR, user="ann")
+        assert hit.metadata.cache_similarity is not None and not near.metadata.cached
+        assert (await llm.status())["cache"]["semantic"]["embedder"] == "deployment:emb"
+        assert llm.ledger is not None
+        await llm.ledger.flush()
+        rows = await llm.ledger.rows()
+    # Each lookup embedded its prompt through the deployment, attributed to the asking user.
+    embedded = [r for r in rows if r.task == "embedding"]
+    assert len(embedded) == 3 and {r.deployment for r in embedded} == {"emb"} and {r.user for r in embedded} == {"ann"}
