@@ -180,10 +180,12 @@ async def test_background_flush_on_interval_and_on_a_full_batch(db: Database) ->
 
 
 async def drop_ledger_table(db: Database) -> None:
-    """Make every ledger write fail, as a lost table would (and forget the migration, so it can be re-applied)."""
+    """Make every ledger write fail, as a lost table would (and forget the migrations that made it, so they can be
+    re-applied)."""
     async with db.transaction(True) as session:
         await session.execute("DROP TABLE llm_manager_ledger")
-        await session.execute("DELETE FROM llm_manager_migrations WHERE name = ?", ("m002_ledger",))
+        for name in ("m002_ledger", "m007_ledger_cache_similarity"):
+            await session.execute("DELETE FROM llm_manager_migrations WHERE name = ?", (name,))
 
 
 async def test_rows_stay_buffered_while_the_database_fails(db: Database, caplog: pytest.LogCaptureFixture) -> None:
