@@ -153,7 +153,9 @@ class LLMManager:
         self.executor = Executor(settings.routing, self.stats, self.admission, clock=clock, sleep=sleep, rand=rand)
         self.cache = ResponseCache(self.state, settings.cache, clock=wall_clock) if settings.cache.enabled else None
         self.inflight: Inflight[Response] = Inflight()
-        self.semantic: SemanticCache | None = semantic_cache(self)
+        self.semantic: SemanticCache | None = semantic_cache(
+            settings, {n: d.config for n, d in self.deployments.items()}, self.embed, wall_clock
+        )
         self.conversations = Conversations(self)
         self.budgets = Budgets(self.state, settings.budgets, clock=wall_clock)
         self._db: Database | None = None

@@ -184,7 +184,7 @@ async def drop_ledger_table(db: Database) -> None:
     re-applied)."""
     async with db.transaction(True) as session:
         await session.execute("DROP TABLE llm_manager_ledger")
-        for name in ("m002_ledger", "m007_ledger_cache_similarity"):
+        for name in ("m002_ledger", "m008_ledger_cache_similarity"):
             await session.execute("DELETE FROM llm_manager_migrations WHERE name = ?", (name,))
 
 

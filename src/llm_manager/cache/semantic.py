@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,10 +28,9 @@ from llm_manager.cache.semantic_index import LocalIndex
 from llm_manager.types import Response, TextPart
 
 if TYPE_CHECKING:
-    from llm_manager.cache.semantic_embed import Embedder
+    from llm_manager.cache.semantic_embed import Embedder, EmbedFn
     from llm_manager.cache.semantic_store import MemoryLog, RedisLog
-    from llm_manager.config import CacheConfig, Settings
-    from llm_manager.manager import LLMManager
+    from llm_manager.config import CacheConfig, DeploymentConfig, Settings
     from llm_manager.types import Request
 
 __all__ = ["Probe", "SemanticCache", "build"]
@@ -169,7 +168,9 @@ def _hit(value: bytes, request_id: str, similarity: float) -> Response:
     return as_hit(Response.model_validate_json(value), request_id, cache_similarity=round(similarity, 4))
 
 
-def build(llm: LLMManager, settings: Settings) -> SemanticCache:
+def build(
+    settings: Settings, deployments: Mapping[str, DeploymentConfig], embed: EmbedFn, clock: Callable[[], float]
+) -> SemanticCache:
     """The semantic cache ``settings.cache.semantic`` describes (shared through Redis when ``state.redis_url`` is
     set); raises :class:`~llm_manager.errors.ConfigError` naming the field and the fix."""
     from llm_manager.cache.semantic_embed import make_embedder
@@ -177,9 +178,9 @@ def build(llm: LLMManager, settings: Settings) -> SemanticCache:
 
     cfg = settings.cache
     index = LocalIndex(cfg.semantic.max_entries or cfg.max_entries)
-    embedder = make_embedder(llm, cfg.semantic.embedder)
+    embedder = make_embedder(cfg.semantic.embedder, deployments, embed)
     state = settings.state
     store: MemoryLog | RedisLog = (
         RedisLog(index, state.redis_url, state.prefix, state.timeout_s) if state.redis_url else MemoryLog(index)
     )
-    return SemanticCache(cfg, embedder, store, clock=llm.wall_clock)
+    return SemanticCache(cfg, embedder, store, clock=clock)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -17,12 +17,15 @@ import numpy as np
 from llm_manager.errors import ConfigError
 
 if TYPE_CHECKING:
-    from llm_manager.manager import LLMManager
+    from llm_manager.config import DeploymentConfig
+    from llm_manager.embedding import EmbeddingResponse
     from llm_manager.types import Request
 
 __all__ = ["BuiltinEmbedder", "DeploymentEmbedder", "Embedder", "builtin", "make_embedder"]
 
 BUILTIN = "builtin"
+EmbedFn = Callable[..., Awaitable["EmbeddingResponse"]]
+"""The manager's ``embed()``."""
 _WORDS_KEPT = 20_000
 """Word vectors remembered for the lexical guard (each 1 KB)."""
 
@@ -97,8 +100,8 @@ class DeploymentEmbedder:
     attributed to the asking user and project). The lexical guard uses the built-in model's word vectors when it is
     installed, else it accepts no changed word at all."""
 
-    def __init__(self, llm: LLMManager, deployment: str, words: BuiltinEmbedder | None) -> None:
-        self.llm = llm
+    def __init__(self, embed: EmbedFn, deployment: str, words: BuiltinEmbedder | None) -> None:
+        self._embed = embed
         self.deployment = deployment
         self.name = f"deployment:{deployment}"
         self._words = words
@@ -106,7 +109,7 @@ class DeploymentEmbedder:
     async def embed(self, text: str, request: Request) -> np.ndarray:
         if self._words is not None:
             await self._words.ready()
-        resp = await self.llm.embed(
+        resp = await self._embed(
             text, model=self.deployment, fallback=False, user=request.user, project=request.project
         )
         vector = np.asarray(resp.vectors[0], dtype=np.float32)
@@ -124,7 +127,7 @@ def builtin() -> BuiltinEmbedder | None:
     return BuiltinEmbedder() if find_spec("wordllama") is not None else None
 
 
-def make_embedder(llm: LLMManager, name: str) -> Embedder:
+def make_embedder(name: str, deployments: Mapping[str, DeploymentConfig], embed: EmbedFn) -> Embedder:
     """The embedder ``cache.semantic.embedder`` names; raises :class:`ConfigError` naming the field and the fix."""
     if name == BUILTIN:
         found = builtin()
@@ -137,9 +140,9 @@ def make_embedder(llm: LLMManager, name: str) -> Embedder:
         return found
     from llm_manager.embedding_profiles import embedding_spec
 
-    dep = llm.deployments.get(name)
-    if dep is None or embedding_spec(dep.config) is None:
-        known = sorted(n for n, d in llm.deployments.items() if embedding_spec(d.config) is not None)
+    dep = deployments.get(name)
+    if dep is None or embedding_spec(dep) is None:
+        known = sorted(n for n, d in deployments.items() if embedding_spec(d) is not None)
         raise ConfigError(
             f"cache.semantic.embedder: {name!r} is not an embedding deployment. Fix: use builtin or one of "
             f"{', '.join(known) or '(none configured: add a model with kind: embedding)'}"
@@ -147,4 +150,4 @@ def make_embedder(llm: LLMManager, name: str) -> Embedder:
     words = builtin()
     if words is not None:
         words.preload()
-    return DeploymentEmbedder(llm, name, words)
+    return DeploymentEmbedder(embed, name, words)
