@@ -337,7 +337,7 @@ class SemanticCacheConfig(_Strict):
     """Longer prompts are left to the exact cache: comparing long documents by one averaged vector is unreliable."""
 
     def threshold_for(self, task: str) -> float:
-        return self.thresholds.get(task, self.threshold)  # type: ignore[call-overload, no-any-return]
+        return self.thresholds.get(task, self.threshold)
 
 
 class CacheConfig(_Strict):
