@@ -153,3 +153,6 @@ def test_cli_lines_run_as_printed(workdir: Path) -> None:
         if done.returncode != 0 or "Traceback" in done.stderr
     ]
     assert not failed, "README CLI lines that fail:\n" + "\n".join(failed)
+    for line, done in results:
+        if "--json" in _as_run(line) or "--schema" in _as_run(line):
+            json.loads(done.stdout)  # one JSON document on stdout, as the README promises (`| jq` works)
