@@ -3,6 +3,7 @@ kept in sync from the Redis log."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -123,3 +124,22 @@ async def test_the_log_is_bounded_and_a_clear_reaches_every_replica(shared: tupl
     finally:
         await first.aclose()
         await second.aclose()
+
+
+async def test_concurrent_lookups_share_one_read(shared: tuple[str, str]) -> None:
+    url, prefix = shared
+    writer, reader = RedisLog(LocalIndex(100), url, prefix, 1.0), RedisLog(LocalIndex(100), url, prefix, 1.0)
+    try:
+        now = time.time()
+        vector = np.ones(4, dtype=np.float32) / 2
+        for i in range(20):
+            await writer.add("scope", f"prompt {i}", vector, b"{}", now + 60, 60)
+        await asyncio.gather(*(reader.sync(now) for _ in range(10)))
+        assert reader._syncs == 1  # the nine callers that waited used the first one's read
+        assert (
+            len(reader.index) == 20
+            and reader._last == (await writer._client.xrevrange(writer._log, count=1))[0][0].decode()
+        )
+    finally:
+        await writer.aclose()
+        await reader.aclose()

@@ -16,6 +16,7 @@ next lookup on.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from typing import Any
@@ -80,8 +81,19 @@ class RedisLog:
         self._gen = f"{prefix}:sc:gen"
         self._last = "0-0"
         self._generation: bytes | None = None
+        self._lock = asyncio.Lock()
+        self._syncs = 0
 
     async def sync(self, now: float) -> None:
+        """Bring the index up to date. Concurrent lookups share one read: a caller that had to wait for another's
+        sync uses its result (one round trip for a burst of requests, and the read position only moves forward)."""
+        seen = self._syncs
+        async with self._lock:
+            if self._syncs == seen:
+                await self._pull(now)
+                self._syncs += 1
+
+    async def _pull(self, now: float) -> None:
         while True:
             pipe = self._client.pipeline(transaction=False)
             pipe.get(self._gen)
