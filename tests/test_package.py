@@ -51,6 +51,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "embedder",
             "multi",
             "sync",
+            "token_count",
             "warmup",
             "structured.query",  # the re-ask loop drives the manager
         ),

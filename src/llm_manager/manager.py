@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from llm_manager.structured.query import StructuredResult
     from llm_manager.sync import SyncLLMManager
     from llm_manager.telemetry import CollectSnapshot, RequestTrace, Telemetry
+    from llm_manager.token_count import TokenCount
     from llm_manager.warmup import WarmupResult
 
 __all__ = ["HealthResult", "LLMManager", "ModelInfo", "ResponseStream"]
@@ -815,6 +816,15 @@ class LLMManager:
         request = self.request(prefs.pop("prompt", "route preview"), task=task, **prefs)
         p = plan(request, self.settings, self.deployments, self.stats)
         return [d.name for d in p.candidates] + [f"{a.deployment} (skipped)" for a in p.skipped]
+
+    async def count_tokens(self, prompt: Prompt = None, **prefs: Any) -> TokenCount:
+        """The prompt's input tokens, counted by the provider of the deployment that would answer first where its
+        API can count (Anthropic, Gemini), else estimated; ``source`` says which (see :mod:`llm_manager.token_count`).
+        Takes what :meth:`request` takes."""
+        from llm_manager.token_count import count_tokens
+
+        self._guarded()
+        return await count_tokens(self, self.request(prompt, **prefs))
 
     async def health(self, timeout_s: float = 5.0) -> list[HealthResult]:
         """Probe every deployment concurrently (a no-token call such as listing models)."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from llm_manager.embedding import EmbeddingResponse
     from llm_manager.manager import HealthResult, LLMManager, ModelInfo
+    from llm_manager.token_count import TokenCount
     from llm_manager.types import Response, StreamEvent
     from llm_manager.warmup import WarmupResult
 
@@ -84,6 +85,10 @@ class SyncLLMManager:
     def embed(self, texts: Any = None, **kwargs: Any) -> EmbeddingResponse:
         """Blocking :meth:`LLMManager.embed`."""
         return self._run(self.manager.embed(texts, **kwargs))
+
+    def count_tokens(self, prompt: Any = None, **kwargs: Any) -> TokenCount:
+        """Blocking :meth:`LLMManager.count_tokens`."""
+        return self._run(self.manager.count_tokens(prompt, **kwargs))
 
     def query_with_schema(self, prompt: Any, schema: Any, **kwargs: Any) -> Any:
         """Blocking :meth:`LLMManager.query_with_schema`."""

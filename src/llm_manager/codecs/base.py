@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from llm_manager.profiles import ModelProfile
     from llm_manager.types import FinishReason, TokenLogprob, ToolCall, ToolCallDelta
 
-__all__ = ["Chunk", "Completion", "Target", "WireError", "as_int", "as_str", "snippet"]
+__all__ = ["Chunk", "Completion", "Target", "WireError", "as_int", "as_str", "count_of", "snippet"]
 
 
 @dataclass(slots=True)
@@ -114,3 +114,20 @@ def as_str(value: Any) -> str | None:
 def as_int(value: Any) -> int | None:
     """``value`` if it is an integer (``true`` is not)."""
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def count_of(status: int, body: bytes, name: str) -> int:
+    """The integer field ``name`` of a token-counting answer (``input_tokens``, ``totalTokens``); raises
+    :class:`~llm_manager.errors.ModelUnavailableError` for a body without it."""
+    from llm_manager import _json
+    from llm_manager.errors import ModelUnavailableError
+
+    try:
+        data = _json.loads(body)
+    except _json.JSONDecodeError:
+        data = None
+    count = as_int(data.get(name)) if isinstance(data, dict) else None
+    if count is None:
+        text = snippet(body.decode("utf-8", "replace"))
+        raise ModelUnavailableError(f"the token count has no {name}", status_code=status, body=text)
+    return count

@@ -10,6 +10,7 @@ from contextlib import aclosing
 from typing import TYPE_CHECKING
 
 from llm_manager import _json
+from llm_manager.codecs.anthropic_messages.count import decode_count, encode_count_request
 from llm_manager.codecs.anthropic_messages.errors import decode_error
 from llm_manager.codecs.anthropic_messages.request import encode_request, forced_tool, unsupported
 from llm_manager.codecs.anthropic_messages.response import decode_response
@@ -77,6 +78,21 @@ class AnthropicAdapter(ProviderAdapter):
                 async with aclosing(sse_chunks(resp, decoder)) as chunks:
                     async for chunk in chunks:
                         yield chunk
+        except ProviderError as exc:
+            self._tag(exc)
+            raise
+
+    async def count_tokens(self, request: Request, *, api_key: str | None) -> int | None:
+        """``POST /v1/messages/count_tokens`` with the prompt as :meth:`complete` would send it."""
+        try:
+            resp = await self.http.post(
+                f"{self._base}/v1/messages/count_tokens",
+                headers=build_headers(self.endpoint, api_key),
+                body=_json.dumps(encode_count_request(request, self.endpoint)),
+            )
+            if not 200 <= resp.status < 300:
+                raise decode_error(resp.status, resp.headers, resp.body)
+            return decode_count(resp.status, resp.body)
         except ProviderError as exc:
             self._tag(exc)
             raise

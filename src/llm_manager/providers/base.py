@@ -96,6 +96,11 @@ class ProviderAdapter(ABC):
         foreign_fields(request, self.kind, dropped)
         return dropped
 
+    async def count_tokens(self, request: Request, *, api_key: str | None) -> int | None:  # noqa: ARG002
+        """The prompt's input tokens as the provider counts them (no tokens spent), or ``None`` when its API has no
+        way to count (the caller then estimates). Raises a mapped :class:`ProviderError` when the count fails."""
+        return None
+
     @abstractmethod
     async def probe(self, *, api_key: str | None) -> None:
         """A cheap reachability and credentials check (no tokens spent); raises a mapped error on failure."""

@@ -12,6 +12,7 @@ from contextlib import aclosing
 from typing import TYPE_CHECKING
 
 from llm_manager import _json
+from llm_manager.codecs.gemini_generate.count import decode_count, encode_count_request
 from llm_manager.codecs.gemini_generate.errors import decode_error, text_of
 from llm_manager.codecs.gemini_generate.request import encode_request, model_path, unsupported
 from llm_manager.codecs.gemini_generate.response import decode_response
@@ -79,6 +80,15 @@ class GeminiAdapter(ProviderAdapter):
             async with aclosing(sse_chunks(resp, StreamDecoder())) as chunks:
                 async for chunk in chunks:
                     yield chunk
+
+    async def count_tokens(self, request: Request, *, api_key: str | None) -> int | None:
+        """``models/{model}:countTokens`` with the prompt as :meth:`complete` would send it (system instruction and
+        tools included)."""
+        body = _json.dumps(encode_count_request(request, self.endpoint))
+        resp = await self.http.post(self._url("countTokens"), headers=self._headers(api_key), body=body)
+        if not 200 <= resp.status < 300:
+            raise decode_error(resp.status, resp.headers, resp.body)
+        return decode_count(resp.status, resp.body)
 
     def unsupported(self, request: Request) -> Dropped | None:
         """What the codec leaves out of ``request`` for this deployment, and why."""

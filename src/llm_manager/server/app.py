@@ -582,12 +582,21 @@ def _error(reply: ErrorReply, rid: str) -> HttpResponse:
     return HttpResponse(_OPENAI.error_body(reply, rid), status_code=reply.status, media_type=_JSON, headers=headers)
 
 
-async def _http_error(_: HttpRequest, exc: Exception) -> HttpResponse:
-    """Starlette's own 404 / 405 (and a bug's 500) in OpenAI's shape, so SDK clients parse them like any other."""
+async def _http_error(http: HttpRequest, exc: Exception) -> HttpResponse:
+    """Starlette's own 404 / 405 (and a bug's 500) in the shape of the surface asked (Anthropic's under
+    ``/v1/messages``, OpenAI's elsewhere), so SDK clients parse them like any other error."""
     if not isinstance(exc, HTTPException):  # Starlette logs it and re-raises it to the server after this reply
-        return _error(gateway_error(500, "internal gateway error", type_="api_error", code="internal_error"), _new_id())
-    status = exc.status_code
-    return _error(gateway_error(status, str(exc.detail), code="not_found" if status == 404 else None), _new_id())
+        reply = gateway_error(500, "internal gateway error", type_="api_error", code="internal_error")
+    else:
+        status = exc.status_code
+        reply = gateway_error(status, str(exc.detail), code="not_found" if status == 404 else None)
+    rid = _new_id()
+    path: str = http.scope.get("path", "")
+    root: str = http.scope.get("root_path", "")
+    if (path[len(root) :] if root and path.startswith(root) else path).startswith("/v1/messages"):
+        body, headers = _ANTHROPIC.error_body(reply, rid), _ANTHROPIC.error_headers(reply, rid)
+        return HttpResponse(body, status_code=reply.status, media_type=_JSON, headers=headers)
+    return _error(reply, rid)
 
 
 def _new_id() -> str:
@@ -603,13 +612,14 @@ def create_app(llm: LLMManager, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES)
         max_body_bytes: larger request bodies are refused with 413.
     """
     gw = _Gateway(llm, max_body_bytes)
-    from llm_manager.server import completions_api, embeddings_api, models_api, responses_api, ui
+    from llm_manager.server import completions_api, count_tokens_api, embeddings_api, models_api, responses_api, ui
     from llm_manager.server.admin import Admin
 
     admin = Admin(gw)
     routes = [
         Route("/v1/chat/completions", Endpoint(gw.chat), methods=["POST"]),
         Route("/v1/messages", Endpoint(gw.messages), methods=["POST"]),
+        Route("/v1/messages/count_tokens", Endpoint(count_tokens_api.CountTokensRoute(gw)), methods=["POST"]),
         Route("/v1/embeddings", Endpoint(embeddings := embeddings_api.EmbeddingsRoute(gw)), methods=["POST"]),
         Route("/v1/responses", Endpoint(responses := responses_api.ResponsesRoute(gw)), methods=["POST"]),
         Route("/v1/responses/{response_id}", responses.get, methods=["GET"]),

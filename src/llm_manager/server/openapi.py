@@ -900,13 +900,15 @@ _PATHS: Json = {
     },
 }
 
-_SCHEMAS.update(openapi_surface.SCHEMAS)
+_SCHEMAS.update(openapi_surface.schemas(_SCHEMAS))
+_HEADERS.update(openapi_surface.HEADERS)
 _PATHS.update(
     openapi_surface.paths(
         security=_KEYED,
         steering=_steering(),
         answer_headers={**_ANSWER_HEADERS, "x-llm-dropped-params": _header("x-llm-dropped-params")},
         errors=_generation_errors(),
+        anthropic_errors=_generation_errors(anthropic=True),
     )
 )
 

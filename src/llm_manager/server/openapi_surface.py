@@ -1,11 +1,12 @@
-"""The OpenAPI description of ``POST /v1/completions`` (legacy text completions), merged into the gateway's document
-by :mod:`llm_manager.server.openapi`, whose shared pieces (errors, steering headers, security) it is given."""
+"""The OpenAPI description of ``POST /v1/completions`` (legacy text completions) and ``POST /v1/messages/count_tokens``,
+merged into the gateway's document by :mod:`llm_manager.server.openapi`, whose shared pieces (errors, steering headers,
+security, the Messages request schema) it is given."""
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["SCHEMAS", "paths"]
+__all__ = ["HEADERS", "SCHEMAS", "paths", "schemas"]
 
 Json = dict[str, Any]
 _JSON = "application/json"
@@ -19,7 +20,19 @@ def _ref(name: str) -> Json:
 _NUMBER_OR_NULL: Json = {"type": ["number", "null"]}
 _STOP: Json = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}, {"type": "null"}]}
 
+HEADERS: Json = {
+    "x-llm-token-count-source": {
+        "description": "provider: counted by the deployment's own API; estimate: the gateway's estimate",
+        "schema": {"enum": ["provider", "estimate"]},
+    },
+}
+
 SCHEMAS: Json = {
+    "MessageTokensCount": {
+        "type": "object",
+        "required": ["input_tokens"],
+        "properties": {"input_tokens": {"type": "integer", "minimum": 0}},
+    },
     "CompletionRequest": {
         "type": "object",
         "description": (
@@ -105,9 +118,38 @@ SCHEMAS: Json = {
 }
 
 
-def paths(*, security: list[Json], steering: list[Json], answer_headers: Json, errors: Json) -> Json:
+def schemas(existing: Json) -> Json:
+    """:data:`SCHEMAS`, plus the count request: the Messages request without a required ``max_tokens``."""
+    messages = existing["MessagesRequest"]
+    count = {**messages, "required": [f for f in messages.get("required", []) if f != "max_tokens"]}
+    return {**SCHEMAS, "CountTokensRequest": count}
+
+
+def paths(
+    *, security: list[Json], steering: list[Json], answer_headers: Json, errors: Json, anthropic_errors: Json
+) -> Json:
     """The path items, built with the document's shared pieces."""
+    count_headers = {
+        h: {"$ref": f"#/components/headers/{h}"} for h in ("x-request-id", "x-llm-model", "x-llm-token-count-source")
+    }
     return {
+        "/v1/messages/count_tokens": {
+            "post": {
+                "operationId": "countMessageTokens",
+                "summary": "Input tokens of a Messages request: the provider's count where it has one, else estimated",
+                "security": security,
+                "parameters": steering,
+                "requestBody": {"required": True, "content": {_JSON: {"schema": _ref("CountTokensRequest")}}},
+                "responses": {
+                    "200": {
+                        "description": "The count; x-llm-token-count-source says who counted.",
+                        "headers": count_headers,
+                        "content": {_JSON: {"schema": _ref("MessageTokensCount")}},
+                    },
+                    **anthropic_errors,
+                },
+            }
+        },
         "/v1/completions": {
             "post": {
                 "operationId": "createCompletion",
@@ -127,5 +169,5 @@ def paths(*, security: list[Json], steering: list[Json], answer_headers: Json, e
                     **errors,
                 },
             }
-        }
+        },
     }
