@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from llm_manager.errors import LLMManagerError
+from llm_manager.errors import ConfigError, LLMManagerError
 from llm_manager.tokens import estimate_prompt_tokens
 
 if TYPE_CHECKING:
@@ -46,6 +46,8 @@ async def count_tokens(llm: LLMManager, request: Request) -> TokenCount:
     """Count ``request``'s prompt (see the module's docstring)."""
     estimate = estimate_prompt_tokens(request)
     name = llm.settings.resolve_name(request.model) if request.model else None
+    if request.model and name is None:
+        raise ConfigError(f"unknown model {request.model!r}. Available: {', '.join(llm.deployments)}.")
     chain = [name] if name else llm.settings.chain(request.task)
     dep = llm.deployments.get(chain[0]) if chain else None
     if dep is None:

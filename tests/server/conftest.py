@@ -7,10 +7,12 @@ connections belong to the loop that uses them.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -115,3 +117,23 @@ def gateway() -> Iterator[Gateway]:
 def cached_gateway() -> Iterator[Gateway]:
     """Like :func:`gateway`, with the response cache on."""
     yield from start_gateway(sim_settings({k: dict(v) for k, v in MODELS.items()}, cache={"enabled": True}))
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, headless, shared by a module's browser tests (starting it takes seconds)."""
+    if not CHROMIUM.exists():
+        msg = f"{CHROMIUM} is missing: `make test` installs it (or: apt-get install chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        # --no-sandbox: the tests run as root, where Chromium's sandbox refuses to start.
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield browser
+        browser.close()

@@ -11,6 +11,7 @@ import pytest
 
 from llm_manager.config import load_settings
 from llm_manager.errors import ConfigError
+from tests.fakes.server import FakeUpstream, Recorded, Reply, serve_in_thread
 from tests.helpers import sim_settings
 from tests.server.conftest import MODELS, Gateway, start_gateway
 
@@ -51,6 +52,20 @@ def test_a_preflight_from_an_allowed_page_is_answered(listed: Gateway, path: str
     assert {h.strip() for h in SDK_HEADERS.split(",")} <= allowed
     assert r.headers["access-control-max-age"] == "600"
     assert "access-control-allow-credentials" not in r.headers  # keys travel in headers, never cookies
+
+
+def test_a_listed_public_page_may_reach_a_private_gateway(listed: Gateway) -> None:
+    headers = {
+        "origin": APP,
+        "access-control-request-method": "POST",
+        "access-control-request-private-network": "true",
+    }
+    r = httpx.options(f"{listed.url}/v1/chat/completions", headers=headers)
+    assert r.status_code == 200 and r.headers["access-control-allow-private-network"] == "true"
+    other = httpx.options(
+        f"{listed.url}/v1/chat/completions", headers={**headers, "origin": "https://evil.example.net"}
+    )
+    assert other.status_code == 400 and "access-control-allow-origin" not in other.headers
 
 
 def test_a_preflight_from_another_page_is_refused(listed: Gateway) -> None:
@@ -126,3 +141,66 @@ def test_config_refuses_what_is_not_an_origin(bad: str) -> None:
         load_settings({"gateway": {"cors_origins": ["*", bad]}}, env={})
     text = str(info.value)
     assert "gateway.cors_origins" in text and repr(bad) in text and "scheme://host[:port]" in text
+
+
+# -- in a browser ------------------------------------------------------------------------------------------------
+
+PAGE = """<!doctype html><title>app</title><script>
+window.chat = async (gateway) => {
+  const r = await fetch(gateway + "/v1/chat/completions", {
+    method: "POST",
+    headers: {"content-type": "application/json", "authorization": "Bearer unused", "x-llm-task": "general"},
+    body: JSON.stringify({model: "gpt", stream: true, messages: [{role: "user", content: "hello"}]}),
+  });
+  const reader = r.body.getReader(), decoder = new TextDecoder();
+  let text = "";
+  for (;;) { const {done, value} = await reader.read(); if (done) break; text += decoder.decode(value); }
+  return {status: r.status, model: r.headers.get("x-llm-model"), text};
+};
+</script>"""
+
+
+@pytest.fixture(scope="module")
+def pages() -> Iterator[tuple[str, str]]:
+    """Two web apps serving :data:`PAGE` on loopback, as a developer's would (another port is another origin): the
+    first one listed in the gateway's ``cors_origins``, the second not."""
+
+    def page(_: Recorded) -> Reply:
+        return Reply(headers={"content-type": "text/html; charset=utf-8"}, body=PAGE.encode())
+
+    with serve_in_thread(FakeUpstream(page)) as listed, serve_in_thread(FakeUpstream(page)) as other:
+        yield listed.url, other.url
+
+
+@pytest.fixture
+def browser_gateway(pages: tuple[str, str]) -> Iterator[Gateway]:
+    yield from _gateway([APP, pages[0]])
+
+
+def _chat_from(browser: Any, page_url: str, gateway: Gateway, console: list[str] | None = None) -> Any:
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        if console is not None:
+            page.on("console", lambda m: console.append(m.text))
+        page.goto(f"{page_url}/")
+        return page.evaluate("gateway => chat(gateway)", gateway.url)
+    finally:
+        context.close()
+
+
+def test_a_listed_page_streams_a_chat_from_the_browser(
+    browser_gateway: Gateway, pages: tuple[str, str], chromium: Any
+) -> None:
+    got = _chat_from(chromium, pages[0], browser_gateway)
+    assert got["status"] == 200 and got["model"] == "gpt"  # an exposed header, readable by the page's script
+    assert got["text"].endswith("data: [DONE]\n\n")
+
+
+def test_another_page_is_stopped_by_the_browser(
+    browser_gateway: Gateway, pages: tuple[str, str], chromium: Any
+) -> None:
+    console: list[str] = []
+    with pytest.raises(Exception, match="Failed to fetch"):
+        _chat_from(chromium, pages[1], browser_gateway, console)
+    assert any("blocked by CORS policy" in m and "preflight" in m for m in console), console

@@ -3,7 +3,6 @@ in headless Chromium (Debian's, launched through the ``playwright`` package; no 
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -21,8 +20,6 @@ from llm_manager.server.keys import create_key
 from llm_manager.server.ui import CONTENT_SECURITY_POLICY
 from tests.helpers import sim_settings
 from tests.server.conftest import MODELS, Gateway, start_gateway
-
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 def _settings(**extra: Any) -> Settings:
@@ -181,23 +178,6 @@ def test_ui_serves_the_packaged_files_with_a_strict_content_security_policy(gw: 
 
 
 # -- the page in a browser -----------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    """Debian's Chromium, headless, shared by the module's browser tests (starting it takes seconds)."""
-    if not CHROMIUM.exists():
-        msg = f"{CHROMIUM} is missing: `make test` installs it (or: apt-get install chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        # --no-sandbox: the tests run as root, where Chromium's sandbox refuses to start.
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 class _Tab:

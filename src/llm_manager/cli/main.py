@@ -19,6 +19,7 @@ from llm_manager.cli.chat import conversations_group
 from llm_manager.cli.config_cmd import config_group
 from llm_manager.cli.config_option import CONFIG_HELP, add_config_option
 from llm_manager.cli.costs_cmd import costs, replay
+from llm_manager.cli.count_tokens_cmd import count_tokens
 from llm_manager.cli.demo import demo
 from llm_manager.cli.embed import embed
 from llm_manager.cli.keys_cmd import keys_group
@@ -341,6 +342,7 @@ cli.add_command(costs)
 cli.add_command(replay)
 cli.add_command(demo)
 cli.add_command(embed)
+cli.add_command(count_tokens)
 cli.add_command(optimize)
 add_config_option(cli)  # after every command is added: `llm-manager ask "hi" --config f.yaml` works too
 

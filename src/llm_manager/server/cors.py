@@ -13,6 +13,8 @@ included, since it wraps the ASGI ``send``); this module only chooses its settin
   headers, and a fixed list would break the next client that adds one;
 - exposed response headers: every header the OpenAPI document says the gateway answers with (``x-request-id``,
   ``x-llm-*``, ``retry-after`` …), so a page's script can read who answered and at what cost;
+- a listed page on a public origin may reach a gateway on a private network (Private Network Access preflights
+  are answered yes);
 - preflight answers are cached by the browser for ten minutes.
 
 With CORS off the gateway's entry is the plain :class:`~llm_manager.server.asgi.Dispatch`: not a single check is
@@ -65,6 +67,9 @@ class CorsDispatch(Dispatch):
             allow_headers=["*"],  # mirrored: see the module's docstring
             expose_headers=list(expose),
             max_age=MAX_AGE_S,
+            # A listed page on a public origin may call a gateway on a private network (Chrome's Private Network
+            # Access asks in the preflight); the origin list is what decides, as for any other page.
+            allow_private_network=True,
         )
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
