@@ -20,18 +20,13 @@ from click.testing import CliRunner
 from llm_manager.cli.main import cli
 from llm_manager.costs.analysis import recommend
 from llm_manager.costs.rows import LedgerRow
+from tests.cli import test_cli
 
-PROVIDER_VARS = ("OPENAI", "ANTHROPIC", "GEMINI", "GOOGLE", "GROQ", "OPENROUTER", "PORTKEY", "LM_STUDIO", "OLLAMA")
 NARROW = {"COLUMNS": "80"}
 
 
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
-    for var in list(os.environ):
-        if var.startswith(PROVIDER_VARS) or var == "LLM_MANAGER_CONFIG":
-            monkeypatch.delenv(var)
-    monkeypatch.chdir(tmp_path)
-    return CliRunner()
+runner = test_cli.runner  # the CLI tests' fixture: an empty directory, no provider key in the environment
+PROVIDER_VARS = test_cli.PROVIDER_VARS
 
 
 def _table_rows(text: str) -> list[str]:

@@ -24,6 +24,7 @@ from llm_manager.config import load_settings
 from llm_manager.errors import ConfigError
 from tests.fakes import openai_wire
 from tests.fakes.server import FakeUpstream, Recorded, Reply, serve_in_thread
+from tests.processes import free_port
 
 MODEL = "gpt-4o-mini"
 
@@ -61,12 +62,6 @@ def test_the_hosted_api_still_needs_a_portkey_key(where: str) -> None:
 # -- the real gateway -----------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _portkey_script() -> Path:
     from bench.gateway_systems import Unavailable, install_portkey
 
@@ -86,7 +81,7 @@ def _portkey_script() -> Path:
 @pytest.fixture(scope="module")
 def portkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     script = _portkey_script()
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("portkey") / "gateway.log"
     with log.open("wb") as out:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(["node", str(script), f"--port={port}", "--headless"], stdout=out, stderr=out)
