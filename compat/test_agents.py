@@ -9,7 +9,6 @@ from agents.models.openai_responses import OpenAIResponsesModel
 from pydantic import BaseModel
 
 from compat.conftest import Gateway
-from compat.test_openai_python import RESPONSES_GAP
 from compat.upstream import ANSWER
 
 set_tracing_disabled(True)  # traces would go to OpenAI's servers
@@ -65,8 +64,10 @@ async def test_output_type(gateway: Gateway) -> None:
 
 
 @pytest.mark.client("agents", "responses")
-@RESPONSES_GAP
 async def test_default_model_is_responses(gateway: Gateway) -> None:
+    mark = gateway.upstreams.mark()
     model = OpenAIResponsesModel(model="gpt", openai_client=openai.AsyncOpenAI(base_url=gateway.v1, api_key="unused"))
     result = await Runner.run(Agent(name="helper", instructions="Be brief.", model=model), "Say hello")
     assert result.final_output == ANSWER
+    [sent] = gateway.upstreams.openai_since(mark)
+    assert sent["messages"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello"}]

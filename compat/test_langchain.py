@@ -9,7 +9,7 @@ from langchain_openai import ChatOpenAI, OpenAI, OpenAIEmbeddings
 from pydantic import BaseModel
 
 from compat.conftest import Gateway
-from compat.test_openai_python import IMAGE_GAP, JSON_MODE_GAP, PIXEL, RESPONSES_GAP
+from compat.test_openai_python import IMAGE_GAP, JSON_MODE_GAP, PIXEL
 from compat.upstream import ANSWER
 
 
@@ -87,10 +87,12 @@ def test_image(gateway: Gateway) -> None:
 
 
 @pytest.mark.client("langchain", "responses")
-@RESPONSES_GAP
 def test_responses_api(gateway: Gateway) -> None:
+    mark = gateway.upstreams.mark()
     msg = chat(gateway, use_responses_api=True).invoke("Say hello")
     assert msg.text == ANSWER
+    [sent] = gateway.upstreams.openai_since(mark)
+    assert sent["messages"][-1] == {"role": "user", "content": "Say hello"}
 
 
 @pytest.mark.client("langchain", "embeddings")

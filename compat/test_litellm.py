@@ -8,7 +8,7 @@ import pytest
 from pydantic import BaseModel
 
 from compat.conftest import Gateway
-from compat.test_openai_python import IMAGE_GAP, JSON_MODE_GAP, PIXEL, RESPONSES_GAP, WEATHER
+from compat.test_openai_python import IMAGE_GAP, JSON_MODE_GAP, PIXEL, WEATHER
 from compat.upstream import ANSWER
 
 litellm = pytest.importorskip("litellm")
@@ -70,10 +70,12 @@ def test_image(gateway: Gateway) -> None:
 
 
 @pytest.mark.client("litellm", "responses")
-@RESPONSES_GAP
 def test_responses(gateway: Gateway) -> None:
+    mark = gateway.upstreams.mark()
     resp = litellm.responses(model="openai/gpt", input="Say hello", api_base=gateway.v1, api_key="unused")
     assert resp.output[0].content[0].text == ANSWER
+    [sent] = gateway.upstreams.openai_since(mark)
+    assert sent["messages"][-1] == {"role": "user", "content": "Say hello"}
 
 
 @pytest.mark.client("litellm", "embeddings")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from compat.conftest import Gateway
-from compat.test_openai_python import IMAGE_GAP, JSON_MODE_GAP, PIXEL, RESPONSES_GAP
+from compat.test_openai_python import IMAGE_GAP, JSON_MODE_GAP, PIXEL
 from compat.upstream import ANSWER
 
 LLM = str(Path(sys.executable).with_name("llm"))
@@ -87,6 +87,8 @@ def test_attachment(gateway: Gateway, llm_home: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.client("llm-cli", "responses")
-@RESPONSES_GAP
 def test_responses_model(gateway: Gateway, llm_home: Path) -> None:
+    mark = gateway.upstreams.mark()
     assert llm(llm_home, "-m", "gateway-responses", "Say hello") == ANSWER
+    [sent] = gateway.upstreams.openai_since(mark)
+    assert sent["messages"][-1] == {"role": "user", "content": "Say hello"}

@@ -16,7 +16,6 @@ from compat.upstream import ANSWER, EMBEDDING_MODEL
 # Known gaps, each a strict xfail: the day the gateway does it, the test passes, the run fails, and the marker goes.
 JSON_MODE_GAP = pytest.mark.xfail(strict=True, reason="JSON mode (`response_format: json_object`) is not forwarded")
 IMAGE_GAP = pytest.mark.xfail(strict=True, reason="image and other non-text content parts are refused (400)")
-RESPONSES_GAP = pytest.mark.xfail(strict=True, reason="`/v1/responses` is not served yet (404)")
 
 WEATHER = {
     "type": "function",
@@ -178,18 +177,29 @@ def test_image_part(gateway: Gateway) -> None:
 
 
 @pytest.mark.client("openai-python", "responses")
-@RESPONSES_GAP
 def test_responses(gateway: Gateway) -> None:
-    resp = client(gateway).responses.create(model="gpt", input="Say hello", instructions="Be brief.")
-    assert resp.output_text == ANSWER
+    mark = gateway.upstreams.mark()
+    resp = client(gateway).responses.create(
+        model="gpt", input="Say hello", instructions="Be brief.", max_output_tokens=40, truncation="auto"
+    )
+    assert resp.output_text == ANSWER and resp.id.startswith("resp_")
+    [sent] = gateway.upstreams.openai_since(mark)
+    assert sent["messages"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello"}]
+    assert sent["max_tokens"] == 40 and "truncation" not in sent  # reported in x-llm-dropped-params instead
+    again = client(gateway).responses.create(model="gpt", input="And again?", previous_response_id=resp.id)
+    assert again.output_text == ANSWER
+    [_, sent] = gateway.upstreams.openai_since(mark)
+    assert [m["role"] for m in sent["messages"]] == ["user", "assistant", "user"]
 
 
 @pytest.mark.client("openai-python", "responses")
-@RESPONSES_GAP
 def test_responses_stream(gateway: Gateway) -> None:
+    mark = gateway.upstreams.mark()
     with client(gateway).responses.stream(model="gpt", input="Say hello") as stream:
         final = stream.get_final_response()
     assert final.output_text == ANSWER
+    [sent] = gateway.upstreams.openai_since(mark)
+    assert sent["stream"] is True and sent["messages"] == [{"role": "user", "content": "Say hello"}]
 
 
 @pytest.mark.client("openai-python", "embeddings")

@@ -158,6 +158,9 @@ class DeploymentConfig(_Strict):
     id, else text only; requests with other content skip this deployment."""
     reasoning: bool | None = None
     """Whether the model takes a reasoning effort / thinking budget (default: the built-in profile)."""
+    api: Literal["chat", "responses"] | None = None
+    """Which OpenAI API the adapter speaks: ``chat`` (Chat Completions, the default) or ``responses`` (the Responses
+    API, for models served only there). OpenAI and openai-compatible deployments only."""
     portkey: PortkeyRoute | None = None
     simulate: SimulatedBehaviour | None = None
     aliases: list[str] = Field(default_factory=list)
@@ -712,6 +715,16 @@ def _check_model(s: Settings, name: str, dep: DeploymentConfig, env: Mapping[str
         )
     if any(w <= 0 for w in dep.key_weights):
         problems.append(f"{path}.key_weights: weights must be positive integers.")
+    if dep.api is not None and dep.provider not in ("openai", "openai-compatible"):
+        problems.append(
+            f"{path}.api: only OpenAI and openai-compatible deployments choose their API "
+            f"(provider {dep.provider} has one). Fix: remove `api:`."
+        )
+    elif dep.api == "responses" and s.portkey is not None and s.portkey.route_all:
+        problems.append(
+            f"{path}.api: responses cannot go through Portkey (portkey.route_all sends the Chat Completions "
+            "format). Fix: remove `api: responses`, or route this deployment directly."
+        )
     if dep.simulate and dep.provider != "simulated":
         problems.append(f"{path}.simulate: only valid with provider: simulated.")
     preset = PRESETS[dep.preset or dep.provider]

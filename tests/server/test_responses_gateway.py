@@ -16,9 +16,9 @@ import pytest
 from llm_manager.config import load_settings
 from llm_manager.manager import LLMManager
 from llm_manager.server.keys import create_key
-from tests.fakes import anthropic_wire, gemini_wire, openai_wire
+from tests.fakes import anthropic_wire, gemini_wire, openai_wire, responses_wire
 from tests.fakes.server import FakeUpstream, Recorded, Reply, serve_in_thread
-from tests.helpers import instant
+from tests.helpers import instant, sim_settings
 from tests.server.conftest import Gateway, start_gateway
 
 PIXEL = base64.b64decode(
@@ -55,14 +55,21 @@ def _gemini(req: Recorded) -> Reply:
     return Reply.json(gemini_wire.response("A red pixel."))
 
 
+def _responses(req: Recorded) -> Reply:
+    if req.json.get("stream"):
+        return Reply.sse(responses_wire.stream_events(["Hello", " there"]))
+    return Reply.json(responses_wire.response([responses_wire.message_item("Hello there")]))
+
+
 @pytest.fixture(scope="module")
 def upstreams() -> Iterator[dict[str, FakeUpstream]]:
     with (
         serve_in_thread(FakeUpstream(_openai)) as oa,
         serve_in_thread(FakeUpstream(_anthropic)) as an,
         serve_in_thread(FakeUpstream(_gemini)) as ge,
+        serve_in_thread(FakeUpstream(_responses)) as rs,
     ):
-        yield {"gpt": oa, "claude": an, "gemini": ge}
+        yield {"gpt": oa, "claude": an, "gemini": ge, "gpt-r": rs}
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +95,13 @@ def gw(upstreams: dict[str, FakeUpstream]) -> Iterator[Gateway]:
                     "model": "gemini-2.5-flash",
                     "base_url": upstreams["gemini"].url + "/v1beta",
                     "api_key": "g-key",
+                },
+                "gpt-r": {
+                    "provider": "openai",
+                    "model": "gpt-4.1",
+                    "api": "responses",
+                    "base_url": upstreams["gpt-r"].url + "/v1",
+                    "api_key": "sk-up",
                 },
                 "sim": {"provider": "simulated", "family": "gpt", "simulate": instant()},
             },
@@ -348,7 +362,10 @@ def test_a_stream_that_fails_ends_with_response_failed(gw: Gateway, client: open
     assert not any(e["type"] == "response.completed" for e in events)
 
 
-def test_a_key_sees_only_its_own_responses(gw: Gateway) -> None:
+def test_a_key_sees_only_its_own_responses() -> None:
+    gateways = start_gateway(sim_settings({"sim": {"family": "gpt"}}))  # its own: keys close the gateway for good
+    gw = next(gateways)
+
     async def keys(llm: LLMManager) -> tuple[str, str]:
         db = await llm.database()
         return (await create_key(db, "a"))[1], (await create_key(db, "b"))[1]
@@ -369,10 +386,34 @@ def test_a_key_sees_only_its_own_responses(gw: Gateway) -> None:
                 cb.responses.create(model="sim", input="more", previous_response_id=resp.id)
             assert ca.responses.create(model="sim", input="more", previous_response_id=resp.id).status == "completed"
     finally:
+        gateways.close()
 
-        async def drop_keys(llm: LLMManager) -> None:
-            db = await llm.database()
-            async with db.transaction(write=True) as session:
-                await session.execute("DELETE FROM llm_manager_gateway_keys")
 
-        gw.run(drop_keys)
+def test_responses_fields_pass_through_to_a_responses_deployment(
+    client: openai.OpenAI, upstreams: dict[str, FakeUpstream]
+) -> None:
+    raw = client.responses.with_raw_response.create(
+        model="gpt-r",
+        input="hi",
+        instructions="Be brief.",
+        truncation="auto",
+        text={"verbosity": "low", "format": {"type": "json_object"}},
+        reasoning={"summary": "auto"},
+        extra_body={"prompt_cache_key": "k1"},
+    )
+    assert raw.parse().output_text == "Hello there"
+    assert "x-llm-dropped-params" not in raw.headers
+    sent = _sent(upstreams["gpt-r"])
+    assert sent["input"] == [{"type": "message", "role": "user", "content": "hi"}]
+    assert sent["instructions"] == "Be brief." and sent["truncation"] == "auto" and sent["prompt_cache_key"] == "k1"
+    assert sent["text"] == {"format": {"type": "json_object"}, "verbosity": "low"}
+    assert sent["reasoning"]["summary"] == "auto"
+
+
+def test_a_responses_deployment_streams_to_a_chat_client(gw: Gateway, upstreams: dict[str, FakeUpstream]) -> None:
+    with openai.OpenAI(base_url=f"{gw.url}/v1", api_key="x", max_retries=0) as c:
+        chunks = c.chat.completions.create(
+            model="gpt-r", messages=[{"role": "user", "content": "hi"}], stream=True, seed=3
+        )
+        assert "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices) == "Hello there"
+    assert upstreams["gpt-r"].requests[-1].json["stream"] is True

@@ -8,9 +8,9 @@ nothing here branches on a vendor's name. The wire format itself is :mod:`llm_ma
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from llm_manager import _json
 from llm_manager.codecs.openai_chat.errors import decode_error
@@ -18,7 +18,7 @@ from llm_manager.codecs.openai_chat.request import encode_request, unsupported
 from llm_manager.codecs.openai_chat.response import decode_response
 from llm_manager.codecs.openai_chat.stream import StreamDecoder, completion_as_chunk
 from llm_manager.errors import ConfigError, ProviderError
-from llm_manager.providers._stream import sse_chunks
+from llm_manager.providers._stream import EventDecoder, sse_chunks
 from llm_manager.providers.base import Chunk, Completion, ProviderAdapter
 
 if TYPE_CHECKING:
@@ -33,6 +33,12 @@ class OpenAIChatAdapter(ProviderAdapter):
     """Adapter for the OpenAI Chat Completions API and every OpenAI-compatible server."""
 
     kind = "openai"
+    # The wire format, as data: the Responses adapter is this transport with another path and codec.
+    path: ClassVar[str] = "chat/completions"
+    encode = staticmethod(encode_request)
+    decode = staticmethod(decode_response)
+    whole_as_chunk = staticmethod(completion_as_chunk)
+    left_out = staticmethod(unsupported)
 
     async def complete(self, request: Request, *, api_key: str | None) -> Completion:
         """Send ``request`` once and return the whole answer.
@@ -47,12 +53,12 @@ class OpenAIChatAdapter(ProviderAdapter):
         Raises:
             ProviderError: The mapped error for a failed call or an unusable answer.
         """
-        body = _json.dumps(encode_request(request, self.endpoint, stream=False))
+        body = _json.dumps(self.encode(request, self.endpoint, stream=False))
         try:
-            resp = await self.http.post(self._url("chat/completions"), headers=self._headers(api_key), body=body)
+            resp = await self.http.post(self._url(self.path), headers=self._headers(api_key), body=body)
             if not 200 <= resp.status < 300:
                 raise decode_error(resp.status, resp.headers, resp.body)
-            return decode_response(resp.body)
+            return self.decode(resp.body)
         except ProviderError as exc:
             self._tag(exc)
             raise
@@ -73,18 +79,16 @@ class OpenAIChatAdapter(ProviderAdapter):
             StreamInterruptedError: The stream broke, was malformed, or ended before completion.
             ProviderError: The mapped error for an error status or an error event inside the stream.
         """
-        body = _json.dumps(encode_request(request, self.endpoint, stream=True))
+        body = _json.dumps(self.encode(request, self.endpoint, stream=True))
         try:
-            async with self.http.stream(
-                self._url("chat/completions"), headers=self._headers(api_key), body=body
-            ) as resp:
+            async with self.http.stream(self._url(self.path), headers=self._headers(api_key), body=body) as resp:
                 if not 200 <= resp.status < 300:
                     raise decode_error(resp.status, resp.headers, await resp.read())
                 if resp.headers.get("content-type", "").startswith("application/json"):
                     # Some compatible servers ignore ``stream: true`` and answer with one whole completion.
-                    yield completion_as_chunk(decode_response(await resp.read()))
+                    yield self.whole_as_chunk(self.decode(await resp.read()))
                     return
-                async with aclosing(sse_chunks(resp, StreamDecoder(resp.headers))) as chunks:
+                async with aclosing(sse_chunks(resp, self.decoder(resp.headers))) as chunks:
                     async for chunk in chunks:
                         yield chunk
         except ProviderError as exc:
@@ -93,7 +97,7 @@ class OpenAIChatAdapter(ProviderAdapter):
 
     def unsupported(self, request: Request) -> Dropped | None:
         """What the codec leaves out of ``request`` for this deployment, and why."""
-        dropped = unsupported(request, self.endpoint)
+        dropped = self.left_out(request, self.endpoint)
         return dropped if dropped.reasons else None
 
     async def probe(self, *, api_key: str | None) -> None:
@@ -113,6 +117,10 @@ class OpenAIChatAdapter(ProviderAdapter):
         except ProviderError as exc:
             self._tag(exc)
             raise
+
+    def decoder(self, headers: Mapping[str, str]) -> EventDecoder:
+        """The stream decoder of this wire format."""
+        return StreamDecoder(headers)
 
     def _url(self, path: str) -> str:
         base = self.endpoint.base_url.rstrip("/")

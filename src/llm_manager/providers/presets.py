@@ -43,6 +43,8 @@ def resolve_endpoint(name: str, dep: DeploymentConfig, settings: Settings) -> En
             portkey.base_url if portkey else PRESETS["portkey"].base_url
         )
         headers.update(_portkey_headers(dep, settings))
+    elif dep.api == "responses":
+        adapter = "openai-responses"  # the same server, spoken to through its Responses API
     return Endpoint(
         name=name,
         provider=adapter,

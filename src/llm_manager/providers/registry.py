@@ -19,6 +19,7 @@ __all__ = ["BUILTIN", "adapter_class", "known_kinds", "register"]
 BUILTIN: dict[str, str] = {
     "openai": "llm_manager.providers.openai_chat:OpenAIChatAdapter",
     "openai-compatible": "llm_manager.providers.openai_chat:OpenAIChatAdapter",
+    "openai-responses": "llm_manager.providers.openai_responses:OpenAIResponsesAdapter",
     "portkey": "llm_manager.providers.openai_chat:OpenAIChatAdapter",
     "anthropic": "llm_manager.providers.anthropic:AnthropicAdapter",
     "gemini": "llm_manager.providers.gemini:GeminiAdapter",

@@ -24,7 +24,7 @@ from llm_manager.codecs.base import WireError
 from llm_manager.codecs.openai_responses import wire
 from llm_manager.content import parse_data_url
 
-__all__ = ["PROTOCOL", "Decoded", "decode_request", "input_items", "messages_from_items"]
+__all__ = ["LOGPROBS_INCLUDE", "PROTOCOL", "Decoded", "decode_request", "input_items", "messages_from_items"]
 
 PROTOCOL = "openai_responses"
 _GATEWAY_FIELDS = frozenset({"model", "input", "store", "previous_response_id", "stream", "user"})
@@ -50,7 +50,7 @@ _TAGS = frozenset(
     | {"json_schema"}
 )
 """The ``type`` values of the discriminated unions: pydantic puts the member's tag in an error's path."""
-_LOGPROBS_INCLUDE = "message.output_text.logprobs"
+LOGPROBS_INCLUDE = "message.output_text.logprobs"
 _AUDIO_MEDIA = {"wav": "audio/wav", "mp3": "audio/mpeg"}
 _ITEMS: dict[str, type[Any]] = {
     "message": wire.InputMessage,
@@ -334,8 +334,8 @@ def _passthrough(body: dict[str, Any], req: wire.ResponsesRequest) -> dict[str, 
         if k not in _GATEWAY_FIELDS and k not in _TRANSLATED and v is not None and v != [] and v != {}
     }
     include = out.get("include")
-    if isinstance(include, list) and _LOGPROBS_INCLUDE in include:
-        rest = [x for x in include if x != _LOGPROBS_INCLUDE]
+    if isinstance(include, list) and LOGPROBS_INCLUDE in include:
+        rest = [x for x in include if x != LOGPROBS_INCLUDE]
         if rest:
             out["include"] = rest
         else:
@@ -354,7 +354,7 @@ def _passthrough(body: dict[str, Any], req: wire.ResponsesRequest) -> dict[str, 
 def wants_logprobs(body: dict[str, Any]) -> bool:
     """Whether the client asked for the answer's token log probabilities (``include`` or ``top_logprobs``)."""
     include = body.get("include")
-    return isinstance(include, list) and _LOGPROBS_INCLUDE in include
+    return isinstance(include, list) and LOGPROBS_INCLUDE in include
 
 
 def _wire_error(exc: ValidationError, prefix: str) -> WireError:
