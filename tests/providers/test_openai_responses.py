@@ -154,3 +154,19 @@ def test_the_fake_speaks_what_the_sdk_reads() -> None:
 def test_api_is_for_openai_deployments_only(dep: dict[str, Any], wrong: str) -> None:
     with pytest.raises(ConfigError, match=rf"models\.m\.{wrong}: only OpenAI"):
         load_settings({"models": {"m": dep}}, env={})
+
+
+def test_streamed_reasoning_and_its_signature() -> None:
+    from llm_manager._sse import SSEEvent
+    from llm_manager.codecs.openai_responses.egress import StreamDecoder
+
+    decoder = StreamDecoder({})
+    delta = {"type": "response.reasoning_summary_text.delta", "delta": "thinking"}
+    final = wire.response([{"id": "rs_1", "type": "reasoning", "summary": [], "encrypted_content": "sig"}])
+    chunks = [
+        decoder.decode(SSEEvent(event=e["type"], data=json.dumps(e)))
+        for e in (delta, {"type": "response.completed", "response": final})
+    ]
+    assert chunks[0] is not None and chunks[0].reasoning == "thinking"
+    assert chunks[1] is not None and chunks[1].reasoning_signature == "sig" and chunks[1].finish_reason == "stop"
+    assert decoder.finished

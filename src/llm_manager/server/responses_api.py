@@ -8,15 +8,15 @@ Streamed answers use the Responses event sequence.
 ``store`` (default true, as at OpenAI) keeps the answer and the conversation it answered (:mod:`.store.responses`)
 for ``GET`` / ``DELETE /v1/responses/{id}``, ``GET /v1/responses/{id}/input_items`` and ``previous_response_id``,
 which puts a stored conversation and its answer before the new input. A response belongs to the gateway key that
-created it. Keeping it is the last step, after the client has its answer: a store that fails is logged and the
-answer stands (a later ``GET`` finds nothing).
+created it. It is kept just before the answer's last bytes go out (so a ``GET`` right after the answer finds it);
+a store that fails is logged and the answer stands (a later ``GET`` finds nothing).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
@@ -128,19 +128,23 @@ class ResponsesRoute:
             await gw.refuse(send, exc, rid, hold)
             return
         echo = Echo(parsed.decoded.wire, parsed.decoded.wire.store is not False)
+        # A response is stored before the client has all of it, so that a GET right after the answer finds it.
         if opened is not None:
             events = _Events(response_id, created, opened.first.model, echo)
-            await gw._pump(send, receive, opened, events, rid, {})
-            if events.final is not None and echo.store:
-                await self._keep(events.final, items, owner)
+
+            async def keep_then_send(message: MutableMapping[str, Any]) -> None:
+                if message["type"] == "http.response.body" and not message.get("more_body"):
+                    if events.final is not None and echo.store:  # the stream completed: its last bytes go now
+                        await self._keep(events.final, items, owner)
+                await send(message)
+
+            await gw._pump(keep_then_send, receive, opened, events, rid, {})
             return
         body = response_object(response_id, created, echo, resp)
         headers = {**response_headers(resp), **dropped_header(resp.metadata.dropped_params)}
-        try:
-            await gw.send_answer(send, headers, _json.dumps(body), settle, hold, resp)
-        finally:
-            if echo.store:
-                await self._keep(body, items, owner)
+        if echo.store:
+            await self._keep(body, items, owner)
+        await gw.send_answer(send, headers, _json.dumps(body), settle, hold, resp)
 
     async def _earlier(self, decoded: Decoded, owner: str | None) -> list[dict[str, Any]]:
         """With ``previous_response_id``: the stored conversation and its answer, as items (else none)."""

@@ -144,7 +144,7 @@ def _egress_format(fmt: ResponseFormat) -> dict[str, Any]:
         return {"type": "json_object"}
     schema = fmt.json_schema
     if fmt.strict:
-        from llm_manager.structured.extract import strict_schema
+        from llm_manager.codecs.json_schema import strict_schema
 
         schema = strict_schema(schema)
     return {"type": "json_schema", "name": fmt.name, "schema": schema, "strict": fmt.strict}
@@ -341,8 +341,12 @@ class StreamDecoder:
             raise decode_error_payload(response.get("error") or {}, headers=self.headers, body=_json.dumps(payload))
         self.finished = self.done = True
         prompt, completion, cached, reasoning_tokens = usage_of(response.get("usage"))
-        calls = [i for i in response.get("output") or () if isinstance(i, dict) and i.get("type") == "function_call"]
+        output = [i for i in response.get("output") or () if isinstance(i, dict)]
+        calls = [i for i in output if i.get("type") == "function_call"]
+        # The reasoning text came in deltas; its signature (encrypted_content) only in the final object.
+        signature = next((as_str(i.get("encrypted_content")) for i in output if i.get("type") == "reasoning"), None)
         return Chunk(
+            reasoning_signature=signature,
             finish_reason=_finish(response, bool(calls)),
             prompt_tokens=prompt,
             completion_tokens=completion,
