@@ -119,15 +119,18 @@ def first_choice(choices: Any) -> dict[str, Any] | None:
     return None
 
 
-def usage_of(usage: Any) -> tuple[int | None, int | None, int, int]:
-    """``(prompt, completion, cached, reasoning)`` token counts of a ``usage`` object."""
+def usage_of(
+    usage: Any, prompt: str = "prompt_tokens", completion: str = "completion_tokens"
+) -> tuple[int | None, int | None, int, int]:
+    """``(prompt, completion, cached, reasoning)`` token counts of a ``usage`` object (the Responses API names its
+    counts ``input_tokens`` / ``output_tokens``, each with its ``…_details`` the same way)."""
     if not isinstance(usage, dict):
         return None, None, 0, 0
-    details = usage.get("prompt_tokens_details")
+    details = usage.get(f"{prompt}_details")
     cached = as_int(details.get("cached_tokens")) if isinstance(details, dict) else None
-    out_details = usage.get("completion_tokens_details")
+    out_details = usage.get(f"{completion}_details")
     reasoning = as_int(out_details.get("reasoning_tokens")) if isinstance(out_details, dict) else None
-    return as_int(usage.get("prompt_tokens")), as_int(usage.get("completion_tokens")), cached or 0, reasoning or 0
+    return as_int(usage.get(prompt)), as_int(usage.get(completion)), cached or 0, reasoning or 0
 
 
 def finish_reason(raw: Any) -> FinishReason | None:

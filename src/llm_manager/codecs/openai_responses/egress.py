@@ -20,6 +20,7 @@ from llm_manager import _json
 from llm_manager._sse import SSEEvent
 from llm_manager.codecs.base import Chunk, Completion, as_int, as_str, snippet
 from llm_manager.codecs.openai_chat.errors import decode_error_payload, malformed
+from llm_manager.codecs.openai_chat.response import usage_of as chat_usage_of
 from llm_manager.codecs.openai_responses.request import LOGPROBS_INCLUDE, PROTOCOL
 from llm_manager.codecs.params import Dropped, foreign_fields, has_cache_breakpoints, reasoning_effort
 from llm_manager.errors import InvalidRequestError, StreamInterruptedError
@@ -267,13 +268,7 @@ def _finish(payload: dict[str, Any], called: bool) -> FinishReason:
 
 def usage_of(usage: Any) -> tuple[int | None, int | None, int, int]:
     """``(prompt, completion, cached, reasoning)`` token counts of a Responses ``usage`` object."""
-    if not isinstance(usage, dict):
-        return None, None, 0, 0
-    details = usage.get("input_tokens_details")
-    cached = as_int(details.get("cached_tokens")) if isinstance(details, dict) else None
-    out_details = usage.get("output_tokens_details")
-    reasoning = as_int(out_details.get("reasoning_tokens")) if isinstance(out_details, dict) else None
-    return as_int(usage.get("input_tokens")), as_int(usage.get("output_tokens")), cached or 0, reasoning or 0
+    return chat_usage_of(usage, "input_tokens", "output_tokens")
 
 
 class StreamDecoder:
