@@ -14,7 +14,7 @@ from llm_manager.tokens import DEFAULT_OUTPUT_ESTIMATE, estimate_prompt_tokens
 from llm_manager.types import Attempt, Request, Response
 
 if TYPE_CHECKING:
-    from llm_manager.config import BudgetConfig
+    from llm_manager.config import BudgetConfig, Settings
     from llm_manager.costs.budgets import Budgets, Hold
     from llm_manager.costs.ledger import Ledger
     from llm_manager.routing.planner import Deployment, Plan
@@ -54,24 +54,25 @@ class Accounting:
         self._unpriced: set[str] = set()
         self.hedge_tasks: Collection[str] = ()
         """Task types whose requests may be hedged (``routing.hedge.tasks``): their bound includes a loser's prompt."""
-        self.seed_budgets = False
-        """Set by the manager when state is in-process: budgets start from the ledger's spend this period."""
+        self.deadline_s = 120.0
+        self.lease_margin_s = 60.0
+        budgets.ledger = ledger
 
-    async def add_budget(self, config: BudgetConfig, *, in_process: bool) -> None:
-        """A budget known only at run time (a gateway key's own). With in-process state a new one starts from the
-        ledger's spend this period, as configured budgets do (unless that seeding is still to come)."""
-        if self.budgets.ensure(config) and in_process and not self.seed_budgets:
-            ledger = await self._ledger()
-            if ledger is not None:
-                await self.budgets.seed_from_ledger(ledger, [config])
+    def configure(self, settings: Settings) -> None:
+        """Take what the estimates and leases depend on from the manager's settings."""
+        self.hedge_tasks = frozenset(settings.routing.hedge.tasks)
+        self.deadline_s = settings.routing.deadline_s
+        self.lease_margin_s = settings.state.budget_lease_margin_s
 
-    async def ensure_seeded(self) -> None:
-        """Once per manager with in-process state: start budget counters from the ledger's spend this period."""
-        if self.seed_budgets:
-            self.seed_budgets = False
-            ledger = await self._ledger()
-            if ledger is not None:
-                await self.budgets.seed_from_ledger(ledger)
+    def lease_s(self, request: Request) -> float:
+        """How long a request's budget holds last at most: its deadline plus a margin. A replica killed with its
+        requests in flight leaves holds that lapse by then instead of blocking the budget for the period."""
+        return (request.timeout_s or self.deadline_s) + self.lease_margin_s
+
+    async def add_budget(self, config: BudgetConfig) -> None:
+        """A budget known only at run time (a gateway key's own), or new settings for it. Its counter is seeded
+        from the ledger on first use, like a configured one's."""
+        self.budgets.ensure(config)
 
     async def record(
         self,
@@ -100,13 +101,13 @@ class Accounting:
         candidates first."""
         if not self.budgets:
             return plan, []
-        await self.ensure_seeded()
         estimates = self._estimates(request, plan)
-        model_holds, blocked = await self.budgets.reserve_models(estimates)
+        lease_s = self.lease_s(request)
+        model_holds, blocked = await self.budgets.reserve_models(estimates, lease_s)
         try:
             if blocked:
                 plan = _without(plan, blocked)
-            holds, soft = await self.budgets.reserve(request, self._bound(request, plan, estimates))
+            holds, soft = await self.budgets.reserve(request, self._bound(request, plan, estimates), lease_s)
         except BaseException:
             await self.budgets.release(model_holds)
             raise

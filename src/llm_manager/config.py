@@ -372,6 +372,10 @@ class StateConfig(_Strict):
     heartbeat_s: float = Field(default=1.0, gt=0, le=60)
     """How often a replica announces itself in Redis (live replicas are those heard from in the last three beats),
     and how often it probes Redis while it is unavailable."""
+    budget_lease_margin_s: float = Field(default=60.0, gt=0, le=86400)
+    """A budget reservation lapses this long after its request's deadline (``timeout_s``, or
+    ``routing.deadline_s``) if it was never settled — a replica killed with requests in flight — so the holds of a
+    dead process stop counting against the limit within minutes, not at the end of the period."""
 
 
 class BudgetConfig(_Strict):

@@ -165,8 +165,7 @@ class LLMManager:
         self.accounting = Accounting(
             self.budgets, self._open_ledger, {n: d.price is not None for n, d in self.deployments.items()}
         )
-        self.accounting.seed_budgets = bool(settings.budgets) and settings.state.redis_url is None
-        self.accounting.hedge_tasks = frozenset(settings.routing.hedge.tasks)
+        self.accounting.configure(settings)
         self.telemetry = telemetry or Telemetry(settings.telemetry)
         self._snapshot: CollectSnapshot = {"breakers": {}, "budgets": {}}
         self.telemetry.on_collect(self._collect)
@@ -960,7 +959,6 @@ class LLMManager:
         return self.telemetry.render_metrics()
 
     async def _budget_status(self) -> list[dict[str, Any]]:
-        await self.accounting.ensure_seeded()
         return await self.budgets.status()
 
     def simulate(self, name: str, *outcomes: str) -> None:

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llm_manager.state import MemoryState, StateBackend
-from llm_manager.state.base import BUDGET_MAX
+from llm_manager.state.base import BUDGET_MAX, Lease
 from llm_manager.state.redis import RedisState
 from tests.state._worker import budget_sequences
 from tests.state.test_redis_multiprocess import Worker, worker_pair
@@ -404,3 +404,48 @@ async def test_redis_sets_the_exact_expiry(redis_state: RedisState) -> None:
     await redis_state.budget_settle("k", 1, 5, expire_at=expire_at + 10)
     assert await redis_state._client.hgetall(name) == {b"s": b"5", b"r": b"0"}
     assert await redis_state._client.execute_command("PEXPIRETIME", name) == math.ceil((expire_at + 10) * 1000)
+
+
+# -- leases and seeding (issue 18: holds of a killed process, counters lost in a Redis restart) ---------------------
+
+
+async def test_a_leased_hold_lapses_and_stops_counting(backend: StateBackend) -> None:
+    assert await backend.budget_reserve("k", 60, 100, expire_at=LATER, lease=Lease("dead", 0.3)) == (True, 60)
+    assert await backend.budget_reserve("k", 30, 100, expire_at=LATER, lease=Lease("alive", 60)) == (True, 90)
+    assert await backend.budget_reserve("k", 60, 100, expire_at=LATER) == (False, 90)
+    await asyncio.sleep(0.45)
+    assert await view(backend) == (0, 30)  # a view leaves the lapsed hold out, without changing anything
+    assert await backend.budget_reserve("k", 70, 100, expire_at=LATER) == (True, 100)  # its room is free again
+    # The dead process's late settlement (had it come back) releases nothing more, and its spend still counts.
+    assert await backend.budget_settle("k", 60, 5, expire_at=LATER, hold="dead") == 105
+    assert await view(backend) == (5, 100)
+
+
+async def test_settling_a_hold_releases_exactly_its_amount_once(backend: StateBackend) -> None:
+    await backend.budget_reserve("k", 40, None, expire_at=LATER, lease=Lease("a", 60))
+    await backend.budget_reserve("k", 25, None, expire_at=LATER, lease=Lease("b", 60))
+    assert await backend.budget_settle("k", 40, 10, expire_at=LATER, hold="a") == 35
+    assert await backend.budget_settle("k", 40, 0, expire_at=LATER, hold="a") == 35  # twice: nothing more
+    assert await view(backend) == (10, 25)
+    assert await backend.budget_settle("k", 999, 0, expire_at=LATER, hold="b") == 10  # its own amount, not 999
+
+
+async def test_leases_must_be_positive(backend: StateBackend) -> None:
+    for bad in (0.0, -1.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="lease"):
+            await backend.budget_reserve("k", 1, None, expire_at=LATER, lease=Lease("h", bad))
+    assert await view(backend) == (0, 0)
+
+
+async def test_an_unseeded_counter_is_refused_until_seeded_once(backend: StateBackend) -> None:
+    from llm_manager.state.base import CounterNotSeeded
+
+    with pytest.raises(CounterNotSeeded):
+        await backend.budget_reserve("k", 10, 100, expire_at=LATER, lease=Lease(seeded=True))
+    assert await view(backend) == (0, 0)  # nothing reserved
+    await backend.budget_settle("k", 0, 7, expire_at=LATER)  # a request in flight across the loss settles
+    assert await backend.budget_seed("k", 50, expire_at=LATER) is True  # max(7, 50): the 7 are in the ledger too
+    assert await backend.budget_seed("k", 80, expire_at=LATER) is False  # the first seed wins
+    assert await backend.budget_reserve("k", 40, 100, expire_at=LATER, lease=Lease(seeded=True)) == (True, 90)
+    assert await backend.budget_reserve("k", 20, 100, expire_at=LATER, lease=Lease(seeded=True)) == (False, 90)
+    assert await view(backend) == (50, 40)

@@ -10,8 +10,9 @@ budget's soft limit, requests are steered to the cheapest capable candidates.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from llm_manager.costs.periods import period_bounds, period_start
 from llm_manager.errors import BudgetExceededError
+from llm_manager.state.base import CounterNotSeeded, Lease
 
 if TYPE_CHECKING:
     from llm_manager.config import BudgetConfig
@@ -52,6 +54,8 @@ class Hold:
     expire_at: float
     deployment: str | None = None
     """For a model-scope budget: the deployment whose own cost settles this hold (``None``: the request's)."""
+    id: str | None = None
+    """The hold's lease id in the state (``None``: a reservation without a lease)."""
 
 
 class Budgets:
@@ -62,6 +66,10 @@ class Budgets:
     ) -> None:
         self.state = state
         self.clock = clock
+        self.ledger: Callable[[], Awaitable[Ledger | None]] | None = None
+        """Where a lost counter's spend is read from (set by the manager; ``None``: counters start at zero)."""
+        self._seeded: set[str] = set()
+        """Counter keys this process seeded or saw seeded (so status pages do not query the ledger each time)."""
         self._warned: set[str] = set()
         self._keys: dict[tuple[str, str], tuple[str, float, float, float]] = {}
         self._index(list(configs))
@@ -129,9 +137,35 @@ class Budgets:
 
     # -- before the call ----------------------------------------------------------------------------------------
 
-    async def reserve(self, request: Request, estimate: Decimal | None) -> tuple[list[Hold], bool]:
-        """Reserve ``estimate`` on every budget the request falls under; return the holds and whether any is past
-        its soft limit. Raises :class:`BudgetExceededError` (releasing what was reserved) on a hard limit."""
+    async def _hold(self, budget: BudgetConfig, value: str, amount: int, lease_s: float) -> tuple[bool, int, Hold]:
+        """Reserve ``amount`` on ``budget``'s counter for ``value`` under a lease; a counter not seeded yet (a
+        fresh process, Redis restarted or flushed) is first seeded from the ledger."""
+        key, expire_at = self._key(budget, value)
+        hold = Hold(budget, key, amount, expire_at, id=secrets.token_hex(8))
+        limit = self._limits[budget.name]
+        for _ in range(2):
+            try:
+                ok, total = await self.state.budget_reserve(
+                    key, amount, limit, expire_at=expire_at, lease=Lease(hold.id, lease_s, seeded=True)
+                )
+            except CounterNotSeeded:
+                if await self._seed(budget, value, key, expire_at):
+                    continue
+                # The ledger could not be read: admit against what the counter holds (the next request tries
+                # seeding again) rather than refuse every request while the store is away.
+                ok, total = await self.state.budget_reserve(
+                    key, amount, limit, expire_at=expire_at, lease=Lease(hold.id, lease_s)
+                )
+            self._seeded.add(key)
+            return ok, total, hold
+        raise RuntimeError(f"budget counter {key!r} lost its seed twice in a row")  # pragma: no cover
+
+    async def reserve(
+        self, request: Request, estimate: Decimal | None, lease_s: float = 3600.0
+    ) -> tuple[list[Hold], bool]:
+        """Reserve ``estimate`` on every budget the request falls under, each hold leased for ``lease_s`` seconds;
+        return the holds and whether any is past its soft limit. Raises :class:`BudgetExceededError` (releasing
+        what was reserved) on a hard limit."""
         amount = to_nano(estimate) if estimate is not None else 0
         holds: list[Hold] = []
         soft = False
@@ -139,19 +173,20 @@ class Budgets:
             value = self._scope_value(budget, request, None)
             if value is None:
                 continue
-            key, expire_at = self._key(budget, value)
+            ok, total, hold = await self._hold(budget, value, amount, lease_s)
             limit = self._limits[budget.name]
-            ok, total = await self.state.budget_reserve(key, amount, limit, expire_at=expire_at)
             if not ok:
                 await self.release(holds)
                 raise self._exceeded(budget, value, total, amount)
-            holds.append(Hold(budget, key, amount, expire_at))
+            holds.append(hold)
             if budget.soft_limit_pct is not None and total >= limit * budget.soft_limit_pct / 100:
                 soft = True
                 self._warn_soft(budget, value, total, limit)
         return holds, soft
 
-    async def reserve_models(self, estimates: dict[str, Decimal | None]) -> tuple[list[Hold], set[str]]:
+    async def reserve_models(
+        self, estimates: dict[str, Decimal | None], lease_s: float = 3600.0
+    ) -> tuple[list[Hold], set[str]]:
         """Reserve on each candidate's own (model-scope) budgets that candidate's estimate, since any of them may
         answer; return the holds and the candidates refused (they are skipped, not called)."""
         holds: list[Hold] = []
@@ -164,13 +199,13 @@ class Budgets:
             for budget in self.model_scoped:
                 if self._scope_value(budget, None, name) is None:
                     continue
-                key, expire_at = self._key(budget, name)
-                ok, _ = await self.state.budget_reserve(key, amount, self._limits[budget.name], expire_at=expire_at)
+                ok, _, hold = await self._hold(budget, name, amount, lease_s)
                 if not ok:
                     await self.release(mine)
                     blocked.add(name)
                     break
-                mine.append(Hold(budget, key, amount, expire_at, name))
+                hold.deployment = name
+                mine.append(hold)
             else:
                 holds.extend(mine)
         return holds, blocked
@@ -184,11 +219,11 @@ class Budgets:
         held: set[str] = set()
         for hold in holds:
             if hold.deployment is None:
-                await self.state.budget_settle(hold.key, hold.amount, spent, expire_at=hold.expire_at)
+                await self.state.budget_settle(hold.key, hold.amount, spent, expire_at=hold.expire_at, hold=hold.id)
             else:
                 held.add(hold.key)
                 own = to_nano(by_deployment.get(hold.deployment, Decimal(0)))
-                await self.state.budget_settle(hold.key, hold.amount, own, expire_at=hold.expire_at)
+                await self.state.budget_settle(hold.key, hold.amount, own, expire_at=hold.expire_at, hold=hold.id)
         for budget in self.model_scoped:
             for name, cost in by_deployment.items():
                 if cost and self._scope_value(budget, None, name) is not None:
@@ -199,28 +234,41 @@ class Budgets:
     async def release(self, holds: Sequence[Hold]) -> None:
         """Give reservations back (the request failed before costing anything)."""
         for hold in holds:
-            await self.state.budget_settle(hold.key, hold.amount, 0, expire_at=hold.expire_at)
+            await self.state.budget_settle(hold.key, hold.amount, 0, expire_at=hold.expire_at, hold=hold.id)
 
-    # -- restarts -----------------------------------------------------------------------------------------------
+    # -- lost counters ------------------------------------------------------------------------------------------
 
-    async def seed_from_ledger(self, ledger: Ledger, only: Sequence[BudgetConfig] | None = None) -> None:
-        """Start this period's counters from what the ledger already recorded (in-process state starts empty
-        after a restart; the ledger does not). Not for shared state, whose counters outlive the process.
-        ``only``: seed just these budgets (one added at run time)."""
-        dimension = {"user": "user", "project": "project", "key": "key", "model": "deployment"}
-        for budget in self.configs if only is None else only:
-            now = datetime.fromtimestamp(self.clock(), UTC)
-            suffix, end = period_bounds(budget.period, now)
-            start = period_start(budget.period, now)
-            if budget.scope == "global":
-                spent = [("*", (await ledger.summary(since=start)).cost)]
-            else:
-                totals = await ledger.totals(dimension[budget.scope], since=start)  # type: ignore[arg-type]
-                spent = [(t.key, t.cost) for t in totals if t.key is not None]
-            for value, cost in spent:
-                if cost > 0 and value is not None and (budget.match is None or value == budget.match):
-                    key, expire_at = self._key(budget, value)
-                    await self.state.budget_add(key, to_nano(cost), expire_at=expire_at)
+    async def _seed(self, budget: BudgetConfig, value: str, key: str, expire_at: float) -> bool:
+        """Seed a counter from the ledger's spend of its period (the store is the source of truth: in-process
+        state starts empty, a restarted or flushed Redis forgets). Returns False when the ledger could not be
+        read (logged; nothing seeded)."""
+        spent = Decimal(0)
+        ledger = await self.ledger() if self.ledger is not None else None
+        if ledger is not None:
+            try:
+                await ledger.flush()  # this process's own rows not written yet count too
+            except Exception as exc:  # the store is away: what is committed still counts
+                log.warning("budgets: ledger rows not flushed before seeding %s: %s", key, exc)
+            try:
+                spent = await self._ledger_spent(ledger, budget, value)
+            except Exception as exc:
+                log.error("budgets: cannot read the ledger to seed %s (retried on the next request): %s", key, exc)
+                return False
+        if await self.state.budget_seed(key, to_nano(spent), expire_at=expire_at):
+            log.info("budgets: counter %s seeded from the ledger with $%s", key, spent)
+        return True
+
+    async def _ledger_spent(self, ledger: Ledger, budget: BudgetConfig, value: str) -> Decimal:
+        start = period_start(budget.period, datetime.fromtimestamp(self.clock(), UTC))
+        if budget.scope == "global":
+            return (await ledger.summary(since=start)).cost
+        dimension = {"user": "user", "project": "project", "key": "key", "model": "deployment"}[budget.scope]
+        return (await ledger.spent(dimension, value, since=start)).cost  # type: ignore[arg-type]
+
+    async def _seeded_for_status(self, budget: BudgetConfig, value: str) -> None:
+        key, expire_at = self._key(budget, value)
+        if key not in self._seeded and await self._seed(budget, value, key, expire_at):
+            self._seeded.add(key)
 
     # -- reporting ----------------------------------------------------------------------------------------------
 
@@ -233,6 +281,8 @@ class Budgets:
                 targets = ["*"]
             else:
                 targets = [budget.match] if budget.match else list((values or {}).get(budget.scope, []))
+            for v in targets:
+                await self._seeded_for_status(budget, v)
             keyed = [(v, self._key(budget, v)[0]) for v in targets]
             views = await self.state.budget_view([k for _, k in keyed])
             for value, key in keyed:

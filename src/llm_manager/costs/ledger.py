@@ -340,6 +340,17 @@ class Ledger:
             result = await session.fetchall(f"SELECT {_AGGREGATES} FROM llm_manager_ledger{where}", params)
         return _total(None, result[0])
 
+    async def spent(self, by: Dimension, value: str, since: datetime | None = None) -> Total:
+        """The :class:`Total` of the rows whose ``by`` is ``value`` since ``since`` (one budget counter's spend)."""
+        column = _COLUMNS.get(by)
+        if column is None:
+            raise ValueError(f"by must be one of {sorted(_COLUMNS)}, not {by!r}")
+        where, params = _period(since, None)
+        where = f"{where} AND {column} = ?" if where else f" WHERE {column} = ?"
+        async with self.db.transaction(False) as session:
+            result = await session.fetchall(f"SELECT {_AGGREGATES} FROM llm_manager_ledger{where}", [*params, value])
+        return _total(value, result[0])
+
     async def rows(
         self, since: datetime | None = None, until: datetime | None = None, limit: int | None = None
     ) -> list[LedgerRow]:

@@ -254,7 +254,7 @@ class _Gateway:
             limit_usd=key.budget_usd,
             soft_limit_pct=None,
         )
-        await self.llm.accounting.add_budget(budget, in_process=self.llm.settings.state.redis_url is None)
+        await self.llm.accounting.add_budget(budget)
 
     async def _body(self, http: Incoming) -> tuple[object, int]:
         """The decoded JSON body and its size in bytes."""

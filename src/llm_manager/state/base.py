@@ -22,6 +22,19 @@ the same time may overshoot by its own underestimate (50 concurrent 2-cent reser
 each really costs 3 cents the counter ends at 1.50 USD), so "at most one request's cost" over the limit holds
 only for calls that do not overlap.
 
+**Leases.** A reservation made with a :class:`Lease` naming a ``hold`` id lasts ``seconds`` at most (judged by the backend's own
+clock: Redis's for Redis): once its lease ends, its amount no longer counts as reserved, so the holds of a
+process that died (``kill -9``) before settling them lapse by themselves. Settling with the same ``hold`` id
+releases exactly what the hold still counts (its amount, or nothing once it lapsed) and adds the spend; settling
+twice releases nothing the second time. A reservation without a ``hold`` id has no lease (it is released only by
+a settlement naming its amount).
+
+**Seeding.** A counter can be lost while its period runs (Redis restarted without persistence or flushed; a
+fresh process with in-process state). A reservation whose lease says ``seeded=True`` raises :class:`CounterNotSeeded`
+instead of admitting on a counter that was never seeded; the caller then reads what the ledger holds for the
+period and calls :meth:`StateBackend.budget_seed` (once per counter: the first seed wins, later ones change
+nothing), then reserves again.
+
 Business rules (when to count a call as failed, which key to use, what to do when there is no room) are the
 caller's; this layer only keeps the numbers atomically.
 """
@@ -36,6 +49,8 @@ from typing import Literal
 
 __all__ = [
     "BUDGET_MAX",
+    "CounterNotSeeded",
+    "Lease",
     "BreakerPolicy",
     "BreakerState",
     "BreakerVerdict",
@@ -53,6 +68,30 @@ this value rather than going beyond it.
 """
 
 BreakerState = Literal["closed", "open", "half_open"]
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """How a budget reservation is held (see the module docstring)."""
+
+    hold: str | None = None
+    """An id unique to this reservation: it is then leased, and settled by this id (``None``: no lease)."""
+    seconds: float = 0.0
+    """How long the hold lasts at most when it has an id (finite, > 0)."""
+    seeded: bool = False
+    """Refuse with :class:`CounterNotSeeded` when the counter was never seeded from the ledger."""
+
+    def __post_init__(self) -> None:
+        if self.hold is not None and not (math.isfinite(self.seconds) and self.seconds > 0):
+            raise ValueError(f"a budget lease must last a positive number of seconds, got {self.seconds}")
+
+
+class CounterNotSeeded(Exception):
+    """A reservation with ``Lease(seeded=True)`` on a counter never seeded from the ledger (nothing was reserved)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"budget counter {key!r} has not been seeded from the ledger")
+        self.key = key
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,21 +235,29 @@ class StateBackend(ABC):
     # -- budgets (integer nanodollars; rules shared by the four methods in the module docstring) --------------
 
     @abstractmethod
-    async def budget_reserve(self, key: str, amount: int, limit: int | None, *, expire_at: float) -> tuple[bool, int]:
+    async def budget_reserve(
+        self, key: str, amount: int, limit: int | None, *, expire_at: float, lease: Lease | None = None
+    ) -> tuple[bool, int]:
         """Reserve ``amount`` (a pre-call estimate) if it fits; return ``(admitted, spent + reserved)``.
 
-        Atomically: when ``limit`` is ``None`` or ``spent + reserved + amount <= limit``, add ``amount`` to
-        ``reserved`` and return ``(True, spent + reserved)`` after the addition (and set the expiry). Otherwise
-        change nothing (not even the expiry) and return ``(False, spent + reserved)`` as it is. A counter already
-        over its limit refuses even ``amount = 0``.
+        Atomically: first release the counter's lapsed holds; then when ``limit`` is ``None`` or ``spent +
+        reserved + amount <= limit``, add ``amount`` to ``reserved`` and return ``(True, spent + reserved)`` after
+        the addition (and set the expiry). Otherwise change nothing more (not even the expiry) and return
+        ``(False, spent + reserved)`` as it is. A counter already over its limit refuses even ``amount = 0``.
+        ``lease``: how the reservation is held (:class:`Lease`): an identified hold that lapses, and whether an
+        unseeded counter is refused with :class:`CounterNotSeeded` (changing nothing).
         """
 
     @abstractmethod
-    async def budget_settle(self, key: str, reserved: int, actual: int, *, expire_at: float) -> int:
+    async def budget_settle(
+        self, key: str, reserved: int, actual: int, *, expire_at: float, hold: str | None = None
+    ) -> int:
         """Turn a reservation into real spend; return ``spent + reserved`` afterwards.
 
         Atomically: the key's reserved total drops by ``reserved`` (what this call reserved; never below 0, so a
-        double settle cannot create room) and its spent total grows by ``actual``. ``actual`` may be below the
+        double settle cannot create room) and its spent total grows by ``actual``. With ``hold``, what is released
+        is that hold's amount while it is still on record, and nothing once its lease ended (``reserved`` is then
+        ignored). ``actual`` may be below the
         reservation (a pessimistic estimate: the difference is released) or above it (an optimistic one: the
         counter may end over the limit). ``actual = 0`` releases a reservation for a call that never happened.
         Never refuses: the money was spent.
@@ -225,7 +272,14 @@ class StateBackend(ABC):
 
     @abstractmethod
     async def budget_view(self, keys: Sequence[str]) -> dict[str, tuple[int, int]]:
-        """``(spent, reserved)`` for each of ``keys``: ``(0, 0)`` for unknown or expired keys. Never changes state."""
+        """``(spent, reserved)`` for each of ``keys``: ``(0, 0)`` for unknown or expired keys; lapsed holds are not
+        counted as reserved. Never changes state."""
+
+    @abstractmethod
+    async def budget_seed(self, key: str, spent: int, *, expire_at: float) -> bool:
+        """Seed a counter from the ledger, once: unless it was seeded already, ``spent`` becomes the larger of
+        ``spent`` and what it counts now (settlements that reached a lost counter since are usually in the
+        ledger too), and the counter is marked seeded. Returns whether this call seeded it."""
 
     # -- response cache (bytes; TTL plus a hard bound on entries, least recently used evicted first) -----------
 

@@ -26,9 +26,8 @@ script at once.
   per counter) as soon as it answers again, before the replica counts it as available.
 * **Reconciled when Redis is back**: pending spend written, then the local breakers, buckets and cache are dropped
   (Redis holds the shared truth again). Holds reserved locally and settled later are charged to Redis as spend.
-  A settlement is matched to a local hold by amount (the interface has no hold identity): when both local and
-  Redis holds of equal size are open on one counter at once, one may be taken for the other; the totals still
-  agree once all are settled.
+  A settlement is matched to its local hold by the hold's id (budgets always reserve with one; a reservation
+  without an id is matched by amount).
 * **Live replicas**: every replica adds itself to a sorted set in Redis every ``heartbeat_s`` (Redis's clock);
   those heard from in the last three beats are alive. The count is also shown in ``/admin/status`` and
   ``/metrics``. A replica shutting down withdraws at once.
@@ -53,6 +52,7 @@ from llm_manager.state.base import (
     BreakerState,
     BreakerVerdict,
     BreakerView,
+    Lease,
     StateBackend,
     StateHealth,
 )
@@ -77,14 +77,16 @@ class _Down(Exception):
 
 
 class _Debt:
-    """A budget counter's settlements Redis has not taken yet (nanodollars, exact ints)."""
+    """A budget counter's settlements Redis has not taken yet (nanodollars, exact ints; leased holds by id, since
+    what they release is what Redis still counts for them)."""
 
-    __slots__ = ("expire_at", "released", "spent")
+    __slots__ = ("expire_at", "holds", "released", "spent")
 
     def __init__(self, expire_at: float) -> None:
         self.released = 0
         self.spent = 0
         self.expire_at = expire_at
+        self.holds: list[str] = []
 
 
 class GuardedState(StateBackend):
@@ -113,7 +115,9 @@ class GuardedState(StateBackend):
         self._known: dict[str, int] = {}
         """Budget key → ``spent + reserved`` as Redis last reported it (the base of a local share)."""
         self._local_held: dict[str, int] = {}
-        """Budget key → nanodollars reserved locally and not settled yet."""
+        """Budget key → nanodollars reserved locally (without a hold id) and not settled yet."""
+        self._local_ids: set[str] = set()
+        """Hold ids reserved locally and not settled yet."""
         self._pending: dict[str, _Debt] = {}
         """Budget key → what Redis has not taken yet."""
         self._waiting: dict[asyncio.Timeout, float] = {}
@@ -232,50 +236,72 @@ class GuardedState(StateBackend):
 
     # -- budgets ------------------------------------------------------------------------------------------------
 
-    async def budget_reserve(self, key: str, amount: int, limit: int | None, *, expire_at: float) -> tuple[bool, int]:
+    async def budget_reserve(
+        self, key: str, amount: int, limit: int | None, *, expire_at: float, lease: Lease | None = None
+    ) -> tuple[bool, int]:
         try:
             admitted, total = await self._shared(
-                lambda: self.inner.budget_reserve(key, amount, limit, expire_at=expire_at)
+                lambda: self.inner.budget_reserve(key, amount, limit, expire_at=expire_at, lease=lease)
             )
         except _Down:
             if self.policy != "fail_open":
                 raise self._refusal() from None
-            return await self._reserve_locally(key, amount, limit, expire_at)
+            return await self._reserve_locally(key, amount, limit, expire_at, lease)
         self._known[key] = total
         return admitted, total
 
-    async def _reserve_locally(self, key: str, amount: int, limit: int | None, expire_at: float) -> tuple[bool, int]:
+    async def _reserve_locally(
+        self, key: str, amount: int, limit: int | None, expire_at: float, lease: Lease | None
+    ) -> tuple[bool, int]:
+        hold = lease.hold if lease is not None else None
+        if lease is not None and lease.seeded:  # the local share needs no seed: it is a share of Redis's last word
+            lease = Lease(lease.hold, lease.seconds)
         known = self._known.get(key, 0)
         share = None if limit is None else max(0, limit - known) // max(1, self.replicas)
-        admitted, total = await self.local.budget_reserve(key, amount, share, expire_at=expire_at)
+        admitted, total = await self.local.budget_reserve(key, amount, share, expire_at=expire_at, lease=lease)
         if admitted:
-            self._local_held[key] = self._local_held.get(key, 0) + amount
+            if hold is not None:
+                self._local_ids.add(hold)
+            else:
+                self._local_held[key] = self._local_held.get(key, 0) + amount
         # What this replica knows of the whole counter: Redis's last word plus what it spent on its own since.
         return admitted, known + total
 
-    async def budget_settle(self, key: str, reserved: int, actual: int, *, expire_at: float) -> int:
-        held = self._local_held.get(key, 0)
-        if reserved > 0 and held >= reserved:  # a hold made locally while Redis was away
-            self._take_local_hold(key, held, reserved)
+    async def budget_settle(
+        self, key: str, reserved: int, actual: int, *, expire_at: float, hold: str | None = None
+    ) -> int:
+        if self._made_locally(key, reserved, hold):  # a hold made locally while Redis was away
             if self.available:
                 return await self.budget_add(key, actual, expire_at=expire_at)
-            await self.local.budget_settle(key, reserved, actual, expire_at=expire_at)
+            await self.local.budget_settle(key, reserved, actual, expire_at=expire_at, hold=hold)
             return self._owe(key, 0, actual, expire_at)
         try:
-            total = await self._shared(lambda: self.inner.budget_settle(key, reserved, actual, expire_at=expire_at))
+            total = await self._shared(
+                lambda: self.inner.budget_settle(key, reserved, actual, expire_at=expire_at, hold=hold)
+            )
         except _Down:
             # A Redis hold, Redis away: the spend counts against the local share now and goes to Redis later,
             # together with the release of the hold.
             await self.local.budget_add(key, actual, expire_at=expire_at)
-            return self._owe(key, reserved, actual, expire_at)
+            return self._owe(key, 0 if hold is not None else reserved, actual, expire_at, hold)
         self._known[key] = total
         return total
 
-    def _take_local_hold(self, key: str, held: int, reserved: int) -> None:
-        if held == reserved:
-            del self._local_held[key]
-        else:
-            self._local_held[key] = held - reserved
+    def _made_locally(self, key: str, reserved: int, hold: str | None) -> bool:
+        """Whether the reservation being settled was made on the local state (and forget it there)."""
+        if hold is not None:
+            if hold in self._local_ids:
+                self._local_ids.discard(hold)
+                return True
+            return False
+        held = self._local_held.get(key, 0)
+        if reserved > 0 and held >= reserved:  # no identity: matched by amount
+            if held == reserved:
+                del self._local_held[key]
+            else:
+                self._local_held[key] = held - reserved
+            return True
+        return False
 
     async def budget_add(self, key: str, amount: int, *, expire_at: float) -> int:
         try:
@@ -286,13 +312,23 @@ class GuardedState(StateBackend):
         self._known[key] = total
         return total
 
-    def _owe(self, key: str, released: int, spent: int, expire_at: float) -> int:
+    async def budget_seed(self, key: str, spent: int, *, expire_at: float) -> bool:
+        try:
+            return await self._shared(lambda: self.inner.budget_seed(key, spent, expire_at=expire_at))
+        except _Down:
+            if self.policy != "fail_open":
+                raise self._refusal() from None
+            return False  # reservations go to the local share meanwhile, which needs no seed
+
+    def _owe(self, key: str, released: int, spent: int, expire_at: float, hold: str | None = None) -> int:
         """Keep a settlement Redis has not taken, for :meth:`_reconcile`; return the counter's best known total."""
         debt = self._pending.get(key)
         if debt is None:
             debt = self._pending[key] = _Debt(expire_at)
         debt.released += released
         debt.spent += spent
+        if hold is not None:
+            debt.holds.append(hold)
         debt.expire_at = max(debt.expire_at, expire_at)
         return self._known.get(key, 0) + spent
 
@@ -407,6 +443,10 @@ class GuardedState(StateBackend):
         """Redis answers again: write what it missed, drop the local stand-ins, and count it as available."""
         try:
             for key, debt in list(self._pending.items()):
+                while debt.holds:  # each releases what Redis still counts for it (nothing once it lapsed)
+                    async with asyncio.timeout(self.timeout_s):
+                        await self.inner.budget_settle(key, 0, 0, expire_at=debt.expire_at, hold=debt.holds[-1])
+                    debt.holds.pop()
                 released, spent = min(debt.released, BUDGET_MAX), min(debt.spent, BUDGET_MAX)
                 async with asyncio.timeout(self.timeout_s):
                     total = await self.inner.budget_settle(key, released, spent, expire_at=debt.expire_at)

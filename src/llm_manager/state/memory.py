@@ -32,7 +32,9 @@ Decisions where :mod:`~llm_manager.state.base` leaves room (:mod:`~llm_manager.s
   reaches it (the next write starts it afresh). So that counters of past periods nobody touches again do not
   pile up, creating a counter first drops every expired one whenever the table has doubled since the last such
   sweep (and holds at least 1024): amortised O(1) per operation, and at most about twice the live counters
-  (or 1024) in memory. A refused reservation creates nothing.
+  (or 1024) in memory. A refused reservation creates nothing. Leased holds are swept lazily too: a counter
+  remembers when its earliest lease ends, and the next operation on it at or after that time releases every
+  lapsed hold (a view subtracts them without changing anything).
 * **Cache.** ``ttl_s <= 0`` stores nothing (and drops any previous value for the key). Eviction is pure LRU over
   all stored entries; expired entries are dropped when read or when they reach the LRU end.
 """
@@ -49,6 +51,8 @@ from llm_manager.state.base import (
     BreakerState,
     BreakerVerdict,
     BreakerView,
+    CounterNotSeeded,
+    Lease,
     StateBackend,
     _budget_expiry,
     _budget_int,
@@ -102,14 +106,37 @@ class _Buckets:
 
 
 class _Budget:
-    """Totals of one budget counter, in nanodollars, and when the counter expires (unix seconds)."""
+    """Totals of one budget counter, in nanodollars, when the counter expires (unix seconds), its leased holds
+    (id → amount, lease end) and whether it was seeded from the ledger."""
 
-    __slots__ = ("expire_at", "reserved", "spent")
+    __slots__ = ("expire_at", "holds", "next_lapse", "reserved", "seeded", "spent")
 
     def __init__(self) -> None:
         self.spent = 0
         self.reserved = 0
         self.expire_at = _INF
+        self.holds: dict[str, tuple[int, float]] | None = None
+        self.next_lapse = _INF
+        self.seeded = False
+
+    def sweep(self, now: float) -> None:
+        """Release the holds whose lease has ended (cheap when none has: one comparison)."""
+        if now < self.next_lapse or self.holds is None:
+            return
+        nxt = _INF
+        for hold, (amount, until) in list(self.holds.items()):
+            if until <= now:
+                del self.holds[hold]
+                self.reserved = max(0, self.reserved - amount)
+            elif until < nxt:
+                nxt = until
+        self.next_lapse = nxt
+
+    def lapsed(self, now: float) -> int:
+        """What the holds whose lease has ended still count in ``reserved`` (for a view, which changes nothing)."""
+        if now < self.next_lapse or self.holds is None:
+            return 0
+        return sum(amount for amount, until in self.holds.values() if until <= now)
 
 
 def _refilled(level: float, at: float, now: float, cap: int) -> float:
@@ -289,6 +316,9 @@ class MemoryState(StateBackend):
         if stale is not None:
             stale.spent = 0
             stale.reserved = 0
+            stale.holds = None
+            stale.next_lapse = _INF
+            stale.seeded = False
             return stale
         if len(budgets) >= self._budget_sweep_at:
             for k in [k for k, v in budgets.items() if now >= v.expire_at]:
@@ -297,7 +327,9 @@ class MemoryState(StateBackend):
         b = budgets[key] = _Budget()
         return b
 
-    async def budget_reserve(self, key: str, amount: int, limit: int | None, *, expire_at: float) -> tuple[bool, int]:
+    async def budget_reserve(
+        self, key: str, amount: int, limit: int | None, *, expire_at: float, lease: Lease | None = None
+    ) -> tuple[bool, int]:
         # Fast path for valid ints; the helpers raise (or accept an int subclass) otherwise.
         if type(amount) is not int or not 0 <= amount <= BUDGET_MAX:
             _budget_int("amount", amount)
@@ -305,20 +337,36 @@ class MemoryState(StateBackend):
             _budget_int("limit", limit)
         if not -_INF < expire_at < _INF:
             _budget_expiry(expire_at)
+        seeded = lease is not None and lease.seeded
         now = time.time()
         b = self._budgets.get(key)
         if b is None or now >= b.expire_at:
+            if seeded:
+                raise CounterNotSeeded(key)
             if limit is not None and amount > limit:
                 return False, 0  # refused: an expired or missing counter stays as it is
             b = self._new_budget(key, now)
-        elif limit is not None and b.spent + b.reserved + amount > limit:
-            return False, b.spent + b.reserved
+        else:
+            if seeded and not b.seeded:
+                raise CounterNotSeeded(key)
+            b.sweep(now)
+            if limit is not None and b.spent + b.reserved + amount > limit:
+                return False, b.spent + b.reserved
         reserved = b.reserved + amount
         b.reserved = reserved if reserved < BUDGET_MAX else BUDGET_MAX
         b.expire_at = expire_at
+        if lease is not None and lease.hold is not None:
+            until = now + lease.seconds
+            if b.holds is None:
+                b.holds = {}
+            b.holds[lease.hold] = (amount, until)
+            if until < b.next_lapse:
+                b.next_lapse = until
         return True, b.spent + b.reserved
 
-    async def budget_settle(self, key: str, reserved: int, actual: int, *, expire_at: float) -> int:
+    async def budget_settle(
+        self, key: str, reserved: int, actual: int, *, expire_at: float, hold: str | None = None
+    ) -> int:
         if type(reserved) is not int or not 0 <= reserved <= BUDGET_MAX:
             _budget_int("reserved", reserved)
         if type(actual) is not int or not 0 <= actual <= BUDGET_MAX:
@@ -329,6 +377,11 @@ class MemoryState(StateBackend):
         b = self._budgets.get(key)
         if b is None or now >= b.expire_at:
             b = self._new_budget(key, now)
+        else:
+            b.sweep(now)
+        if hold is not None:  # release what the hold still counts: nothing once its lease ended
+            held = b.holds.pop(hold, None) if b.holds is not None else None
+            reserved = held[0] if held is not None else 0
         left = b.reserved - reserved
         b.reserved = left if left > 0 else 0
         spent = b.spent + actual
@@ -347,8 +400,22 @@ class MemoryState(StateBackend):
         out: dict[str, tuple[int, int]] = {}
         for key in keys:
             b = self._budgets.get(key)
-            out[key] = (0, 0) if b is None or now >= b.expire_at else (b.spent, b.reserved)
+            out[key] = (0, 0) if b is None or now >= b.expire_at else (b.spent, b.reserved - b.lapsed(now))
         return out
+
+    async def budget_seed(self, key: str, spent: int, *, expire_at: float) -> bool:
+        _budget_int("spent", spent)
+        _budget_expiry(expire_at)
+        now = time.time()
+        b = self._budgets.get(key)
+        if b is None or now >= b.expire_at:
+            b = self._new_budget(key, now)
+        if b.seeded:
+            return False
+        b.spent = min(max(b.spent, spent), BUDGET_MAX)
+        b.seeded = True
+        b.expire_at = expire_at
+        return True
 
     # -- response cache -----------------------------------------------------------------------------------------
 

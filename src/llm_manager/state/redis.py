@@ -16,10 +16,7 @@ Keys (``P`` is the prefix):
   refill time (a missing level means full). Expires 60 s after both buckets would be full again (a full bucket
   and a missing key are the same); the expiry is only ever extended, because a call that does not know one
   bucket's capacity cannot tell when that bucket fills.
-* ``P:bg:KEY`` — budget hash: ``s`` spent and ``r`` reserved, integer nanodollars written with ``%d``; a missing
-  field is 0. Every write sets ``PEXPIREAT`` to the caller's ``expire_at`` (rounded up to the millisecond), so
-  Redis itself drops counters of past periods; a time already past deletes the key at once (after the script
-  computed its answer, exactly like the memory backend reading it as zero afterwards).
+* ``P:bg:KEY`` and ``P:bgl:KEY`` — a budget counter and its leased holds: see :mod:`.redis_budgets`.
 * ``P:c:v:KEY`` — cached value: a hash of ``v`` (the bytes) and ``e`` (expiry time), with a real ``PX`` expiry
   of ``ttl_s``. (Values live under ``c:v:`` rather than directly under ``c:`` so that no cache key, not even
   ``lru``, can collide with the LRU set.)
@@ -34,11 +31,7 @@ Decisions specific to Redis:
   time: equal or skewed timestamps from several processes (or an injected clock) would otherwise make the
   eviction order arbitrary. Entries whose ``PX`` expiry removed the value stay in the set until read or evicted
   (``cache_size`` may count them, as the interface allows).
-* **Budget arithmetic is exact.** Lua numbers are doubles, exact for integers up to ``2**53``; inputs are
-  checked against ``BUDGET_MAX = 2**53 - 1`` in Python and both totals saturate at it, so every stored value
-  and every returned total is exact. ``spent + reserved + amount`` can exceed ``2**53`` in the admission test,
-  but rounding is monotonic and ``2**53`` is representable, so such a sum still compares greater than any
-  valid limit. Totals come back as integer replies (exact below ``2**53``), never as floats.
+* **Budget arithmetic is exact** and holds' leases follow Redis's clock (:mod:`.redis_budgets`).
 * Floats cross the Lua boundary as strings in both directions (``%.17g`` round-trips a double exactly), since a
   Lua number returned to Redis is truncated to an integer.
 * Scripts build the names of evicted cache entries themselves, so the keys of one prefix must live on one node:
@@ -63,11 +56,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from llm_manager.errors import ConfigError
+from llm_manager.state import redis_budgets as lua
 from llm_manager.state.base import (
     BreakerPolicy,
     BreakerState,
     BreakerVerdict,
     BreakerView,
+    CounterNotSeeded,
+    Lease,
     StateBackend,
     _budget_expiry,
     _budget_int,
@@ -81,6 +77,8 @@ _STATES: tuple[BreakerState, BreakerState, BreakerState] = ("closed", "open", "h
 
 _MAX_CONNECTIONS = 64
 _POOL_TIMEOUT_S = 20.0
+
+_NO_LEASE = Lease()
 
 _OPEN_KEEP_S = 3600.0
 """How long an open or half-open breaker nobody touches is remembered after its cooldown."""
@@ -250,67 +248,6 @@ keep(((tpm - t) * 60 / tpm + 60) * 1000)
 """
 )
 
-# Budgets: integers only. MAX is BUDGET_MAX (2**53 - 1): totals saturate there, and every integer up to 2**53 is an
-# exact double.
-_BUDGET_MAX_LUA = """
-local MAX = 9007199254740991
-"""
-
-# KEYS[1] budget hash. ARGV: amount, limit or '', expiry in unix ms. Returns {admitted, spent, reserved}.
-_BUDGET_RESERVE = (
-    _BUDGET_MAX_LUA
-    + """
-local h = redis.call('HMGET', KEYS[1], 's', 'r')
-local s = tonumber(h[1]) or 0
-local r = tonumber(h[2]) or 0
-local amount = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-if limit and s + r + amount > limit then return {0, s, r} end
-r = r + amount
-if r > MAX then r = MAX end
-redis.call('HSET', KEYS[1], 'r', string.format('%d', r))
-redis.call('PEXPIREAT', KEYS[1], ARGV[3])
-return {1, s, r}
-"""
-)
-
-# KEYS[1] budget hash. ARGV: reserved (released), actual (spent), expiry in unix ms. Returns {spent, reserved}.
-_BUDGET_SETTLE = (
-    _BUDGET_MAX_LUA
-    + """
-local h = redis.call('HMGET', KEYS[1], 's', 'r')
-local s = (tonumber(h[1]) or 0) + tonumber(ARGV[2])
-if s > MAX then s = MAX end
-local r = (tonumber(h[2]) or 0) - tonumber(ARGV[1])
-if r < 0 then r = 0 end
-redis.call('HSET', KEYS[1], 's', string.format('%d', s), 'r', string.format('%d', r))
-redis.call('PEXPIREAT', KEYS[1], ARGV[3])
-return {s, r}
-"""
-)
-
-# KEYS[1] budget hash. ARGV: amount (spent), expiry in unix ms. Returns {spent, reserved}.
-_BUDGET_ADD = (
-    _BUDGET_MAX_LUA
-    + """
-local h = redis.call('HMGET', KEYS[1], 's', 'r')
-local s = (tonumber(h[1]) or 0) + tonumber(ARGV[1])
-if s > MAX then s = MAX end
-redis.call('HSET', KEYS[1], 's', string.format('%d', s))
-redis.call('PEXPIREAT', KEYS[1], ARGV[2])
-return {s, tonumber(h[2]) or 0}
-"""
-)
-
-# KEYS: budget hashes. Read-only: the raw {spent, reserved} fields of each.
-_BUDGET_VIEW = """
-local out = {}
-for i, k in ipairs(KEYS) do
-  out[i] = redis.call('HMGET', k, 's', 'r')
-end
-return out
-"""
-
 # KEYS[1] replica set. ARGV: member, ttl_s. Returns how many members were heard from within ttl_s (itself included).
 _HEARTBEAT = """
 local t = redis.call('TIME')
@@ -424,15 +361,17 @@ class RedisState(StateBackend):
         self._cv = f"{prefix}:c:v:"
         self._lru = f"{prefix}:c:lru"
         self._bg = f"{prefix}:bg:"
+        self._bgl = f"{prefix}:bgl:"
         self._breaker_allow = client.register_script(_BREAKER_ALLOW)
         self._breaker_record = client.register_script(_BREAKER_RECORD)
         self._breaker_view = client.register_script(_BREAKER_VIEW)
         self._limit_acquire = client.register_script(_LIMIT_ACQUIRE)
         self._limit_adjust = client.register_script(_LIMIT_ADJUST)
-        self._budget_reserve = client.register_script(_BUDGET_RESERVE)
-        self._budget_settle = client.register_script(_BUDGET_SETTLE)
-        self._budget_add = client.register_script(_BUDGET_ADD)
-        self._budget_view = client.register_script(_BUDGET_VIEW)
+        self._budget_reserve = client.register_script(lua.BUDGET_RESERVE)
+        self._budget_settle = client.register_script(lua.BUDGET_SETTLE)
+        self._budget_add = client.register_script(lua.BUDGET_ADD)
+        self._budget_seed = client.register_script(lua.BUDGET_SEED)
+        self._budget_view = client.register_script(lua.BUDGET_VIEW)
         self._cache_get = client.register_script(_CACHE_GET)
         self._cache_set = client.register_script(_CACHE_SET)
         self._cache_clear = client.register_script(_CACHE_CLEAR)
@@ -536,30 +475,56 @@ class RedisState(StateBackend):
 
     # -- budgets ----------------------------------------------------------------------------------------------
 
-    async def budget_reserve(self, key: str, amount: int, limit: int | None, *, expire_at: float) -> tuple[bool, int]:
+    def _counter(self, key: str) -> list[str]:
+        return [self._bg + key, self._bgl + key]
+
+    async def budget_reserve(
+        self, key: str, amount: int, limit: int | None, *, expire_at: float, lease: Lease | None = None
+    ) -> tuple[bool, int]:
         _budget_int("amount", amount)
         if limit is not None:
             _budget_int("limit", limit)
-        admitted, spent, reserved = await self._budget_reserve(
-            keys=[self._bg + key], args=[amount, "" if limit is None else limit, _expire_ms(expire_at)]
+        lease = lease or _NO_LEASE
+        lease_ms = math.ceil(lease.seconds * 1000.0) if lease.hold is not None else 0
+        code, spent, reserved = await self._budget_reserve(
+            keys=self._counter(key),
+            args=[
+                amount,
+                "" if limit is None else limit,
+                _expire_ms(expire_at),
+                lease.hold or "",
+                lease_ms,
+                "1" if lease.seeded else "0",
+            ],
         )
-        return bool(admitted), int(spent) + int(reserved)
+        if code < 0:
+            raise CounterNotSeeded(key)
+        return code == 1, int(spent) + int(reserved)
 
-    async def budget_settle(self, key: str, reserved: int, actual: int, *, expire_at: float) -> int:
+    async def budget_settle(
+        self, key: str, reserved: int, actual: int, *, expire_at: float, hold: str | None = None
+    ) -> int:
         _budget_int("reserved", reserved)
         _budget_int("actual", actual)
-        spent, left = await self._budget_settle(keys=[self._bg + key], args=[reserved, actual, _expire_ms(expire_at)])
+        spent, left = await self._budget_settle(
+            keys=self._counter(key), args=[reserved, actual, _expire_ms(expire_at), hold or ""]
+        )
         return int(spent) + int(left)
 
     async def budget_add(self, key: str, amount: int, *, expire_at: float) -> int:
         _budget_int("amount", amount)
-        spent, reserved = await self._budget_add(keys=[self._bg + key], args=[amount, _expire_ms(expire_at)])
+        spent, reserved = await self._budget_add(keys=self._counter(key), args=[amount, _expire_ms(expire_at)])
         return int(spent) + int(reserved)
+
+    async def budget_seed(self, key: str, spent: int, *, expire_at: float) -> bool:
+        _budget_int("spent", spent)
+        seeded, _ = await self._budget_seed(keys=self._counter(key), args=[spent, _expire_ms(expire_at)])
+        return bool(seeded)
 
     async def budget_view(self, keys: Sequence[str]) -> dict[str, tuple[int, int]]:
         if not keys:
             return {}
-        rows = await self._budget_view(keys=[self._bg + k for k in keys], args=[])
+        rows = await self._budget_view(keys=[k for key in keys for k in self._counter(key)], args=[])
         return {key: (int(s or 0), int(r or 0)) for key, (s, r) in zip(keys, rows, strict=True)}
 
     # -- response cache -----------------------------------------------------------------------------------------
