@@ -83,7 +83,8 @@ class Accounting:
         error: BaseException | None,
         request_key: str | None = None,
     ) -> None:
-        """Ledger rows for a finished request (off the request path: the ledger only buffers them)."""
+        """Ledger rows for a finished request (off the request path: the ledger only buffers them, and with
+        ``ledger.durability: strict`` waits for its spool's shared ``fsync``)."""
         ledger = await self._ledger()
         if ledger is None:
             return
@@ -93,7 +94,9 @@ class Accounting:
             from llm_manager.cache.keys import request_key as key_of
 
             request_key = key_of(request)
-        ledger.record(ledger_rows(request, request_id, started, response, error, request_key, self._priced))
+        await ledger.record_durably(
+            ledger_rows(request, request_id, started, response, error, request_key, self._priced)
+        )
 
     async def before(self, request: Request, plan: Plan) -> tuple[Plan, list[Hold]]:
         """Reserve on each candidate's own model budget (a candidate refused there is skipped), then the request's

@@ -402,6 +402,13 @@ class LedgerConfig(_Strict):
     """Rows are written in batches at this interval (a crash loses at most this much)."""
     batch_size: int = Field(default=1000, ge=1, le=100_000)
     """A batch is also written as soon as this many rows are waiting."""
+    durability: Literal["batched", "strict"] = "batched"
+    """``batched``: a ``kill -9`` loses at most the rows of the last ``flush_interval_s``. ``strict``: each row is
+    appended to a local spool file and ``fsync``'d (one ``fsync`` shared by concurrent requests) before its answer
+    is released, and replayed at the next start: a crash loses no acknowledged row (docs/budgets.md)."""
+    spool_dir: str | None = None
+    """Where the ``strict`` spool lives (a local directory; each process takes a slot in it). Default: the user's
+    data directory, one subdirectory per store."""
 
 
 class StoreConfig(_Strict):

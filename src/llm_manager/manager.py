@@ -321,7 +321,13 @@ class LLMManager:
             db = await self.database()
             if self.ledger is None:
                 cfg = self.settings.ledger
-                self.ledger = Ledger(db, flush_interval_s=cfg.flush_interval_s, max_batch=cfg.batch_size)
+                spool = None
+                if cfg.durability == "strict":
+                    from llm_manager.costs.spool import Spool, default_spool_dir
+
+                    url = self.settings.store.url or os.environ.get("LLM_MANAGER_STORE_URL")
+                    spool = Spool(Path(cfg.spool_dir) if cfg.spool_dir else default_spool_dir(url))
+                self.ledger = Ledger(db, flush_interval_s=cfg.flush_interval_s, max_batch=cfg.batch_size, spool=spool)
                 await self.ledger.start()
                 self._forecasts().watch()  # warns in the log when a budget's projection reaches its limit
         return self.ledger
@@ -397,8 +403,13 @@ class LLMManager:
         if request.max_prompt_tokens is not None:
             request, report = await _shrink(request)
             resp, settle = await self._answer(request, request_id)
-            return _with_prompt(resp, report), settle
-        return await self._answer(request, request_id)
+            resp = _with_prompt(resp, report)
+        else:
+            resp, settle = await self._answer(request, request_id)
+        if self.settings.ledger.durability == "strict" and self.settings.ledger.enabled:
+            await settle()  # strict: the ledger row is on disk before the answer is released
+            return resp, _settled
+        return resp, settle
 
     async def _answer(self, request: Request, request_id: str | None) -> tuple[Response, Settle]:
         request_id = _request_id(request_id)
@@ -1006,6 +1017,10 @@ def _warn_if_simulated(settings: Settings) -> None:
             "no provider configured (no config file, no OPENAI_API_KEY / ANTHROPIC_API_KEY / …): "
             "answers come from SIMULATED offline models"
         )
+
+
+async def _settled() -> None:
+    """The bookkeeping of an answer whose bookkeeping already ran (``ledger.durability: strict``)."""
 
 
 async def _shrink(request: Request) -> tuple[Request, PromptOptimization | None]:

@@ -49,6 +49,7 @@ from llm_manager.costs.rows import (
     row_from_json,
     row_json,
 )
+from llm_manager.costs.spool import Spool, read_segment
 from llm_manager.store.migrations import Database
 
 __all__ = [
@@ -85,10 +86,18 @@ class Ledger:
         flush_interval_s: how often buffered rows are written; the most a ``kill -9`` can lose.
         max_batch: rows per transaction; a buffer this full is written without waiting for the interval.
         max_buffer: rows kept while the database is unavailable; beyond it the oldest are dropped (and logged).
+        spool: ``ledger.durability: strict``: rows recorded with :meth:`record_durably` are on this local spool
+            (fsync'd) before it returns, and what a killed process left there is replayed by :meth:`start`.
     """
 
     def __init__(
-        self, db: Database, *, flush_interval_s: float = 1.0, max_batch: int = 1000, max_buffer: int = 100_000
+        self,
+        db: Database,
+        *,
+        flush_interval_s: float = 1.0,
+        max_batch: int = 1000,
+        max_buffer: int = 100_000,
+        spool: Spool | None = None,
     ) -> None:
         if not flush_interval_s > 0:
             raise ValueError("flush_interval_s must be > 0")
@@ -102,6 +111,9 @@ class Ledger:
         """Rows committed by this ledger so far (durable once counted)."""
         self.dropped = 0
         """Rows given up: the buffer overflowed while the database was unavailable, or recorded after close."""
+        self.spool = spool
+        self.replayed = 0
+        """Rows this ledger replayed from spools left by processes that stopped without writing them."""
         self.dead_letters = DeadLetters(db)
         """Rows the database refused for their values, set aside (``dead_letters.count`` of them so far)."""
         self._buffer: deque[LedgerRow] = deque()
@@ -131,6 +143,9 @@ class Ledger:
             "dead_lettered": self.dead_letters.count,
             "failing": self._failures > 0,
             "flush_interval_s": self.flush_interval_s,
+            "durability": "batched" if self.spool is None else "strict",
+            "replayed": self.replayed,
+            "spool_fsyncs": 0 if self.spool is None else self.spool.fsyncs,
         }
 
     # -- writing ---------------------------------------------------------------------------------------------------
@@ -150,6 +165,15 @@ class Ledger:
         self._trim()
         if len(self._buffer) >= self.max_batch:
             self._wake.set()
+
+    async def record_durably(self, rows: Sequence[LedgerRow]) -> None:
+        """:meth:`record`, and with a spool, return once the rows are on disk there (one ``fsync`` shared with
+        concurrent callers). The rows enter the buffer first: a flush may then write them before they are spooled,
+        which replay tolerates (it skips rows already stored), while the reverse order could delete a segment
+        holding a row not yet in the buffer."""
+        self.record(rows)
+        if self.spool is not None and not self._closed and rows:
+            await self.spool.append(rows)
 
     def _trim(self) -> None:
         """Drop the oldest rows beyond ``max_buffer`` (only while the database is failing can the buffer grow)."""
@@ -212,15 +236,22 @@ class Ledger:
         Raises the database's error when a batch fails; its rows and the rest stay buffered for the next flush.
         """
         async with self._flush_lock:
+            if self.spool is not None:
+                await self.spool.seal()  # every row of the sealed segments is in the buffer now
             target, done = len(self._buffer), 0
             while done < target and self._buffer:
                 done += await self._write_batch()
+            if self.spool is not None:
+                self.spool.committed()
             return done
 
     async def start(self) -> None:
         """Start the background flusher (idempotent)."""
         if self._closed:
             raise RuntimeError("the ledger is closed")
+        if self.spool is not None and self.spool.slot is None:
+            self.spool.claim()
+            await self._replay()
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="llm-manager-ledger")
             # One turn of the loop lets the flusher enter its loop: a task cancelled before its first step never
@@ -304,6 +335,53 @@ class Ledger:
             self.dropped += lost
             self._buffer.clear()
             log.error("ledger closed with %d rows not written (the database failed): %s", lost, exc)
+            if self.spool is not None:
+                await self.spool.aclose(committed=False)
+                log.error("ledger: those rows stay in the spool %s, replayed at the next start", self.spool.directory)
+        else:
+            if self.spool is not None:
+                await self.spool.aclose(committed=True)
+
+    async def _replay(self) -> None:
+        """Write what processes that stopped without flushing left in the spool (rows already stored skipped)."""
+        assert self.spool is not None
+        for lock_fd, paths in self.spool.orphans():
+            try:
+                rows = [row for path in paths for row in read_segment(path)]
+                fresh = await self._not_stored(rows)
+                self._buffer.extend(fresh)
+                try:
+                    await self.flush()
+                except Exception as exc:  # the rows stay buffered, and the segments on disk for another start
+                    log.error("ledger: spool replay of %d rows not written yet: %s", len(fresh), exc)
+                    continue
+                for path in paths:
+                    path.unlink(missing_ok=True)
+                self.replayed += len(fresh)
+                log.warning(
+                    "ledger: replayed %d rows from the spool of a process that stopped (%d were already stored)",
+                    len(fresh),
+                    len(rows) - len(fresh),
+                )
+            finally:
+                Spool.release(lock_fd)
+
+    async def _not_stored(self, rows: Sequence[LedgerRow]) -> list[LedgerRow]:
+        """``rows`` without those whose ``(request_id, attempt)`` is in the store already (or repeated)."""
+        ids = sorted({r.request_id for r in rows})
+        stored: set[tuple[str, int]] = set()
+        async with self.db.transaction(False) as session:
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                marks = ", ".join("?" * len(chunk))
+                sql = f"SELECT request_id, attempt FROM llm_manager_ledger WHERE request_id IN ({marks})"
+                stored.update((r[0], int(r[1])) for r in await session.fetchall(sql, chunk))
+        fresh = []
+        for row in rows:
+            if (row.request_id, row.attempt) not in stored:
+                stored.add((row.request_id, row.attempt))
+                fresh.append(row)
+        return fresh
 
     async def __aenter__(self) -> Self:
         await self.start()
