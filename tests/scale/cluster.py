@@ -35,18 +35,27 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 _tenths = itertools.count()
+SLOW_S = 3.0
+DEADLINE_S = 6.0
+"""``routing.deadline_s`` of the replicas: with ``state.budget_lease_margin_s`` (:data:`LEASE_MARGIN_S`), how long a
+killed replica's budget holds last."""
+LEASE_MARGIN_S = 1.0
 
 
 def upstream_reply(req: Recorded) -> Reply:
     """The fake provider: a completion whose usage is at most what a budget estimate assumes (prompt 1 token,
     completion ``min(max_tokens, 5)``); a 500 for every call to a model whose upstream name starts with ``fail``,
-    and for every tenth call to one starting with ``tenth`` (the soak's 10 % faults)."""
+    and for every tenth call to one starting with ``tenth`` (the soak's 10 % faults); models starting with
+    ``slow`` answer after :data:`SLOW_S` (requests still in flight when a replica is killed)."""
     body = req.json or {}
     model = str(body.get("model", ""))
     if model.startswith("fail") or (model.startswith("tenth") and next(_tenths) % 10 == 9):
         return Reply.error(500, openai_wire.error_body("upstream down", type="server_error"))
     out = min(int(body.get("max_tokens") or body.get("max_completion_tokens") or 5), 5)
-    return Reply.json(openai_wire.completion("ok " * out, model=model, prompt_tokens=1, completion_tokens=out))
+    reply = Reply.json(openai_wire.completion("ok " * out, model=model, prompt_tokens=1, completion_tokens=out))
+    if model.startswith("slow"):
+        reply.delay_s = SLOW_S
+    return reply
 
 
 @dataclass
@@ -101,7 +110,9 @@ def write_config(path: Path, upstream_url: str, redis_url: str, store_url: str, 
 
     * ``main`` (task general): plain, priced; ``limited`` (analysis): RPM 30 shared by all replicas;
     * ``flaky`` (ui-generation): its upstream always fails, breaker after 3 failures;
-    * ``priced`` (config-management): expensive, under a project budget.
+    * ``priced`` (config-management): expensive, under a project budget;
+    * ``capped``: under a model budget of $0.10 (asked for by name, it falls back to ``main``);
+    * ``slow``: answers after ``SLOW_S``, under a project budget for ``lease-test``.
     """
     price = {"input_price_per_mtok": 1000, "output_price_per_mtok": 2000}
     common = {"provider": "openai-compatible", "base_url": f"{upstream_url}/v1", "api_key": "sk-test", **price}
@@ -111,6 +122,8 @@ def write_config(path: Path, upstream_url: str, redis_url: str, store_url: str, 
             "limited": {**common, "model": "up-limited", "rpm": 30},
             "flaky": {**common, "model": "fail-flaky"},
             "priced": {**common, "model": "up-priced"},
+            "capped": {**common, "model": "up-capped"},
+            "slow": {**common, "model": "slow-up"},
         },
         "routing": {
             "tasks": {
@@ -122,13 +135,22 @@ def write_config(path: Path, upstream_url: str, redis_url: str, store_url: str, 
             "max_retries": 0,
             "queue_timeout_s": 0,
             "circuit_breaker": {"failure_threshold": 3, "cooldown_s": 60},
+            "deadline_s": DEADLINE_S,
         },
         "cache": {"enabled": True, "ttl_s": 300},
-        "state": {"redis_url": redis_url, "prefix": prefix, "timeout_s": 1.0, "heartbeat_s": 0.3},
+        "state": {
+            "redis_url": redis_url,
+            "prefix": prefix,
+            "timeout_s": 1.0,
+            "heartbeat_s": 0.3,
+            "budget_lease_margin_s": LEASE_MARGIN_S,
+        },
         "store": {"url": store_url},
         "ledger": {"flush_interval_s": 0.5},
         "budgets": [
             {"name": "proj", "scope": "project", "match": "budget-test", "period": "daily", "limit_usd": "0.2"},
+            {"name": "capped", "scope": "model", "match": "capped", "period": "daily", "limit_usd": "0.1"},
+            {"name": "leased", "scope": "project", "match": "lease-test", "period": "daily", "limit_usd": "100"},
         ],
     }
     for section, values in extra.items():
