@@ -49,6 +49,8 @@ __all__ = ["HealthResult", "LLMManager", "ModelInfo", "ResponseStream"]
 
 log = logging.getLogger("llm_manager")
 M = TypeVar("M", bound=BaseModel)
+A = TypeVar("A")
+"""An answer handed back with its bookkeeping (a response, or embedding vectors)."""
 ConfigSource = str | os.PathLike[str] | Mapping[str, Any] | Settings | None
 Prompt = str | Sequence[Part] | Request | None
 """A prompt: text, content parts (text, images, audio, files) as one user turn, or a whole :class:`Request`."""
@@ -406,10 +408,15 @@ class LLMManager:
             resp = _with_prompt(resp, report)
         else:
             resp, settle = await self._answer(request, request_id)
+        return await self._released(resp, settle)
+
+    async def _released(self, answer: A, settle: Settle) -> tuple[A, Settle]:
+        """With ``ledger.durability: strict`` the bookkeeping runs before the answer is released: its ledger row is
+        on disk (the spool's ``fsync``) before the caller can hand it on."""
         if self.settings.ledger.durability == "strict" and self.settings.ledger.enabled:
-            await settle()  # strict: the ledger row is on disk before the answer is released
-            return resp, _settled
-        return resp, settle
+            await settle()
+            return answer, _settled
+        return answer, settle
 
     async def _answer(self, request: Request, request_id: str | None) -> tuple[Response, Settle]:
         request_id = _request_id(request_id)
@@ -651,7 +658,7 @@ class LLMManager:
             from llm_manager.embedder import Embedder
 
             self._embedder = Embedder(self)
-        return await self._embedder.answer(inp, route, request_id or _new_id())
+        return await self._released(*await self._embedder.answer(inp, route, request_id or _new_id()))
 
     # -- structured output and several models --------------------------------------------------------------------
 

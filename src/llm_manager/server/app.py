@@ -394,6 +394,8 @@ class _Gateway:
         if self.llm.settings.store.url or os.environ.get("LLM_MANAGER_STORE_URL"):
             try:
                 await self.llm.database()
+                if self.llm.settings.ledger.durability == "strict":
+                    await self.llm._open_ledger()  # replays what a killed process left in the spool, before traffic
             except Exception as exc:  # any driver error means "not ready", never a crash of the probe
                 body = {"status": "unavailable", "reason": redact(f"store: {type(exc).__name__}: {exc}")}
                 return HttpResponse(_json.dumps(body), status_code=503, media_type=_JSON)
