@@ -61,3 +61,12 @@ async def test_the_holds_of_a_killed_process_lapse_after_their_lease(tmp_path: P
             worker.wait(10)
     # Not before the lease could have ended (the holds were taken a little before we saw them).
     assert lapsed_after >= TIMEOUT_S + MARGIN_S - 1.0, lapsed_after
+
+
+def test_the_lease_margin_is_validated() -> None:
+    from llm_manager.config import load_settings
+    from llm_manager.errors import ConfigError
+
+    for bad in (0, -5, 86401):
+        with pytest.raises(ConfigError, match=r"state\.budget_lease_margin_s"):
+            load_settings({"state": {"budget_lease_margin_s": bad}}, env={})
