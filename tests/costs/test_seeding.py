@@ -44,12 +44,21 @@ def settings(store: Path, redis_url: str | None = None) -> Any:
 
 
 async def spend_until_refused(llm: LLMManager, tag: str) -> Decimal:
+    """Requests until the budget refuses; a refusal for want of Redis (a pooled connection that died with the
+    restart) is retried after a moment, as a client retries a 503."""
     spent = Decimal(0)
+    deadline = time.monotonic() + 20
     for i in range(100):
-        try:
-            r = await llm.generate(f"{tag} {i}", user="alice", max_tokens=5)
-        except BudgetExceededError:
-            return spent
+        while True:
+            try:
+                r = await llm.generate(f"{tag} {i}", user="alice", max_tokens=5)
+            except BudgetExceededError:
+                return spent
+            except StateUnavailableError:
+                assert time.monotonic() < deadline, "Redis did not come back"
+                await asyncio.sleep(0.1)
+                continue
+            break
         spent += r.usage.cost or Decimal(0)
     raise AssertionError("the budget never refused")
 
