@@ -322,6 +322,7 @@ def response_headers(resp: Response) -> dict[str, str]:
         **cache_headers(meta.cached, meta.cache_similarity, meta.deduplicated),
         "x-llm-attempts": str(sum(1 for a in meta.attempts if not a.skipped)),
         **prompt_headers(meta.prompt),
+        **confidence_header(resp),
     }
 
 
@@ -331,6 +332,12 @@ def cache_headers(cached: bool, similarity: float | None, shared: bool = False) 
     if similarity is not None:
         return {"x-llm-cache": "semantic", "x-llm-cache-similarity": f"{similarity:.4f}"}
     return {"x-llm-cache": "hit" if cached else "shared" if shared else "miss"}
+
+
+def confidence_header(resp: Response) -> dict[str, str]:
+    """``x-llm-confidence`` (4 decimals) when the answer carries log probabilities (the request asked for them)."""
+    confidence = resp.confidence
+    return {} if confidence is None else {"x-llm-confidence": f"{confidence:.4f}"}
 
 
 def prompt_headers(report: PromptOptimization | None) -> dict[str, str]:

@@ -623,6 +623,11 @@ _HEADERS: Json = {
         "schema": {"type": "string", "pattern": "^[0-9.]+$"},
     },
     "x-llm-attempts": {"description": "provider calls made", "schema": {"type": "string", "pattern": "^[0-9]+$"}},
+    "x-llm-confidence": {
+        "description": "exp(mean token logprob) of the answer, 0 to 1; only on whole answers whose request asked "
+        "for logprobs and whose model returned them",
+        "schema": {"type": "string", "pattern": "^[01]\\.[0-9]{4}$"},
+    },
     "retry-after": {"description": "seconds to wait before retrying", "schema": {"type": "string"}},
     "retry-after-ms": {"description": "milliseconds to wait before retrying", "schema": {"type": "string"}},
     "x-should-retry": {
@@ -633,7 +638,15 @@ _HEADERS: Json = {
 
 _ANSWER_HEADERS = {
     h: _header(h)
-    for h in ("x-request-id", "x-llm-model", "x-llm-cost", "x-llm-cache", "x-llm-cache-similarity", "x-llm-attempts")
+    for h in (
+        "x-request-id",
+        "x-llm-model",
+        "x-llm-cost",
+        "x-llm-cache",
+        "x-llm-cache-similarity",
+        "x-llm-attempts",
+        "x-llm-confidence",
+    )
 }
 
 _DURATION: Json = {"type": "string", "pattern": "^[0-9]{1,6}[smhd]$", "examples": ["15m", "6h", "30s"]}
