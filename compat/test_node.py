@@ -53,6 +53,7 @@ CASES = [
     pytest.param("openai-js", "image", {"text": ANSWER}, marks=IMAGE_GAP),
     ("openai-js", "responses", {"text": ANSWER}),
     ("openai-js", "embeddings", {"dims": 256}),
+    ("openai-js", "completions", {"text": ANSWER, "streamed": ANSWER}),
     ("ai-sdk", "plain", {"text": ANSWER}),
     ("ai-sdk", "stream", {"text": ANSWER}),
     ("ai-sdk", "tools", {"text": ANSWER, "tool": "getWeather"}),
@@ -84,6 +85,9 @@ def test_js_client(
         assert sent[0].get("response_format") == {"type": "json_object"}
     if feature == "responses":
         assert sent[0]["messages"][-1]["content"] in ("Say hello", [{"type": "text", "text": "Say hello"}])
+    if feature == "completions":
+        assert [s["messages"] for s in sent] == [[{"role": "user", "content": "Say hello"}]] * 2
+        assert sent[0]["max_tokens"] == 50
     if feature == "embeddings":
         assert sent == [
             {"model": "text-embedding-3-small", "input": ["first text"], "encoding_format": "base64", "dimensions": 256}

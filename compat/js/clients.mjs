@@ -56,6 +56,14 @@ async function openaiJs() {
       const r = await c.embeddings.create({ model: "embed", input: ["first text"] });
       return { dims: r.data[0].embedding.length };
     }
+    case "completions": {
+      const whole = await c.completions.create({ model: "gpt", prompt: "Say hello", max_tokens: 50 });
+      let streamed = "";
+      for await (const chunk of await c.completions.create({ model: "gpt", prompt: "Say hello", stream: true })) {
+        streamed += chunk.choices[0]?.text ?? "";
+      }
+      return { text: whole.choices[0].text, streamed };
+    }
   }
   throw new Error(`no ${feature} case for ${client}`);
 }
