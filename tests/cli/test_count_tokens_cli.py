@@ -28,7 +28,7 @@ def test_an_anthropic_model_is_counted_by_its_api(runner: CliRunner, tmp_path: P
         up.push(Reply.json({"input_tokens": 321}))
         config = write(
             str(tmp_path / "c.yaml"),
-            f"models:\n  claude:\n    provider: anthropic\n    base_url: {up.url}\n    api_key: sk-ant\n"
+            f"models:\n  claude:\n    provider: anthropic\n    base_url: {up.url}\n    api_key: sk-ant-cli-count-5f0c2e9a7b\n"
             "    model: claude-sonnet-4-5\n",
         )
         result = run(runner, "count-tokens", "hello", "--system", "Be brief.", "--config", config, "--json")
