@@ -44,9 +44,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "manager",
             "executor",
-            "_run",
+            "attempts",
             "accounting",
-            "answers",
+            "response_stream",
+            "introspection",
             "conversations",
             "embedder",
             "multi",

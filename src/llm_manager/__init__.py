@@ -50,9 +50,9 @@ from llm_manager.types import (
 )
 
 if TYPE_CHECKING:
-    from llm_manager.answers import ResponseStream
     from llm_manager.config import Settings
     from llm_manager.manager import LLMManager
+    from llm_manager.response_stream import ResponseStream
     from llm_manager.sync import SyncLLMManager
 
 __version__ = "0.1.0"
@@ -104,7 +104,7 @@ __all__ = [
 
 _LAZY = {
     "LLMManager": "llm_manager.manager",
-    "ResponseStream": "llm_manager.answers",
+    "ResponseStream": "llm_manager.response_stream",
     "SyncLLMManager": "llm_manager.sync",
     "Settings": "llm_manager.config",
 }

@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from llm_manager._run import Done
-from llm_manager.answers import Settle, then
+from llm_manager.attempts import Done
 from llm_manager.embedding import EmbedCall, Embedded, EmbeddingInput, EmbeddingResponse
 from llm_manager.embedding_profiles import EmbeddingSpec, embedding_spec
 from llm_manager.errors import ConfigError, InvalidRequestError
+from llm_manager.response_stream import Settle, then
 from llm_manager.types import Response
 
 if TYPE_CHECKING:

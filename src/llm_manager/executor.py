@@ -1,6 +1,6 @@
 """Execute a plan: admission (limits, breakers, keys), timeouts, retries, fallback and hedging.
 
-One try-loop (:class:`~llm_manager._run.Run`) serves both whole answers and streams. A stream may fail over only
+One try-loop (:class:`~llm_manager.attempts.Run`) serves both whole answers and streams. A stream may fail over only
 until its first chunk has been handed to the caller; after that, a failure ends the stream with
 :class:`~llm_manager.errors.StreamInterruptedError` (never a silently truncated success, never two models' text
 spliced together).
@@ -15,7 +15,7 @@ from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llm_manager._deadline import deadline
-from llm_manager._run import Accumulator, Done, Run
+from llm_manager.attempts import Accumulator, Done, Run
 from llm_manager.errors import ProviderError, StreamInterruptedError
 from llm_manager.routing.queue import PriorityGate
 from llm_manager.routing.recovery import RecoveryLearner

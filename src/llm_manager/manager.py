@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 
 from pydantic import BaseModel, ValidationError
 
-from llm_manager._redact import url_with_password_masked
 from llm_manager._unclosed import LoopGuard, warn_unclosed
-from llm_manager.answers import ResponseStream, Settle, then
 from llm_manager.config import Settings, load_settings
 from llm_manager.config_secrets import configured_secrets
 from llm_manager.errors import ConfigError, LLMManagerError
-from llm_manager.routing.stats import DeploymentStats, LatencyStats
+from llm_manager.introspection import HealthResult, Introspection, ModelInfo
+from llm_manager.response_stream import ResponseStream, Settle, then
+from llm_manager.routing.stats import LatencyStats
 from llm_manager.types import Message, Part, PromptOptimization, Request, Response, StreamEvent
 
 if TYPE_CHECKING:
@@ -34,14 +34,13 @@ if TYPE_CHECKING:
     from llm_manager.embedder import Embedder
     from llm_manager.embedding import EmbeddingInput, EmbeddingResponse, InputType
     from llm_manager.providers.base import ProviderAdapter
-    from llm_manager.routing.keypool import KeyEntry
     from llm_manager.routing.planner import Deployment
     from llm_manager.state.base import StateBackend
     from llm_manager.store.base import Conversation, ConversationSummary
     from llm_manager.store.migrations import Database
     from llm_manager.structured.query import StructuredResult
     from llm_manager.sync import SyncLLMManager
-    from llm_manager.telemetry import CollectSnapshot, RequestTrace, Telemetry
+    from llm_manager.telemetry import RequestTrace, Telemetry
     from llm_manager.token_count import TokenCount
     from llm_manager.warmup import WarmupResult
 
@@ -54,39 +53,6 @@ A = TypeVar("A")
 ConfigSource = str | os.PathLike[str] | Mapping[str, Any] | Settings | None
 Prompt = str | Sequence[Part] | Request | None
 """A prompt: text, content parts (text, images, audio, files) as one user turn, or a whole :class:`Request`."""
-
-
-class ModelInfo(BaseModel):
-    """A configured deployment, as ``models()`` lists it."""
-
-    name: str
-    provider: str
-    model: str
-    family: str | None
-    context_window: int
-    input_price_per_mtok: Decimal | None
-    output_price_per_mtok: Decimal | None
-    tasks: list[str]
-    """Task types whose chain includes this deployment, with its position (``analysis#1`` = primary)."""
-    keys: int
-    simulated: bool
-    base_url: str
-    kind: Literal["chat", "embedding"] = "chat"
-    """``embedding``: returns vectors (``embed()``), never answers chat requests."""
-    dimensions: int | None = None
-    """Embedding models: the size of their vectors."""
-
-
-class HealthResult(BaseModel):
-    """Reachability of one deployment."""
-
-    name: str
-    provider: str
-    ok: bool
-    latency_ms: float
-    error_code: str | None = None
-    error: str | None = None
-    simulated: bool = False
 
 
 class LLMManager:
@@ -169,8 +135,8 @@ class LLMManager:
         )
         self.accounting.configure(settings)
         self.telemetry = telemetry or Telemetry(settings.telemetry)
-        self._snapshot: CollectSnapshot = {"breakers": {}, "budgets": {}}
-        self.telemetry.on_collect(self._collect)
+        self.introspection = Introspection(self)
+        self.telemetry.on_collect(self.introspection.collect)
         self.telemetry.on_collect(lambda: {"state": self.state.health()})
         self._forecaster: Forecaster | None = None
         self.telemetry.on_collect(lambda: {"forecasts": self._forecaster.gauges() if self._forecaster else {}})
@@ -801,38 +767,11 @@ class LLMManager:
 
     def models(self) -> list[ModelInfo]:
         """Every configured deployment with its routing positions."""
-        from llm_manager.embedding_profiles import embedding_spec
-
-        positions: dict[str, list[str]] = {}
-        for task in self.settings.task_names():
-            for i, name in enumerate(self.settings.chain(task)):
-                positions.setdefault(name, []).append(f"{task}#{i + 1}")
-        return [
-            ModelInfo(
-                name=name,
-                provider=d.provider,
-                model=d.endpoint.model,
-                family=d.config.resolved_family,
-                context_window=d.endpoint.context_window,
-                input_price_per_mtok=d.price_in,
-                output_price_per_mtok=d.price_out,
-                tasks=positions.get(name, []),
-                keys=len(d.config.keys),
-                simulated=d.simulated,
-                base_url=url_with_password_masked(d.endpoint.base_url),
-                kind=d.config.resolved_kind,
-                dimensions=spec.dimensions if (spec := embedding_spec(d.config)) is not None else None,
-            )
-            for name, d in self.deployments.items()
-        ]
+        return self.introspection.models()
 
     def route(self, task: str = "general", **prefs: Any) -> list[str]:
         """The candidate order a request for ``task`` would get right now (skips included as ``name (skipped)``)."""
-        from llm_manager.routing.planner import plan
-
-        request = self.request(prefs.pop("prompt", "route preview"), task=task, **prefs)
-        p = plan(request, self.settings, self.deployments, self.stats)
-        return [d.name for d in p.candidates] + [f"{a.deployment} (skipped)" for a in p.skipped]
+        return self.introspection.route(task, **prefs)
 
     async def count_tokens(self, prompt: Prompt = None, **prefs: Any) -> TokenCount:
         """The prompt's input tokens, counted by the provider of the deployment that would answer first where its
@@ -846,7 +785,7 @@ class LLMManager:
     async def health(self, timeout_s: float = 5.0) -> list[HealthResult]:
         """Probe every deployment concurrently (a no-token call such as listing models)."""
         self._guarded()
-        return list(await asyncio.gather(*(self._probe(d, timeout_s) for d in self.deployments.values())))
+        return await self.introspection.health(timeout_s)
 
     async def warmup(self, *, timeout_s: float = 5.0, requests: bool = True) -> list[WarmupResult]:
         """Open a connection (DNS, TCP, TLS) to every configured endpoint now, so the first requests skip the
@@ -856,128 +795,17 @@ class LLMManager:
 
         return await warm_up(self, timeout_s=timeout_s, requests=requests)
 
-    async def _probe(self, dep: Deployment, timeout_s: float) -> HealthResult:
-        t0 = time.perf_counter()
-        try:
-            async with asyncio.timeout(timeout_s):
-                live = [e for e in self.pools[dep.name].entries if e.usable(self.wall_clock())]
-                await dep.adapter.probe(api_key=live[0].key if live else None)
-        except (LLMManagerError, TimeoutError) as exc:
-            code = exc.code if isinstance(exc, LLMManagerError) else "timeout"
-            msg = exc.message if isinstance(exc, LLMManagerError) else f"no answer within {timeout_s:g}s"
-            return HealthResult(
-                name=dep.name,
-                provider=dep.provider,
-                ok=False,
-                error_code=code,
-                error=msg,
-                latency_ms=round((time.perf_counter() - t0) * 1000, 2),
-                simulated=dep.simulated,
-            )
-        return HealthResult(
-            name=dep.name,
-            provider=dep.provider,
-            ok=True,
-            simulated=dep.simulated,
-            latency_ms=round((time.perf_counter() - t0) * 1000, 2),
-        )
-
     async def status(self) -> dict[str, Any]:
-        """Breakers (with cooldown left), rate-limit room, key-pool health, cache size and observed latency."""
+        """Breakers (with cooldown left), rate-limit room, calls in flight, key-pool health, cache size and observed
+        latency."""
         self._guarded()
-        now = self.wall_clock()
-        policy = self.admission.policy
-        out: dict[str, Any] = {}
-        for name, dep in self.deployments.items():
-            pool = self.pools[name]
-            keys: list[KeyEntry | None] = [*pool.entries] or [None]
-            bkeys = [self.admission.breaker_key(dep, k) for k in keys]
-            views = await self.state.breaker_view(bkeys, now, policy)
-            rpm_left, tpm_left = (None, None)
-            if dep.config.rpm is not None or dep.config.tpm is not None:
-                rpm_left, tpm_left = await self.state.limit_view(name, now, rpm=dep.config.rpm, tpm=dep.config.tpm)
-            out[name] = {
-                **_stats_dict(self.stats.get(name), dep),
-                "breakers": {
-                    (k.fp if k else "-"): {
-                        "state": v.state,
-                        "failures": v.failures,
-                        "calls": v.calls,
-                        "cooldown_left_s": round(v.cooldown_left_s, 3),
-                    }
-                    for k, v in zip(keys, (views[b] for b in bkeys), strict=True)
-                },
-                "limits": {
-                    "rpm": dep.config.rpm,
-                    "tpm": dep.config.tpm,
-                    "rpm_available": _round(rpm_left),
-                    "tpm_available": _round(tpm_left),
-                    "max_concurrent": dep.config.max_concurrent,
-                    "in_flight": self.admission.in_flight.get(name, 0),
-                },
-                "keys": pool.snapshot(now),
-                "recovery": self.executor.recovery.snapshot(name),
-            }
-        budgets = await self._budget_status()
-        # Prometheus scrapes are synchronous: they read this snapshot, refreshed whenever status is computed.
-        self._snapshot = {
-            "breakers": {(n, k): b["state"] for n, d in out.items() for k, b in d["breakers"].items()},
-            "budgets": {
-                f"{b['budget']}:{b['value']}": (float(b["spent_usd"]) + float(b["reserved_usd"]), float(b["limit_usd"]))
-                for b in budgets
-            },
-        }
-        return {
-            "source": self.settings.source,
-            "strategy": self.settings.routing.strategy,
-            "state": "redis" if self.settings.state.redis_url else "memory",
-            "shared_state": self.state.health().as_dict(),
-            "cache": {
-                "enabled": self.cache is not None,
-                "entries": await self.state.cache_size() if self.cache is not None else 0,
-                "max_entries": self.settings.cache.max_entries,
-                "ttl_s": self.settings.cache.ttl_s,
-                "semantic": await self.semantic.view() if self.semantic is not None else {"enabled": False},
-            },
-            "budgets": budgets,
-            "ledger": self._ledger_status(),
-            "in_flight_shared": len(self.inflight),
-            "queued": len(self.executor.gate),
-            "deployments": out,
-        }
-
-    def _ledger_status(self) -> dict[str, Any]:
-        cfg = self.settings.ledger
-        out: dict[str, Any] = {"enabled": cfg.enabled}
-        if self.ledger is not None:
-            out.update(self.ledger.stats())
-        return out
-
-    def _collect(self) -> CollectSnapshot:
-        """What a metrics scrape reads: the snapshot of the last status, and the ledger's counts and the calls in
-        flight as they are now."""
-        busy = self.admission.in_flight
-        concurrency = {n: (busy.get(n, 0), d.config.max_concurrent) for n, d in self.deployments.items()}
-        if self.ledger is None:
-            return {**self._snapshot, "concurrency": concurrency}
-        stats = self.ledger.stats()
-        counts = {k: float(stats[k]) for k in ("written", "dropped", "dead_lettered", "pending")}
-        return {**self._snapshot, "ledger": counts, "concurrency": concurrency}
+        return await self.introspection.status()
 
     async def metrics(self) -> tuple[bytes, str]:
         """Prometheus metrics (payload, content type), with breaker and budget gauges refreshed when the state
         answers. Never raises for want of state or store: the gauges then keep their last values, and
         ``llm_manager_state_available`` says why."""
-        try:
-            await self.status()
-            if self.budgets and self.settings.ledger.enabled:  # forecasts are ledger queries: reused for 60 s
-                await self._forecasts().forecast(max_age_s=60.0)
-        except Exception as exc:
-            log.warning("metrics: gauges not refreshed: %s: %s", type(exc).__name__, exc)
-        return self.telemetry.render_metrics()
-
-    async def _budget_status(self) -> list[dict[str, Any]]:
-        return await self.budgets.status()
+        return await self.introspection.metrics()
 
     def simulate(self, name: str, *outcomes: str) -> None:
         """Queue outcomes for simulated deployment ``name``'s next calls, in the syntax of its ``simulate.script``
@@ -1064,20 +892,3 @@ def _request_id(given: str | None) -> str:
 def _new_id() -> str:
     # 96 random bits: unique enough for request ids, and ~5x cheaper than uuid4() on the cache-hit path.
     return "req_" + os.urandom(12).hex()
-
-
-def _round(v: float | None) -> float | None:
-    return None if v is None else round(v, 2)
-
-
-def _stats_dict(st: DeploymentStats, dep: Deployment) -> dict[str, Any]:
-    return {
-        "provider": dep.provider,
-        "model": dep.endpoint.model,
-        "calls": st.calls,
-        "failures": st.failures,
-        "latency_ms": round(st.latency_ms, 2) if st.latency_ms is not None else None,
-        "time_to_first_chunk_ms": round(st.ttfc_ms, 2) if st.ttfc_ms is not None else None,
-        "last_error": st.last_error,
-        "simulated": dep.simulated,
-    }

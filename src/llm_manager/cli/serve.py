@@ -117,12 +117,12 @@ def _freeze_startup_objects() -> None:
 
 def http_protocol(http_parser: str, limits: GatewayConfig | None = None) -> Any:
     """What uvicorn's ``http`` setting gets for ``--http``: with httptools, our protocol that writes a response's
-    head together with its first body bytes (``server/joined.py``); with ``limits``, guarded by their header and
+    head together with its first body bytes (``server/http_protocol.py``); with ``limits``, guarded by their header and
     body clocks and per-client connection cap (``server/connections.py``: uvicorn has neither)."""
     base: Any = None
     if http_parser != "h11":
         try:
-            from llm_manager.server.joined import JoinedHttpToolsProtocol
+            from llm_manager.server.http_protocol import JoinedHttpToolsProtocol
         except ImportError:  # httptools is missing
             if http_parser == "httptools":
                 raise click.UsageError("--http httptools: httptools is not installed") from None

@@ -36,9 +36,9 @@ from starlette.routing import Route
 
 from llm_manager import _json
 from llm_manager._redact import redact
-from llm_manager.answers import ResponseStream
 from llm_manager.config import BudgetConfig
 from llm_manager.errors import LLMManagerError
+from llm_manager.response_stream import ResponseStream
 from llm_manager.server import cors, keys
 from llm_manager.server.anthropic_api import MessageEvents, error_body, message_body, message_headers, parse_messages
 from llm_manager.server.asgi import (

@@ -1,4 +1,4 @@
-"""``server/joined.py``: a response's head goes out with its first body bytes, and nothing waits or is lost."""
+"""``server/http_protocol.py``: a response's head goes out with its first body bytes, and nothing waits or is lost."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ pytest.importorskip("httptools")
 
 from llm_manager.cli.serve import http_protocol
 from llm_manager.server.asgi import read_body
-from llm_manager.server.joined import JoinedHttpToolsProtocol, _HeadWithBody
+from llm_manager.server.http_protocol import JoinedHttpToolsProtocol, _HeadWithBody
 
 HEAD = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n"
 
