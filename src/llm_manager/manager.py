@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
 from pydantic import BaseModel, ValidationError
 
 from llm_manager._unclosed import LoopGuard, warn_unclosed
+from llm_manager.accounting import Booking
 from llm_manager.config import Settings, load_settings
 from llm_manager.config_secrets import configured_secrets
 from llm_manager.errors import ConfigError, LLMManagerError
@@ -28,19 +29,18 @@ from llm_manager.types import Message, Part, PromptOptimization, Request, Respon
 if TYPE_CHECKING:
     from llm_manager._http import HttpClient
     from llm_manager.cache.semantic import SemanticCache
-    from llm_manager.costs.budgets import Hold
     from llm_manager.costs.forecast import Forecast, Forecaster
     from llm_manager.costs.ledger import Ledger
     from llm_manager.embedder import Embedder
     from llm_manager.embedding import EmbeddingInput, EmbeddingResponse, InputType
     from llm_manager.providers.base import ProviderAdapter
-    from llm_manager.routing.planner import Deployment
+    from llm_manager.routing.planner import Deployment, Plan
     from llm_manager.state.base import StateBackend
     from llm_manager.store.base import Conversation, ConversationSummary
     from llm_manager.store.migrations import Database
     from llm_manager.structured.query import StructuredResult
     from llm_manager.sync import SyncLLMManager
-    from llm_manager.telemetry import RequestTrace, Telemetry
+    from llm_manager.telemetry import Telemetry
     from llm_manager.token_count import TokenCount
     from llm_manager.warmup import WarmupResult
 
@@ -428,44 +428,25 @@ class LLMManager:
         )
         await self.accounting.record(request, request_id, _utc_now(), resp, None, key)
 
-    async def _complete(self, request: Request, request_id: str, key: str | None = None) -> tuple[Response, Settle]:
+    def _booking(self, request: Request, request_id: str, key: str | None, *, stream: bool) -> Booking:
+        """Begin the bookkeeping of a request that will call providers."""
+        trace = self.telemetry.request(request, request_id, stream=stream)
+        return Booking(self.accounting, trace, request, request_id, key)
+
+    def _plan(self, request: Request) -> Plan:
         from llm_manager.routing.planner import plan
 
-        started, t0 = _utc_now(), time.perf_counter_ns()
-        trace = self.telemetry.request(request, request_id, stream=False)
-        try:
-            p, holds = await self.accounting.before(request, plan(request, self.settings, self.deployments, self.stats))
-        except BaseException as exc:
-            trace.finish(None, exc, started_at_ns=t0)
-            await self.accounting.record(request, request_id, started, None, exc, key)  # candidates passed over
-            raise
+        return plan(request, self.settings, self.deployments, self.stats)
+
+    async def _complete(self, request: Request, request_id: str, key: str | None = None) -> tuple[Response, Settle]:
+        booking = self._booking(request, request_id, key, stream=False)
+        p = await booking.plan(self._plan)
         try:
             resp = await self.executor.complete(request, p, request_id)
         except BaseException as exc:
-            trace.finish(None, exc, started_at_ns=t0)
-            await self.accounting.after(holds, None, exc)
-            await self.accounting.record(request, request_id, started, None, exc, key)
+            await booking.failed(exc)
             raise
-        ended = time.perf_counter_ns()
-        return resp, partial(self._book, request, request_id, key, trace, holds, started, t0, resp, ended)
-
-    async def _book(
-        self,
-        request: Request,
-        request_id: str,
-        key: str | None,
-        trace: RequestTrace,
-        holds: list[Hold],
-        started: datetime,
-        t0: int,
-        resp: Response,
-        ended_ns: int,
-    ) -> None:
-        """An answered call's bookkeeping, once the answer is handed on: telemetry (timed to when it was ready),
-        the budgets' settlement and the ledger row."""
-        trace.finish(resp, None, started_at_ns=t0, ended_at_ns=ended_ns)
-        await self.accounting.after(holds, resp, None)
-        await self.accounting.record(request, request_id, started, resp, None, key)
+        return resp, partial(booking.answered, resp, time.perf_counter_ns())
 
     def stream(
         self,
@@ -504,8 +485,6 @@ class LLMManager:
                 yield event
 
     async def _stream(self, request: Request, request_id: str, out: ResponseStream) -> AsyncIterator[StreamEvent]:
-        from llm_manager.routing.planner import plan
-
         if self._guard is None:
             self._guarded()
         key = probe = None
@@ -529,14 +508,8 @@ class LLMManager:
                 )
                 yield StreamEvent(type="done", delta="", deployment=hit.deployment, model=hit.model, response=hit)
                 return
-        started, t0 = _utc_now(), time.perf_counter_ns()
-        trace = self.telemetry.request(request, request_id, stream=True)
-        try:
-            p, holds = await self.accounting.before(request, plan(request, self.settings, self.deployments, self.stats))
-        except BaseException as exc:
-            trace.finish(None, exc, started_at_ns=t0)
-            await self.accounting.record(request, request_id, started, None, exc, key)
-            raise
+        booking = self._booking(request, request_id, key, stream=True)
+        p = await booking.plan(self._plan)
         settled = False
         attempts = out.attempts
         events = self.executor.stream(request, p, request_id, attempts)
@@ -556,7 +529,7 @@ class LLMManager:
                         await self.cache.put(key, resp)
                     if probe is not None and self.semantic is not None:
                         await self.semantic.put(probe, resp)
-                    await self._book(request, request_id, key, trace, holds, started, t0, resp, ended)
+                    await booking.answered(resp, ended)
         except BaseException as exc:
             # Also a caller that stopped reading early (GeneratorExit): its reservation is settled by what the
             # attempts are known to have cost, and released otherwise.
@@ -569,9 +542,7 @@ class LLMManager:
                     await events.aclose()
                     err = LLMManagerError("the caller stopped reading the stream", request_id=request_id)
                     err.attempts = attempts
-                trace.finish(None, err, started_at_ns=t0)
-                await self.accounting.after(holds, None, err)
-                await self.accounting.record(request, request_id, started, None, err, key)
+                await booking.failed(err)
             raise
 
     # -- embeddings ---------------------------------------------------------------------------------------------
