@@ -14,8 +14,9 @@ import yaml
 
 N = 24
 CONFIG = {
-    # Each answer takes 0.25 s and two run at once: 24 take ~3 s, so Ctrl-C lands mid-run.
-    "models": {"steady": {"provider": "simulated", "family": "gpt", "simulate": {"latency_ms": 250}}},
+    # Each answer takes 0.6 s and two run at once: 24 take ~7 s, so Ctrl-C (sent after the fourth result) lands
+    # mid-run even when a loaded machine wakes the test seconds late.
+    "models": {"steady": {"provider": "simulated", "family": "gpt", "simulate": {"latency_ms": 600}}},
     "cache": {"enabled": False},
 }
 
@@ -47,7 +48,7 @@ def test_ctrl_c_keeps_finished_results_and_resume_completes(tmp_path: Path) -> N
     child = _spawn(tmp_path, str(src), "-o", str(out), "-j", "2")
     child.expect("requests")  # the progress bar is on the terminal
     deadline = time.monotonic() + 30
-    while not (out.exists() and len(out.read_text().splitlines()) >= 6):
+    while not (out.exists() and len(out.read_text().splitlines()) >= 4):
         assert time.monotonic() < deadline, "no results written while the batch runs"
         time.sleep(0.05)
     child.sendintr()  # Ctrl-C
@@ -56,7 +57,7 @@ def test_ctrl_c_keeps_finished_results_and_resume_completes(tmp_path: Path) -> N
     assert child.exitstatus == 130, (child.exitstatus, child.signalstatus, child.before)
     assert b"run again with --resume" in (child.before or b"")
     kept = _lines(out)  # every line whole and parseable
-    assert 6 <= len(kept) < N, len(kept)
+    assert 4 <= len(kept) < N, len(kept)
     assert all(r["ok"] for r in kept)
     first_ids = [str(r["id"]) for r in kept]
 
