@@ -8,9 +8,8 @@ from pydantic import BaseModel
 
 from compat.conftest import Gateway
 from compat.test_openai_python import PIXEL
-from compat.upstream import ANSWER
+from compat.upstream import ANSWER, image_sent
 
-IMAGE_GAP = pytest.mark.xfail(strict=True, reason="image and other non-text content parts are refused (400)")
 WEATHER = {
     "name": "get_weather",
     "description": "Current weather for a city",
@@ -106,7 +105,6 @@ def test_structured_parse(gateway: Gateway) -> None:
 
 
 @pytest.mark.client("anthropic-python", "image")
-@IMAGE_GAP
 def test_image_block(gateway: Gateway) -> None:
     mark = gateway.upstreams.mark()
     image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PIXEL}}
@@ -117,4 +115,4 @@ def test_image_block(gateway: Gateway) -> None:
     )
     assert msg.content[0].type == "text"
     [sent] = gateway.upstreams.anthropic_since(mark)
-    assert sent["messages"][0]["content"][0]["type"] == "image"
+    assert sent["messages"][0]["content"][0]["type"] == "image" and image_sent(sent) == PIXEL

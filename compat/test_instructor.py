@@ -8,7 +8,6 @@ import pytest
 from pydantic import BaseModel
 
 from compat.conftest import Gateway
-from compat.test_openai_python import JSON_MODE_GAP
 
 
 class Incident(BaseModel):
@@ -60,7 +59,6 @@ def test_partial_stream(gateway: Gateway) -> None:
 
 
 @pytest.mark.client("instructor", "json-mode")
-@JSON_MODE_GAP
 def test_mode_json(gateway: Gateway) -> None:
     mark = gateway.upstreams.mark()
     assert isinstance(ask(patched(gateway, instructor.Mode.JSON)), Incident)

@@ -9,8 +9,8 @@ from langchain_openai import ChatOpenAI, OpenAI, OpenAIEmbeddings
 from pydantic import BaseModel
 
 from compat.conftest import Gateway
-from compat.test_openai_python import IMAGE_GAP, JSON_MODE_GAP, PIXEL
-from compat.upstream import ANSWER
+from compat.test_openai_python import PIXEL
+from compat.upstream import ANSWER, image_sent
 
 
 class Incident(BaseModel):
@@ -67,7 +67,6 @@ def test_with_structured_output(gateway: Gateway) -> None:
 
 
 @pytest.mark.client("langchain", "json-mode")
-@JSON_MODE_GAP
 def test_json_mode(gateway: Gateway) -> None:
     mark = gateway.upstreams.mark()
     out = chat(gateway).with_structured_output(None, method="json_mode").invoke("Answer in JSON")
@@ -77,13 +76,15 @@ def test_json_mode(gateway: Gateway) -> None:
 
 
 @pytest.mark.client("langchain", "image")
-@IMAGE_GAP
 def test_image(gateway: Gateway) -> None:
     parts = [
         {"type": "text", "text": "What is in this image?"},
         {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PIXEL}"}},
     ]
+    mark = gateway.upstreams.mark()
     assert chat(gateway).invoke([HumanMessage(content=parts)]).content == ANSWER  # type: ignore[arg-type]
+    [sent] = gateway.upstreams.openai_since(mark)
+    assert image_sent(sent) == PIXEL
 
 
 @pytest.mark.client("langchain", "responses")

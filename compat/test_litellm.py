@@ -8,8 +8,8 @@ import pytest
 from pydantic import BaseModel
 
 from compat.conftest import Gateway
-from compat.test_openai_python import IMAGE_GAP, JSON_MODE_GAP, PIXEL, WEATHER
-from compat.upstream import ANSWER
+from compat.test_openai_python import PIXEL, WEATHER
+from compat.upstream import ANSWER, image_sent
 
 litellm = pytest.importorskip("litellm")
 
@@ -51,7 +51,6 @@ def test_response_format_model(gateway: Gateway) -> None:
 
 
 @pytest.mark.client("litellm", "json-mode")
-@JSON_MODE_GAP
 def test_json_mode(gateway: Gateway) -> None:
     mark = gateway.upstreams.mark()
     complete(gateway, response_format={"type": "json_object"})
@@ -60,13 +59,15 @@ def test_json_mode(gateway: Gateway) -> None:
 
 
 @pytest.mark.client("litellm", "image")
-@IMAGE_GAP
 def test_image(gateway: Gateway) -> None:
     parts = [
         {"type": "text", "text": "What is in this image?"},
         {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PIXEL}"}},
     ]
+    mark = gateway.upstreams.mark()
     assert complete(gateway, messages=[{"role": "user", "content": parts}]).choices[0].message.content == ANSWER
+    [sent] = gateway.upstreams.openai_since(mark)
+    assert image_sent(sent) == PIXEL
 
 
 @pytest.mark.client("litellm", "responses")

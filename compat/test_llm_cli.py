@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from compat.conftest import Gateway
-from compat.test_openai_python import IMAGE_GAP, JSON_MODE_GAP, PIXEL
-from compat.upstream import ANSWER
+from compat.test_openai_python import PIXEL
+from compat.upstream import ANSWER, image_sent
 
 LLM = str(Path(sys.executable).with_name("llm"))
 
@@ -68,7 +68,6 @@ def test_schema(gateway: Gateway, llm_home: Path) -> None:
 
 
 @pytest.mark.client("llm-cli", "json-mode")
-@JSON_MODE_GAP
 def test_json_object_option(gateway: Gateway, llm_home: Path) -> None:
     mark = gateway.upstreams.mark()
     assert isinstance(json.loads(llm(llm_home, "-m", "gateway", "-o", "json_object", "1", "Answer in JSON")), dict)
@@ -77,13 +76,15 @@ def test_json_object_option(gateway: Gateway, llm_home: Path) -> None:
 
 
 @pytest.mark.client("llm-cli", "image")
-@IMAGE_GAP
 def test_attachment(gateway: Gateway, llm_home: Path, tmp_path: Path) -> None:
     import base64
 
     image = tmp_path / "pixel.png"
     image.write_bytes(base64.b64decode(PIXEL))
+    mark = gateway.upstreams.mark()
     assert llm(llm_home, "-m", "gateway", "-a", str(image), "What is in this image?") == ANSWER
+    [sent] = gateway.upstreams.openai_since(mark)
+    assert image_sent(sent) == PIXEL
 
 
 @pytest.mark.client("llm-cli", "responses")

@@ -11,11 +11,9 @@ import pytest
 from pydantic import BaseModel
 
 from compat.conftest import Gateway
-from compat.upstream import ANSWER, EMBEDDING_MODEL
+from compat.upstream import ANSWER, EMBEDDING_MODEL, image_sent
 
 # Known gaps, each a strict xfail: the day the gateway does it, the test passes, the run fails, and the marker goes.
-JSON_MODE_GAP = pytest.mark.xfail(strict=True, reason="JSON mode (`response_format: json_object`) is not forwarded")
-IMAGE_GAP = pytest.mark.xfail(strict=True, reason="image and other non-text content parts are refused (400)")
 
 WEATHER = {
     "type": "function",
@@ -149,7 +147,6 @@ def test_structured_streamed(gateway: Gateway) -> None:
 
 
 @pytest.mark.client("openai-python", "json-mode")
-@JSON_MODE_GAP
 def test_json_mode_reaches_upstream(gateway: Gateway) -> None:
     mark = gateway.upstreams.mark()
     resp = client(gateway).chat.completions.create(
@@ -163,7 +160,6 @@ def test_json_mode_reaches_upstream(gateway: Gateway) -> None:
 
 
 @pytest.mark.client("openai-python", "image")
-@IMAGE_GAP
 def test_image_part(gateway: Gateway) -> None:
     mark = gateway.upstreams.mark()
     parts = [
@@ -173,7 +169,7 @@ def test_image_part(gateway: Gateway) -> None:
     resp = client(gateway).chat.completions.create(model="gpt", messages=[{"role": "user", "content": parts}])  # type: ignore[misc,list-item]
     assert resp.choices[0].message.content == ANSWER
     [sent] = gateway.upstreams.openai_since(mark)
-    assert sent["messages"][0]["content"][1]["image_url"]["url"].startswith("data:image/png;base64,")
+    assert image_sent(sent) == PIXEL
 
 
 @pytest.mark.client("openai-python", "responses")

@@ -28,7 +28,15 @@ from tests.fakes.server import FakeUpstream, Recorded, Reply, serve_in_thread
 
 from llm_manager.providers._fake_json import fake_from_schema
 
-__all__ = ["ANSWER", "EMBEDDING_MODEL", "Upstreams", "anthropic_reply", "openai_reply", "running_upstreams"]
+__all__ = [
+    "ANSWER",
+    "EMBEDDING_MODEL",
+    "Upstreams",
+    "anthropic_reply",
+    "image_sent",
+    "openai_reply",
+    "running_upstreams",
+]
 
 ANSWER = "Hello from the fake upstream."
 PIECES = ["Hello ", "from the ", "fake upstream."]
@@ -190,6 +198,22 @@ def _anthropic_tool_reply(body: dict[str, Any], tool: dict[str, Any]) -> Reply:
             sse("message_stop", {"type": "message_stop"}),
         ]
     )
+
+
+# -- what reached them ---------------------------------------------------------------------------------------------
+
+
+def image_sent(body: dict[str, Any]) -> str | None:
+    """The base64 data of the first inline image in an upstream body (an OpenAI ``image_url`` data URL or an
+    Anthropic base64 ``image`` block), ``None`` when it holds none."""
+    for message in body.get("messages", ()):
+        content = message.get("content")
+        for part in content if isinstance(content, list) else ():
+            if part.get("type") == "image_url":
+                return str(part["image_url"]["url"]).split(";base64,", 1)[-1]
+            if part.get("type") == "image" and part["source"].get("type") == "base64":
+                return str(part["source"]["data"])
+    return None
 
 
 # -- both, running --------------------------------------------------------------------------------------------------

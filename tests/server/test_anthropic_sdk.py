@@ -72,8 +72,8 @@ def test_message_has_text_usage_stop_reason_and_gateway_headers(client: anthropi
     assert msg.content[0].text.startswith("[simulated gpt]")
     assert msg.usage.input_tokens > 0 and msg.usage.output_tokens > 0 and msg.usage.cache_read_input_tokens == 0
     assert msg.model
-    assert raw.headers["request-id"] == raw.headers["x-request-id"] == msg.id
-    assert msg._request_id == msg.id  # what the SDK reports as the request id
+    assert raw.headers["request-id"] == raw.headers["x-request-id"] == msg.id.replace("msg_", "req_", 1)
+    assert msg._request_id == raw.headers["request-id"]  # what the SDK reports as the request id
     assert raw.headers["x-llm-model"] == "gpt" and raw.headers["x-llm-cache"] == "miss"
     assert raw.headers["x-llm-attempts"] == "1" and raw.headers["x-llm-cost"] != ""
 
@@ -170,7 +170,7 @@ def test_stream_helper_text_and_final_message(client: anthropic.Anthropic) -> No
     assert text.startswith("[simulated claude]")
     assert final.content[0].type == "text" and final.content[0].text == text
     assert final.stop_reason == "end_turn" and final.usage.output_tokens > 0 and final.usage.input_tokens > 0
-    assert headers["request-id"] == headers["x-request-id"] == final.id
+    assert headers["request-id"] == headers["x-request-id"] == final.id.replace("msg_", "req_", 1)
     assert headers["x-llm-model"] == "claude" and headers["content-type"].startswith("text/event-stream")
 
 
@@ -269,14 +269,17 @@ def test_missing_max_tokens_is_a_bad_request(client: anthropic.Anthropic) -> Non
         ({"max_tokens": 0}, "max_tokens"),
         ({"messages": []}, "messages"),
         ({"messages": [{"role": "system", "content": "x"}]}, "messages.0.role"),
-        ({"messages": [{"role": "user", "content": [{"type": "image", "source": {}}]}]}, "messages.0.content.0"),
-        ({"system": [{"type": "image"}]}, "system.0"),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "image", "source": {}}]}]},
+            "messages.0.content.0.source.type",
+        ),
+        ({"system": [{"type": "image"}]}, "system.0.type"),
         ({"stop_sequences": "END"}, "stop_sequences"),
-        ({"output_config": {"format": {"type": "json_object"}}}, "output_config.format"),
+        ({"output_config": {"format": {"type": "json_object"}}}, "output_config.format.type"),
         ({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "tools.0"),
         ({"tools": [{"name": "bad name", "input_schema": {"type": "object"}}]}, "tools.0"),
         ({"tool_choice": {"type": "any"}}, "tool_choice"),
-        ({"tools": [{"name": "f", "input_schema": {}}], "tool_choice": {"type": "sometimes"}}, "tool_choice"),
+        ({"tools": [{"name": "f", "input_schema": {}}], "tool_choice": {"type": "sometimes"}}, "tool_choice.type"),
     ],
 )
 def test_bad_fields_are_bad_requests_naming_the_field(
@@ -354,7 +357,8 @@ def test_streamed_tool_use_assembles_in_the_sdk(client: anthropic.Anthropic, gat
             adapter.validate_python(payload)
     starts = [p["index"] for n, p in events if n == "content_block_start"]
     stops = [p["index"] for n, p in events if n == "content_block_stop"]
-    assert starts == stops == list(range(len(starts))) and len(starts) == 2
+    # A forced tool with no text: the tool_use block alone, at index 0 (as Anthropic streams it).
+    assert starts == stops == list(range(len(starts))) and len(starts) == 1
     assert events[-1][0] == "message_stop"
 
 

@@ -506,7 +506,7 @@ def call(rig: Rig, case: Case) -> Outcome:
             raw = client.chat.completions.with_raw_response.create(model=model, messages=HI, extra_headers=extra)
             done = raw.parse()
             choice = done.choices[0]
-            assert raw.headers["x-request-id"] == done.id
+            assert raw.headers["x-request-id"] == done.id.replace("chatcmpl-", "req_", 1)
             return Outcome(raw.headers, choice.message.content or "", choice.finish_reason)
         raw_stream = client.chat.completions.with_raw_response.create(
             model=model, messages=HI, stream=True, extra_headers=extra
@@ -514,7 +514,7 @@ def call(rig: Rig, case: Case) -> Outcome:
         out = Outcome(raw_stream.headers)
         try:
             for chunk in raw_stream.parse():
-                assert chunk.id == raw_stream.headers["x-request-id"]
+                assert chunk.id == raw_stream.headers["x-request-id"].replace("req_", "chatcmpl-", 1)
                 for part in chunk.choices:
                     out.text += part.delta.content or ""
                     out.finish_reason = part.finish_reason or out.finish_reason

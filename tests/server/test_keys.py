@@ -370,7 +370,7 @@ def test_the_ledger_row_carries_the_key_id(gateway: Gateway) -> None:
         await llm.ledger.flush()
         return await llm.ledger.rows()
 
-    found = [r for r in gateway.run(rows) if r.request_id == done.id]
+    found = [r for r in gateway.run(rows) if r.request_id == done.id.replace("chatcmpl-", "req_", 1)]
     assert found and all(r.api_key_id == key_id for r in found)
 
 

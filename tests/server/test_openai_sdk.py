@@ -47,7 +47,8 @@ def test_completion_has_content_usage_model_and_gateway_headers(client: openai.O
     assert done.usage is not None and done.usage.completion_tokens > 0
     assert done.usage.total_tokens == done.usage.prompt_tokens + done.usage.completion_tokens
     assert done.model
-    assert raw.headers["x-request-id"] == done.id
+    # The body has OpenAI's id shape; x-request-id names the same request (and the ledger row).
+    assert done.id.startswith("chatcmpl-") and raw.headers["x-request-id"] == done.id.replace("chatcmpl-", "req_", 1)
     assert raw.headers["x-llm-model"] == "gpt"
     assert raw.headers["x-llm-cache"] == "miss"
     assert raw.headers["x-llm-attempts"] == "1"
@@ -124,11 +125,18 @@ def test_unknown_model_is_not_found(client: openai.OpenAI) -> None:
     assert info.value.response.headers["x-request-id"]
 
 
-def test_non_text_part_is_a_bad_request_naming_the_field(client: openai.OpenAI) -> None:
-    image: Any = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://127.0.0.1/x.png"}}]}]
+def test_an_image_part_reaches_the_request_and_a_bad_value_is_a_bad_request(
+    client: openai.OpenAI, gateway: Gateway
+) -> None:
+    url = "http://127.0.0.1/x.png"
+    parts: Any = [{"type": "text", "text": "what is it?"}, {"type": "image_url", "image_url": {"url": url}}]
+    client.chat.completions.create(model="gpt", messages=[{"role": "user", "content": parts}])
+    (text, image) = gateway.llm.adapter("gpt").requests[-1].messages[0].content  # type: ignore[attr-defined]
+    assert (text.text, image.type, image.url) == ("what is it?", "image", url)
+    bad: Any = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,%%"}}]}]
     with pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(model="gpt", messages=image)
-    assert info.value.param == "messages[0].content[0]"
+        client.chat.completions.create(model="gpt", messages=bad)
+    assert info.value.param == "messages[0].content[0].image_url.url"
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="gpt", messages=HI, temperature=9)
 
@@ -228,7 +236,7 @@ def test_response_format_json_schema_reaches_the_request(client: openai.OpenAI, 
     assert req.response_format is not None
     assert (req.response_format.name, req.response_format.json_schema) == ("thing", schema)
     client.chat.completions.create(model="claude", messages=HI, response_format={"type": "json_object"})
-    assert sim.requests[-1].response_format is None
+    assert sim.requests[-1].response_format.type == "json_object"  # JSON mode reaches the request, not dropped
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from openapi_spec_validator import validate
 from starlette.routing import Route
 
 from llm_manager.server import create_app
+from llm_manager.server.openapi import CODEC_ROUTES
 from tests.server.conftest import Gateway
 
 
@@ -44,3 +45,29 @@ def test_the_document_is_valid_openapi_3_1(gateway: Gateway) -> None:
     assert {"messages", "stream", "stream_options", "response_format", "tools"} <= body.keys()
     assert {"x-llm-task", "x-llm-timeout"} <= {p["$ref"].rsplit("/", 1)[1] for p in chat["parameters"]}
     assert {"bearer", "apiKey"} == doc["components"]["securitySchemes"].keys()
+
+
+def test_codec_routes_are_described_by_their_codecs_models(gateway: Gateway) -> None:
+    """Generated, not written by hand: a codec route's request, answer and events are its wire models' schemas."""
+    doc = httpx.get(f"{gateway.url}/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    for route in CODEC_ROUTES:
+        op = doc["paths"][route.path]["post"]
+        assert op["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(f"/{route.request.__name__}")
+        if route.schemas is not None:  # the codec names its shapes its own way
+            assert all(schemas[name] == schema for name, schema in route.schemas().items())
+            continue
+        for model in route.schema_models():
+            generated = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            generated.pop("$defs", None)
+            assert schemas[model.__name__] == generated, model.__name__
+    # what clients send beyond text is described: image, audio and file parts; Anthropic image and document blocks
+    user_parts = {
+        ref["$ref"].rsplit("/", 1)[1]
+        for ref in schemas["UserMessage"]["properties"]["content"]["anyOf"][1]["items"]["oneOf"]
+    }
+    assert {"TextContent", "ImageContent", "AudioContent", "FileContent"} == user_parts
+    assert {"seed", "logprobs", "reasoning_effort", "prediction"} <= schemas["ChatCompletionRequest"][
+        "properties"
+    ].keys()
+    assert {"thinking", "top_k"} <= schemas["MessagesRequest"]["properties"].keys()

@@ -136,7 +136,7 @@ async def test_an_openai_stream_opens_with_its_first_piece_and_ends_with_done_in
         {"role": "assistant", "content": ""},
         {"content": "[simulated gpt]"},
     ]
-    assert all(c["id"] == headers["x-request-id"] for c in first)
+    assert all(c["id"] == headers["x-request-id"].replace("req_", "chatcmpl-", 1) for c in first)
     last = client.bodies[-1]["body"]
     assert last.endswith(b"data: [DONE]\n\n") and b'"finish_reason":"stop"' in last
     assert client.body.count(b"[DONE]") == 1
@@ -174,7 +174,9 @@ async def test_a_whole_answer_is_two_messages_with_the_right_length(llm: LLMMana
     assert client.headers["content-type"] == "application/json"
     assert int(client.headers["content-length"]) == len(client.body)
     doc = json.loads(client.body)
-    assert doc["object"] == "chat.completion" and doc["id"] == client.headers["x-request-id"]
+    assert doc["object"] == "chat.completion" and doc["id"] == client.headers["x-request-id"].replace(
+        "req_", "chatcmpl-", 1
+    )
     assert doc["choices"][0]["message"] == {"role": "assistant", "content": ANSWER}
 
 

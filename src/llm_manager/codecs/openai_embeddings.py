@@ -38,7 +38,6 @@ __all__ = [
     "decode_response",
     "encode_request",
     "encode_response",
-    "openapi_schemas",
     "unknown_fields",
 ]
 
@@ -231,14 +230,3 @@ def decode_response(body: bytes, expected: int) -> Embedded:
         prompt_tokens=tokens if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens >= 0 else None,
         model=model if isinstance(model, str) else None,
     )
-
-
-def openapi_schemas() -> dict[str, Any]:
-    """The JSON schemas of the request and the answer (and what they refer to), for the gateway's OpenAPI
-    document: generated from the models above, so the document cannot drift from what is decoded."""
-    out: dict[str, Any] = {}
-    for model in (EmbeddingsRequest, EmbeddingsResponse):
-        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        out.update(schema.pop("$defs", {}))
-        out[model.__name__] = schema
-    return out

@@ -88,9 +88,15 @@ def foreign_fields(request: Request, protocol: str, dropped: Dropped | None) -> 
     if dropped is not None:
         for name in passthrough.fields:
             dropped.add(
-                name, f"it belongs to the {passthrough.protocol} protocol, and this deployment speaks {protocol}"
+                _REPORTED_AS.get(name, name),
+                f"it belongs to the {passthrough.protocol} protocol, and this deployment speaks {protocol}",
             )
     return {}
+
+
+_REPORTED_AS = {"system": "cache_control"}
+"""A passed-through field reported by what in it could not be sent: Anthropic's ``system`` travels as blocks only
+to keep their cache marks (its text is in the canonical system prompt, which every deployment receives)."""
 
 
 def has_cache_breakpoints(request: Request) -> bool:

@@ -55,6 +55,7 @@ from llm_manager.server.asgi import (
     send_whole,
     watch_disconnect,
 )
+from llm_manager.server.dropped import dropped_headers
 from llm_manager.server.errors import ErrorReply, gateway_error, render_error
 from llm_manager.server.hosts import host_allowed, host_refused
 from llm_manager.server.lifecycle import TIMEOUT_HEADER, BadTimeout, Cut, Guard, Lifecycle, request_timeout
@@ -71,7 +72,7 @@ from llm_manager.server.openai_api import (
 )
 from llm_manager.server.openapi import endpoint as openapi_document
 from llm_manager.tokens import estimate_prompt_tokens, estimate_tokens
-from llm_manager.types import Request, Response, StreamEvent, ToolCallDelta
+from llm_manager.types import Request, Response, StreamEvent, TokenLogprob, ToolCallDelta
 
 if TYPE_CHECKING:
     from llm_manager.config import Settings
@@ -135,7 +136,7 @@ class _Gateway:
             return
         if opened is not None:
             events = fmt.events(rid, opened.first, parsed, request)
-            await self._pump(send, receive, opened, events, rid, fmt.stream_headers(rid))
+            await self._pump(send, receive, opened, events, rid, request, fmt.stream_headers(rid))
             return
         await self.send_answer(send, fmt.headers(resp), fmt.body(resp), settle, hold, resp)
 
@@ -305,7 +306,14 @@ class _Gateway:
         return _Opened(stream, first, deadline, hold)
 
     async def _pump(
-        self, send: Send, receive: Receive, opened: _Opened, events: _Events, rid: str, headers: Mapping[str, str]
+        self,
+        send: Send,
+        receive: Receive,
+        opened: _Opened,
+        events: _Events,
+        rid: str,
+        request: Request,
+        headers: Mapping[str, str],
     ) -> None:
         """Send the event stream. A failure once it has started — the deadline or a shutdown cutting it included —
         is sent as the wire format's error event and the stream ends without its end marker: a broken answer must
@@ -322,6 +330,8 @@ class _Gateway:
             **cache_headers(stream.cached, stream.cache_similarity),
             "x-llm-attempts": str(tried),
             **prompt_headers(stream.prompt),
+            # Known before the first byte: the answering deployment is, and what it cannot take depends on it only.
+            **dropped_headers(self._dropped(request, opened.first.deployment)),
         }
         try:
             await send_stream_start(send, {**head, "cache-control": "no-cache", **headers})
@@ -353,8 +363,10 @@ class _Gateway:
             while True:
                 if event.type == "done":
                     return pending + events.closing(event.response)
+                if event.reasoning:
+                    pending += events.reasoning(event.reasoning)
                 if event.delta:
-                    pending += events.delta(event.delta)
+                    pending += events.delta(event.delta, event.logprobs)
                 elif event.tool_call is not None:
                     pending += events.tool_call(event.tool_call)
                 if pending:
@@ -370,6 +382,14 @@ class _Gateway:
             return pending + events.failure(cut.reply())
         except Exception as err:
             return pending + events.failure(_reply(err, rid))
+
+    def _dropped(self, request: Request, deployment: str) -> list[str]:
+        """What ``deployment`` cannot honour of ``request``: its answer's ``metadata.dropped_params``, which a stream's
+        headers need before the answer is done (a cached answer replayed names the deployment that gave it)."""
+        if deployment not in self.llm.deployments:
+            return []
+        dropped = self.llm.adapter(deployment).unsupported(request)
+        return dropped.names if dropped is not None else []
 
     def _deadline(self, request: Request) -> float:
         return request.timeout_s or self.llm.settings.routing.deadline_s
@@ -425,7 +445,9 @@ class _Events(Protocol):
 
     def opening(self) -> bytes: ...
 
-    def delta(self, text: str) -> bytes: ...
+    def delta(self, text: str, logprobs: list[TokenLogprob] | None, /) -> bytes: ...
+
+    def reasoning(self, text: str, /) -> bytes: ...
 
     def tool_call(self, piece: ToolCallDelta) -> bytes: ...
 
@@ -446,8 +468,11 @@ class _ChatEvents:
     def opening(self) -> bytes:
         return self._writer.role()
 
-    def delta(self, text: str) -> bytes:
-        return self._writer.delta(text)
+    def delta(self, text: str, logprobs: list[TokenLogprob] | None) -> bytes:
+        return self._writer.delta(text, logprobs)
+
+    def reasoning(self, text: str) -> bytes:
+        return self._writer.reasoning(text)
 
     def tool_call(self, piece: ToolCallDelta) -> bytes:
         return self._writer.tool_call(piece)

@@ -264,7 +264,10 @@ class TextEvents:
     def opening(self) -> bytes:
         return self._choice(self._echo, None) if self._echo else b""
 
-    def delta(self, text: str) -> bytes:
+    def reasoning(self, _text: str) -> bytes:
+        return b""  # a text completion has no place for the model's reasoning
+
+    def delta(self, text: str, _logprobs: object = None) -> bytes:
         return self._choice(text, None)
 
     def tool_call(self, piece: ToolCallDelta) -> bytes:  # noqa: ARG002 - a text completion offers no tools

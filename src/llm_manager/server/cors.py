@@ -39,9 +39,9 @@ def dispatch(app: Any, hot: Mapping[str, ASGIApp], origins: Sequence[str] | None
     """The gateway's entry: plain, or behind the CORS middleware when ``origins`` are configured."""
     if not origins:
         return Dispatch(app, hot)
-    from llm_manager.server.openapi import DOCUMENT
+    from llm_manager.server.openapi import document
 
-    return CorsDispatch(app, hot, origins, exposed_headers(DOCUMENT))
+    return CorsDispatch(app, hot, origins, exposed_headers(document()))
 
 
 def exposed_headers(document: Mapping[str, Any]) -> list[str]:

@@ -11,14 +11,18 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from llm_manager import _json
-from llm_manager.codecs.openai_chat.tools import calls_from_wire, calls_to_wire, choice_from_wire, tools_from_wire
+from llm_manager.codecs.base import WireError
+from llm_manager.codecs.openai_chat.ingress import decode_client_request
+from llm_manager.codecs.openai_chat.tools import calls_to_wire
 from llm_manager.config import DeploymentConfig, Settings
+from llm_manager.server.dropped import dropped_headers
 from llm_manager.tasks import known_tasks
-from llm_manager.types import PromptOptimization, Response, ResponseFormat, ToolCallDelta, label_problem
+from llm_manager.types import Message, PromptOptimization, Response, TokenLogprob, ToolCallDelta, label_problem
 
 __all__ = [
     "BadBody",
     "ChunkWriter",
+    "body_id",
     "ParsedChat",
     "UnknownModel",
     "completion_body",
@@ -32,19 +36,9 @@ __all__ = [
     "typed",
 ]
 
-_ROLES = ("system", "developer", "user", "assistant", "tool")
 PROMPT_BUDGET_HEADER = "x-llm-max-prompt-tokens"
 """Shrink the prompt to this many tokens (the request's ``max_prompt_tokens``)."""
 T = TypeVar("T")
-
-
-class BadBody(Exception):
-    """The body is not a valid chat-completion request; ``param`` names the field."""
-
-    def __init__(self, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
 
 
 _TYPE_NAMES: dict[type, str] = {
@@ -69,6 +63,10 @@ def typed(value: Any, kind: type[T], field: str) -> T | None:
     return cast(T, value)
 
 
+BadBody = WireError
+"""The body is not a valid request; ``param`` names the field (the gateway answers 400)."""
+
+
 class UnknownModel(Exception):
     """``model`` names no deployment, alias or ``task:*`` pseudo-model."""
 
@@ -81,54 +79,25 @@ class UnknownModel(Exception):
 class ParsedChat:
     """A chat-completion request turned into :class:`Request` preferences."""
 
-    messages: list[dict[str, Any]]
+    messages: list[Message]
     prefs: dict[str, Any]
     stream: bool
     include_usage: bool
 
 
 def parse_chat(body: Any, headers: Mapping[str, str], settings: Settings) -> ParsedChat:
-    """Validate an OpenAI chat body plus the ``x-llm-*`` steering headers.
+    """Decode an OpenAI chat body with the Chat Completions codec, plus the ``x-llm-*`` steering headers.
 
-    Raises :class:`BadBody` or :class:`UnknownModel`; value ranges (temperature …) are left to
+    Raises :class:`BadBody` or :class:`UnknownModel`; value ranges the wire model does not bound are left to
     ``LLMManager.request``, whose :class:`~llm_manager.errors.ConfigError` already names the field.
     """
-    if not isinstance(body, dict):
-        raise BadBody("the request body must be a JSON object")
-    prefs: dict[str, Any] = route(body.get("model"), headers, settings)
-    messages = _messages(body.get("messages"))
-    if typed(body.get("n"), int, "n") not in (None, 1):
-        # One answer per request is what routing, caching and the ledger account for: say so rather than
-        # silently returning fewer choices than asked.
-        raise BadBody("n must be 1: this gateway returns one choice per request; send n requests instead", "n")
-    _sampling(body, prefs)
-    steer(headers, typed(body.get("user"), str, "user"), prefs)
-    fmt = _response_format(body.get("response_format"))
-    if fmt is not None:
-        prefs["response_format"] = fmt
-    prefs.update(_tools(body))
-    options = typed(body.get("stream_options"), dict, "stream_options") or {}
-    include_usage = typed(options.get("include_usage"), bool, "stream_options.include_usage")
-    return ParsedChat(messages, prefs, bool(typed(body.get("stream"), bool, "stream")), bool(include_usage))
-
-
-def _sampling(body: dict[str, Any], prefs: dict[str, Any]) -> None:
-    """``max_tokens`` (or ``max_completion_tokens``), ``temperature``, ``top_p`` and ``stop``, strictly typed: a
-    client's ``true`` must not become a one-token answer, nor ``"0.5"`` a temperature."""
-    field = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
-    max_tokens = typed(body.get(field), int, field)
-    if max_tokens is not None:
-        prefs["max_tokens"] = max_tokens
-    for key in ("temperature", "top_p"):
-        value = typed(body.get(key), float, key)
-        if value is not None:
-            prefs[key] = value
-    stop = body.get("stop")
-    if stop is not None:
-        stops = [stop] if isinstance(stop, str) else stop
-        if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
-            raise BadBody("stop must be a string or an array of strings", "stop")
-        prefs["stop"] = stops
+    client = decode_client_request(body)
+    prefs: dict[str, Any] = route(client.model, headers, settings)
+    steer(headers, client.user, prefs)
+    fields = dict(client.fields)
+    messages = fields.pop("messages")
+    prefs.update(fields)
+    return ParsedChat(messages, prefs, client.stream, client.include_usage)
 
 
 def steer(headers: Mapping[str, str], user: Any, prefs: dict[str, Any]) -> None:
@@ -189,131 +158,63 @@ def route(
     return prefs
 
 
-def _messages(raw: Any) -> list[dict[str, Any]]:
-    if not isinstance(raw, list) or not raw:
-        raise BadBody("messages must be a non-empty array", "messages")
-    out: list[dict[str, Any]] = []
-    for i, m in enumerate(raw):
-        if not isinstance(m, dict) or m.get("role") not in _ROLES:
-            raise BadBody(f"messages[{i}].role must be one of {', '.join(_ROLES)}", f"messages[{i}].role")
-        role = "system" if m["role"] == "developer" else m["role"]  # o-series clients send developer
-        message: dict[str, Any] = {"role": role, "content": _content(m.get("content"), i)}
-        if role == "assistant" and m.get("tool_calls") is not None:
-            message["tool_calls"] = calls_from_wire(_calls(m["tool_calls"], f"messages[{i}].tool_calls"))
-        if role == "tool":
-            if not isinstance(m.get("tool_call_id"), str):
-                raise BadBody(
-                    f"messages[{i}].tool_call_id is required for a tool message", f"messages[{i}].tool_call_id"
-                )
-            message["tool_call_id"] = m["tool_call_id"]
-        out.append(message)
-    return out
+def body_id(prefix: str, request_id: str) -> str:
+    """The id of an answer object (``chatcmpl-…``, ``msg_…``): the request id's random part under the protocol's
+    prefix, so a body's id and ``x-request-id`` name the same request."""
+    return prefix + request_id.removeprefix("req_")
 
 
-def _calls(raw: Any, where: str) -> list[Any]:
-    """An assistant message's ``tool_calls``, each ``{id, type: function, function: {name, arguments}}``."""
-    calls = typed(raw, list, where) or []
-    for j, call in enumerate(calls):
-        at = f"{where}[{j}]"
-        if not isinstance(call, dict):
-            raise BadBody(f"{at} must be an object: {{id, type: function, function: {{name, arguments}}}}", at)
-        typed(call.get("id"), str, f"{at}.id")
-        if call.get("type", "function") != "function":
-            raise BadBody(f"{at}.type must be function", f"{at}.type")
-        function = typed(call.get("function"), dict, f"{at}.function")
-        if function is None or typed(function.get("name"), str, f"{at}.function.name") is None:
-            raise BadBody(f"{at}.function.name is required", f"{at}.function.name")
-        typed(function.get("arguments"), str, f"{at}.function.arguments")
-    return calls
-
-
-def _tools(body: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    try:
-        tools = tools_from_wire(body.get("tools"))
-        choice = choice_from_wire(body.get("tool_choice"))
-    except ValueError as exc:
-        field = str(exc).split(":", 1)[0]
-        raise BadBody(str(exc), field) from None
-    if tools:
-        out["tools"] = tools
-    if choice is not None and (tools or choice == "none"):
-        out["tool_choice"] = choice
-    elif choice is not None and choice != "auto":
-        raise BadBody("tool_choice is set but no tools were given", "tool_choice")
-    parallel = body.get("parallel_tool_calls")
-    if parallel is not None:
-        if not isinstance(parallel, bool):
-            raise BadBody("parallel_tool_calls must be a boolean", "parallel_tool_calls")
-        out["parallel_tool_calls"] = parallel
-    return out
-
-
-def _content(content: Any, i: int) -> str:
-    if content is None:
-        return ""  # an assistant turn that only called tools
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts: list[str] = []
-        for j, part in enumerate(content):
-            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
-                kind = part.get("type") if isinstance(part, dict) else type(part).__name__
-                raise BadBody(
-                    f"messages[{i}].content[{j}]: only text parts are supported, got {kind!r}",
-                    f"messages[{i}].content[{j}]",
-                )
-            texts.append(part["text"])
-        return "".join(texts)
-    raise BadBody(f"messages[{i}].content must be a string or an array of text parts", f"messages[{i}].content")
-
-
-def _response_format(raw: Any) -> ResponseFormat | None:
-    if raw is None:
-        return None
-    kind = raw.get("type") if isinstance(raw, dict) else None
-    if kind in ("text", "json_object"):
-        return None  # nothing to enforce beyond the prompt: the model is asked for JSON by the caller's words
-    if kind == "json_schema":
-        spec = raw.get("json_schema")
-        if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
-            raise BadBody("response_format.json_schema.schema must be an object", "response_format.json_schema")
-        name = typed(spec.get("name"), str, "response_format.json_schema.name") or "response"
-        strict = typed(spec.get("strict"), bool, "response_format.json_schema.strict")
-        try:
-            return ResponseFormat(name=name, json_schema=spec["schema"], strict=strict is not False)
-        except ValueError as exc:
-            raise BadBody(f"invalid response_format.json_schema: {exc}", "response_format.json_schema") from None
-    raise BadBody("response_format.type must be text, json_object or json_schema", "response_format.type")
-
-
-def _usage(resp: Response) -> dict[str, int]:
+def _usage(resp: Response) -> dict[str, Any]:
     u = resp.usage
-    return {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens, "total_tokens": u.total_tokens}
+    out: dict[str, Any] = {
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "total_tokens": u.total_tokens,
+    }
+    if u.cached_tokens:
+        out["prompt_tokens_details"] = {"cached_tokens": u.cached_tokens}
+    if u.reasoning_tokens:
+        out["completion_tokens_details"] = {"reasoning_tokens": u.reasoning_tokens}
+    return out
+
+
+def _logprobs(items: list[TokenLogprob] | None) -> dict[str, Any] | None:
+    return {"content": [t.model_dump() for t in items]} if items is not None else None
 
 
 def completion_body(resp: Response) -> bytes:
     """A ``chat.completion`` object for a whole answer."""
+    choice = {
+        "index": 0,
+        "message": _message(resp),
+        "finish_reason": resp.finish_reason or "stop",
+        "logprobs": _logprobs(resp.logprobs),
+    }
     return _json.dumps(
         {
-            "id": resp.id,
+            "id": body_id("chatcmpl-", resp.id),
             "object": "chat.completion",
             "created": int(time.time()),
             "model": resp.model,
-            "choices": [{"index": 0, "message": _message(resp), "finish_reason": resp.finish_reason or "stop"}],
+            "system_fingerprint": resp.system_fingerprint,
+            "choices": [choice],
             "usage": _usage(resp),
         }
     )
 
 
 def _message(resp: Response) -> dict[str, Any]:
-    if not resp.tool_calls:
-        return {"role": "assistant", "content": resp.content}
-    return {"role": "assistant", "content": resp.content or None, "tool_calls": calls_to_wire(resp.tool_calls)}
+    out: dict[str, Any] = {"role": "assistant", "content": resp.content}
+    if resp.tool_calls:
+        out.update(content=resp.content or None, tool_calls=calls_to_wire(resp.tool_calls))
+    if resp.reasoning:
+        out["reasoning_content"] = resp.reasoning  # what DeepSeek, vLLM and LiteLLM call the model's reasoning
+    return out
 
 
 def response_headers(resp: Response) -> dict[str, str]:
-    """The gateway's ``x-llm-*`` headers: who answered, at what cost, from where, after how many attempts."""
+    """The gateway's ``x-llm-*`` headers: who answered, at what cost, from where, after how many attempts, and what
+    it could not honour."""
     meta = resp.metadata
     return {
         "x-request-id": resp.id,
@@ -323,6 +224,7 @@ def response_headers(resp: Response) -> dict[str, str]:
         "x-llm-attempts": str(sum(1 for a in meta.attempts if not a.skipped)),
         **prompt_headers(meta.prompt),
         **confidence_header(resp),
+        **dropped_headers(meta.dropped_params),
     }
 
 
@@ -353,14 +255,16 @@ def prompt_headers(report: PromptOptimization | None) -> dict[str, str]:
 class ChunkWriter:
     """``chat.completion.chunk`` events from byte templates built once per stream.
 
-    Only the delta text is serialised per chunk: the envelope (id, created, model) never changes.
+    Only the delta is serialised per chunk: the envelope (id, created, model) never changes.
     """
 
     __slots__ = ("_head", "_tail")
 
     def __init__(self, request_id: str, model: str) -> None:
         envelope = (
-            _json.dumps(request_id) + b',"object":"chat.completion.chunk","created":' + str(int(time.time())).encode()
+            _json.dumps(body_id("chatcmpl-", request_id))
+            + b',"object":"chat.completion.chunk","created":'
+            + str(int(time.time())).encode()
         )
         self._head = b'data: {"id":' + envelope + b',"model":' + _json.dumps(model) + b',"choices":'
         self._tail = b"}\n\n"
@@ -369,11 +273,24 @@ class ChunkWriter:
         """The opening chunk: the assistant role, no text yet."""
         return self._head + b'[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]' + self._tail
 
-    def delta(self, text: str) -> bytes:
-        """One piece of text."""
+    def delta(self, text: str, logprobs: list[TokenLogprob] | None = None) -> bytes:
+        """One piece of text (with its tokens' log probabilities, when asked for)."""
+        extra = b',"logprobs":' + _json.dumps(_logprobs(logprobs)) if logprobs is not None else b""
         return (
             self._head
             + b'[{"index":0,"delta":{"content":'
+            + _json.dumps(text)
+            + b'},"finish_reason":null'
+            + extra
+            + b"}]"
+            + self._tail
+        )
+
+    def reasoning(self, text: str) -> bytes:
+        """One piece of the model's reasoning (``reasoning_content``, as DeepSeek, vLLM and LiteLLM stream it)."""
+        return (
+            self._head
+            + b'[{"index":0,"delta":{"reasoning_content":'
             + _json.dumps(text)
             + b'},"finish_reason":null}]'
             + self._tail

@@ -19,7 +19,6 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote
 
 from starlette.requests import Request as HttpRequest
 from starlette.responses import Response as HttpResponse
@@ -38,11 +37,10 @@ if TYPE_CHECKING:
     from llm_manager.config import Settings
     from llm_manager.server.app import _Gateway
 
-__all__ = ["ParsedResponses", "ResponsesRoute", "dropped_header", "parse_responses"]
+__all__ = ["ParsedResponses", "ResponsesRoute", "parse_responses"]
 
 log = logging.getLogger("llm_manager.server")
 _JSON = "application/json"
-_MAX_DROPPED = 20
 _MAX_ITEMS_PAGE = 100
 T = TypeVar("T")
 
@@ -79,20 +77,17 @@ def _messages(earlier: list[dict[str, Any]], items: list[dict[str, Any]]) -> lis
     return [*messages_from_items(earlier), *new]
 
 
-def dropped_header(names: list[str]) -> dict[str, str]:
-    """``x-llm-dropped-params`` for ``names`` (none: no header). A client's field names may be any text: they are
-    percent-encoded (a header is latin-1) and bounded in number."""
-    if not names:
-        return {}
-    shown = [quote(name, safe="") for name in names[:_MAX_DROPPED]]
-    more = len(names) - len(shown)
-    return {"x-llm-dropped-params": ",".join(shown) + (f",+{more} more" if more else "")}
-
-
 class _Events(ResponseEvents):
     """:class:`ResponseEvents` as the gateway's stream loop drives it (a failure arrives as an :class:`ErrorReply`)."""
 
     __slots__ = ()
+
+    def delta(self, text: str, _logprobs: object = None) -> bytes:
+        return super().delta(text)
+
+    def reasoning(self, _text: str) -> bytes:
+        # The Responses stream has no reasoning-summary events yet: the reasoning is in the whole response only.
+        return b""
 
     def failure(self, reply: ErrorReply) -> bytes:
         error = reply.body["error"]
@@ -138,10 +133,10 @@ class ResponsesRoute:
                         await self._keep(events.final, items, owner)
                 await send(message)
 
-            await gw._pump(keep_then_send, receive, opened, events, rid, {})
+            await gw._pump(keep_then_send, receive, opened, events, rid, request, {})
             return
         body = response_object(response_id, created, echo, resp)
-        headers = {**response_headers(resp), **dropped_header(resp.metadata.dropped_params)}
+        headers = response_headers(resp)  # x-llm-dropped-params among them
         if echo.store:
             await self._keep(body, items, owner)
         await gw.send_answer(send, headers, _json.dumps(body), settle, hold, resp)
