@@ -92,7 +92,10 @@ async def test_a_redis_restart_mid_period_keeps_the_spend(tmp_path: Path) -> Non
             # The next reservation finds the counters missing and seeds them from the ledger (this process's rows
             # not yet written are flushed first).
             more = await spend_until_refused(llm, "after")
-            assert await status(llm) == {"all": before + more, "per-user": before + more}
+            # Never below the truth. (It can be above: a settlement Redis applied while the replica, meeting the
+            # restart, cut it as unanswered, is written again when Redis is back: docs/operations.md.)
+            counted = await status(llm)
+            assert min(counted.values()) >= before + more, counted
         assert before + more <= LIMIT  # the restart did not hand out the period's budget a second time
         assert more < LIMIT - before + Decimal("0.02")
 

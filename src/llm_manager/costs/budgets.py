@@ -173,7 +173,11 @@ class Budgets:
             value = self._scope_value(budget, request, None)
             if value is None:
                 continue
-            ok, total, hold = await self._hold(budget, value, amount, lease_s)
+            try:
+                ok, total, hold = await self._hold(budget, value, amount, lease_s)
+            except BaseException:  # the state refused (Redis away): what this request holds already goes back
+                await self.release(holds)
+                raise
             limit = self._limits[budget.name]
             if not ok:
                 await self.release(holds)
