@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -31,6 +32,9 @@ def _spawn(tmp_path: Path, *args: str) -> pexpect.spawn:
         env=env,
         timeout=60,
         dimensions=(24, 100),
+        # A shell's background job (CI runners start commands that way) ignores SIGINT, and the child would inherit
+        # that: give it the default a terminal user has, so Ctrl-C interrupts it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 

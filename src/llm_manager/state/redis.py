@@ -394,6 +394,7 @@ class RedisState(StateBackend):
             ) from exc
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
+        from redis.exceptions import ConnectionError as RedisConnectionError
 
         options.setdefault("max_connections", _MAX_CONNECTIONS)
         options.setdefault("timeout", _POOL_TIMEOUT_S)
@@ -403,7 +404,12 @@ class RedisState(StateBackend):
         # Cached values are bytes, so responses stay undecoded; the few text fields are compared as bytes.
         options["decode_responses"] = False
         pool = aioredis.BlockingConnectionPool.from_url(url, **options)
-        side = aioredis.Redis.from_url(url, decode_responses=False, retry=Retry(NoBackoff(), 0))
+        # The watcher's own connection retries a dead connection once too (a restart closes it like the pool's), or
+        # its first beat after a restart would mark Redis unavailable for a whole heartbeat; a timeout is not
+        # retried, so a hung Redis is still found within one timeout.
+        side = aioredis.Redis.from_url(
+            url, decode_responses=False, retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+        )
         return cls(aioredis.Redis.from_pool(pool), prefix=prefix, side=side)
 
     # -- circuit breakers ---------------------------------------------------------------------------------------
