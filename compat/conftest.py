@@ -152,7 +152,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    problem = matrix.finish(session.config, ROOT / "docs" / "compatibility.md", full_run=_full_run(session))
+    # The README shows the same table as the page: both are checked against (or rewritten from) this run.
+    pages = (ROOT / "docs" / "compatibility.md", ROOT / "README.md")
+    problem = "\n".join(p for page in pages if (p := matrix.finish(session.config, page, full_run=_full_run(session))))
     if problem:
         session.config.stash[matrix.PROBLEM] = problem
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
