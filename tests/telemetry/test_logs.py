@@ -35,6 +35,18 @@ from tests.telemetry import (
 )
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _no_secrets_of_other_tests() -> Iterator[None]:
+    """These cases assert redact()'s vendor shapes; a secret another test's manager still keeps registered (e.g. a
+    short fake key like "sk-ant") would mask inside them. Run them with no live secret sets."""
+    from llm_manager import _redact
+
+    saved = _redact._live
+    _redact._live = {}
+    yield
+    _redact._live = saved
+
+
 @pytest.fixture
 def logger() -> Iterator[tuple[logging.Logger, io.StringIO]]:
     out = io.StringIO()
