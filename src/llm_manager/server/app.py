@@ -40,7 +40,6 @@ from llm_manager.config import BudgetConfig
 from llm_manager.errors import LLMManagerError
 from llm_manager.response_stream import ResponseStream
 from llm_manager.server import cors, keys
-from llm_manager.server.anthropic_api import MessageEvents, error_body, message_body, message_headers, parse_messages
 from llm_manager.server.asgi import (
     ASGIApp,
     BodyError,
@@ -57,22 +56,13 @@ from llm_manager.server.asgi import (
 )
 from llm_manager.server.dropped import dropped_headers
 from llm_manager.server.errors import ErrorReply, gateway_error, render_error
+from llm_manager.server.formats import ANTHROPIC, OPENAI, Events, Format
 from llm_manager.server.hosts import host_allowed, host_refused
 from llm_manager.server.lifecycle import TIMEOUT_HEADER, BadTimeout, Cut, Guard, Lifecycle, request_timeout
-from llm_manager.server.openai_api import (
-    BadBody,
-    ChunkWriter,
-    UnknownModel,
-    cache_headers,
-    completion_body,
-    models_body,
-    parse_chat,
-    prompt_headers,
-    response_headers,
-)
+from llm_manager.server.openai_api import BadBody, UnknownModel, cache_headers, models_body, prompt_headers
 from llm_manager.server.openapi import endpoint as openapi_document
-from llm_manager.tokens import estimate_prompt_tokens, estimate_tokens
-from llm_manager.types import Request, Response, StreamEvent, TokenLogprob, ToolCallDelta
+from llm_manager.tokens import estimate_tokens
+from llm_manager.types import Request, Response, StreamEvent
 
 if TYPE_CHECKING:
     from llm_manager.config import Settings
@@ -83,7 +73,6 @@ __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
 log = logging.getLogger("llm_manager.server")
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 _JSON = "application/json"
-_DONE = b"data: [DONE]\n\n"
 
 
 class _Parsed(Protocol):
@@ -112,13 +101,13 @@ class _Gateway:
 
     async def chat(self, scope: Scope, receive: Receive, send: Send) -> None:
         """``POST /v1/chat/completions`` (plain ASGI, see :mod:`llm_manager.server.asgi`)."""
-        await self._answer(scope, receive, send, _OPENAI)
+        await self._answer(scope, receive, send, OPENAI)
 
     async def messages(self, scope: Scope, receive: Receive, send: Send) -> None:
         """``POST /v1/messages``, Anthropic's Messages API."""
-        await self._answer(scope, receive, send, _ANTHROPIC)
+        await self._answer(scope, receive, send, ANTHROPIC)
 
-    async def _answer(self, scope: Scope, receive: Receive, send: Send, fmt: _Format) -> None:
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, fmt: Format) -> None:
         """One request in either wire format: accepted, answered whole or streamed, or refused in its error shape."""
         rid = _new_id()
         http = Incoming(scope, receive)
@@ -143,11 +132,11 @@ class _Gateway:
     # -- shared plumbing ----------------------------------------------------------------------------------------
 
     async def refuse(
-        self, send: Send, exc: BaseException, rid: str, hold: _TokenHold | None, fmt: _Format | None = None
+        self, send: Send, exc: BaseException, rid: str, hold: _TokenHold | None, fmt: Format | None = None
     ) -> None:
         """A request that failed before its answer: what it held on its key settled, the error sent in ``fmt``'s
         shape (OpenAI's by default). A cancellation is re-raised, not answered."""
-        fmt = fmt or _OPENAI
+        fmt = fmt or OPENAI
         if hold is not None:
             await hold.settle(None)  # once: a stream that failed to open has settled it already
         if not isinstance(exc, Exception):
@@ -310,7 +299,7 @@ class _Gateway:
         send: Send,
         receive: Receive,
         opened: _Opened,
-        events: _Events,
+        events: Events,
         rid: str,
         request: Request,
         headers: Mapping[str, str],
@@ -354,7 +343,7 @@ class _Gateway:
 
     @staticmethod
     async def _events(
-        send: Send, stream: ResponseStream, guard: Guard, event: StreamEvent, events: _Events, rid: str
+        send: Send, stream: ResponseStream, guard: Guard, event: StreamEvent, events: Events, rid: str
     ) -> bytes | None:
         """Send events until the last one, and return it (``None`` when the client has gone): the caller sends it
         with the end of the response, in one write."""
@@ -440,114 +429,6 @@ class _Reject(Exception):
         self.reply = reply
 
 
-class _Events(Protocol):
-    """A wire format's stream events as bytes (:class:`_ChatEvents`, ``anthropic_api.MessageEvents``)."""
-
-    def opening(self) -> bytes: ...
-
-    def delta(self, text: str, logprobs: list[TokenLogprob] | None, /) -> bytes: ...
-
-    def reasoning(self, text: str, /) -> bytes: ...
-
-    def tool_call(self, piece: ToolCallDelta) -> bytes: ...
-
-    def closing(self, resp: Response | None) -> bytes: ...
-
-    def failure(self, reply: ErrorReply) -> bytes: ...
-
-
-class _ChatEvents:
-    """OpenAI ``chat.completion.chunk`` events; the stream ends with ``[DONE]``, which a failure never sends."""
-
-    __slots__ = ("_include_usage", "_writer")
-
-    def __init__(self, writer: ChunkWriter, include_usage: bool) -> None:
-        self._writer = writer
-        self._include_usage = include_usage
-
-    def opening(self) -> bytes:
-        return self._writer.role()
-
-    def delta(self, text: str, logprobs: list[TokenLogprob] | None) -> bytes:
-        return self._writer.delta(text, logprobs)
-
-    def reasoning(self, text: str) -> bytes:
-        return self._writer.reasoning(text)
-
-    def tool_call(self, piece: ToolCallDelta) -> bytes:
-        return self._writer.tool_call(piece)
-
-    def closing(self, resp: Response | None) -> bytes:
-        end = self._writer.finish((resp.finish_reason if resp else None) or "stop")
-        if self._include_usage and resp is not None:
-            end += self._writer.usage(resp)
-        return end + _DONE
-
-    def failure(self, reply: ErrorReply) -> bytes:
-        return b"data: " + _json.dumps(reply.body) + b"\n\n"
-
-
-class _Format(Protocol):
-    """What differs between the wire formats on the two answering routes."""
-
-    def parse(self, body: Any, headers: Mapping[str, str], settings: Settings, /) -> Any: ...
-
-    def body(self, resp: Response, /) -> bytes: ...
-
-    def headers(self, resp: Response, /) -> dict[str, str]: ...
-
-    def events(self, rid: str, first: StreamEvent, parsed: Any, request: Request, /) -> _Events: ...
-
-    def stream_headers(self, rid: str, /) -> dict[str, str]: ...
-
-    def error_body(self, reply: ErrorReply, rid: str, /) -> bytes: ...
-
-    def error_headers(self, reply: ErrorReply, rid: str, /) -> dict[str, str]: ...
-
-
-class _OpenAIFormat:
-    parse = staticmethod(parse_chat)
-    body = staticmethod(completion_body)
-    headers = staticmethod(response_headers)
-
-    @staticmethod
-    def events(rid: str, first: StreamEvent, parsed: Any, _request: Request, /) -> _Events:
-        return _ChatEvents(ChunkWriter(rid, first.model), parsed.include_usage)
-
-    @staticmethod
-    def stream_headers(_rid: str, /) -> dict[str, str]:
-        return {}
-
-    @staticmethod
-    def error_body(reply: ErrorReply, _rid: str, /) -> bytes:
-        return _json.dumps(reply.body)
-
-    @staticmethod
-    def error_headers(reply: ErrorReply, rid: str) -> dict[str, str]:
-        return {"x-request-id": rid, **reply.headers}
-
-
-class _AnthropicFormat:
-    parse = staticmethod(parse_messages)
-    body = staticmethod(message_body)
-    headers = staticmethod(message_headers)
-    error_body = staticmethod(error_body)
-
-    @staticmethod
-    def events(rid: str, first: StreamEvent, _parsed: Any, request: Request, /) -> _Events:
-        return MessageEvents(rid, first.model, estimate_prompt_tokens(request))
-
-    @staticmethod
-    def stream_headers(rid: str) -> dict[str, str]:
-        return {"request-id": rid}
-
-    @staticmethod
-    def error_headers(reply: ErrorReply, rid: str) -> dict[str, str]:
-        return {"x-request-id": rid, "request-id": rid, **reply.headers}
-
-
-_OPENAI: _Format = _OpenAIFormat()
-_ANTHROPIC: _Format = _AnthropicFormat()
 _GONE = "disconnect"
 """The reason a stream's guard is cut with when its client goes away."""
 
@@ -604,9 +485,9 @@ def _str_or_none(value: object) -> str | None:
 
 
 def _error(reply: ErrorReply, rid: str) -> HttpResponse:
-    """An OpenAI-shaped error from a Starlette route (the answering routes send theirs through ``_Format``)."""
-    headers = _OPENAI.error_headers(reply, rid)
-    return HttpResponse(_OPENAI.error_body(reply, rid), status_code=reply.status, media_type=_JSON, headers=headers)
+    """An OpenAI-shaped error from a Starlette route (the answering routes send theirs through ``Format``)."""
+    headers = OPENAI.error_headers(reply, rid)
+    return HttpResponse(OPENAI.error_body(reply, rid), status_code=reply.status, media_type=_JSON, headers=headers)
 
 
 async def _http_error(http: HttpRequest, exc: Exception) -> HttpResponse:
@@ -621,7 +502,7 @@ async def _http_error(http: HttpRequest, exc: Exception) -> HttpResponse:
     path: str = http.scope.get("path", "")
     root: str = http.scope.get("root_path", "")
     if (path[len(root) :] if root and path.startswith(root) else path).startswith("/v1/messages"):
-        body, headers = _ANTHROPIC.error_body(reply, rid), _ANTHROPIC.error_headers(reply, rid)
+        body, headers = ANTHROPIC.error_body(reply, rid), ANTHROPIC.error_headers(reply, rid)
         return HttpResponse(body, status_code=reply.status, media_type=_JSON, headers=headers)
     return _error(reply, rid)
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from llm_manager import _json
 from llm_manager.server.anthropic_api import ParsedMessages, parse_messages
 from llm_manager.server.asgi import Incoming, Receive, Scope, Send, send_whole
+from llm_manager.server.formats import ANTHROPIC
 
 if TYPE_CHECKING:
     from llm_manager.config import Settings
@@ -45,7 +46,7 @@ class CountTokensRoute:
         self.gw = gateway
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        from llm_manager.server.app import _ANTHROPIC, _new_id, _reply
+        from llm_manager.server.app import _new_id, _reply
 
         gw = self.gw
         rid = _new_id()
@@ -56,9 +57,7 @@ class CountTokensRoute:
             counted = await gw.life.run(gw.llm.count_tokens(request), gw._deadline(request))
         except Exception as exc:
             reply = _reply(exc, rid)
-            await send_whole(
-                send, reply.status, _ANTHROPIC.error_headers(reply, rid), _ANTHROPIC.error_body(reply, rid)
-            )
+            await send_whole(send, reply.status, ANTHROPIC.error_headers(reply, rid), ANTHROPIC.error_body(reply, rid))
             return
         finally:
             if hold is not None:
