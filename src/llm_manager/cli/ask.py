@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
-from llm_manager.errors import AllCandidatesFailedError, ConfigError, LLMManagerError
+from llm_manager.cli.calls import echo_stream, opened
+from llm_manager.errors import LLMManagerError
 
 if TYPE_CHECKING:
     from llm_manager.manager import LLMManager
@@ -19,22 +19,15 @@ async def run_ask(
     make: Callable[[], LLMManager], prompt: str, prefs: dict[str, Any], *, stream: bool, as_json: bool
 ) -> int:
     """Run the request; return the exit code."""
-    llm = _open(make)
-    if llm is None:
-        return 2
-    async with llm:
-        try:
-            if stream and not as_json:
-                resp = await _stream(llm, prompt, prefs)
-            elif stream:
-                s = llm.stream(prompt, **prefs)
-                await s.text()
-                resp = s.response
-            else:
-                resp = await llm.generate(prompt, **prefs)
-        except LLMManagerError as exc:
-            _report_error(exc, as_json)
-            return 2 if isinstance(exc, ConfigError) else 1
+    async with opened(make, as_json=as_json) as llm:
+        if stream and not as_json:
+            resp = await echo_stream(llm.stream(prompt, **prefs))
+        elif stream:
+            s = llm.stream(prompt, **prefs)
+            await s.text()
+            resp = s.response
+        else:
+            resp = await llm.generate(prompt, **prefs)
     if resp is None:  # a stream always ends with its response or an error; this is a bug if reached
         click.echo("error: the stream ended without a response", err=True)
         return 1
@@ -84,26 +77,6 @@ def tool_prefs(path: str | None, choice: str | None) -> dict[str, Any]:
     return prefs
 
 
-async def _stream(llm: LLMManager, prompt: str, prefs: dict[str, Any]) -> Response | None:
-    s = llm.stream(prompt, **prefs)
-    async with s:
-        async for event in s:
-            if event.delta:
-                sys.stdout.write(event.delta)
-                sys.stdout.flush()
-    sys.stdout.write("\n")
-    return s.response
-
-
-def _open(make: Callable[[], LLMManager]) -> LLMManager | None:
-    """Build the manager; on a configuration problem, say what is wrong (the caller exits with 2)."""
-    try:
-        return make()
-    except ConfigError as exc:
-        click.echo(f"error: {exc.message}", err=True)
-        return None
-
-
 def _summary(resp: Response) -> None:
     u = resp.usage
     cost = f"${u.cost:.6f}" if u.cost is not None else "cost unknown"
@@ -131,19 +104,6 @@ def _summary(resp: Response) -> None:
     click.secho("— " + " · ".join(parts), err=True, dim=True)
 
 
-def _report_error(exc: LLMManagerError, as_json: bool) -> None:
-    if as_json:
-        from llm_manager import _json
-
-        click.echo(_json.dumps({"error": exc.to_dict()}).decode())
-        return
-    click.echo(f"error [{exc.code}]: {exc.message}", err=True)
-    attempts = exc.attempts if not isinstance(exc, AllCandidatesFailedError) else exc.attempts
-    for a in attempts:
-        what = "skipped" if a.skipped else (a.error_code or "ok")
-        click.echo(f"  - {a.deployment}: {what}{' — ' + a.error if a.error else ''}", err=True)
-
-
 async def run_schema(
     make: Callable[[], LLMManager], prompt: str, prefs: dict[str, Any], schema_file: str, *, stream: bool
 ) -> int:
@@ -160,10 +120,7 @@ async def run_schema(
     if not isinstance(schema, dict):
         click.echo(f"error: {schema_file} must hold a JSON Schema object", err=True)
         return 2
-    llm = _open(make)
-    if llm is None:
-        return 2
-    async with llm:
+    async with opened(make, as_json=False) as llm:
         try:
             if stream:
                 value: Any = None
@@ -179,9 +136,6 @@ async def run_schema(
             for i, t in enumerate(exc.tries, 1):
                 click.echo(f"  try {i} ({t['deployment']}): {'; '.join(t['errors'][:3])}", err=True)
             return 1
-        except LLMManagerError as exc:
-            _report_error(exc, False)
-            return 2 if isinstance(exc, ConfigError) else 1
     click.echo(_json.dumps(value).decode())
     return 0
 
@@ -198,15 +152,8 @@ async def run_compare(
     """``compare``: every model's answer or error, in the order asked (or the one ``mode`` picks)."""
     from llm_manager import _json
 
-    llm = _open(make)
-    if llm is None:
-        return 2
-    async with llm:
-        try:
-            results = await llm.query_multiple(prompt, models, timeout_s=timeout_s, mode=mode)
-        except LLMManagerError as exc:
-            _report_error(exc, as_json)
-            return 2 if isinstance(exc, ConfigError) else 1
+    async with opened(make, as_json=as_json) as llm:
+        results = await llm.query_multiple(prompt, models, timeout_s=timeout_s, mode=mode)
     if as_json:
         out = [
             r.model_dump(mode="json") if not isinstance(r, LLMManagerError) else {"error": r.to_dict()} for r in results

@@ -55,14 +55,9 @@ async def _pick(llm: LLMManager, cid: str | None, resume: bool, system: str | No
 
 
 async def _turn(llm: LLMManager, conversation: str, text: str, prefs: dict[str, Any]) -> None:
-    s = llm.stream_conversation(conversation, text, **prefs)
-    async with s:
-        async for event in s:
-            if event.delta:
-                sys.stdout.write(event.delta)
-                sys.stdout.flush()
-    sys.stdout.write("\n")
-    resp = s.response
+    from llm_manager.cli.calls import echo_stream
+
+    resp = await echo_stream(llm.stream_conversation(conversation, text, **prefs))
     if resp is not None:
         note = f"{resp.deployment} · {resp.usage.prompt_tokens}+{resp.usage.completion_tokens} tokens"
         if resp.metadata.trimmed_messages:

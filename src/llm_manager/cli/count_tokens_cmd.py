@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from llm_manager.errors import ConfigError, LLMManagerError
+from llm_manager.cli.calls import opened
 
 if TYPE_CHECKING:
     from llm_manager.manager import LLMManager
@@ -30,31 +30,19 @@ def count_tokens(obj: Any, prompt: str, model: str | None, task: str, system: st
     Counted by the provider where its API can (Anthropic, Gemini: free, nothing generated), else estimated; the
     output says which. Exit 2 for a bad model or task."""
     text = sys.stdin.read() if prompt == "-" else prompt
-    code = asyncio.run(_run(obj.manager, text, {"model": model, "task": task, "system": system}, as_json=as_json))
-    if code:
-        sys.exit(code)
+    asyncio.run(_run(obj.manager, text, {"model": model, "task": task, "system": system}, as_json=as_json))
 
 
-async def _run(make: Callable[[], LLMManager], prompt: str, prefs: dict[str, Any], *, as_json: bool) -> int:
-    from llm_manager.cli.ask import _open, _report_error
-
-    llm = _open(make)
-    if llm is None:
-        return 2
-    async with llm:
-        try:
-            counted = await llm.count_tokens(prompt, **prefs)
-        except LLMManagerError as exc:
-            _report_error(exc, as_json)
-            return 2 if isinstance(exc, ConfigError) else 1
+async def _run(make: Callable[[], LLMManager], prompt: str, prefs: dict[str, Any], *, as_json: bool) -> None:
+    async with opened(make, as_json=as_json) as llm:
+        counted = await llm.count_tokens(prompt, **prefs)
     if as_json:
         from dataclasses import asdict
 
         from llm_manager.cli.render import print_json
 
         print_json(asdict(counted))
-        return 0
+        return
     click.echo(counted.input_tokens)
     how = "counted by the provider" if counted.source == "provider" else "estimated (~4 characters a token)"
     click.secho(f"— {counted.deployment} ({counted.model}): {how}", err=True, dim=True)
-    return 0

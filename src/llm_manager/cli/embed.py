@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from llm_manager.cli.calls import opened
 from llm_manager.embedding import INPUT_TYPES
-from llm_manager.errors import ConfigError, LLMManagerError
 
 if TYPE_CHECKING:
     from llm_manager.embedding import EmbeddingResponse
@@ -62,33 +62,21 @@ def embed(
         prefs["fallback"] = False
     if no_cache:
         prefs["cache"] = False
-    code = asyncio.run(_run(obj.manager, given, prefs, as_json=as_json))
-    if code:
-        sys.exit(code)
+    asyncio.run(_run(obj.manager, given, prefs, as_json=as_json))
 
 
-async def _run(make: Callable[[], LLMManager], texts: list[str], prefs: dict[str, Any], *, as_json: bool) -> int:
-    from llm_manager.cli.ask import _open, _report_error
-
-    llm = _open(make)
-    if llm is None:
-        return 2
-    async with llm:
-        try:
-            resp = await llm.embed(texts, **prefs)
-        except LLMManagerError as exc:
-            _report_error(exc, as_json)
-            return 2 if isinstance(exc, ConfigError) else 1
+async def _run(make: Callable[[], LLMManager], texts: list[str], prefs: dict[str, Any], *, as_json: bool) -> None:
+    async with opened(make, as_json=as_json) as llm:
+        resp = await llm.embed(texts, **prefs)
     if as_json:
         click.echo(resp.model_dump_json())  # one line: vectors are long, and the output is for programs
-        return 0
+        return
     for i, (text, vector) in enumerate(zip(texts, resp.vectors, strict=True)):
         head = ", ".join(f"{v:.4f}" for v in vector[:_SHOWN])
         more = ", …" if len(vector) > _SHOWN else ""
         preview = text if len(text) <= 40 else text[:39] + "…"
         click.echo(f"[{i}] {len(vector)} dims  [{head}{more}]  {preview!r}")
     _summary(resp)
-    return 0
 
 
 def _summary(resp: EmbeddingResponse) -> None:
