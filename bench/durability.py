@@ -23,26 +23,19 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.helpers import instant, priced_model  # noqa: E402
+
 from bench.report import append_history  # noqa: E402
 from llm_manager import LLMManager  # noqa: E402
 from llm_manager.config import load_settings  # noqa: E402
 
-INSTANT = {"latency_ms": 0, "first_token_ms": 0, "tokens_per_s": 1e9}
 CONCURRENCY = 32
 
 
 def settings(durability: str, store_url: str, spool: Path) -> Any:
     return load_settings(
         {
-            "models": {
-                "gpt": {
-                    "provider": "simulated",
-                    "family": "gpt",
-                    "simulate": INSTANT,
-                    "input_price_per_mtok": "2.5",
-                    "output_price_per_mtok": "10",
-                }
-            },
+            "models": {"gpt": priced_model(instant(), "2.5", "10")},
             "budgets": [
                 {"name": "day", "limit_usd": "1000000", "period": "daily"},
                 {"name": "per-user", "scope": "user", "limit_usd": "1000000", "period": "monthly"},

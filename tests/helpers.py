@@ -52,6 +52,17 @@ def instant(**extra: Any) -> dict[str, Any]:
     return {"latency_ms": 0, "first_token_ms": 0, "tokens_per_s": 1e9, **extra}
 
 
+def priced_model(simulate: dict[str, Any], input_usd: str = "1000", output_usd: str = "2000") -> dict[str, Any]:
+    """A simulated gpt-family model with prices per million tokens (dear by default: cents add up fast)."""
+    return {
+        "provider": "simulated",
+        "family": "gpt",
+        "input_price_per_mtok": input_usd,
+        "output_price_per_mtok": output_usd,
+        "simulate": simulate,
+    }
+
+
 def sim_settings(
     models: dict[str, dict[str, Any]],
     *,

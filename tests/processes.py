@@ -1,5 +1,6 @@
-"""Real processes for tests: a free port, ``llm-manager`` commands and ``serve`` as child processes, and a private
-``redis-server`` (for a test that needs a Redis of its own: a password, or one it may stop — never the shared one).
+"""Real processes for tests: a free port, ``llm-manager`` commands and ``serve`` as child processes, a private
+``redis-server`` (for a test that needs a Redis of its own: a password, or one it may stop — never the shared one),
+and a worker killed with ``kill -9`` under load.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -18,9 +20,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-__all__ = ["cli_process", "free_port", "private_redis", "serve_process"]
+__all__ = ["cli_process", "free_port", "kill_when_loaded", "private_redis", "serve_process"]
 
 _CLI = [sys.executable, "-m", "llm_manager.cli.main"]
+_ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -103,3 +106,30 @@ def private_redis(password: str | None = None, args: Sequence[str] = ()) -> Iter
     finally:
         proc.kill()
         proc.wait(5)
+
+
+def kill_when_loaded(command: Sequence[str], run_s: float) -> tuple[str, str, float]:
+    """Start ``command`` in the repository root, wait for its ``ready`` line, let it work ``run_s`` seconds, then
+    ``kill -9`` it; returns its standard output, its standard error and the time of the kill."""
+    with tempfile.TemporaryFile("w+") as err:  # not a pipe: a worker that logs much never blocks on a full one
+
+        def said() -> str:
+            err.seek(0)
+            return err.read()
+
+        proc = subprocess.Popen(command, cwd=_ROOT, stdout=subprocess.PIPE, stderr=err, text=True)
+        try:
+            assert proc.stdout is not None
+            first = proc.stdout.readline()
+            assert first == "ready\n", first + said()
+            time.sleep(run_s)
+            assert proc.poll() is None, said()
+            killed_at = time.time()
+            os.kill(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == -signal.SIGKILL
+        return out, said(), killed_at

@@ -9,20 +9,13 @@ from decimal import Decimal
 
 from llm_manager import BudgetExceededError, LLMManager
 from llm_manager.config import load_settings
+from tests.helpers import priced_model
 
 
 async def main(url: str, prefix: str) -> dict[str, object]:
     settings = load_settings(
         {
-            "models": {
-                "dear": {
-                    "provider": "simulated",
-                    "family": "gpt",
-                    "input_price_per_mtok": "1000",
-                    "output_price_per_mtok": "2000",
-                    "simulate": {"latency_ms": 1, "first_token_ms": 0},
-                }
-            },
+            "models": {"dear": priced_model({"latency_ms": 1, "first_token_ms": 0})},
             "budgets": [{"name": "shared", "limit_usd": "1", "soft_limit_pct": None}],
             "state": {"redis_url": url, "prefix": prefix},
             "cache": {"enabled": False},

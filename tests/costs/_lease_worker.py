@@ -9,6 +9,7 @@ from typing import Any
 
 from llm_manager import LLMManager
 from llm_manager.config import load_settings
+from tests.helpers import instant, priced_model
 
 LIMIT_USD = "0.08"
 """Five requests' reservations (prompt 5 tokens at $1000/Mtok, 5 out at $2000/Mtok: $0.015 each, $0.075) fit;
@@ -20,15 +21,7 @@ MARGIN_S = 0.5
 def settings(url: str, prefix: str, latency_ms: float) -> Any:
     return load_settings(
         {
-            "models": {
-                "dear": {
-                    "provider": "simulated",
-                    "family": "gpt",
-                    "input_price_per_mtok": "1000",
-                    "output_price_per_mtok": "2000",
-                    "simulate": {"latency_ms": latency_ms, "first_token_ms": 0, "tokens_per_s": 1e9},
-                }
-            },
+            "models": {"dear": priced_model(instant(latency_ms=latency_ms))},
             "budgets": [{"name": "leased", "limit_usd": LIMIT_USD, "soft_limit_pct": None}],
             "state": {"redis_url": url, "prefix": prefix, "budget_lease_margin_s": MARGIN_S},
             "cache": {"enabled": False},

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator
-from contextlib import nullcontext
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,17 +17,6 @@ from llm_manager.costs.ledger import row_from_json, row_json
 from llm_manager.store import Database, apply_migrations, open_database
 from tests.costs.test_ledger import row, wait_for
 from tests.store.conftest import pg_schema
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    sqlite = nullcontext(f"sqlite:///{tmp_path / 'ledger.db'}")
-    with pg_schema() if request.param == "postgres" else sqlite as url:
-        opened = await open_database(url)
-        try:
-            yield opened
-        finally:
-            await opened.aclose()
 
 
 async def refuse_user(db: Database, user: str) -> None:

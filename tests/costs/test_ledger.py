@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
 import sqlite3
-import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -22,30 +19,12 @@ import pytest
 from llm_manager.costs import BILLED_STATUSES, Dimension, Ledger, LedgerRow, Total, parse_since
 from llm_manager.store import Database, apply_migrations, open_database
 from tests.costs._ledger_worker import FLUSH_INTERVAL_S
-from tests.store.conftest import ROOT, pg_schema
+from tests.processes import kill_when_loaded
+from tests.store.conftest import pg_schema
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 DIMENSIONS: tuple[Dimension, ...] = ("model", "deployment", "user", "project", "key", "task", "provider")
 _FIELDS: dict[Dimension, str] = {"key": "api_key_id"}
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database of each backend (PostgreSQL: a fresh schema, as in tests/store)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.db'}"
-    else:
-        with pg_schema() as url:
-            yield url
-
-
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    opened = await open_database(db_url)
-    try:
-        yield opened
-    finally:
-        await opened.aclose()
 
 
 def row(i: int, **kw: Any) -> LedgerRow:
@@ -338,22 +317,7 @@ async def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
 def run_and_kill(url: str, run_s: float = 1.5) -> tuple[list[int], list[tuple[int, float]], float]:
     """Run the worker for ``run_s`` seconds of load, SIGKILL it; returns its acks, (recorded, time) lines and the
     kill time."""
-    command = [sys.executable, "-m", "tests.costs._ledger_worker", url]
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline()
-        assert first == "ready\n", first + proc.communicate(timeout=10)[1]
-        time.sleep(run_s)
-        assert proc.poll() is None, proc.communicate(timeout=10)[1]
-        killed_at = time.time()
-        os.kill(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    out, err, killed_at = kill_when_loaded([sys.executable, "-m", "tests.costs._ledger_worker", url], run_s)
     acked: list[int] = []
     recorded: list[tuple[int, float]] = []
     for line in out.splitlines(keepends=True):

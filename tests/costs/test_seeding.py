@@ -15,6 +15,7 @@ import pytest
 from llm_manager import BudgetExceededError, LLMManager
 from llm_manager.config import load_settings
 from llm_manager.errors import StateUnavailableError
+from tests.helpers import instant, priced_model
 from tests.state.private_redis import private_redis
 
 LIMIT = Decimal("0.1")
@@ -22,15 +23,7 @@ LIMIT = Decimal("0.1")
 
 def settings(store: Path, redis_url: str | None = None) -> Any:
     raw: dict[str, Any] = {
-        "models": {
-            "dear": {
-                "provider": "simulated",
-                "family": "gpt",
-                "input_price_per_mtok": "1000",
-                "output_price_per_mtok": "2000",
-                "simulate": {"latency_ms": 0, "first_token_ms": 0, "tokens_per_s": 1e9},
-            }
-        },
+        "models": {"dear": priced_model(instant())},
         "budgets": [
             {"name": "all", "limit_usd": str(LIMIT), "soft_limit_pct": None},
             {"name": "per-user", "scope": "user", "limit_usd": "1", "soft_limit_pct": None},

@@ -5,12 +5,7 @@ the spool, without writing a row twice (issue 18: 13 of 235 rows answered in the
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,16 +15,7 @@ from llm_manager.costs.rows import row_json
 from llm_manager.costs.spool import Spool
 from llm_manager.store import open_database
 from tests.costs._ledger_worker import make_row
-from tests.store.conftest import ROOT, pg_schema
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.db'}"
-    else:
-        with pg_schema() as url:
-            yield url
+from tests.processes import kill_when_loaded
 
 
 async def stored_ids(url: str) -> list[str]:
@@ -106,27 +92,14 @@ async def test_a_live_processs_slot_is_not_replayed(tmp_path: Path) -> None:
     assert await stored_ids(url) == ["r00000001"]
 
 
-def test_kill_9_under_load_loses_no_acknowledged_row(db_url: str, tmp_path: Path) -> None:
+def test_kill_9_under_load_loses_no_acknowledged_row(store_url: str, tmp_path: Path) -> None:
     spool = tmp_path / "spool"
-    command = [sys.executable, "-m", "tests.costs._spool_worker", db_url, str(spool)]
-    with (tmp_path / "worker.err").open("w") as err:
-        proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True)
-        try:
-            assert proc.stdout is not None
-            assert proc.stdout.readline() == "ready\n", (tmp_path / "worker.err").read_text()
-            time.sleep(1.5)
-            assert proc.poll() is None, (tmp_path / "worker.err").read_text()
-            os.kill(proc.pid, signal.SIGKILL)
-            out, _ = proc.communicate(timeout=10)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    out, _, _ = kill_when_loaded([sys.executable, "-m", "tests.costs._spool_worker", store_url, str(spool)], 1.5)
     acked = [line.split()[1] for line in out.splitlines(keepends=True) if line.endswith("\n") and line[:4] == "ack "]
     assert len(acked) > 100, "the worker should have answered under load"
 
     async def restart() -> int:
-        db = await open_database(db_url)
+        db = await open_database(store_url)
         try:
             async with Ledger(db, flush_interval_s=60, spool=Spool(spool)) as ledger:
                 return ledger.replayed
@@ -134,7 +107,7 @@ def test_kill_9_under_load_loses_no_acknowledged_row(db_url: str, tmp_path: Path
             await db.aclose()
 
     replayed = asyncio.run(restart())
-    stored = asyncio.run(stored_ids(db_url))
+    stored = asyncio.run(stored_ids(store_url))
     missing = set(acked) - set(stored)
     assert not missing, f"{len(missing)} acknowledged rows lost of {len(acked)}"
     assert len(stored) == len(set(stored))  # no row written twice
