@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.processes import free_port, stop
 
 from compat import matrix
 from compat.upstream import Upstreams, running_upstreams
@@ -52,12 +52,6 @@ class Gateway:
     @property
     def v1(self) -> str:
         return self.url + "/v1"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def gateway_config(up: Upstreams, store: Path) -> dict[str, Any]:
@@ -97,7 +91,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     with running_upstreams() as up:
         cfg = tmp / "llm-manager.yaml"
         cfg.write_text(json.dumps(gateway_config(up, tmp / "store.db")))  # JSON is YAML
-        port = _free_port()
+        port = free_port()
         log = tmp / "serve.log"
         env = {**os.environ, "LLM_MANAGER_CONFIG": str(cfg)}
         with log.open("wb") as out:
@@ -112,11 +106,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             _wait_healthy(proc, url, log)
             yield Gateway(url, up, log)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc, 15)
 
 
 def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:

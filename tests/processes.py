@@ -16,11 +16,12 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-__all__ = ["cli_process", "free_port", "kill_when_loaded", "private_redis", "serve_process"]
+__all__ = ["cli_process", "free_port", "kill_when_loaded", "private_redis", "serve_process", "stop"]
 
 _CLI = [sys.executable, "-m", "llm_manager.cli.main"]
 _ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +38,16 @@ def _env(extra: Mapping[str, str] | None) -> dict[str, str]:
     # The child reads its config from --config only, and its store from that config.
     env = {k: v for k, v in os.environ.items() if k not in ("LLM_MANAGER_CONFIG", "LLM_MANAGER_STORE_URL")}
     return {**env, **(extra or {})}
+
+
+def stop(proc: subprocess.Popen[Any], timeout_s: float) -> None:
+    """SIGTERM, and SIGKILL if it has not exited within ``timeout_s``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
 
 
 def cli_process(config: Path, *args: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -68,12 +79,7 @@ def serve_process(
                 time.sleep(0.05)
         yield base
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc, 15)
 
 
 @contextmanager

@@ -15,13 +15,9 @@ from pathlib import Path
 
 import httpx
 
+from tests.processes import free_port
+
 WORDS = 40  # at 20 words a second: a two-second stream
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _config(tmp_path: Path) -> Path:
@@ -45,7 +41,7 @@ ledger:
 
 
 def _serve(tmp_path: Path, drain_timeout: float) -> tuple[subprocess.Popen[bytes], int]:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("LLM_MANAGER_CONFIG", "LLM_MANAGER_STORE_URL")}
     cmd = [sys.executable, "-m", "llm_manager.cli.main", "--config", str(_config(tmp_path)), "serve"]
     with (tmp_path / "serve.log").open("wb") as log:  # the child keeps its own copy of the descriptor

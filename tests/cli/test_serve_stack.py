@@ -11,7 +11,6 @@ import importlib.util
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,15 +21,10 @@ from typing import Any
 import pytest
 
 from llm_manager.cli.serve import _runner
+from tests.processes import free_port
 
 HAS_UVLOOP = importlib.util.find_spec("uvloop") is not None
 HAS_HTTPTOOLS = importlib.util.find_spec("httptools") is not None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _post(url: str, body: dict[str, object]) -> tuple[int, Any]:
@@ -40,7 +34,7 @@ def _post(url: str, body: dict[str, object]) -> tuple[int, Any]:
 
 
 def _serve(log: Path, *flags: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "LLM_MANAGER_CONFIG"}
     with log.open("wb") as out:
         proc = subprocess.Popen(

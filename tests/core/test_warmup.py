@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from typing import Any
 
@@ -11,12 +10,7 @@ from llm_manager import LLMManager
 from llm_manager.config import load_settings
 from tests.fakes import openai_wire
 from tests.fakes.server import FakeUpstream, Reply, serve_in_thread
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.processes import free_port
 
 
 def _model(url: str, **extra: Any) -> dict[str, Any]:
@@ -89,7 +83,7 @@ async def test_one_token_request_where_the_deployment_opts_in(tmp_path: Any) -> 
 
 async def test_an_unreachable_endpoint_is_reported_and_the_rest_warms() -> None:
     async with FakeUpstream() as ups:
-        models = {"down": _model(f"http://127.0.0.1:{_closed_port()}"), "up": _model(ups.url)}
+        models = {"down": _model(f"http://127.0.0.1:{free_port()}"), "up": _model(ups.url)}
         async with LLMManager(_settings(models)) as llm:
             results = {r.name: r for r in await llm.warmup(timeout_s=2)}
             await _accepted()

@@ -24,7 +24,7 @@ from llm_manager.config import load_settings
 from llm_manager.errors import ConfigError
 from tests.fakes import openai_wire
 from tests.fakes.server import FakeUpstream, Recorded, Reply, serve_in_thread
-from tests.processes import free_port
+from tests.processes import free_port, stop
 
 MODEL = "gpt-4o-mini"
 
@@ -97,12 +97,7 @@ def portkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 time.sleep(0.1)
         yield f"http://127.0.0.1:{port}/v1"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 10)
 
 
 def _answer(req: Recorded) -> Reply:

@@ -29,7 +29,8 @@ import yaml
 
 from tests.fakes import openai_wire
 from tests.fakes.server import FakeUpstream, Recorded, Reply, serve_in_thread
-from tests.state.private_redis import PrivateRedis, free_port, private_redis
+from tests.processes import free_port
+from tests.state.private_redis import PrivateRedis, private_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 

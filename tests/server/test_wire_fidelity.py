@@ -73,19 +73,11 @@ def rig() -> Iterator[tuple[Gateway, dict[str, FakeUpstream]]]:
         yield r
 
 
-def _chat(rig: tuple[Gateway, dict[str, FakeUpstream]], body: dict[str, Any]) -> tuple[httpx.Response, Any]:
+def _send(rig: tuple[Gateway, dict[str, FakeUpstream]], path: str, body: dict[str, Any]) -> tuple[httpx.Response, Any]:
+    """POST ``body`` to the gateway's ``path``; its answer and the one body an upstream received for it."""
     gateway, ups = rig
     before = {n: len(u.requests) for n, u in ups.items()}
-    resp = httpx.post(f"{gateway.url}/v1/chat/completions", json=body, timeout=10)
-    assert resp.status_code == 200, resp.text
-    (sent,) = [u.requests[-1].json for n, u in ups.items() if len(u.requests) > before[n]]
-    return resp, sent
-
-
-def _messages(rig: tuple[Gateway, dict[str, FakeUpstream]], body: dict[str, Any]) -> tuple[httpx.Response, Any]:
-    gateway, ups = rig
-    before = {n: len(u.requests) for n, u in ups.items()}
-    resp = httpx.post(f"{gateway.url}/v1/messages", json=body, timeout=10)
+    resp = httpx.post(f"{gateway.url}{path}", json=body, timeout=10)
     assert resp.status_code == 200, resp.text
     (sent,) = [u.requests[-1].json for n, u in ups.items() if len(u.requests) > before[n]]
     return resp, sent
@@ -126,7 +118,7 @@ def test_every_openai_parameter_reaches_an_openai_upstream(rig: Any) -> None:
         "metadata": {"team": "a"},
         "a_future_field": {"x": 1},
     }
-    resp, sent = _chat(rig, body)
+    resp, sent = _send(rig, "/v1/chat/completions", body)
     assert sent["max_tokens"] == 20  # a null max_completion_tokens does not hide max_tokens
     assert sent["messages"][-1]["content"] == [{"type": "text", "text": "Hello"}, {"type": "text", "text": "world"}]
     for name in ("seed", "frequency_penalty", "presence_penalty", "logprobs", "top_logprobs", "parallel_tool_calls"):
@@ -160,7 +152,7 @@ def test_anthropic_thinking_top_k_and_cache_marks_reach_an_anthropic_upstream(ri
         "metadata": {"user_id": "u-2"},
         "container": "c-1",
     }
-    resp, sent = _messages(rig, body)
+    resp, sent = _send(rig, "/v1/messages", body)
     assert sent["system"] == system and sent["messages"][0]["content"] == content
     assert sent["thinking"] == {"type": "enabled", "budget_tokens": 2048}
     assert sent["metadata"] == {"user_id": "u-2"} and sent["container"] == "c-1"
@@ -180,7 +172,7 @@ def _image_question(model: str, **params: Any) -> dict[str, Any]:
 def test_an_openai_image_request_answered_by_anthropic(rig: Any) -> None:
     body = _image_question("claude", max_tokens=3000, reasoning_effort="low", seed=1)
     body["prediction"] = {"type": "content", "content": "x"}
-    resp, sent = _chat(rig, body)
+    resp, sent = _send(rig, "/v1/chat/completions", body)
     (turn,) = sent["messages"]
     assert turn["content"][0] == {"type": "text", "text": "What is this?"}
     assert turn["content"][1] == {
@@ -196,7 +188,7 @@ def test_an_openai_image_request_answered_by_anthropic(rig: Any) -> None:
 def test_an_openai_image_request_answered_by_gemini(rig: Any) -> None:
     body = _image_question("gemini", max_tokens=50, response_format={"type": "json_object"}, top_k=4)
     body["logit_bias"] = {"1": 1}
-    resp, sent = _chat(rig, body)
+    resp, sent = _send(rig, "/v1/chat/completions", body)
     parts = sent["contents"][0]["parts"]
     assert parts[0] == {"text": "What is this?"}
     assert parts[1] == {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(PNG).decode()}}
@@ -214,7 +206,7 @@ def test_an_anthropic_thinking_request_answered_by_an_openai_reasoning_deploymen
         "top_k": 3,
         "temperature": 0.2,
     }
-    resp, sent = _messages(rig, body)
+    resp, sent = _send(rig, "/v1/messages", body)
     assert sent["reasoning_effort"] == "high"  # a budget above 8,192 tokens is effort high
     assert sent["max_completion_tokens"] == 5000 and "max_tokens" not in sent
     assert "temperature" not in sent and "top_k" not in sent

@@ -200,7 +200,9 @@ def replay(rows: Sequence[LedgerRow], other: Settings) -> ReplayResult:
     answers = [r for r in rows if r.status == "ok"]
     actual = sum((r.cost or Decimal(0) for r in rows if r.status in ("ok", "hedge_lost")), Decimal(0))
     ratios = _length_ratios(answers)
-    prices = _prices(other)
+    from llm_manager.costs.prices import deployment_price
+
+    prices = {name: deployment_price(dep) for name, dep in other.models.items()}
     low = mid = high = Decimal(0)
     unpriced = 0
     by_task: dict[str, dict[str, Any]] = {}
@@ -239,24 +241,4 @@ def _length_ratios(answers: Sequence[LedgerRow]) -> dict[str, tuple[float, float
         overall = sum(sum(v) for v in deps.values()) / max(1, sum(len(v) for v in deps.values()))
         if overall > 0 and means:
             out[task] = (min(means) / overall, max(means) / overall)
-    return out
-
-
-def _prices(settings: Settings) -> dict[str, ModelPrice | None]:
-    from llm_manager.costs.prices import ModelPrice, resolve_price
-    from llm_manager.vendors import PRESETS
-
-    out: dict[str, ModelPrice | None] = {}
-    for name, dep in settings.models.items():
-        provider = dep.preset or dep.provider
-        price = resolve_price(
-            provider,
-            dep.model_name,
-            input_per_mtok=dep.input_price_per_mtok,
-            output_per_mtok=dep.output_price_per_mtok,
-            cached_input_per_mtok=dep.cached_input_price_per_mtok,
-        )
-        if price is None and PRESETS[provider].local:
-            price = ModelPrice(Decimal(0), Decimal(0))
-        out[name] = price
     return out

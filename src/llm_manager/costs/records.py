@@ -119,31 +119,19 @@ def ledger_rows(
                     latency_ms=a.latency_ms,
                 )
             )
-        elif a.error_code == "hedge_lost":
-            out.append(
-                row(
-                    n,
-                    at,
-                    "hedge_lost",
-                    a.deployment,
-                    a.provider,
-                    a.model,
-                    cost=a.cost,
-                    latency_ms=a.latency_ms,
-                    error_code=a.error_code,
-                )
-            )
         else:
+            # A lost hedge costs what it used; errors are not billed, but a stream the caller abandoned was (its
+            # attempt carries the estimate).
+            lost = a.error_code == "hedge_lost"
             out.append(
                 row(
                     n,
                     at,
-                    "error",
+                    "hedge_lost" if lost else "error",
                     a.deployment,
                     a.provider,
                     a.model,
-                    # Errors are not billed; a stream the caller abandoned was (its attempt carries the estimate).
-                    cost=a.cost if a.cost is not None else Decimal(0) if priced.get(a.deployment) else None,
+                    cost=a.cost if lost or a.cost is not None else Decimal(0) if priced.get(a.deployment) else None,
                     latency_ms=a.latency_ms,
                     error_code=a.error_code,
                 )
