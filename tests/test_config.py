@@ -175,6 +175,16 @@ def test_unknown_nested_keys_name_their_path() -> None:
     assert "portkey.api_kye: unknown key. Did you mean 'api_key'?" in msg
 
 
+def test_unknown_key_in_every_routing_part_suggests_and_lists_its_keys() -> None:
+    # These parts were once forward references in RoutingConfig, and the explanation could not see their fields.
+    msg = problems_of(
+        {"routing": {"circuit_breaker": {"cooldown": 1}, "hedge": {"delay": 1}, "overtake": {"margins": 0.3}}}
+    )
+    assert "routing.circuit_breaker.cooldown: unknown key. Did you mean 'cooldown_s'? Allowed here: cooldown_s," in msg
+    assert "routing.hedge.delay: unknown key. Did you mean 'delay_s'? Allowed here: delay_s, p95_fallback_s," in msg
+    assert "routing.overtake.margins: unknown key. Did you mean 'margin'? Allowed here: hold_margin, margin," in msg
+
+
 def test_bad_provider_lists_allowed_values() -> None:
     msg = problems_of({"models": {"gpt": {"provider": "openia", "api_key": "k"}}})
     assert "models.gpt.provider: 'openia' is not allowed." in msg

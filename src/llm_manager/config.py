@@ -1,10 +1,10 @@
 """Typed configuration: one YAML file (or dict, or the environment) → validated :class:`Settings`.
 
-Every problem is reported with the field's path and the fix, all at once, before anything runs. This module holds
-:class:`Settings` (the whole configuration, and the task chains it routes) and :func:`load_settings` with its
-checks; the sections live next to it — :mod:`llm_manager.config_deployment` (``models:``),
-:mod:`llm_manager.config_routing` (``routing:``), :mod:`llm_manager.config_sections` (the rest) — and are
-importable from here.
+Every problem is reported with the field's path and the fix, all at once, before anything runs.
+
+This module holds ``Settings``, ``load_settings`` and its checks; the sections it is made of live in
+``config_deployment`` (``models:``), ``config_routing`` (``routing:``) and ``config_sections`` (the rest), and every
+one of them is importable from here.
 """
 
 from __future__ import annotations

@@ -42,41 +42,6 @@ class BackoffConfig(_Strict):
     """Equal jitter on the curves (half the delay fixed, half random); a learned wait is used as it is."""
 
 
-class RoutingConfig(_Strict):
-    """How candidates are chosen, ordered and retried."""
-
-    strategy: Strategy = "balanced"
-    tasks: dict[TaskType, list[str]] = Field(default_factory=dict)
-    """Task → deployments in preference order (the rest are fallbacks). The built-in tasks (analysis,
-    ui-generation, config-management, general) not listed use the seeds' table; any other name defines a task of
-    your own (``summarization: [gpt-4o-mini, claude-haiku]``), which routes embedding requests when its models are
-    embedding models, chat requests otherwise."""
-    aliases: dict[str, str] = Field(default_factory=dict)
-    """Extra names for deployments (``fast: gpt-4o-mini``)."""
-    max_retries: int = Field(default=2, ge=0, le=10)
-    """Retries of one deployment on a retryable error, before moving to the next candidate."""
-    timeout_s: float = Field(default=30.0, gt=0)
-    """Per-attempt timeout."""
-    deadline_s: float = Field(default=120.0, gt=0)
-    """Overall deadline of one request, all attempts together."""
-    first_chunk_timeout_s: float = Field(default=15.0, gt=0)
-    """Streams: time allowed to the first chunk; past it the next candidate is tried."""
-    stream_idle_timeout_s: float = Field(default=30.0, gt=0)
-    """Streams: longest silence allowed between chunks once text is flowing."""
-    retry_after_cap_s: float = Field(default=20.0, ge=0)
-    """Longest Retry-After honoured on the same deployment; a longer one moves on to the next candidate."""
-    backoff: BackoffConfig = Field(default_factory=BackoffConfig)
-    circuit_breaker: CircuitBreakerConfig = Field(default_factory=lambda: CircuitBreakerConfig())
-    queue_timeout_s: float = Field(default=10.0, ge=0)
-    """When every candidate is at its rate limit or ``max_concurrent``: how long a request may wait for room (high
-    priority first)."""
-    hedge: HedgeConfig = Field(default_factory=lambda: HedgeConfig())
-    key_reprobe_s: float | None = Field(default=300.0, gt=0)
-    """A pool key that failed authentication (401 / 403) is out of its pool this long, then tried again (keys are
-    rotated, proxies answer transient 401s); ``null``: out for the life of the process."""
-    overtake: OvertakeConfig = Field(default_factory=lambda: OvertakeConfig())
-
-
 class OvertakeConfig(_Strict):
     """How clearly a model must beat the one above it in the task table before ``performance`` or ``balanced``
     move it up (see ``llm_manager.routing.strategy``)."""
@@ -119,3 +84,40 @@ class HedgeConfig(_Strict):
     """Fixed delay, or ``p95``: the first candidate's observed 95th-percentile latency (``p95_fallback_s`` until
     it has 20 samples)."""
     p95_fallback_s: float = Field(default=1.0, gt=0)
+
+
+# Defined after its parts: a part defined later would stay a forward reference in RoutingConfig.model_fields, and
+# the explanation of an unknown key (config._model_at) could not name the keys allowed there.
+class RoutingConfig(_Strict):
+    """How candidates are chosen, ordered and retried."""
+
+    strategy: Strategy = "balanced"
+    tasks: dict[TaskType, list[str]] = Field(default_factory=dict)
+    """Task → deployments in preference order (the rest are fallbacks). The built-in tasks (analysis,
+    ui-generation, config-management, general) not listed use the seeds' table; any other name defines a task of
+    your own (``summarization: [gpt-4o-mini, claude-haiku]``), which routes embedding requests when its models are
+    embedding models, chat requests otherwise."""
+    aliases: dict[str, str] = Field(default_factory=dict)
+    """Extra names for deployments (``fast: gpt-4o-mini``)."""
+    max_retries: int = Field(default=2, ge=0, le=10)
+    """Retries of one deployment on a retryable error, before moving to the next candidate."""
+    timeout_s: float = Field(default=30.0, gt=0)
+    """Per-attempt timeout."""
+    deadline_s: float = Field(default=120.0, gt=0)
+    """Overall deadline of one request, all attempts together."""
+    first_chunk_timeout_s: float = Field(default=15.0, gt=0)
+    """Streams: time allowed to the first chunk; past it the next candidate is tried."""
+    stream_idle_timeout_s: float = Field(default=30.0, gt=0)
+    """Streams: longest silence allowed between chunks once text is flowing."""
+    retry_after_cap_s: float = Field(default=20.0, ge=0)
+    """Longest Retry-After honoured on the same deployment; a longer one moves on to the next candidate."""
+    backoff: BackoffConfig = Field(default_factory=BackoffConfig)
+    circuit_breaker: CircuitBreakerConfig = Field(default_factory=CircuitBreakerConfig)
+    queue_timeout_s: float = Field(default=10.0, ge=0)
+    """When every candidate is at its rate limit or ``max_concurrent``: how long a request may wait for room (high
+    priority first)."""
+    hedge: HedgeConfig = Field(default_factory=HedgeConfig)
+    key_reprobe_s: float | None = Field(default=300.0, gt=0)
+    """A pool key that failed authentication (401 / 403) is out of its pool this long, then tried again (keys are
+    rotated, proxies answer transient 401s); ``null``: out for the life of the process."""
+    overtake: OvertakeConfig = Field(default_factory=OvertakeConfig)
