@@ -186,16 +186,7 @@ def _anthropic_tool_reply(body: dict[str, Any], tool: dict[str, Any]) -> Reply:
             sse("message_start", {"type": "message_start", "message": start}),
             sse("content_block_start", {"type": "content_block_start", "index": 0, "content_block": opened}),
             sse("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}),
-            sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
-            sse(
-                "message_delta",
-                {
-                    "type": "message_delta",
-                    "delta": {"stop_reason": "tool_use", "stop_sequence": None},
-                    "usage": {"output_tokens": 9},
-                },
-            ),
-            sse("message_stop", {"type": "message_stop"}),
+            *anthropic_wire.stream_end(0, "tool_use", 9),
         ]
     )
 

@@ -1,12 +1,10 @@
-"""Real processes for tests: a free port, ``llm-manager`` commands and ``serve`` as child processes, a private
-``redis-server`` (for a test that needs a Redis of its own: a password, or one it may stop — never the shared one),
-and a worker killed with ``kill -9`` under load.
+"""Real processes for tests: a free port, ``llm-manager`` commands and ``serve`` as child processes, stopping a
+child, and a worker killed with ``kill -9`` under load. A private ``redis-server`` is in tests/state/private_redis.py.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -19,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-__all__ = ["cli_process", "free_port", "kill_when_loaded", "private_redis", "serve_process", "stop"]
+__all__ = ["cli_process", "free_port", "kill_when_loaded", "serve_process", "stop"]
 
 _CLI = [sys.executable, "-m", "llm_manager.cli.main"]
 _ROOT = Path(__file__).resolve().parents[1]
@@ -80,38 +77,6 @@ def serve_process(
         yield base
     finally:
         stop(proc, 15)
-
-
-@contextmanager
-def private_redis(password: str | None = None, args: Sequence[str] = ()) -> Iterator[str]:
-    """A ``redis-server`` of this test's own on a free port (no persistence), killed afterwards; yields its URL.
-
-    Skipped when ``redis-server`` is not installed (CI installs it), failed under ``CI=true``."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("redis-server is not installed (CI=true: this test must run)", pytrace=False)
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    cmd = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", *args]
-    if password:
-        cmd += ["--requirepass", password]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            assert proc.poll() is None, "redis-server exited at start"
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "redis-server did not listen within 10 s"
-                time.sleep(0.02)
-        auth = f":{password}@" if password else ""
-        yield f"redis://{auth}127.0.0.1:{port}/0"
-    finally:
-        proc.kill()
-        proc.wait(5)
 
 
 def kill_when_loaded(command: Sequence[str], run_s: float) -> tuple[str, str, float]:

@@ -91,20 +91,23 @@ def stream_events(
     for piece in text_pieces:
         delta = {"type": "text_delta", "text": piece}
         out.append(sse("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}))
-    final_usage = {"output_tokens": len(text_pieces) if output_tokens is None else output_tokens}
-    out += [
-        sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
+    return out + stream_end(0, stop_reason, len(text_pieces) if output_tokens is None else output_tokens)
+
+
+def stream_end(index: int, stop_reason: str, output_tokens: int) -> list[bytes]:
+    """The last events of a stream: block ``index`` stops, then the message with its reason and final usage."""
+    return [
+        sse("content_block_stop", {"type": "content_block_stop", "index": index}),
         sse(
             "message_delta",
             {
                 "type": "message_delta",
                 "delta": {"stop_reason": stop_reason, "stop_sequence": None},
-                "usage": final_usage,
+                "usage": {"output_tokens": output_tokens},
             },
         ),
         sse("message_stop", {"type": "message_stop"}),
     ]
-    return out
 
 
 def _empty_text() -> dict[str, Any]:

@@ -20,7 +20,8 @@ import pytest
 
 from tests.fakes.openai_wire import chunk, error_body, sse
 from tests.fakes.server import FakeUpstream, Recorded, Reply, serve_in_thread
-from tests.processes import cli_process, private_redis, serve_process
+from tests.processes import cli_process, serve_process
+from tests.state.private_redis import private_redis
 from tests.store.conftest import pg_schema
 
 KEY_A = "Zq7pLmN0alpha7f3e9c21"
@@ -134,7 +135,8 @@ def _cli_outputs(cfg: Path) -> list[str]:
 
 
 def test_no_secret_reaches_a_body_a_log_or_the_cli(tmp_path: Path, echoing_upstream: FakeUpstream) -> None:
-    with private_redis(REDIS_PASSWORD) as redis_url, pg_schema() as pg_url:
+    with private_redis(tmp_path, REDIS_PASSWORD) as redis, pg_schema() as pg_url:
+        redis_url = redis.url
         store_url = pg_url.replace("postgresql://postgres@", f"postgresql://postgres:{quote(PG_PASSWORD, safe='')}@")
         cfg = _config(tmp_path, echoing_upstream.url, redis_url, store_url)
         log = tmp_path / "serve.log"

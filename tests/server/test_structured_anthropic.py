@@ -93,16 +93,7 @@ def _streamed(tool: str) -> list[bytes]:
             )
             for p in pieces
         ),
-        sse("content_block_stop", {"type": "content_block_stop", "index": 1}),
-        sse(
-            "message_delta",
-            {
-                "type": "message_delta",
-                "delta": {"stop_reason": "tool_use", "stop_sequence": None},
-                "usage": {"output_tokens": 9},
-            },
-        ),
-        sse("message_stop", {"type": "message_stop"}),
+        *anthropic_wire.stream_end(1, "tool_use", 9),
     ]
 
 

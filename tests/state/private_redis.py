@@ -26,17 +26,19 @@ from tests.processes import free_port
 class PrivateRedis:
     """One ``redis-server`` process of the test's own (no persistence: a restart forgets everything)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, password: str | None = None) -> None:
         self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.url = f"redis://{f':{password}@' if password else ''}127.0.0.1:{self.port}/0"
         self._dir = workdir
+        self._password = password
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         assert self._proc is None, "already running"
         self._proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-            + ["--dir", str(self._dir), "--logfile", str(self._dir / "redis.log")],
+            + ["--dir", str(self._dir), "--logfile", str(self._dir / "redis.log")]
+            + (["--requirepass", self._password] if self._password else []),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -50,6 +52,10 @@ class PrivateRedis:
     def answers(self, timeout_s: float = 0.3) -> bool:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=timeout_s) as sock:
+                if self._password:
+                    sock.sendall(f"AUTH {self._password}\r\n".encode())
+                    if not sock.recv(64).startswith(b"+OK"):
+                        return False
                 sock.sendall(b"PING\r\n")
                 return sock.recv(64).startswith(b"+PONG")
         except OSError:
@@ -90,10 +96,11 @@ def require_redis_server() -> str:
 
 
 @contextmanager
-def private_redis(workdir: Path) -> Iterator[PrivateRedis]:
-    """A started :class:`PrivateRedis`, killed on exit whatever state the test left it in."""
+def private_redis(workdir: Path, password: str | None = None) -> Iterator[PrivateRedis]:
+    """A started :class:`PrivateRedis` (asking for ``password`` when given), killed on exit whatever state the test
+    left it in."""
     require_redis_server()
-    server = PrivateRedis(workdir)
+    server = PrivateRedis(workdir, password)
     server.start()
     try:
         yield server

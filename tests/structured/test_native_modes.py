@@ -101,18 +101,7 @@ async def test_anthropic_streams_the_tool_input_as_partial_json() -> None:
         )
         for p in pieces
     ]
-    events += [
-        anthropic_wire.sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        anthropic_wire.sse(
-            "message_delta",
-            {
-                "type": "message_delta",
-                "delta": {"stop_reason": "tool_use", "stop_sequence": None},
-                "usage": {"output_tokens": 20},
-            },
-        ),
-        anthropic_wire.sse("message_stop", {"type": "message_stop"}),
-    ]
+    events += anthropic_wire.stream_end(0, "tool_use", 20)
     async with FakeUpstream() as up:
         up.push(Reply.sse(events))
         async with LLMManager(one("anthropic", up.url)) as llm:
