@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-__all__ = ["cli_process", "free_port", "kill_when_loaded", "serve_process", "stop"]
+__all__ = ["cli_process", "free_port", "kill_when_loaded", "serve_process", "start_serve", "stop"]
 
 _CLI = [sys.executable, "-m", "llm_manager.cli.main"]
 _ROOT = Path(__file__).resolve().parents[1]
@@ -53,28 +53,48 @@ def cli_process(config: Path, *args: str, env: Mapping[str, str] | None = None) 
     return subprocess.Popen(cmd, env=_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
+def start_serve(
+    config: Path | None, log: Path, *flags: str, verbose: bool = False, env: Mapping[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
+    """``llm-manager serve`` on a free port, its stderr in ``log``; returns the process and its port once it handles
+    signals and ``/health`` answers (killed if it does not come up within 20 s)."""
+    port = free_port()
+    cmd = [*_CLI, *(["--config", str(config)] if config else []), *(["-v"] if verbose else [])]
+    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [*cmd, "serve", "--port", str(port), *flags], env=_env(env), stdout=subprocess.DEVNULL, stderr=out
+        )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            said = log.read_text()
+            assert proc.poll() is None, f"serve exited early: {said}"
+            assert time.monotonic() < deadline, "serve did not come up within 20 s"
+            # The banner is printed once the signal handlers are installed: without it, a /health answer could come
+            # from another process that grabbed the same free port meanwhile (other suites run on this machine at
+            # once), and a SIGTERM would reach this one before it handles signals.
+            if f"gateway on http://127.0.0.1:{port}/" in said:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                        return proc, port
+                except httpx.TransportError:
+                    pass
+            time.sleep(0.05)
+    except BaseException:
+        proc.kill()
+        proc.wait(5)
+        raise
+
+
 @contextmanager
 def serve_process(
     config: Path, log: Path, *flags: str, verbose: bool = False, env: Mapping[str, str] | None = None
 ) -> Iterator[str]:
-    """``llm-manager serve`` on a free port, its stderr in ``log``; yields its base URL once ``/health`` answers,
-    and stops it with SIGTERM afterwards (killed if it has not exited within 15 s)."""
-    port = free_port()
-    cmd = [*_CLI, "--config", str(config), *(["-v"] if verbose else []), "serve", "--port", str(port), *flags]
-    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen(cmd, env=_env(env), stdout=subprocess.DEVNULL, stderr=out)
-    base = f"http://127.0.0.1:{port}"
+    """:func:`start_serve` as a context: yields the base URL, and stops the gateway with SIGTERM afterwards (killed if
+    it has not exited within 15 s)."""
+    proc, port = start_serve(config, log, *flags, verbose=verbose, env=env)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            assert proc.poll() is None, f"serve exited early: {log.read_text()}"
-            assert time.monotonic() < deadline, "serve did not come up within 20 s"
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        yield base
+        yield f"http://127.0.0.1:{port}"
     finally:
         stop(proc, 15)
 

@@ -3,19 +3,17 @@ and only then closes the manager (the ledger row of the drained stream is in the
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import httpx
 
-from tests.processes import free_port
+from tests.processes import start_serve
 
 WORDS = 40  # at 20 words a second: a two-second stream
 
@@ -41,33 +39,7 @@ ledger:
 
 
 def _serve(tmp_path: Path, drain_timeout: float) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("LLM_MANAGER_CONFIG", "LLM_MANAGER_STORE_URL")}
-    cmd = [sys.executable, "-m", "llm_manager.cli.main", "--config", str(_config(tmp_path)), "serve"]
-    with (tmp_path / "serve.log").open("wb") as log:  # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen(
-            [*cmd, "--port", str(port), "--drain-timeout", str(drain_timeout)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        log_text = (tmp_path / "serve.log").read_text()
-        assert proc.poll() is None, log_text
-        # The banner is printed once the signal handlers are installed: without it, a /health answer could come from
-        # another process that grabbed the same free port meanwhile (other suites run on this machine at once), and
-        # a SIGTERM would reach this one before it handles signals.
-        if f"gateway on http://127.0.0.1:{port}/" not in log_text:
-            time.sleep(0.05)
-            continue
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc, port
-        except httpx.TransportError:
-            time.sleep(0.05)
-    proc.kill()
-    raise AssertionError("serve did not come up within 20 s")
+    return start_serve(_config(tmp_path), tmp_path / "serve.log", "--drain-timeout", str(drain_timeout))
 
 
 class _Stream(threading.Thread):

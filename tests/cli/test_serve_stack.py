@@ -9,11 +9,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -21,7 +17,7 @@ from typing import Any
 import pytest
 
 from llm_manager.cli.serve import _runner
-from tests.processes import free_port
+from tests.processes import start_serve
 
 HAS_UVLOOP = importlib.util.find_spec("uvloop") is not None
 HAS_HTTPTOOLS = importlib.util.find_spec("httptools") is not None
@@ -31,30 +27,6 @@ def _post(url: str, body: dict[str, object]) -> tuple[int, Any]:
     req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"content-type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as resp:
         return resp.status, json.loads(resp.read())
-
-
-def _serve(log: Path, *flags: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "LLM_MANAGER_CONFIG"}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "llm_manager.cli.main", "serve", "--port", str(port), *flags],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=out,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited early: {log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{base}/health", timeout=1):
-                return proc, base
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise AssertionError("serve did not come up within 20 s")
 
 
 CASES = [
@@ -70,7 +42,8 @@ CASES = [
 
 @pytest.mark.parametrize("flags", CASES)
 def test_serves_a_completion_and_stops_on_sigterm(flags: tuple[str, ...], tmp_path: Path) -> None:
-    proc, base = _serve(tmp_path / "serve.log", *flags)
+    proc, port = start_serve(None, tmp_path / "serve.log", *flags)
+    base = f"http://127.0.0.1:{port}"
     try:
         status, body = _post(
             f"{base}/v1/chat/completions", {"model": "task:general", "messages": [{"role": "user", "content": "hi"}]}

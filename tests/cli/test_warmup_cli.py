@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,9 +11,10 @@ import yaml
 from click.testing import CliRunner
 
 from llm_manager.cli.main import cli
-from tests.cli.test_serve_stack import _free_port, _post
+from tests.cli.test_serve_stack import _post
 from tests.fakes import openai_wire
 from tests.fakes.server import FakeUpstream, Recorded, Reply, serve_in_thread
+from tests.processes import free_port, start_serve
 
 
 def _answer(req: Recorded) -> Reply:
@@ -57,7 +55,7 @@ def test_health_warmup_reports_each_deployment_and_the_probe_reuses_the_connecti
 
 
 def test_health_warmup_fails_for_an_unreachable_endpoint(tmp_path: Path) -> None:
-    config = _config(tmp_path, f"http://127.0.0.1:{_free_port()}")
+    config = _config(tmp_path, f"http://127.0.0.1:{free_port()}")
     result = CliRunner().invoke(cli, ["--config", config, "health", "--warmup", "--json"])
     assert result.exit_code == 1
     (row,) = json.loads(result.stdout)
@@ -67,35 +65,16 @@ def test_health_warmup_fails_for_an_unreachable_endpoint(tmp_path: Path) -> None
 def test_serve_warmup_connects_before_listening(tmp_path: Path) -> None:
     with serve_in_thread(FakeUpstream(_answer)) as ups:
         config = _config(tmp_path, ups.url)
-        port = _free_port()
         log = tmp_path / "serve.log"
-        env = {k: v for k, v in os.environ.items() if k != "LLM_MANAGER_CONFIG"}
-        with log.open("wb") as err:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "llm_manager.cli.main", "--config", config]
-                + ["serve", "--port", str(port), "--warmup"],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-            )
+        proc, port = start_serve(Path(config), log, "--warmup")
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 20
-            while "gateway on" not in log.read_text() and time.monotonic() < deadline:
-                assert proc.poll() is None, log.read_text()
-                time.sleep(0.05)
             _settle(ups, 1)
             assert ups.connections == 1 and ups.requests == []  # warmed before any request came
             assert f"warm-up gpt: opened http://127.0.0.1:{ups.port}" in log.read_text()
-            while True:
-                try:
-                    status, body = _post(
-                        f"{base}/v1/chat/completions", {"model": "gpt", "messages": [{"role": "user", "content": "hi"}]}
-                    )
-                    break
-                except OSError:
-                    assert time.monotonic() < deadline, log.read_text()
-                    time.sleep(0.05)
+            status, body = _post(
+                f"{base}/v1/chat/completions", {"model": "gpt", "messages": [{"role": "user", "content": "hi"}]}
+            )
             assert status == 200 and body["choices"][0]["message"]["content"] == "warm answer"
             assert ups.connections == 1 and len(ups.requests) == 1  # the request took the warm connection
         finally:
