@@ -43,6 +43,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "manager",
         (
             "manager",
+            "pipeline",
             "executor",
             "attempts",
             "accounting",

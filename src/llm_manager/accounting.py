@@ -1,5 +1,8 @@
-"""What happens around every request: budgets before it, and after it the budget settlement, the spend ledger
-and telemetry. Kept out of the manager so the request path reads in one place."""
+"""The bookkeeping around every request: its budget reservations, and once it ends its telemetry trace, the budget
+settlement and its ledger row (:class:`Booking`, one per request, the same for whole answers, streams and
+embeddings). The budgets say which candidates they exclude; the plan's order is changed by the planner
+(:meth:`Plan.without <llm_manager.routing.planner.Plan.without>`, :meth:`Plan.cheapest_first
+<llm_manager.routing.planner.Plan.cheapest_first>`)."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ if TYPE_CHECKING:
     from llm_manager.config import BudgetConfig, Settings
     from llm_manager.costs.budgets import Budgets, Hold
     from llm_manager.costs.ledger import Ledger
-    from llm_manager.routing.planner import Deployment, Plan
+    from llm_manager.routing.planner import Plan
     from llm_manager.telemetry import RequestTrace, Telemetry
 
 __all__ = ["Accounting", "Booking", "attempt_costs"]
@@ -46,7 +49,7 @@ class Accounting:
         budgets: Budgets,
         ledger: Callable[[], Awaitable[Ledger | None]],
         priced: dict[str, bool],
-        telemetry: Telemetry | None = None,
+        telemetry: Telemetry,
     ) -> None:
         self.budgets = budgets
         self._ledger = ledger
@@ -69,6 +72,19 @@ class Accounting:
         """How long a request's budget holds last at most: its deadline plus a margin. A replica killed with its
         requests in flight leaves holds that lapse by then instead of blocking the budget for the period."""
         return (request.timeout_s or self.deadline_s) + self.lease_margin_s
+
+    def booking(self, request: Request, request_id: str, key: str | None, *, stream: bool) -> Booking:
+        """Begin the bookkeeping of a request that will call providers (``key``: its cache key, if cacheable)."""
+        return Booking(self, self.telemetry.request(request, request_id, stream=stream), request, request_id, key)
+
+    async def copied(self, request: Request, request_id: str, response: Response, key: str | None) -> None:
+        """The bookkeeping of an answer that made no call of its own (a cache hit, a de-duplicated call): a trace
+        and a ledger row, at no cost."""
+        ended = time.perf_counter_ns()
+        self.telemetry.request(request, request_id, stream=False).finish(
+            response, None, started_at_ns=ended, ended_at_ns=ended
+        )
+        await self.record(request, request_id, datetime.now(UTC), response, None, key)
 
     async def add_budget(self, config: BudgetConfig) -> None:
         """A budget known only at run time (a gateway key's own), or new settings for it. Its counter is seeded
@@ -109,15 +125,12 @@ class Accounting:
         lease_s = self.lease_s(request)
         model_holds, blocked = await self.budgets.reserve_models(estimates, lease_s)
         try:
-            if blocked:
-                plan = _without(plan, blocked)
+            plan = plan.without(blocked)
             holds, soft = await self.budgets.reserve(request, self._bound(request, plan, estimates), lease_s)
         except BaseException:
             await self.budgets.release(model_holds)
             raise
-        if soft:
-            plan = _cheapest_first(request, plan)
-        return plan, [*model_holds, *holds]
+        return plan.cheapest_first(request) if soft else plan, [*model_holds, *holds]
 
     async def after(self, holds: list[Hold], response: Response | None, error: BaseException | None) -> None:
         """Settle the reservations with what the request really cost."""
@@ -168,50 +181,10 @@ class Accounting:
         return first if first is not None else request.task in self.hedge_tasks
 
 
-def _without(plan: Plan, blocked: set[str]) -> Plan:
-    from llm_manager.routing.planner import Plan
-
-    skipped = [*plan.skipped, *(_budget_skip(d) for d in plan.candidates if d.name in blocked)]
-    kept = [d for d in plan.candidates if d.name not in blocked]
-    if not kept:
-        from llm_manager.errors import BudgetExceededError
-
-        raise BudgetExceededError(f"every candidate's model budget is spent: {', '.join(sorted(blocked))}")
-    return Plan(kept, skipped, plan.needed_tokens, plan.prompt_tokens)
-
-
-def _budget_skip(dep: Deployment) -> Attempt:
-    return Attempt(
-        deployment=dep.name,
-        provider=dep.provider,
-        model=dep.endpoint.model,
-        ok=False,
-        skipped=True,
-        error_code="budget_exceeded",
-        error="this model's budget is spent",
-    )
-
-
-def _cheapest_first(request: Request, plan: Plan) -> Plan:
-    """Graduated downgrade: past a soft limit, the cheapest capable candidate answers first (an explicitly
-    requested model keeps its place)."""
-    from llm_manager.routing.planner import Plan
-
-    deps = plan.candidates
-    head, rest = (deps[:1], deps[1:]) if request.model else ([], deps)
-    prompt = plan.prompt_tokens or estimate_prompt_tokens(request)
-    out = request.max_tokens or DEFAULT_OUTPUT_ESTIMATE
-
-    def price(d: Deployment) -> tuple[bool, Decimal]:
-        c = d.estimate_cost(prompt, out)
-        return c is None, c if c is not None else Decimal(0)
-
-    return Plan([*head, *sorted(rest, key=price)], plan.skipped, plan.needed_tokens, plan.prompt_tokens)
-
-
 class Booking:
     """One request's bookkeeping, begun before it is planned and finished once, for whole answers and streams alike:
-    the telemetry trace, the budget holds, and the ledger row. What used to travel as nine positional arguments."""
+    the telemetry trace, the budget holds, and the ledger row. A caller books a failure (:meth:`failed`) from planning
+    on, and an answer (:meth:`answered`) once it has been handed on."""
 
     __slots__ = ("accounting", "holds", "key", "request", "request_id", "started", "t0", "trace")
 
@@ -229,13 +202,9 @@ class Booking:
         self.holds: list[Hold] | None = None
         """The budget reservations, once planned."""
 
-    async def plan(self, planner: Callable[[Request], Plan]) -> Plan:
-        """The request's plan with the budgets' say in it (:meth:`Accounting.before`); a failure is booked here."""
-        try:
-            plan, self.holds = await self.accounting.before(self.request, planner(self.request))
-        except BaseException as exc:
-            await self.failed(exc)  # the candidates passed over are in the ledger row
-            raise
+    async def reserve(self, plan: Plan) -> Plan:
+        """Reserve on the budgets (:meth:`Accounting.before`): the plan less what they exclude."""
+        plan, self.holds = await self.accounting.before(self.request, plan)
         return plan
 
     async def failed(self, error: BaseException) -> None:

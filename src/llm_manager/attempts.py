@@ -1,15 +1,13 @@
-"""The state of one request's tries: attempts so far, the deadline, admission tickets, what to do next.
-
-Shared by the whole-answer and streaming paths of :mod:`llm_manager.executor`.
+"""The state of one request's tries (:class:`Run`): attempts so far, the deadline, admission tickets, what to do
+after a failure, and the response or error they end in. The loop that drives it is :mod:`llm_manager.executor`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from llm_manager.codecs.base import Completion
 from llm_manager.errors import (
     AllCandidatesFailedError,
     AuthenticationError,
@@ -23,94 +21,16 @@ from llm_manager.errors import (
 from llm_manager.routing.admission import AT_CAPACITY_RETRY_S, Refusal, Ticket
 from llm_manager.routing.retry import Decision, backoff_delay, decide
 from llm_manager.tokens import estimate_prompt_tokens
-from llm_manager.types import Attempt, Response, ResponseMetadata, ToolCall, Usage
+from llm_manager.types import Attempt, Response, ResponseMetadata, Usage
 
 if TYPE_CHECKING:
-    from llm_manager.codecs.base import Chunk
+    from llm_manager.codecs.base import Accumulator, Completion
     from llm_manager.executor import Executor
     from llm_manager.routing.planner import Deployment, Plan
     from llm_manager.routing.queue import Waiter
     from llm_manager.types import Request
 
-__all__ = ["Accumulator", "Done", "Run", "used_tokens"]
-
-
-class Accumulator:
-    """Collects a stream into a :class:`Done`."""
-
-    __slots__ = ("calls", "chunks", "done_", "parts", "reasoning")
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.reasoning: list[str] = []
-        self.calls: dict[int, list[str]] = {}
-        """Tool calls by index: ``[id, name, arguments…]``."""
-        self.done_ = Done("")
-        """Everything but the text, reasoning and calls, as the chunks tell it (the last word wins)."""
-        self.chunks = 0
-
-    def add(self, chunk: Chunk) -> None:
-        if chunk.text:
-            self.parts.append(chunk.text)
-            self.chunks += 1
-        if chunk.reasoning:
-            self.reasoning.append(chunk.reasoning)
-            self.chunks += 1
-        if chunk.tool_calls:
-            self.chunks += 1
-            for d in chunk.tool_calls:
-                call = self.calls.setdefault(d.index, ["", ""])
-                call[0] = d.id or call[0]
-                call[1] = d.name or call[1]
-                if d.arguments:
-                    call.append(d.arguments)
-        _note(self.done_, chunk)
-
-    def done(self) -> Done:
-        done = self.done_
-        done.text = "".join(self.parts)
-        done.reasoning = "".join(self.reasoning)
-        done.tool_calls = [
-            ToolCall(id=c[0] or f"call_{i}", name=c[1], arguments="".join(c[2:]) or "{}")
-            for i, c in sorted(self.calls.items())
-        ]
-        return done
-
-
-Done = Completion
-"""A provider-neutral finished answer: a completion, or an assembled stream."""
-
-
-def _note(done: Done, chunk: Chunk) -> None:
-    """What a chunk says besides text: finish reason, model, usage, signature, log probabilities (the last word wins,
-    except for the pieces of a signature and the log probabilities, which add up)."""
-    if chunk.finish_reason:
-        done.finish_reason = chunk.finish_reason
-    if chunk.model:
-        done.model = chunk.model
-    if chunk.prompt_tokens is not None:
-        done.prompt_tokens = chunk.prompt_tokens
-    if chunk.completion_tokens is not None:
-        done.completion_tokens = chunk.completion_tokens
-    if chunk.cached_tokens:
-        done.cached_tokens = chunk.cached_tokens
-    if chunk.cache_write_tokens:
-        done.cache_write_tokens = chunk.cache_write_tokens
-    if chunk.reasoning_tokens:
-        done.reasoning_tokens = chunk.reasoning_tokens
-    if chunk.reasoning_signature:
-        done.reasoning_signature = (done.reasoning_signature or "") + chunk.reasoning_signature
-    if chunk.logprobs:
-        done.logprobs = [*(done.logprobs or ()), *chunk.logprobs]
-    if chunk.system_fingerprint:
-        done.system_fingerprint = chunk.system_fingerprint
-
-
-def used_tokens(done: Done) -> int | None:
-    """Prompt plus completion tokens, when the provider reported both."""
-    if done.prompt_tokens is None or done.completion_tokens is None:
-        return None
-    return done.prompt_tokens + done.completion_tokens
+__all__ = ["Run"]
 
 
 class Run:
@@ -155,13 +75,8 @@ class Run:
             if dep.name in self.skip:
                 continue
             if dep.endpoint.context_window <= self.min_window:
-                self.attempts.append(
-                    _skipped(
-                        dep,
-                        "context_too_large",
-                        f"window {dep.endpoint.context_window} not larger than {self.min_window}, which was too small",
-                    )
-                )
+                why = f"window {dep.endpoint.context_window} not larger than {self.min_window}, which was too small"
+                self.attempts.append(dep.passed_over("context_too_large", why))
                 continue
             self.retries_left, self.retry_index, self.rotations = self.ex.routing.max_retries, 0, 0
             while True:
@@ -170,12 +85,13 @@ class Run:
                 if not self.retry_same:
                     break
 
-    def attempt_timeout(self, dep: Deployment) -> float:
-        """Seconds this attempt may take: its own timeout, cut by what is left of the request's deadline."""
+    def attempt_timeout(self, dep: Deployment, cap: float | None = None) -> float:
+        """Seconds this attempt may take: its own timeout (or ``cap``, when shorter: a stream's first-chunk
+        timeout), cut by what is left of the request's deadline."""
         remaining = self.deadline - self.ex.clock()
         if remaining <= 0:
             raise self.exhausted(deadline=True)
-        return min(dep.timeout_s, remaining)
+        return min(dep.timeout_s, remaining) if cap is None else min(dep.timeout_s, remaining, cap)
 
     # -- admission ----------------------------------------------------------------------------------------------
 
@@ -184,7 +100,7 @@ class Run:
         verdict = await self.ex.admission.admit(dep, self.tokens)
         if isinstance(verdict, Refusal):
             self.refusals.append((dep, verdict))
-            self.attempts.append(_skipped(dep, verdict.kind, verdict.detail))
+            self.attempts.append(dep.passed_over(verdict.kind, verdict.detail))
             return None
         self.attempted = True
         self.tickets.append(verdict)
@@ -248,7 +164,7 @@ class Run:
         latency_s = time.perf_counter() - t0
         err = normalise(exc, dep, timeout, self.request_id)
         self.errors.append(err)
-        self.attempts.append(_attempt(dep, err, latency_s, self.waited_s, ticket, self.hedged))
+        self._record(ticket, latency_s, self.hedged, **_failure(err))
         self.waited_s = 0.0
         self.ex.stats.failure(dep.name, err.code)
         self.ex.recovery.failed(dep.name, err)
@@ -286,21 +202,26 @@ class Run:
         self.retry_index += 1
         self.retry_same = True
 
-    async def succeeded(self, ticket: Ticket, done: Done, latency_s: float, ttfc_ms: float | None = None) -> None:
+    async def succeeded(self, ticket: Ticket, done: Completion, latency_s: float, ttfc_ms: float | None = None) -> None:
         dep = ticket.dep
         self.ex.stats.success(dep.name, latency_s * 1000, ttfc_ms)
         self.ex.recovery.succeeded(dep.name, self.ex.clock() - latency_s)
-        await self.ex.admission.settle(ticket, error=None, used_tokens=used_tokens(done), latency_s=latency_s)
+        await self.ex.admission.settle(ticket, error=None, used_tokens=done.used_tokens(), latency_s=latency_s)
+        self._record(ticket, latency_s, self.hedged, ok=True)
+
+    def _record(self, ticket: Ticket, latency_s: float, hedge: bool, *, waited: bool = True, **outcome: Any) -> None:
+        """Add an attempt that called ``ticket``'s deployment (``outcome``: its :class:`Attempt` fields)."""
+        dep = ticket.dep
         self.attempts.append(
             Attempt(
                 deployment=dep.name,
                 provider=dep.provider,
                 model=dep.endpoint.model,
-                ok=True,
                 latency_ms=round(latency_s * 1000, 3),
-                waited_ms=round(self.waited_s * 1000, 3),
+                waited_ms=round(self.waited_s * 1000, 3) if waited else 0.0,
                 key=ticket.key.fp if ticket.key else None,
-                hedge=self.hedged,
+                hedge=hedge,
+                **outcome,
             )
         )
 
@@ -324,30 +245,16 @@ class Run:
     ) -> None:
         """An attempt that cost money but gave no answer: settle its slot as a success (the provider worked) and
         record it with its estimated cost."""
-        dep = ticket.dep
         latency_s = time.perf_counter() - t0
         await self.ex.admission.settle(ticket, error=None, used_tokens=prompt + completion, latency_s=latency_s)
-        self.attempts.append(
-            Attempt(
-                deployment=dep.name,
-                provider=dep.provider,
-                model=dep.endpoint.model,
-                ok=False,
-                error_code=code,
-                error=why,
-                latency_ms=round(latency_s * 1000, 3),
-                waited_ms=round(self.waited_s * 1000, 3) if not hedge else 0.0,
-                key=ticket.key.fp if ticket.key else None,
-                hedge=hedge,
-                cost=dep.estimate_cost(prompt, completion),
-            )
-        )
+        cost = ticket.dep.estimate_cost(prompt, completion)
+        self._record(ticket, latency_s, hedge, waited=not hedge, ok=False, error_code=code, error=why, cost=cost)
 
     def broke(self, ticket: Ticket, exc: BaseException, acc: Accumulator, t0: float) -> StreamInterruptedError:
         """The error a caller sees when a committed stream fails."""
         dep = ticket.dep
         cause = normalise(exc, dep, self.ex.routing.stream_idle_timeout_s, self.request_id)
-        self.attempts.append(_attempt(dep, cause, time.perf_counter() - t0, self.waited_s, ticket))
+        self._record(ticket, time.perf_counter() - t0, False, **_failure(cause))
         self.ex.stats.failure(dep.name, cause.code)
         what = "stalled" if isinstance(cause, ProviderTimeoutError) else "broke"
         err = StreamInterruptedError(
@@ -419,7 +326,7 @@ class Run:
         err.attempts = list(self.attempts)
         return err
 
-    def response(self, dep: Deployment, done: Done, ttfc_ms: float | None) -> Response:
+    def response(self, dep: Deployment, done: Completion, ttfc_ms: float | None) -> Response:
         usage = _usage(dep, done, self.request)
         tried = sum(1 for a in self.attempts if not a.skipped)
         dropped = dep.adapter.unsupported(self.request)
@@ -452,7 +359,7 @@ class Run:
         )
 
 
-def _usage(dep: Deployment, done: Done, request: Request) -> Usage:
+def _usage(dep: Deployment, done: Completion, request: Request) -> Usage:
     estimated = done.prompt_tokens is None or done.completion_tokens is None
     prompt = done.prompt_tokens if done.prompt_tokens is not None else estimate_prompt_tokens(request)
     chars = len(done.text) + sum(len(c.name) + len(c.arguments) for c in done.tool_calls)
@@ -488,32 +395,12 @@ def normalise(exc: BaseException, dep: Deployment, timeout: float, request_id: s
     return err
 
 
-def _attempt(
-    dep: Deployment, err: LLMManagerError, latency_s: float, waited_s: float, ticket: Ticket, hedge: bool = False
-) -> Attempt:
-    return Attempt(
-        deployment=dep.name,
-        provider=dep.provider,
-        model=dep.endpoint.model,
-        ok=False,
-        error_code=err.code,
-        error=err.message[:300],
-        status_code=err.status_code if isinstance(err, ProviderError) else None,
-        retry_after=getattr(err, "retry_after", None),
-        latency_ms=round(latency_s * 1000, 3),
-        waited_ms=round(waited_s * 1000, 3),
-        key=ticket.key.fp if ticket.key else None,
-        hedge=hedge,
-    )
-
-
-def _skipped(dep: Deployment, code: str, why: str) -> Attempt:
-    return Attempt(
-        deployment=dep.name,
-        provider=dep.provider,
-        model=dep.endpoint.model,
-        ok=False,
-        skipped=True,
-        error_code=code,
-        error=why,
-    )
+def _failure(err: LLMManagerError) -> dict[str, Any]:
+    """The :class:`Attempt` fields of a failed attempt."""
+    return {
+        "ok": False,
+        "error_code": err.code,
+        "error": err.message[:300],
+        "status_code": err.status_code if isinstance(err, ProviderError) else None,
+        "retry_after": getattr(err, "retry_after", None),
+    }

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from llm_manager.attempts import Done
+from llm_manager.codecs.base import Completion
 from llm_manager.embedding import EmbedCall, Embedded, EmbeddingInput, EmbeddingResponse
 from llm_manager.embedding_profiles import EmbeddingSpec, embedding_spec
 from llm_manager.errors import ConfigError, InvalidRequestError
@@ -62,30 +61,14 @@ class Embedder:
         cache, key = self.cache, embedding_key(inp, route)
         hit = await cache.get(key, request_id)
         if hit is not None:
-            return hit, partial(self._settle_copy, route, request_id, hit, key)
-        settles: list[Settle] = []
-
-        async def call() -> EmbeddingResponse:
-            resp, settle = await self._call(inp, route, request_id, key)
-            settles.append(settle)
-            return resp
-
-        resp, shared = await self.inflight.run(key, call) if self.llm.settings.cache.dedupe else (await call(), False)
-        if shared:
-            # Another caller's call answered: the same vectors under this request's own id, at no cost of its own.
-            meta = resp.metadata.model_copy(update={"request_id": request_id, "deduplicated": True})
-            resp = resp.model_copy(update={"id": request_id, "metadata": meta})
-            return resp, partial(self._settle_copy, route, request_id, resp, key)
-        return resp, then(settles[0], partial(cache.put, key, resp))
-
-    async def _settle_copy(self, route: Request, request_id: str, resp: EmbeddingResponse, key: str) -> None:
-        """The bookkeeping of vectors that needed no call of their own (a cache hit, a shared call)."""
-        ended = time.perf_counter_ns()
-        envelope = as_response(resp)
-        self.llm.telemetry.request(route, request_id, stream=False).finish(
-            envelope, None, started_at_ns=ended, ended_at_ns=ended
+            return hit, partial(self.llm.accounting.copied, route, request_id, as_response(hit), key)
+        call = partial(self._call, inp, route, request_id, key)
+        resp, settle = (
+            await self.inflight.once(key, request_id, call) if self.llm.settings.cache.dedupe else await call()
         )
-        await self.llm.accounting.record(route, request_id, _utc_now(), envelope, None, key)
+        if settle is None:  # another caller's identical call answered
+            return resp, partial(self.llm.accounting.copied, route, request_id, as_response(resp), key)
+        return resp, then(settle, partial(cache.put, key, resp))
 
     async def _call(
         self, inp: EmbeddingInput, route: Request, request_id: str, key: str | None
@@ -93,25 +76,15 @@ class Embedder:
         from llm_manager.routing.embedding_plan import plan_embedding
 
         llm = self.llm
-        started, t0 = _utc_now(), time.perf_counter_ns()
-        trace = llm.telemetry.request(route, request_id, stream=False)
+        booking = llm.accounting.booking(route, request_id, key, stream=False)
         try:
             planned = plan_embedding(inp, route, llm.settings, llm.deployments, self.specs)
-            p, holds = await llm.accounting.before(route, planned.plan)
+            plan = await booking.reserve(planned.plan)
+            send = partial(self._send, inp, route, planned)
+            envelope, embedded = await llm.executor.call(route, plan, request_id, send, _used)
         except BaseException as exc:
-            trace.finish(None, exc, started_at_ns=t0)
-            await llm.accounting.record(route, request_id, started, None, exc, key)  # candidates passed over
+            await booking.failed(exc)  # planning's failure too: the candidates passed over are in the ledger row
             raise
-        try:
-            envelope, embedded = await llm.executor.call(
-                route, p, request_id, partial(self._send, inp, route, planned), _used
-            )
-        except BaseException as exc:
-            trace.finish(None, exc, started_at_ns=t0)
-            await llm.accounting.after(holds, None, exc)
-            await llm.accounting.record(route, request_id, started, None, exc, key)
-            raise
-        ended = time.perf_counter_ns()
         resp = EmbeddingResponse.model_construct(
             id=request_id,
             vectors=embedded.vectors,
@@ -123,13 +96,7 @@ class Embedder:
             metadata=envelope.metadata,
             dropped_params=embedded.dropped,
         )
-
-        async def book() -> None:
-            trace.finish(envelope, None, started_at_ns=t0, ended_at_ns=ended)
-            await llm.accounting.after(holds, envelope, None)
-            await llm.accounting.record(route, request_id, started, envelope, None, key)
-
-        return resp, book
+        return resp, partial(booking.answered, envelope, time.perf_counter_ns())
 
     async def _send(self, inp: EmbeddingInput, route: Request, planned: EmbeddingPlan, ticket: Ticket) -> Embedded:
         """One attempt at ``ticket``'s deployment, checked to have the planned vector size."""
@@ -156,9 +123,9 @@ class Embedder:
         return out
 
 
-def _used(out: Embedded) -> Done:
+def _used(out: Embedded) -> Completion:
     """What an embedding call used: its prompt tokens (no completion); the model as the provider named it."""
-    return Done("", "stop", out.prompt_tokens, 0, 0, out.model)
+    return Completion("", "stop", out.prompt_tokens, 0, 0, out.model)
 
 
 def as_response(resp: EmbeddingResponse) -> Response:
@@ -174,10 +141,6 @@ def as_response(resp: EmbeddingResponse) -> Response:
         usage=resp.usage,
         metadata=resp.metadata,
     )
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 _ROUTE_FIELDS = frozenset(

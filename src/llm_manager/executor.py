@@ -1,7 +1,9 @@
-"""Execute a plan: admission (limits, breakers, keys), timeouts, retries, fallback and hedging.
+"""The attempt loop: admission (breakers, limits, key pools), a timeout per attempt, retries, fallback, hedging.
 
-One try-loop (:class:`~llm_manager.attempts.Run`) serves both whole answers and streams. A stream may fail over only
-until its first chunk has been handed to the caller; after that, a failure ends the stream with
+One loop (:meth:`Executor._first_success`, over a :class:`~llm_manager.attempts.Run`) serves whole answers,
+embeddings and streams; hedging wraps it (:meth:`Executor._race`). Only what an attempt is differs: one call for a
+whole answer, the opening of a stream up to its first chunk for a stream. A stream may fail over only until that
+first chunk has been handed to the caller; after that, a failure ends the stream with
 :class:`~llm_manager.errors.StreamInterruptedError` (never a silently truncated success, never two models' text
 spliced together).
 """
@@ -10,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import aclosing
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llm_manager._deadline import deadline
-from llm_manager.attempts import Accumulator, Done, Run
+from llm_manager.attempts import Run
+from llm_manager.codecs.base import Accumulator
 from llm_manager.errors import ProviderError, StreamInterruptedError
 from llm_manager.routing.queue import PriorityGate
 from llm_manager.routing.recovery import RecoveryLearner
@@ -23,8 +27,8 @@ from llm_manager.routing.retry import is_reroutable, is_retryable
 from llm_manager.types import StreamEvent
 
 if TYPE_CHECKING:
+    from llm_manager.codecs.base import Chunk, Completion
     from llm_manager.config import BackoffConfig, HedgeConfig, RoutingConfig
-    from llm_manager.providers.base import Chunk, Completion
     from llm_manager.routing.admission import Admission, Ticket
     from llm_manager.routing.planner import Deployment, Plan
     from llm_manager.routing.stats import LatencyStats
@@ -74,21 +78,12 @@ class Executor:
             self._backoffs[dep.name] = policy
         return policy
 
-    # -- whole answers ------------------------------------------------------------------------------------------
+    # -- the entry points ---------------------------------------------------------------------------------------
 
     async def complete(self, request: Request, plan: Plan, request_id: str) -> Response:
         """The first good answer among the candidates, or the error that explains why there is none."""
-        run = Run(self, request, plan, request_id)
-        try:
-            await run.queue_if_others_wait()
-            delay = self._hedge_delay(request, plan)
-            if delay is not None:
-                resp = await self._hedged(run, delay)
-                if resp is not None:
-                    return resp
-            return await self._first(run, self._once)
-        finally:
-            run.finish()
+        resp, _ = await self.call(request, plan, request_id, partial(_complete, request), _same, hedge=True)
+        return resp
 
     async def call(
         self,
@@ -96,65 +91,71 @@ class Executor:
         plan: Plan,
         request_id: str,
         send: Callable[[Ticket], Awaitable[R]],
-        used: Callable[[R], Done],
+        used: Callable[[R], Completion],
+        *,
+        hedge: bool = False,
     ) -> tuple[Response, R]:
-        """:meth:`complete` for another kind of call (an embedding): the same admission (breakers, limits, key
-        pools), retries and fallback, without hedging. ``send`` makes one attempt with the ticket's deployment and
-        key (within the attempt's timeout); ``used`` says what the result used, for the limits, usage and cost.
-        Returns the response accounted like an answer's, and the result itself."""
+        """:meth:`complete` for any kind of call (an embedding): ``send`` makes one attempt with the ticket's
+        deployment and key; ``used`` says what its result used, for the limits, usage and cost. Returns the response
+        accounted like an answer's, and the result itself."""
         run = Run(self, request, plan, request_id)
-
-        async def attempt(run: Run, ticket: Ticket) -> tuple[Response, R] | None:
-            timeout = run.attempt_timeout(ticket.dep)
-            t0 = time.perf_counter()
-            try:
-                async with deadline(timeout):
-                    result = await send(ticket)
-            except (ProviderError, TimeoutError) as exc:
-                await run.failed(ticket, exc, t0, timeout)
-                return None
+        try:
+            ticket, result, t0 = await self._first_success(run, send, _cancel, hedge)
             done = used(result)
             await run.succeeded(ticket, done, time.perf_counter() - t0)
             return run.response(ticket.dep, done, None), result
-
-        try:
-            await run.queue_if_others_wait()
-            return await self._first(run, attempt)
         finally:
             run.finish()
 
-    @staticmethod
-    async def _first(run: Run, attempt: Callable[[Run, Ticket], Awaitable[R | None]]) -> R:
-        """Candidates in order, each admitted, then attempted (and retried) until one gives a result; when nothing
-        could be called for rate limits, wait for room and go round again."""
+    async def stream(
+        self, request: Request, plan: Plan, request_id: str, attempts: list[Attempt] | None = None
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Yield ``delta`` events, then one ``done`` event with the assembled response. An attempt is the opening of
+        a stream until its first chunk (within ``routing.first_chunk_timeout_s``). ``attempts``, when given,
+        collects every try as it happens (what a caller that stops reading early accounts from)."""
+        run = Run(self, request, plan, request_id, attempts)
+        try:
+            cap = self.routing.first_chunk_timeout_s
+            ticket, (agen, first, acc), t0 = await self._first_success(run, partial(_open, request), _close, True, cap)
+            # aclosing: a caller that stops reading must reach _committed's cleanup now, not at GC.
+            async with aclosing(self._committed(run, ticket, agen, first, acc, t0)) as events:
+                async for event in events:
+                    yield event
+        finally:
+            run.finish()
+
+    # -- the attempt loop -------------------------------------------------------------------------------------
+
+    async def _first_success(
+        self,
+        run: Run,
+        start: Callable[[Ticket], Awaitable[R]],
+        close: Callable[[asyncio.Task[R]], Awaitable[None]],
+        hedge: bool,
+        cap: float | None = None,
+    ) -> tuple[Ticket, R, float]:
+        """The first attempt that succeeds, with its ticket and start time: queue behind requests already waiting;
+        race the first two candidates when the request is hedged (:meth:`_race`); then each candidate in order,
+        admitted and tried (and retried) within its timeout until one gives a result. When nothing could be called
+        for rate limits or ``max_concurrent``, wait for room and go round again."""
+        await run.queue_if_others_wait()
+        delay = self._hedge_delay(run.request, run.plan) if hedge else None
+        if delay is not None and (won := await self._race(run, delay, start, close, cap)) is not None:
+            return won
         while True:
             for dep in run.tries():
                 ticket = await run.admit(dep)
                 if ticket is None:
                     continue
-                result = await attempt(run, ticket)
-                if result is not None:
-                    return result
+                timeout = run.attempt_timeout(dep, cap)
+                t0 = time.perf_counter()
+                try:
+                    async with deadline(timeout):
+                        return ticket, await start(ticket), t0
+                except (ProviderError, TimeoutError) as exc:
+                    await run.failed(ticket, exc, t0, timeout)
             if not await run.wait_for_room():
                 raise run.exhausted()
-
-    async def _once(self, run: Run, ticket: Ticket) -> Response | None:
-        dep = ticket.dep
-        timeout = run.attempt_timeout(dep)
-        t0 = time.perf_counter()
-        try:
-            comp = await self._call(ticket, run.request, timeout)
-        except (ProviderError, TimeoutError) as exc:
-            await run.failed(ticket, exc, t0, timeout)
-            return None
-        done = comp
-        await run.succeeded(ticket, done, time.perf_counter() - t0)
-        return run.response(dep, done, None)
-
-    @staticmethod
-    async def _call(ticket: Ticket, request: Request, timeout: float) -> Completion:
-        async with deadline(timeout):
-            return await ticket.dep.adapter.complete(request, api_key=ticket.key.key if ticket.key else None)
 
     # -- hedging ------------------------------------------------------------------------------------------------
 
@@ -172,42 +173,31 @@ class Executor:
             return p95 / 1000 if p95 is not None else cfg.p95_fallback_s
         return float(cfg.delay_s)
 
-    async def _hedged(self, run: Run, delay: float) -> Response | None:
-        """Race the first two candidates (see :meth:`_race`) for a whole answer."""
-        timeout = run.attempt_timeout(run.plan.candidates[0])
-        won = await self._race(run, delay, timeout, lambda t: self._call(t, run.request, timeout), _cancel)
-        if won is None:
-            return None
-        ticket, comp, t0 = won
-        done = comp
-        await run.succeeded(ticket, done, time.perf_counter() - t0)
-        return run.response(ticket.dep, done, None)
-
     async def _race(
         self,
         run: Run,
         delay: float,
-        timeout: float,
-        start: Callable[[Ticket], Coroutine[Any, Any, R]],
+        start: Callable[[Ticket], Awaitable[R]],
         close: Callable[[asyncio.Task[R]], Awaitable[None]],
+        cap: float | None,
     ) -> tuple[Ticket, R, float] | None:
         """Hedge: start the first candidate; if it has produced nothing after ``delay`` seconds, start the second
         too. The first success wins and the other is stopped with ``close`` (its estimated prompt cost is
-        recorded). Without a winner the failures are recorded and ``None`` lets the normal loop go on with the
-        candidates not raced; a final error that no other candidate could fix (bad key …) is raised."""
+        recorded); a stream's caller sees only the winner's text. Without a winner the failures are recorded and
+        ``None`` lets the normal loop go on with the candidates not raced; a final error that no other candidate
+        could fix (bad key …) is raised."""
         first, second = run.plan.candidates[0], run.plan.candidates[1]
+        timeout = run.attempt_timeout(first, cap)
         t1 = await run.admit(first)
         if t1 is None:
             return None
         run.skip.add(first.name)
-        racers: dict[asyncio.Task[R], tuple[Ticket, float]] = {
-            asyncio.create_task(start(t1)): (t1, time.perf_counter())
-        }
+        racers = {asyncio.create_task(_within(timeout, start(t1))): (t1, time.perf_counter())}
         done, _ = await asyncio.wait(racers, timeout=delay)
         if not done and (t2 := await run.admit(second)) is not None:
             run.skip.add(second.name)
             run.hedged = True
-            racers[asyncio.create_task(start(t2))] = (t2, time.perf_counter())
+            racers[asyncio.create_task(_within(timeout, start(t2)))] = (t2, time.perf_counter())
         pending = set(racers)
         try:
             while pending:
@@ -232,63 +222,7 @@ class Executor:
                 await close(task)
         return None
 
-    # -- streams ------------------------------------------------------------------------------------------------
-
-    async def stream(
-        self, request: Request, plan: Plan, request_id: str, attempts: list[Attempt] | None = None
-    ) -> AsyncGenerator[StreamEvent, None]:
-        """Yield ``delta`` events, then one ``done`` event with the assembled response. ``attempts``, when given,
-        collects every try as it happens (what a caller that stops reading early accounts from)."""
-        run = Run(self, request, plan, request_id, attempts)
-        try:
-            await run.queue_if_others_wait()
-            delay = self._hedge_delay(request, plan)
-            if delay is not None:
-                won = await self._hedged_open(run, delay)
-                if won is not None:
-                    # aclosing: a caller that stops reading must reach _committed's cleanup now, not at GC.
-                    async with aclosing(self._committed(run, *won)) as events:
-                        async for event in events:
-                            yield event
-                    return
-            while True:
-                for dep in run.tries():
-                    ticket = await run.admit(dep)
-                    if ticket is None:
-                        continue
-                    opened = await self._open_stream(run, ticket)
-                    if opened is None:
-                        continue
-                    async with aclosing(self._committed(run, ticket, *opened)) as events:
-                        async for event in events:
-                            yield event
-                    return
-                if not await run.wait_for_room():
-                    raise run.exhausted()
-        finally:
-            run.finish()
-
-    async def _open_stream(self, run: Run, ticket: Ticket) -> Opened | None:
-        """Start the stream and wait for its first chunk; ``None`` (failure recorded) when that fails."""
-        timeout = min(self.routing.first_chunk_timeout_s, run.attempt_timeout(ticket.dep))
-        t0 = time.perf_counter()
-        try:
-            return await _start_stream(ticket, run.request, timeout, t0)
-        except (ProviderError, TimeoutError) as exc:
-            await run.failed(ticket, exc, t0, timeout)
-            return None
-
-    async def _hedged_open(self, run: Run, delay: float) -> tuple[Ticket, *Opened] | None:
-        """Race the first chunks of the first two candidates' streams (see :meth:`_race`): the caller sees only
-        the winner's text, and the loser is closed before any of its text is sent."""
-        timeout = min(self.routing.first_chunk_timeout_s, run.attempt_timeout(run.plan.candidates[0]))
-        won = await self._race(
-            run, delay, timeout, lambda t: _start_stream(t, run.request, timeout, time.perf_counter()), _close_racer
-        )
-        if won is None:
-            return None
-        ticket, opened, _ = won
-        return (ticket, *opened)
+    # -- a committed stream -------------------------------------------------------------------------------------
 
     async def _committed(
         self, run: Run, ticket: Ticket, agen: AsyncGenerator[Chunk, None], first: Chunk, acc: Accumulator, t0: float
@@ -349,20 +283,41 @@ def _events(chunk: Chunk, name: str, model: str) -> Iterator[StreamEvent]:
         yield construct(type="delta", delta="", deployment=name, model=model, response=None, tool_call=piece)
 
 
-Opened = tuple[AsyncGenerator["Chunk", None], "Chunk", Accumulator, float]
-"""An open stream: the generator, its first chunk, what has been accumulated, and when it started."""
+Opened = tuple[AsyncGenerator["Chunk", None], "Chunk", Accumulator]
+"""An open stream: the generator, its first chunk, and what has been accumulated."""
 
 
-async def _start_stream(ticket: Ticket, request: Request, timeout: float, t0: float) -> Opened:
-    """Open ``ticket``'s stream and wait for its first chunk; the upstream is closed again on any failure."""
+async def _complete(request: Request, ticket: Ticket) -> Completion:
+    """One attempt at a whole answer."""
+    return await ticket.dep.adapter.complete(request, api_key=ticket.key.key if ticket.key else None)
+
+
+def _same(done: Completion) -> Completion:
+    return done
+
+
+async def _open(request: Request, ticket: Ticket) -> Opened:
+    """One attempt at a stream: open it and wait for the first chunk with text or a finish reason; the upstream is
+    closed again on any failure."""
     agen = ticket.dep.adapter.stream(request, api_key=ticket.key.key if ticket.key else None)
     acc = Accumulator()
     try:
-        first = await _first_chunk(agen, timeout, acc)
+        while True:
+            try:
+                chunk = await anext(agen)
+            except StopAsyncIteration:
+                raise StreamInterruptedError("stream ended before any content") from None
+            acc.add(chunk)
+            if chunk.text or chunk.finish_reason or chunk.tool_calls or chunk.reasoning:
+                return agen, chunk, acc
     except BaseException:
         await agen.aclose()
         raise
-    return agen, first, acc, t0
+
+
+async def _within(timeout: float, attempt: Awaitable[R]) -> R:
+    async with deadline(timeout):
+        return await attempt
 
 
 async def _cancel(task: asyncio.Task[Any]) -> None:
@@ -371,7 +326,7 @@ async def _cancel(task: asyncio.Task[Any]) -> None:
     await asyncio.gather(task, return_exceptions=True)
 
 
-async def _close_racer(task: asyncio.Task[Opened]) -> None:
+async def _close(task: asyncio.Task[Opened]) -> None:
     """Stop a losing stream: cancel it while it waits, or close it if it had already opened."""
     if not task.done():
         task.cancel()
@@ -380,16 +335,3 @@ async def _close_racer(task: asyncio.Task[Opened]) -> None:
     except BaseException:  # a loser's failure or cancellation is expected and irrelevant
         return
     await agen.aclose()
-
-
-async def _first_chunk(agen: AsyncGenerator[Chunk, None], timeout: float, acc: Accumulator) -> Chunk:
-    """Wait (up to ``timeout`` in all) for the first chunk with text or a finish reason."""
-    async with deadline(timeout):
-        while True:
-            try:
-                chunk = await anext(agen)
-            except StopAsyncIteration:
-                raise StreamInterruptedError("stream ended before any content") from None
-            acc.add(chunk)
-            if chunk.text or chunk.finish_reason or chunk.tool_calls or chunk.reasoning:
-                return chunk

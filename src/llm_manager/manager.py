@@ -6,25 +6,23 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
-from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
 
+from llm_manager import pipeline
 from llm_manager._unclosed import LoopGuard, warn_unclosed
-from llm_manager.accounting import Booking
 from llm_manager.config import Settings, load_settings
 from llm_manager.config_secrets import configured_secrets
 from llm_manager.errors import ConfigError, LLMManagerError
 from llm_manager.introspection import HealthResult, Introspection, ModelInfo
-from llm_manager.response_stream import ResponseStream, Settle, then
+from llm_manager.response_stream import ResponseStream, Settle
 from llm_manager.routing.stats import LatencyStats
-from llm_manager.types import Message, Part, PromptOptimization, Request, Response, StreamEvent
+from llm_manager.types import Message, Part, Request, Response
 
 if TYPE_CHECKING:
     from llm_manager._http import HttpClient
@@ -34,7 +32,7 @@ if TYPE_CHECKING:
     from llm_manager.embedder import Embedder
     from llm_manager.embedding import EmbeddingInput, EmbeddingResponse, InputType
     from llm_manager.providers.base import ProviderAdapter
-    from llm_manager.routing.planner import Deployment, Plan
+    from llm_manager.routing.planner import Deployment
     from llm_manager.state.base import StateBackend
     from llm_manager.store.base import Conversation, ConversationSummary
     from llm_manager.store.migrations import Database
@@ -130,11 +128,10 @@ class LLMManager:
         self._db: Database | None = None
         self._db_lock = asyncio.Lock()
         self.ledger: Ledger | None = None
-        self.accounting = Accounting(
-            self.budgets, self._open_ledger, {n: d.price is not None for n, d in self.deployments.items()}
-        )
-        self.accounting.configure(settings)
         self.telemetry = telemetry or Telemetry(settings.telemetry)
+        priced = {n: d.price is not None for n, d in self.deployments.items()}
+        self.accounting = Accounting(self.budgets, self._open_ledger, priced, self.telemetry)
+        self.accounting.configure(settings)
         self.introspection = Introspection(self)
         self.telemetry.on_collect(self.introspection.collect)
         self.telemetry.on_collect(lambda: {"state": self.state.health()})
@@ -368,85 +365,7 @@ class LLMManager:
         and a coroutine function to await once, right after (telemetry, budget settlement, the ledger row and the
         cache entry). The gateway sends the answer to its client first. A failure is accounted before it is raised.
         """
-        if request.max_prompt_tokens is not None:
-            request, report = await _shrink(request)
-            resp, settle = await self._answer(request, request_id)
-            resp = _with_prompt(resp, report)
-        else:
-            resp, settle = await self._answer(request, request_id)
-        return await self._released(resp, settle)
-
-    async def _released(self, answer: A, settle: Settle) -> tuple[A, Settle]:
-        """With ``ledger.durability: strict`` the bookkeeping runs before the answer is released: its ledger row is
-        on disk (the spool's ``fsync``) before the caller can hand it on."""
-        if self.settings.ledger.durability == "strict" and self.settings.ledger.enabled:
-            await settle()
-            return answer, _settled
-        return answer, settle
-
-    async def _answer(self, request: Request, request_id: str | None) -> tuple[Response, Settle]:
-        request_id = _request_id(request_id)
-        if self._guard is None:
-            self._guarded()
-        if self.cache is None or not request.cache:
-            return await self._complete(request, request_id)
-        from llm_manager.cache.keys import request_key
-
-        cache = self.cache
-        key = request_key(request)
-        hit = await cache.get(key, request_id)
-        probe = None
-        if hit is None and self.semantic is not None and request.semantic_cache:
-            hit, probe = await self.semantic.lookup(request, request_id)
-        if hit is not None:
-            return hit, partial(self._settle_copy, request, request_id, hit, key, time.perf_counter_ns())
-        settles: list[Settle] = []
-
-        async def call() -> Response:
-            resp, settle = await self._complete(request, request_id, key)
-            settles.append(settle)
-            return resp
-
-        if self.settings.cache.dedupe:
-            resp, shared = await self.inflight.run(key, call)
-        else:
-            resp, shared = await call(), False
-        if shared:
-            # Another caller's call answered: the same text under this request's own id, with no cost of its own.
-            meta = resp.metadata.model_copy(update={"request_id": request_id, "deduplicated": True})
-            resp = resp.model_copy(update={"id": request_id, "metadata": meta})
-            return resp, partial(self._settle_copy, request, request_id, resp, key, time.perf_counter_ns())
-        store: Settle = partial(cache.put, key, resp)
-        if probe is not None and self.semantic is not None:
-            store = then(store, partial(self.semantic.put, probe, resp))
-        return resp, then(settles[0], store)
-
-    async def _settle_copy(self, request: Request, request_id: str, resp: Response, key: str, ended_ns: int) -> None:
-        """The bookkeeping of an answer that made no call of its own (a cache hit, a shared call)."""
-        self.telemetry.request(request, request_id, stream=False).finish(
-            resp, None, started_at_ns=ended_ns, ended_at_ns=ended_ns
-        )
-        await self.accounting.record(request, request_id, _utc_now(), resp, None, key)
-
-    def _booking(self, request: Request, request_id: str, key: str | None, *, stream: bool) -> Booking:
-        """Begin the bookkeeping of a request that will call providers."""
-        trace = self.telemetry.request(request, request_id, stream=stream)
-        return Booking(self.accounting, trace, request, request_id, key)
-
-    def _plan(self, request: Request) -> Plan:
-        from llm_manager.routing.planner import plan
-
-        return plan(request, self.settings, self.deployments, self.stats)
-
-    async def _complete(self, request: Request, request_id: str, key: str | None = None) -> tuple[Response, Settle]:
-        booking = self._booking(request, request_id, key, stream=False)
-        p = await booking.plan(self._plan)
-        try:
-            resp = await self.executor.complete(request, p, request_id)
-        except BaseException as exc:
-            await booking.failed(exc)
-            raise
-        return resp, partial(booking.answered, resp, time.perf_counter_ns())
+        return await pipeline.answer(self, request, request_id)
 
     def stream(
         self,
@@ -464,86 +383,7 @@ class LLMManager:
         budgets, the ledger row, the cache entry) runs once that event is handed on: when the loop asks for the next
         event (and finds the end), or when the stream is closed.
         """
-        request = self.request(prompt, messages=messages, **prefs)
-        feed = self._stream if request.max_prompt_tokens is None else self._stream_shrunk
-        return ResponseStream.feeding(partial(feed, request, _request_id(request_id)))
-
-    async def _stream_shrunk(
-        self, request: Request, request_id: str, out: ResponseStream
-    ) -> AsyncIterator[StreamEvent]:
-        """:meth:`_stream` of the request with its prompt shrunk to ``max_prompt_tokens``; the report is on the
-        final response."""
-        from contextlib import aclosing
-
-        request, report = await _shrink(request)
-        out.prompt = report
-        inner = cast("AsyncGenerator[StreamEvent, None]", self._stream(request, request_id, out))
-        async with aclosing(inner) as events:
-            async for event in events:
-                if event.response is not None:
-                    event = event.model_copy(update={"response": _with_prompt(event.response, report)})
-                yield event
-
-    async def _stream(self, request: Request, request_id: str, out: ResponseStream) -> AsyncIterator[StreamEvent]:
-        if self._guard is None:
-            self._guarded()
-        key = probe = None
-        if self.cache is not None and request.cache:
-            from llm_manager.cache.keys import request_key
-
-            key = request_key(request)
-            hit = await self.cache.get(key, request_id)
-            if hit is None and self.semantic is not None and request.semantic_cache:
-                hit, probe = await self.semantic.lookup(request, request_id)
-            if hit is not None:
-                out.cached = True
-                out.cache_similarity = hit.metadata.cache_similarity
-                await self.accounting.record(request, request_id, _utc_now(), hit, None, key)
-                # A cached answer is replayed as a stream: its reasoning, one delta with the whole text, then the
-                # response.
-                if hit.reasoning:
-                    yield StreamEvent(type="delta", reasoning=hit.reasoning, deployment=hit.deployment, model=hit.model)
-                yield StreamEvent(
-                    type="delta", delta=hit.content, deployment=hit.deployment, model=hit.model, response=None
-                )
-                yield StreamEvent(type="done", delta="", deployment=hit.deployment, model=hit.model, response=hit)
-                return
-        booking = self._booking(request, request_id, key, stream=True)
-        p = await booking.plan(self._plan)
-        settled = False
-        attempts = out.attempts
-        events = self.executor.stream(request, p, request_id, attempts)
-        try:
-            async for event in events:
-                if event.type != "done" or event.response is None:
-                    yield event
-                    continue
-                settled = True
-                resp, ended = event.response, time.perf_counter_ns()
-                try:
-                    yield event
-                finally:
-                    # After the last event is handed on (the gateway has sent it): when the caller asks for more,
-                    # or closes the stream at this event.
-                    if key is not None and self.cache is not None:
-                        await self.cache.put(key, resp)
-                    if probe is not None and self.semantic is not None:
-                        await self.semantic.put(probe, resp)
-                    await booking.answered(resp, ended)
-        except BaseException as exc:
-            # Also a caller that stopped reading early (GeneratorExit): its reservation is settled by what the
-            # attempts are known to have cost, and released otherwise.
-            if not settled:
-                settled = True
-                err: BaseException = exc
-                if not isinstance(exc, LLMManagerError):
-                    # Close the run now rather than at garbage collection: the upstream is released at once and
-                    # the answering attempt is recorded (with what it cost) before the ledger row is written.
-                    await events.aclose()
-                    err = LLMManagerError("the caller stopped reading the stream", request_id=request_id)
-                    err.attempts = attempts
-                await booking.failed(err)
-            raise
+        return pipeline.stream(self, self.request(prompt, messages=messages, **prefs), request_id)
 
     # -- embeddings ---------------------------------------------------------------------------------------------
 
@@ -595,7 +435,7 @@ class LLMManager:
             from llm_manager.embedder import Embedder
 
             self._embedder = Embedder(self)
-        return await self._released(*await self._embedder.answer(inp, route, request_id or _new_id()))
+        return await pipeline.released(self, *await self._embedder.answer(inp, route, request_id or pipeline.new_id()))
 
     # -- structured output and several models --------------------------------------------------------------------
 
@@ -823,43 +663,3 @@ def _warn_if_simulated(settings: Settings) -> None:
             "no provider configured (no config file, no OPENAI_API_KEY / ANTHROPIC_API_KEY / …): "
             "answers come from SIMULATED offline models"
         )
-
-
-async def _settled() -> None:
-    """The bookkeeping of an answer whose bookkeeping already ran (``ledger.durability: strict``)."""
-
-
-async def _shrink(request: Request) -> tuple[Request, PromptOptimization | None]:
-    """The request with its prompt within ``max_prompt_tokens`` (tokenizing a long prompt takes tens of
-    milliseconds: off the event loop)."""
-    from llm_manager.prompts.requests import shrink_request
-
-    return await asyncio.to_thread(shrink_request, request)
-
-
-def _with_prompt(resp: Response, report: PromptOptimization | None) -> Response:
-    """``resp`` with the prompt optimisation report in its metadata (a copy: the cache may hold ``resp``)."""
-    if report is None:
-        return resp
-    return resp.model_copy(update={"metadata": resp.metadata.model_copy(update={"prompt": report})})
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _request_id(given: str | None) -> str:
-    """The caller's request id (checked: it is a ledger key) or a new one."""
-    if not given:
-        return _new_id()
-    from llm_manager.types import label_problem
-
-    problem = label_problem("request_id", given)
-    if problem is not None:
-        raise ConfigError(problem)
-    return given
-
-
-def _new_id() -> str:
-    # 96 random bits: unique enough for request ids, and ~5x cheaper than uuid4() on the cache-hit path.
-    return "req_" + os.urandom(12).hex()

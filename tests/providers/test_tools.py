@@ -18,7 +18,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import TypeAdapter
 
 from llm_manager._http import HttpClient
-from llm_manager.attempts import Accumulator
+from llm_manager.codecs.base import Accumulator
 from llm_manager.providers.anthropic import AnthropicAdapter
 from llm_manager.providers.base import Chunk, Endpoint
 from llm_manager.providers.gemini import GeminiAdapter

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 __all__ = ["Inflight", "ResponseCache", "as_hit"]
 
 T = TypeVar("T")
+S = TypeVar("S")
 
 
 class ResponseCache:
@@ -94,3 +95,20 @@ class Inflight(Generic[T]):
             return resp, False
         finally:
             del self._calls[key]
+
+    async def once(self, key: str, request_id: str, call: Callable[[], Awaitable[tuple[T, S]]]) -> tuple[T, S | None]:
+        """``call()``: an answer and the bookkeeping it owes. When an identical call is already in flight, its answer
+        instead: a copy under ``request_id``, marked ``deduplicated``, owing no bookkeeping of a call (``None``)."""
+        owed: list[S] = []
+
+        async def lead() -> T:
+            answer, settle = await call()
+            owed.append(settle)
+            return answer
+
+        answer, shared = await self.run(key, lead)
+        if not shared:
+            return answer, owed[0]
+        copy: Any = answer
+        meta = copy.metadata.model_copy(update={"request_id": request_id, "deduplicated": True})
+        return copy.model_copy(update={"id": request_id, "metadata": meta}), None

@@ -1,4 +1,5 @@
-"""What every codec shares: the canonical answer an upstream gave (:class:`Completion`, :class:`Chunk`), what a codec
+"""What every codec shares: the canonical answer an upstream gave (:class:`Completion`, :class:`Chunk`, and the
+:class:`Accumulator` that assembles chunks into a completion), what a codec
 needs to know about the deployment it encodes for (:class:`Target`), and the error a client's malformed body raises
 (:class:`WireError`).
 
@@ -12,11 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from llm_manager.types import ToolCall
+
 if TYPE_CHECKING:
     from llm_manager.profiles import ModelProfile
-    from llm_manager.types import FinishReason, TokenLogprob, ToolCall, ToolCallDelta
+    from llm_manager.types import FinishReason, TokenLogprob, ToolCallDelta
 
-__all__ = ["Chunk", "Completion", "Target", "WireError", "as_int", "as_str", "count_of", "snippet"]
+__all__ = ["Accumulator", "Chunk", "Completion", "Target", "WireError", "as_int", "as_str", "count_of", "snippet"]
 
 
 @dataclass(slots=True)
@@ -42,6 +45,12 @@ class Completion:
     logprobs: list[TokenLogprob] | None = None
     system_fingerprint: str | None = None
 
+    def used_tokens(self) -> int | None:
+        """Prompt plus completion tokens, when the provider reported both (what rate limits are settled with)."""
+        if self.prompt_tokens is None or self.completion_tokens is None:
+            return None
+        return self.prompt_tokens + self.completion_tokens
+
 
 @dataclass(slots=True)
 class Chunk:
@@ -62,6 +71,74 @@ class Chunk:
     reasoning_tokens: int = 0
     logprobs: list[TokenLogprob] | None = None
     system_fingerprint: str | None = None
+
+
+class Accumulator:
+    """Assembles a stream's chunks into one :class:`Completion` (a streamed answer ends as the same type as a whole
+    one, from the adapter to the response)."""
+
+    __slots__ = ("calls", "chunks", "parts", "reasoning", "so_far")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.reasoning: list[str] = []
+        self.calls: dict[int, list[str]] = {}
+        """Tool calls by index: ``[id, name, arguments…]``."""
+        self.so_far = Completion("")
+        """Everything but the text, reasoning and calls, as the chunks tell it (the last word wins)."""
+        self.chunks = 0
+
+    def add(self, chunk: Chunk) -> None:
+        if chunk.text:
+            self.parts.append(chunk.text)
+            self.chunks += 1
+        if chunk.reasoning:
+            self.reasoning.append(chunk.reasoning)
+            self.chunks += 1
+        if chunk.tool_calls:
+            self.chunks += 1
+            for d in chunk.tool_calls:
+                call = self.calls.setdefault(d.index, ["", ""])
+                call[0] = d.id or call[0]
+                call[1] = d.name or call[1]
+                if d.arguments:
+                    call.append(d.arguments)
+        _note(self.so_far, chunk)
+
+    def done(self) -> Completion:
+        done = self.so_far
+        done.text = "".join(self.parts)
+        done.reasoning = "".join(self.reasoning)
+        done.tool_calls = [
+            ToolCall(id=c[0] or f"call_{i}", name=c[1], arguments="".join(c[2:]) or "{}")
+            for i, c in sorted(self.calls.items())
+        ]
+        return done
+
+
+def _note(done: Completion, chunk: Chunk) -> None:
+    """What a chunk says besides text (the last word wins, except for the pieces of a signature and the log
+    probabilities, which add up)."""
+    if chunk.finish_reason:
+        done.finish_reason = chunk.finish_reason
+    if chunk.model:
+        done.model = chunk.model
+    if chunk.prompt_tokens is not None:
+        done.prompt_tokens = chunk.prompt_tokens
+    if chunk.completion_tokens is not None:
+        done.completion_tokens = chunk.completion_tokens
+    if chunk.cached_tokens:
+        done.cached_tokens = chunk.cached_tokens
+    if chunk.cache_write_tokens:
+        done.cache_write_tokens = chunk.cache_write_tokens
+    if chunk.reasoning_tokens:
+        done.reasoning_tokens = chunk.reasoning_tokens
+    if chunk.reasoning_signature:
+        done.reasoning_signature = (done.reasoning_signature or "") + chunk.reasoning_signature
+    if chunk.logprobs:
+        done.logprobs = [*(done.logprobs or ()), *chunk.logprobs]
+    if chunk.system_fingerprint:
+        done.system_fingerprint = chunk.system_fingerprint
 
 
 class Target(Protocol):

@@ -1,7 +1,9 @@
-"""Plan: which deployments may answer a request, in which order.
+"""Plan: which deployments may answer a request, in which order. Every ordering decision is made here.
 
 task chain (config or the seeds' table) → explicit model first → strategy order (:mod:`.strategy`) → content filter
-(a request with an image skips text-only models) → context-window filter.
+(a request with an image skips text-only models) → context-window filter; then, once the budgets have been asked
+(:meth:`~llm_manager.accounting.Accounting.reserve`), :meth:`Plan.without` the candidates whose model budget is
+spent and, past a soft limit, :meth:`Plan.cheapest_first`.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from llm_manager.errors import ConfigError, ContextTooLargeError, UnsupportedContentError
+from llm_manager.errors import BudgetExceededError, ConfigError, ContextTooLargeError, UnsupportedContentError
 from llm_manager.routing.strategy import order
 from llm_manager.tasks import task_kind
 from llm_manager.tokens import DEFAULT_OUTPUT_ESTIMATE, estimate_prompt_tokens
@@ -55,6 +57,18 @@ class Deployment:
 
         return cost_of(self.price, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens)
 
+    def passed_over(self, code: str, why: str) -> Attempt:
+        """The attempt record of this candidate left out without a call (``code`` says why, as an error code)."""
+        return Attempt(
+            deployment=self.name,
+            provider=self.provider,
+            model=self.endpoint.model,
+            ok=False,
+            skipped=True,
+            error_code=code,
+            error=why,
+        )
+
     @property
     def latency_prior_ms(self) -> float | None:
         """What the ``performance`` strategy assumes of this deployment's latency until it has been measured:
@@ -88,6 +102,32 @@ class Plan:
     prompt_tokens: int = 0
     """The prompt's token estimate (computed once here; budgets and limiters reuse it)."""
 
+    def without(self, spent: set[str]) -> Plan:
+        """The plan less the candidates whose own model budget is spent (recorded as skipped); raises
+        :class:`BudgetExceededError` when none is left."""
+        if not spent:
+            return self
+        kept = [d for d in self.candidates if d.name not in spent]
+        if not kept:
+            raise BudgetExceededError(f"every candidate's model budget is spent: {', '.join(sorted(spent))}")
+        why = "this model's budget is spent"
+        skipped = [*self.skipped, *(d.passed_over("budget_exceeded", why) for d in self.candidates if d.name in spent)]
+        return Plan(kept, skipped, self.needed_tokens, self.prompt_tokens)
+
+    def cheapest_first(self, request: Request) -> Plan:
+        """Graduated downgrade, past a soft budget limit: the cheapest capable candidate answers first (an
+        explicitly requested model keeps its place; unpriced ones go last)."""
+        deps = self.candidates
+        head, rest = (deps[:1], deps[1:]) if request.model else ([], deps)
+        prompt = self.prompt_tokens or estimate_prompt_tokens(request)
+        out = request.max_tokens or DEFAULT_OUTPUT_ESTIMATE
+
+        def price(d: Deployment) -> tuple[bool, Decimal]:
+            c = d.estimate_cost(prompt, out)
+            return c is None, c if c is not None else Decimal(0)
+
+        return Plan([*head, *sorted(rest, key=price)], self.skipped, self.needed_tokens, self.prompt_tokens)
+
 
 def plan(request: Request, settings: Settings, deployments: dict[str, Deployment], stats: LatencyStats) -> Plan:
     """Order the candidates for ``request``; raise if none can take it."""
@@ -109,7 +149,7 @@ def plan(request: Request, settings: Settings, deployments: dict[str, Deployment
             fits.append(dep)
         else:
             why = f"needs ~{needed} tokens, window is {dep.endpoint.context_window}"
-            skipped.append(_passed_over(dep, ContextTooLargeError.code, why))
+            skipped.append(dep.passed_over(ContextTooLargeError.code, why))
     if not fits:
         largest = max((d.endpoint.context_window for d in ordered), default=0)
         err = ContextTooLargeError(
@@ -122,18 +162,6 @@ def plan(request: Request, settings: Settings, deployments: dict[str, Deployment
     return Plan(fits, skipped, needed, prompt_tokens)
 
 
-def _passed_over(dep: Deployment, code: str, why: str) -> Attempt:
-    return Attempt(
-        deployment=dep.name,
-        provider=dep.provider,
-        model=dep.endpoint.model,
-        ok=False,
-        skipped=True,
-        error_code=code,
-        error=why,
-    )
-
-
 def _taking(ordered: list[Deployment], needed: frozenset[str], skipped: list[Attempt]) -> list[Deployment]:
     """The candidates whose model accepts every input modality ``needed``; the others are recorded as skipped.
     Raises :class:`UnsupportedContentError` when none does."""
@@ -144,7 +172,7 @@ def _taking(ordered: list[Deployment], needed: frozenset[str], skipped: list[Att
             taking.append(dep)
             continue
         why = f"takes no {' or '.join(sorted(missing))} input"
-        skipped.append(_passed_over(dep, UnsupportedContentError.code, why))
+        skipped.append(dep.passed_over(UnsupportedContentError.code, why))
     if not taking:
         wanted = " and ".join(sorted(needed))
         takes = "; ".join(f"{d.name}: {', '.join(sorted(d.endpoint.profile.input_modalities))}" for d in ordered)
