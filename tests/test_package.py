@@ -43,6 +43,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "manager",
         (
             "manager",
+            "deployments",
             "pipeline",
             "executor",
             "attempts",

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from llm_manager.config import Settings, load_settings
 
-__all__ = ["SIMULATED_EMBEDDING_MODELS", "SIMULATED_MODELS", "discover", "settings_from_env", "simulated_settings"]
+__all__ = [
+    "SIMULATED_EMBEDDING_MODELS",
+    "SIMULATED_MODELS",
+    "ConfigSource",
+    "discover",
+    "resolve_settings",
+    "settings_from_env",
+    "simulated_settings",
+    "warn_if_simulated",
+]
+
+log = logging.getLogger("llm_manager")
+ConfigSource = str | os.PathLike[str] | Mapping[str, Any] | Settings | None
+"""Where settings come from: a YAML path, a dict, :class:`Settings`, or ``None`` (see :func:`resolve_settings`)."""
 
 # Offline stand-ins, one per family of the seeds' table, with distinct prices, speeds and context windows.
 SIMULATED_MODELS: dict[str, dict[str, Any]] = {
@@ -191,3 +206,31 @@ def _portkey_models(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
 def discover(env: Mapping[str, str] | None = None) -> Settings:
     """Environment settings, or the simulated catalogue when no provider is configured."""
     return settings_from_env(env) or simulated_settings()
+
+
+def resolve_settings(source: ConfigSource, *, warn_simulated: bool = True) -> Settings:
+    """Settings from an explicit source, else ``$LLM_MANAGER_CONFIG``, ``./llm-manager.yaml``, env, simulated
+    (with a warning that answers are SIMULATED, unless ``warn_simulated`` is false: for callers that call no
+    model)."""
+    if isinstance(source, Settings):
+        return source
+    if source is not None:
+        return load_settings(source)
+    path = os.environ.get("LLM_MANAGER_CONFIG")
+    if path:
+        return load_settings(path)
+    if Path("llm-manager.yaml").is_file():
+        return load_settings("llm-manager.yaml")
+    settings = discover()
+    if warn_simulated:
+        warn_if_simulated(settings)
+    return settings
+
+
+def warn_if_simulated(settings: Settings) -> None:
+    """Say so in the log when the answers will come from the simulated models."""
+    if settings.source == "simulated":
+        log.warning(
+            "no provider configured (no config file, no OPENAI_API_KEY / ANTHROPIC_API_KEY / …): "
+            "answers come from SIMULATED offline models"
+        )

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
-from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
@@ -16,8 +14,9 @@ from pydantic import BaseModel, ValidationError
 
 from llm_manager import pipeline
 from llm_manager._unclosed import LoopGuard, warn_unclosed
-from llm_manager.config import Settings, load_settings
+from llm_manager.config import Settings
 from llm_manager.config_secrets import configured_secrets
+from llm_manager.discovery import ConfigSource, resolve_settings
 from llm_manager.errors import ConfigError, LLMManagerError
 from llm_manager.introspection import HealthResult, Introspection, ModelInfo
 from llm_manager.response_stream import ResponseStream, Settle
@@ -44,11 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = ["HealthResult", "LLMManager", "ModelInfo", "ResponseStream"]
 
-log = logging.getLogger("llm_manager")
 M = TypeVar("M", bound=BaseModel)
-A = TypeVar("A")
-"""An answer handed back with its bookkeeping (a response, or embedding vectors)."""
-ConfigSource = str | os.PathLike[str] | Mapping[str, Any] | Settings | None
 Prompt = str | Sequence[Part] | Request | None
 """A prompt: text, content parts (text, images, audio, files) as one user turn, or a whole :class:`Request`."""
 
@@ -87,6 +82,7 @@ class LLMManager:
         from llm_manager.cache.semantic_setup import semantic_cache
         from llm_manager.conversations import Conversations
         from llm_manager.costs.budgets import Budgets
+        from llm_manager.deployments import deployments
         from llm_manager.executor import Executor
         from llm_manager.routing.admission import Admission
         from llm_manager.routing.keypool import KeyPool
@@ -98,24 +94,17 @@ class LLMManager:
         self._secrets = SecretSet(configured_secrets(settings))
         self.http: HttpClient = HttpClient()
         self.stats = LatencyStats()
-        self.deployments: dict[str, Deployment] = self._build(settings, adapters or {})
+        self.deployments: dict[str, Deployment] = deployments(settings, self.http, adapters or {})
         sc = settings.state
-        self.state = (
-            state
-            if state is not None
-            else make_state(
-                sc.redis_url,
-                sc.prefix,
-                on_unavailable=sc.on_unavailable,
-                timeout_s=sc.timeout_s,
-                heartbeat_s=sc.heartbeat_s,
-            )
-        )
-        self.wall_clock = wall_clock
-        reprobe_s = settings.routing.key_reprobe_s
-        self.pools = {
-            n: KeyPool(n, d.config.keys, d.config.key_weights, reprobe_s) for n, d in self.deployments.items()
+        options: dict[str, Any] = {
+            "on_unavailable": sc.on_unavailable,
+            "timeout_s": sc.timeout_s,
+            "heartbeat_s": sc.heartbeat_s,
         }
+        self.state = state if state is not None else make_state(sc.redis_url, sc.prefix, **options)
+        self.wall_clock = wall_clock
+        reprobe = settings.routing.key_reprobe_s
+        self.pools = {n: KeyPool(n, d.config.keys, d.config.key_weights, reprobe) for n, d in self.deployments.items()}
         self.admission = Admission(self.state, settings.routing.circuit_breaker, self.pools, clock=wall_clock)
         self.executor = Executor(settings.routing, self.stats, self.admission, clock=clock, sleep=sleep, rand=rand)
         self.cache = ResponseCache(self.state, settings.cache, clock=wall_clock) if settings.cache.enabled else None
@@ -155,10 +144,10 @@ class LLMManager:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **kwargs: Any) -> LLMManager:
         """Build from provider variables (``OPENAI_API_KEY`` …); simulated models when none is set."""
-        from llm_manager.discovery import discover
+        from llm_manager.discovery import discover, warn_if_simulated
 
         settings = discover(env)
-        _warn_if_simulated(settings)
+        warn_if_simulated(settings)
         return cls(settings, **kwargs)
 
     @classmethod
@@ -174,31 +163,6 @@ class LLMManager:
         from llm_manager.sync import SyncLLMManager
 
         return SyncLLMManager(lambda: cls.from_env(env, **kwargs))
-
-    def _build(self, settings: Settings, given: Mapping[str, ProviderAdapter]) -> dict[str, Deployment]:
-        from llm_manager.costs.prices import deployment_price, warn_unknown_price_once
-        from llm_manager.providers.presets import resolve_endpoint
-        from llm_manager.providers.registry import adapter_class
-        from llm_manager.routing.planner import Deployment
-
-        out: dict[str, Deployment] = {}
-        for name, dep in settings.models.items():
-            endpoint = resolve_endpoint(name, dep, settings)
-            embedding = dep.resolved_kind == "embedding"
-            adapter = given.get(name) or adapter_class(endpoint.provider, embedding=embedding)(endpoint, self.http)
-            price = deployment_price(dep)
-            if price is None:
-                warn_unknown_price_once(name, dep.model_name)
-            out[name] = Deployment(
-                name=name,
-                config=dep,
-                endpoint=endpoint,
-                adapter=adapter,
-                provider=("portkey" if endpoint.via_portkey else dep.preset or dep.provider),
-                price=price,
-                timeout_s=dep.timeout_s or settings.routing.timeout_s,
-            )
-        return out
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -276,8 +240,11 @@ class LLMManager:
             if self._db is None:
                 from llm_manager.store import open_database
 
-                self._db = await open_database(self.settings.store.url or os.environ.get("LLM_MANAGER_STORE_URL"))
+                self._db = await open_database(self._store_url())
             return self._db
+
+    def _store_url(self) -> str | None:
+        return self.settings.store.url or os.environ.get("LLM_MANAGER_STORE_URL")
 
     async def _open_ledger(self) -> Ledger | None:
         if self.ledger is None and self.settings.ledger.enabled and not self._closed:
@@ -285,14 +252,7 @@ class LLMManager:
 
             db = await self.database()
             if self.ledger is None:
-                cfg = self.settings.ledger
-                spool = None
-                if cfg.durability == "strict":
-                    from llm_manager.costs.spool import Spool, default_spool_dir
-
-                    url = self.settings.store.url or os.environ.get("LLM_MANAGER_STORE_URL")
-                    spool = Spool(Path(cfg.spool_dir) if cfg.spool_dir else default_spool_dir(url))
-                self.ledger = Ledger(db, flush_interval_s=cfg.flush_interval_s, max_batch=cfg.batch_size, spool=spool)
+                self.ledger = Ledger.configured(db, self.settings.ledger, self._store_url())
                 await self.ledger.start()
                 self._forecasts().watch()  # warns in the log when a budget's projection reaches its limit
         return self.ledger
@@ -634,32 +594,3 @@ class LLMManager:
             return self.deployments[name].adapter
         except KeyError:
             raise ConfigError(f"unknown model {name!r}. Available: {', '.join(self.deployments)}.") from None
-
-
-def resolve_settings(source: ConfigSource, *, warn_simulated: bool = True) -> Settings:
-    """Settings from an explicit source, else ``$LLM_MANAGER_CONFIG``, ``./llm-manager.yaml``, env, simulated
-    (with a warning that answers are SIMULATED, unless ``warn_simulated`` is false: for callers that call no
-    model)."""
-    if isinstance(source, Settings):
-        return source
-    if source is not None:
-        return load_settings(source)
-    path = os.environ.get("LLM_MANAGER_CONFIG")
-    if path:
-        return load_settings(path)
-    if Path("llm-manager.yaml").is_file():
-        return load_settings("llm-manager.yaml")
-    from llm_manager.discovery import discover
-
-    settings = discover()
-    if warn_simulated:
-        _warn_if_simulated(settings)
-    return settings
-
-
-def _warn_if_simulated(settings: Settings) -> None:
-    if settings.source == "simulated":
-        log.warning(
-            "no provider configured (no config file, no OPENAI_API_KEY / ANTHROPIC_API_KEY / …): "
-            "answers come from SIMULATED offline models"
-        )

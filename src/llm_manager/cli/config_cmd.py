@@ -76,8 +76,8 @@ def show(obj: object) -> None:
     import yaml
 
     from llm_manager.config_secrets import masked_config
+    from llm_manager.discovery import resolve_settings
     from llm_manager.errors import ConfigError
-    from llm_manager.manager import resolve_settings
 
     try:
         settings = resolve_settings(getattr(obj, "config", None))

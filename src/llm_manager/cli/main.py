@@ -45,7 +45,8 @@ class _Ctx:
         keys, costs): they get no warning that answers would be SIMULATED."""
         from llm_manager._redact import SecretSet
         from llm_manager.config_secrets import configured_secrets
-        from llm_manager.manager import LLMManager, resolve_settings
+        from llm_manager.discovery import resolve_settings
+        from llm_manager.manager import LLMManager
 
         llm = LLMManager(resolve_settings(self.config, warn_simulated=calls_model))
         # Masked in everything this command prints, also after the manager is closed (status is printed then).

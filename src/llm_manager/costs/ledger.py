@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from llm_manager.costs.dead_letters import DeadLetters
 from llm_manager.costs.periods import parse_since
@@ -49,8 +49,11 @@ from llm_manager.costs.rows import (
     row_from_json,
     row_json,
 )
-from llm_manager.costs.spool import Spool, read_segment
+from llm_manager.costs.spool import Spool, default_spool_dir, read_segment
 from llm_manager.store.migrations import Database
+
+if TYPE_CHECKING:
+    from llm_manager.config import LedgerConfig
 
 __all__ = [
     "BILLED_STATUSES",
@@ -89,6 +92,16 @@ class Ledger:
         spool: ``ledger.durability: strict``: rows recorded with :meth:`record_durably` are on this local spool
             (fsync'd) before it returns, and what a killed process left there is replayed by :meth:`start`.
     """
+
+    @classmethod
+    def configured(cls, db: Database, cfg: LedgerConfig, store_url: str | None) -> Ledger:
+        """The ledger as ``ledger:`` configures it (with ``durability: strict``, its spool next to the store)."""
+        spool = None
+        if cfg.durability == "strict":
+            from pathlib import Path
+
+            spool = Spool(Path(cfg.spool_dir) if cfg.spool_dir else default_spool_dir(store_url))
+        return cls(db, flush_interval_s=cfg.flush_interval_s, max_batch=cfg.batch_size, spool=spool)
 
     def __init__(
         self,
