@@ -1,4 +1,5 @@
-"""Cheap deadlines for the request path: :func:`deadline` is ``asyncio.timeout`` at a fraction of the cost.
+"""Cheap deadlines for the request path: :func:`deadline` is ``asyncio.timeout`` at a fraction of the cost, and
+:class:`idle_timeout` a stream's idle timeout at a fraction of a deadline per chunk.
 
 Every attempt has a timeout, every streamed chunk an idle timeout and every gateway request a deadline. Measured
 under uvloop, ``asyncio.timeout`` costs ~12 us per use and arming plus cancelling a loop timer ~7 us, because each
@@ -15,7 +16,7 @@ import math
 from collections.abc import Callable
 from types import TracebackType
 
-__all__ = ["RESOLUTION_S", "Deadline", "arm", "deadline"]
+__all__ = ["RESOLUTION_S", "Deadline", "arm", "deadline", "idle_timeout"]
 
 RESOLUTION_S = 0.005
 """How late a deadline may fire: the shared timer is set on a grid this fine, so deadlines close together share
@@ -147,3 +148,60 @@ class deadline:  # lower case: used like asyncio.timeout, which it replaces
     def expired(self) -> bool:
         """Whether the deadline passed (and cancelled the body)."""
         return self._expired
+
+
+class idle_timeout:  # lower case: used like deadline()
+    """``async with idle_timeout(seconds) as idle:`` around a relay loop that calls :meth:`waiting` before each wait
+    for the next piece and :meth:`resumed` after it: the body is cancelled, and :class:`TimeoutError` raised, once
+    one wait has lasted ``seconds``. Time spent between waits (the consumer writing to its client) never counts.
+
+    One wheel entry per loop rather than one :func:`deadline` per wait: a wait only notes the time, and the entry
+    is re-armed for the rest when it fires early (a stream's chunks cost ~0.3 us each here instead of ~3 us)."""
+
+    __slots__ = ("_cancelling", "_delay", "_entry", "_expired", "_loop", "_since", "_task")
+
+    def __init__(self, delay: float) -> None:
+        self._delay = delay
+        self._entry: Deadline | None = None
+        self._since: float | None = None
+        self._expired = False
+
+    async def __aenter__(self) -> idle_timeout:
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("idle_timeout() must be used inside a task")
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._loop = asyncio.get_running_loop()
+        return self
+
+    def waiting(self) -> None:
+        """A wait for the next piece begins."""
+        self._since = now = self._loop.time()
+        if self._entry is None:
+            self._entry = _wheel(self._loop).arm(now + self._delay, self._check)
+
+    def resumed(self) -> None:
+        """The wait ended (a piece came, or the stream ended)."""
+        self._since = None
+
+    def _check(self) -> None:
+        self._entry = None
+        since = self._since
+        if since is None:
+            return  # not waiting: the next wait arms it again
+        due = since + self._delay
+        if self._loop.time() >= due:
+            self._expired = True
+            self._task.cancel()
+        else:
+            self._entry = _wheel(self._loop).arm(due, self._check)
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._entry is not None:
+            self._entry.disarm()
+            self._entry = None
+        if self._expired and self._task.uncancel() <= self._cancelling and exc_type is asyncio.CancelledError:
+            raise TimeoutError from exc

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from llm_manager import _deadline
-from llm_manager._deadline import RESOLUTION_S, arm, deadline
+from llm_manager._deadline import RESOLUTION_S, arm, deadline, idle_timeout
 
 
 async def test_a_deadline_cancels_the_body_and_raises_timeout_error() -> None:
@@ -99,3 +99,42 @@ def test_each_event_loop_has_its_own_timer() -> None:
     for _ in range(2):  # a closed loop's wheel is dropped, a new loop gets a new one
         with pytest.raises(TimeoutError):
             asyncio.run(one())
+
+
+async def test_an_idle_timeout_fires_when_one_wait_lasts_too_long() -> None:
+    t0 = time.perf_counter()
+    with pytest.raises(TimeoutError):
+        async with idle_timeout(0.05) as idle:
+            for gap in (0.01, 0.01, 5):
+                idle.waiting()
+                await asyncio.sleep(gap)
+                idle.resumed()
+    took = time.perf_counter() - t0
+    assert 0.07 <= took < 0.07 + RESOLUTION_S + 0.1
+    assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+
+
+async def test_an_idle_timeout_counts_each_wait_alone_and_never_the_time_between_waits() -> None:
+    async with idle_timeout(0.05) as idle:
+        for _ in range(8):  # 0.16 s of waiting in all, none of it 0.05 s at once
+            idle.waiting()
+            await asyncio.sleep(0.02)
+            idle.resumed()
+        await asyncio.sleep(0.12)  # the consumer busy between waits (writing to a slow client)
+        idle.waiting()
+        await asyncio.sleep(0.01)
+        idle.resumed()
+    await asyncio.sleep(0.08)  # left behind, it cancels nothing later
+
+
+async def test_an_idle_timeout_leaves_a_cancellation_from_outside_alone() -> None:
+    async def relay() -> None:
+        async with idle_timeout(5.0) as idle:
+            idle.waiting()
+            await asyncio.sleep(5)
+
+    task = asyncio.create_task(relay())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
