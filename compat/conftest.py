@@ -13,17 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.processes import free_port, stop
+from tests.processes import start_serve, stop
 
 from compat import matrix
 from compat.upstream import Upstreams, running_upstreams
@@ -91,35 +87,12 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     with running_upstreams() as up:
         cfg = tmp / "llm-manager.yaml"
         cfg.write_text(json.dumps(gateway_config(up, tmp / "store.db")))  # JSON is YAML
-        port = free_port()
         log = tmp / "serve.log"
-        env = {**os.environ, "LLM_MANAGER_CONFIG": str(cfg)}
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "llm_manager.cli.main", "serve", "--port", str(port)],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        url = f"http://127.0.0.1:{port}"
+        proc, port = start_serve(cfg, log, within_s=30)
         try:
-            _wait_healthy(proc, url, log)
-            yield Gateway(url, up, log)
+            yield Gateway(f"http://127.0.0.1:{port}", up, log)
         finally:
             stop(proc, 15)
-
-
-def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"llm-manager serve exited early:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"llm-manager serve did not become healthy:\n{log.read_text()}")
 
 
 # -- the compatibility table ------------------------------------------------------------------------------------------

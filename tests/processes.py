@@ -54,10 +54,15 @@ def cli_process(config: Path, *args: str, env: Mapping[str, str] | None = None) 
 
 
 def start_serve(
-    config: Path | None, log: Path, *flags: str, verbose: bool = False, env: Mapping[str, str] | None = None
+    config: Path | None,
+    log: Path,
+    *flags: str,
+    verbose: bool = False,
+    env: Mapping[str, str] | None = None,
+    within_s: float = 20.0,
 ) -> tuple[subprocess.Popen[bytes], int]:
     """``llm-manager serve`` on a free port, its stderr in ``log``; returns the process and its port once it handles
-    signals and ``/health`` answers (killed if it does not come up within 20 s)."""
+    signals and ``/health`` answers (killed if it does not come up ``within_s``)."""
     port = free_port()
     cmd = [*_CLI, *(["--config", str(config)] if config else []), *(["-v"] if verbose else [])]
     with log.open("wb") as out:  # the child keeps its own copy of the descriptor
@@ -65,11 +70,11 @@ def start_serve(
             [*cmd, "serve", "--port", str(port), *flags], env=_env(env), stdout=subprocess.DEVNULL, stderr=out
         )
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + within_s
         while True:
             said = log.read_text()
             assert proc.poll() is None, f"serve exited early: {said}"
-            assert time.monotonic() < deadline, "serve did not come up within 20 s"
+            assert time.monotonic() < deadline, f"serve did not come up within {within_s:g} s: {said}"
             # The banner is printed once the signal handlers are installed: without it, a /health answer could come
             # from another process that grabbed the same free port meanwhile (other suites run on this machine at
             # once), and a SIGTERM would reach this one before it handles signals.
