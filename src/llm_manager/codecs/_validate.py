@@ -20,7 +20,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from llm_manager import _json
 from llm_manager.codecs.base import WireError
 
-__all__ = ["AnswerObject", "ClientObject", "base64_bytes", "canonical", "field_path", "validate"]
+__all__ = ["TOOL_NAME", "AnswerObject", "ClientObject", "base64_bytes", "canonical", "field_path", "validate"]
+
+TOOL_NAME = r"^[A-Za-z0-9_-]{1,64}$"
+"""A tool's name, as both OpenAI and Anthropic restrict it."""
 
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")

@@ -10,16 +10,30 @@ it, between a codec and the executor.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Protocol
 
-from llm_manager.types import ToolCall
+from llm_manager import _json
+from llm_manager.errors import ModelUnavailableError, StreamInterruptedError
+from llm_manager.types import ToolCall, ToolCallDelta
 
 if TYPE_CHECKING:
     from llm_manager.profiles import ModelProfile
-    from llm_manager.types import FinishReason, TokenLogprob, ToolCallDelta
+    from llm_manager.types import FinishReason, TokenLogprob
 
-__all__ = ["Accumulator", "Chunk", "Completion", "Target", "WireError", "as_int", "as_str", "count_of", "snippet"]
+__all__ = [
+    "Accumulator",
+    "Chunk",
+    "Completion",
+    "Target",
+    "WireError",
+    "as_int",
+    "as_str",
+    "completion_as_chunk",
+    "count_of",
+    "snippet",
+    "text_of",
+]
 
 
 @dataclass(slots=True)
@@ -141,6 +155,18 @@ def _note(done: Completion, chunk: Chunk) -> None:
         done.system_fingerprint = chunk.system_fingerprint
 
 
+def completion_as_chunk(completion: Completion) -> Chunk:
+    """A whole answer as one chunk (for a server that ignores ``stream: true`` and answers whole)."""
+    calls = [
+        ToolCallDelta(index=i, id=c.id, name=c.name, arguments=c.arguments) for i, c in enumerate(completion.tool_calls)
+    ]
+    return Chunk(tool_calls=calls or None, **{name: getattr(completion, name) for name in _CARRIED})
+
+
+_CARRIED = tuple(f.name for f in fields(Chunk) if f.name != "tool_calls")
+"""What a chunk takes from a whole answer as it is (every field of :class:`Chunk` is one of :class:`Completion`)."""
+
+
 class Target(Protocol):
     """The deployment a request is encoded for (an adapter's :class:`~llm_manager.providers.base.Endpoint`)."""
 
@@ -183,6 +209,24 @@ def snippet(text: str) -> str:
     return flat if len(flat) <= _SNIPPET_CHARS else flat[:_SNIPPET_CHARS] + "…"
 
 
+def text_of(body: bytes) -> str:
+    """The start of a body as text, for error messages and ``ProviderError.body`` (the first 4,000 bytes: enough to
+    diagnose, and an error never carries a whole large body)."""
+    return body[:4000].decode("utf-8", errors="replace")
+
+
+def event_object(data: str, what: str) -> dict[str, Any]:
+    """The JSON object of one stream event's data; anything else (broken JSON, a list) raises
+    :class:`~llm_manager.errors.StreamInterruptedError` naming ``what`` (``chunk``, ``event`` …) and quoting it."""
+    try:
+        payload = _json.loads(data)
+    except _json.JSONDecodeError:
+        payload = None
+    if isinstance(payload, dict):
+        return payload
+    raise StreamInterruptedError(f"malformed {what}: {snippet(data)}", status_code=200, body=data[:4000])
+
+
 def as_str(value: Any) -> str | None:
     """``value`` if it is a string (an upstream's JSON is read leniently: a wrong type counts as absent)."""
     return value if isinstance(value, str) else None
@@ -196,9 +240,6 @@ def as_int(value: Any) -> int | None:
 def count_of(status: int, body: bytes, name: str) -> int:
     """The integer field ``name`` of a token-counting answer (``input_tokens``, ``totalTokens``); raises
     :class:`~llm_manager.errors.ModelUnavailableError` for a body without it."""
-    from llm_manager import _json
-    from llm_manager.errors import ModelUnavailableError
-
     try:
         data = _json.loads(body)
     except _json.JSONDecodeError:

@@ -2,7 +2,8 @@
 sent in slices the model takes, the slices' answers joined, and chat refused.
 
 An embedding adapter implements :meth:`EmbeddingAdapter.send` (one wire call for at most ``max_batch`` inputs)
-and :meth:`~llm_manager.providers.base.ProviderAdapter.probe`.
+and :meth:`~llm_manager.providers.base.ProviderAdapter.probe`. One over HTTP states only its wire format as data
+(:class:`HttpEmbeddingAdapter`), on top of its protocol's chat adapter for the transport, headers and probe.
 """
 
 from __future__ import annotations
@@ -11,17 +12,20 @@ import asyncio
 from abc import abstractmethod
 from collections.abc import AsyncGenerator
 from dataclasses import replace
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
+from llm_manager import _json
+from llm_manager.codecs.base import text_of
 from llm_manager.embedding import EmbedCall, Embedded
 from llm_manager.embedding_profiles import EmbeddingProfile, embedding_profile_for
-from llm_manager.errors import InvalidRequestError, ProviderError
+from llm_manager.errors import InvalidRequestError, ModelUnavailableError, ProviderError
 from llm_manager.providers.base import Chunk, Completion, ProviderAdapter
+from llm_manager.providers.http_adapter import HttpAdapter
 
 if TYPE_CHECKING:
     from llm_manager.types import Request
 
-__all__ = ["EmbeddingAdapter", "join", "prepare", "slices"]
+__all__ = ["EmbeddingAdapter", "HttpEmbeddingAdapter", "join", "prepare", "slices"]
 
 
 def prepare(call: EmbedCall, profile: EmbeddingProfile | None, *, task_types: bool) -> tuple[EmbedCall, list[str]]:
@@ -107,14 +111,48 @@ class EmbeddingAdapter(ProviderAdapter):
         """Refused: an embedding model does not answer prompts."""
         self._refuse()
 
-    def tag(self, exc: ProviderError) -> None:
-        """Name this deployment on an error built by a pure function that knows nothing of it."""
-        exc.provider = exc.provider or self.endpoint.provider
-        exc.model = exc.model or self.endpoint.model
-        exc.deployment = exc.deployment or self.endpoint.name
-
     def _refuse(self) -> NoReturn:
         raise InvalidRequestError(
             f"{self.endpoint.name} is an embedding model: it returns vectors (use embed()), not answers",
             deployment=self.endpoint.name,
         )
+
+
+class HttpEmbeddingAdapter(EmbeddingAdapter, HttpAdapter):
+    """An embedding adapter over HTTP: its wire format as data, the transport its chat adapter's (listed after this
+    class in the subclass's bases: ``class X(HttpEmbeddingAdapter, ChatAdapter)``)."""
+
+    embed_path: ClassVar[str]
+    """Where one batch is embedded (relative, as :attr:`HttpAdapter.path`)."""
+    malformed: ClassVar[type[Exception]]
+    """What the codec raises for an answer that is not one vector per input (a retryable upstream fault)."""
+
+    @staticmethod
+    @abstractmethod
+    def encode_embeddings(model: str, call: EmbedCall) -> dict[str, Any]:
+        """The body asking for ``call``'s vectors (``extra_body`` is merged after)."""
+
+    @staticmethod
+    @abstractmethod
+    def decode_embeddings(body: bytes, expected: int) -> Embedded:
+        """The vectors of a 2xx answer, in input order; raises :attr:`malformed` for an unusable one."""
+
+    async def send(self, call: EmbedCall, *, api_key: str | None) -> Embedded:
+        """One wire call for ``call``.
+
+        Raises:
+            ProviderError: The mapped error for an error status, or :class:`ModelUnavailableError` for an answer
+                that is not one vector per input.
+        """
+        body = self.encode_embeddings(self.endpoint.model, call)
+        body.update(self.endpoint.extra_body)
+        expected = len(call.tokens) if call.tokens is not None else len(call.texts)
+        try:
+            resp = await self.post(self.embed_path, _json.dumps(body), api_key)
+            try:
+                return self.decode_embeddings(resp.body, expected)
+            except self.malformed as exc:
+                raise ModelUnavailableError(str(exc), status_code=resp.status, body=text_of(resp.body)) from None
+        except ProviderError as exc:
+            self.tag(exc)
+            raise

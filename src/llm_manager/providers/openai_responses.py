@@ -5,12 +5,16 @@ adapter's; the wire format is :mod:`llm_manager.codecs.openai_responses.egress`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import TYPE_CHECKING
 
-from llm_manager.codecs.openai_chat.stream import completion_as_chunk
 from llm_manager.codecs.openai_responses.egress import StreamDecoder, decode_response, encode_request, unsupported
-from llm_manager.providers._stream import EventDecoder
 from llm_manager.providers.openai_chat import OpenAIChatAdapter
+
+if TYPE_CHECKING:
+    from llm_manager._http import HttpResponse
+    from llm_manager.providers._stream import EventDecoder
+    from llm_manager.providers.base import Completion
+    from llm_manager.types import Request
 
 __all__ = ["OpenAIResponsesAdapter"]
 
@@ -18,11 +22,14 @@ __all__ = ["OpenAIResponsesAdapter"]
 class OpenAIResponsesAdapter(OpenAIChatAdapter):
     """Adapter for the OpenAI Responses API (OpenAI, and compatible servers that serve it)."""
 
-    path: ClassVar[str] = "responses"
+    path = stream_path = "responses"
     encode = staticmethod(encode_request)
-    decode = staticmethod(decode_response)
-    whole_as_chunk = staticmethod(completion_as_chunk)
     left_out = staticmethod(unsupported)
 
-    def decoder(self, headers: Mapping[str, str]) -> EventDecoder:
+    def decode(self, request: Request, resp: HttpResponse) -> Completion:  # noqa: ARG002
+        """The completion in a ``response`` object."""
+        return decode_response(resp.body)
+
+    def decoder(self, request: Request, headers: Mapping[str, str]) -> EventDecoder:  # noqa: ARG002
+        """The Responses event decoder."""
         return StreamDecoder(headers)

@@ -9,10 +9,10 @@ from typing import Any
 
 from llm_manager import _json
 from llm_manager.codecs._errors import error_from_status
-from llm_manager.codecs.base import as_str
+from llm_manager.codecs.base import as_str, text_of
 from llm_manager.errors import ContextTooLargeError, ProviderError
 
-__all__ = ["ERROR_TYPES", "decode_error", "decode_error_payload", "encode_error", "load_object", "text_of"]
+__all__ = ["ERROR_TYPES", "decode_error", "decode_error_payload", "encode_error", "load_object"]
 
 # An ``error`` event arrives after the 200 headers, so it has no status of its own: borrow the one the API
 # uses for the same error type when it can answer before streaming, so the mapping stays in error_from_status.
@@ -80,7 +80,7 @@ def _with_token_counts(err: ProviderError) -> ProviderError:
     return err
 
 
-def encode_error(status: int, message: str, request_id: str) -> dict[str, Any]:
+def encode_error(status: int, message: str | None, request_id: str) -> dict[str, Any]:
     """The gateway's error in Anthropic's shape; the type follows the status, which is kept as mapped."""
     kind = ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
     return {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id}
@@ -93,8 +93,3 @@ def load_object(body: bytes) -> dict[str, Any] | None:
     except _json.JSONDecodeError:
         return None
     return data if isinstance(data, dict) else None
-
-
-def text_of(body: bytes) -> str:
-    """A body as text, for error messages."""
-    return body.decode("utf-8", errors="replace")

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from llm_manager import _json
-from llm_manager.codecs.anthropic_messages.errors import decode_error_payload, load_object, text_of
-from llm_manager.codecs.base import Completion, as_str
+from llm_manager.codecs.anthropic_messages.errors import decode_error_payload, load_object
+from llm_manager.codecs.base import Completion, as_str, text_of
 from llm_manager.errors import ContentFilterError, ModelUnavailableError
 from llm_manager.types import FinishReason, ToolCall
 

@@ -12,11 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from llm_manager import _json
 from llm_manager._sse import SSEEvent
 from llm_manager.codecs.anthropic_messages.errors import decode_error_payload
 from llm_manager.codecs.anthropic_messages.response import FINISH, Usage
-from llm_manager.codecs.base import Chunk, as_str
+from llm_manager.codecs.base import Chunk, as_str, event_object
 from llm_manager.errors import StreamInterruptedError
 from llm_manager.types import ToolCallDelta
 
@@ -55,12 +54,7 @@ class StreamDecoder:
 
     def decode(self, event: SSEEvent) -> Chunk | None:
         """Apply one SSE event; return a chunk to yield, if any. Raises on ``error`` and bad data."""
-        try:
-            payload = _json.loads(event.data)
-        except _json.JSONDecodeError as exc:
-            raise StreamInterruptedError(f"malformed stream event: {event.data[:200]!r}") from exc
-        if not isinstance(payload, dict):
-            raise StreamInterruptedError(f"malformed stream event: {event.data[:200]!r}")
+        payload = event_object(event.data, "stream event")
         kind = payload.get("type") or event.event
         if kind == "content_block_delta":
             return self._on_delta(payload)

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from llm_manager.codecs._validate import AnswerObject, ClientObject
+from llm_manager.codecs._validate import TOOL_NAME, AnswerObject, ClientObject
 
 __all__ = [
     "AnthropicError",
@@ -21,9 +21,6 @@ __all__ = [
     "MessagesRequest",
     "SystemBlock",
 ]
-
-_NAME = r"^[A-Za-z0-9_-]{1,64}$"
-
 
 _In = ClientObject
 _Out = AnswerObject
@@ -120,7 +117,7 @@ class MessagesTool(_In):
     """A client tool (server tools, such as web search, are not routed)."""
 
     type: Literal["custom"] | None = None
-    name: str = Field(pattern=_NAME)
+    name: str = Field(pattern=TOOL_NAME)
     description: str | None = None
     input_schema: dict[str, Any]
     cache_control: dict[str, Any] | None = None

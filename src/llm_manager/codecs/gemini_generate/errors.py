@@ -12,7 +12,7 @@ from typing import Any
 
 from llm_manager import _json
 from llm_manager.codecs._errors import error_from_status
-from llm_manager.codecs.base import as_str
+from llm_manager.codecs.base import as_str, text_of
 from llm_manager.errors import (
     AuthenticationError,
     ContentFilterError,
@@ -21,7 +21,7 @@ from llm_manager.errors import (
     ProviderError,
 )
 
-__all__ = ["decode_error", "decode_stream_error", "text_of"]
+__all__ = ["decode_error", "decode_stream_error"]
 
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 _ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
@@ -119,8 +119,3 @@ def _names_safety_settings(message: str) -> bool:
 def _first_int(pattern: re.Pattern[str], text: str) -> int | None:
     match = pattern.search(text)
     return int(match.group(1)) if match else None
-
-
-def text_of(body: bytes) -> str:
-    """The start of a body as text, for error messages."""
-    return body[:4000].decode("utf-8", errors="replace")

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from llm_manager import _json
 from llm_manager._sse import SSEEvent
-from llm_manager.codecs.base import Chunk, as_str
+from llm_manager.codecs.base import Chunk, as_str, event_object
 from llm_manager.codecs.gemini_generate.errors import decode_stream_error
 from llm_manager.codecs.gemini_generate.response import (
     calls_of,
@@ -60,7 +59,7 @@ class StreamDecoder:
         data = event.data
         if self.finished or not data.strip():
             return None
-        payload = _stream_payload(data)
+        payload = event_object(data, "stream payload")
         if "error" in payload:
             raise decode_stream_error(payload["error"], data)
         self.model = as_str(payload.get("modelVersion")) or self.model
@@ -105,13 +104,3 @@ class StreamDecoder:
         chunk.finish_reason = finish
         chunk.prompt_tokens, chunk.completion_tokens, chunk.cached_tokens, chunk.reasoning_tokens = self.usage
         return chunk
-
-
-def _stream_payload(data: str) -> dict[str, Any]:
-    try:
-        payload = _json.loads(data)
-    except _json.JSONDecodeError as exc:
-        raise StreamInterruptedError("malformed stream payload", body=data[:4000]) from exc
-    if not isinstance(payload, dict):
-        raise StreamInterruptedError("malformed stream payload", body=data[:4000])
-    return payload

@@ -8,10 +8,10 @@ from typing import Any
 
 from llm_manager import _json
 from llm_manager.codecs._errors import error_from_status, looks_like_context_error, looks_like_filter
-from llm_manager.codecs.base import as_str, snippet
+from llm_manager.codecs.base import as_str, snippet, text_of
 from llm_manager.errors import ModelUnavailableError, ProviderError
 
-__all__ = ["decode_error", "decode_error_payload", "encode_error", "malformed", "text_of"]
+__all__ = ["decode_error", "decode_error_payload", "encode_error", "malformed"]
 
 
 def decode_error(status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
@@ -96,11 +96,6 @@ def encode_error(
 def malformed(message: str, body: bytes) -> ModelUnavailableError:
     """A 200 answer that is not a usable completion (a broken upstream or proxy): worth another candidate."""
     return ModelUnavailableError(f"{message}: {snippet(text_of(body))}", status_code=200, body=text_of(body))
-
-
-def text_of(body: bytes) -> str:
-    """The start of a body as text, for error messages and ``ProviderError.body``."""
-    return body[:4000].decode("utf-8", errors="replace")
 
 
 def _code(value: Any) -> str | None:

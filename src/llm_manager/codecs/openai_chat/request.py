@@ -8,6 +8,7 @@ pass through untouched; what the deployment cannot take is left out and reported
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from llm_manager.codecs.openai_chat.tools import calls_to_wire, tool_fields
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from llm_manager.codecs.base import Target
     from llm_manager.types import Message, Part, Request
 
-__all__ = ["PROTOCOL", "encode_request", "unsupported"]
+__all__ = ["PROTOCOL", "Params", "dropped_by", "encode_request", "unsupported"]
 
 PROTOCOL = "openai_chat"
 _AUDIO_FORMATS = {
@@ -28,6 +29,8 @@ _AUDIO_FORMATS = {
     "audio/mpeg": "mp3",
     "audio/mp3": "mp3",
 }
+Params = Callable[["Request", "Target", "Dropped | None"], dict[str, Any]]
+"""Portable parameters as a protocol's fields; what it cannot take is left out and, with a ``Dropped``, reported."""
 _NOT_FOR_REASONING = ("temperature", "top_p", "frequency_penalty", "presence_penalty", "logprobs", "top_logprobs")
 """Sampling fields OpenAI's reasoning models (o-series, gpt-5) refuse with a 400."""
 
@@ -66,11 +69,18 @@ def encode_request(request: Request, target: Target, *, stream: bool) -> dict[st
 
 def unsupported(request: Request, target: Target) -> Dropped:
     """What :func:`encode_request` leaves out for ``target``, and why."""
+    return dropped_by(_params, PROTOCOL, request, target)
+
+
+def dropped_by(params: Params, protocol: str, request: Request, target: Target) -> Dropped:
+    """What an OpenAI protocol leaves out of ``request``: of the portable parameters, what ``params`` reports; cache
+    breakpoints (OpenAI caches by itself); the fields of other protocols than ``protocol``. The Responses egress
+    shares it with its own ``params``."""
     dropped = Dropped()
-    _params(request, target, dropped)
+    params(request, target, dropped)
     if has_cache_breakpoints(request):
         dropped.add("cache_control", "OpenAI caches prompts by itself and takes no cache breakpoints")
-    foreign_fields(request, PROTOCOL, dropped)
+    foreign_fields(request, protocol, dropped)
     return dropped
 
 

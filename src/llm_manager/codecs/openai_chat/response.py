@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from llm_manager import _json
-from llm_manager.codecs.base import Completion, as_int, as_str
-from llm_manager.codecs.openai_chat.errors import decode_error_payload, malformed, text_of
+from llm_manager.codecs.base import Completion, as_int, as_str, text_of
+from llm_manager.codecs.openai_chat.errors import decode_error_payload, malformed
 from llm_manager.codecs.openai_chat.tools import calls_from_wire
 from llm_manager.errors import ContentFilterError
 from llm_manager.types import FinishReason, TokenLogprob, TopLogprob

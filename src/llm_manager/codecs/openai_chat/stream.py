@@ -9,16 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from llm_manager import _json
 from llm_manager._sse import SSEEvent
-from llm_manager.codecs.base import Chunk, Completion, as_str, snippet
+from llm_manager.codecs.base import Chunk, as_str, event_object
 from llm_manager.codecs.openai_chat.errors import decode_error_payload
 from llm_manager.codecs.openai_chat.response import finish_reason, first_choice, logprobs_of, reasoning_of, usage_of
 from llm_manager.codecs.openai_chat.tools import deltas_from_wire
 from llm_manager.errors import StreamInterruptedError
-from llm_manager.types import ToolCallDelta
 
-__all__ = ["StreamDecoder", "completion_as_chunk"]
+__all__ = ["StreamDecoder"]
 
 
 class StreamDecoder:
@@ -41,12 +39,7 @@ class StreamDecoder:
         if data == "[DONE]":
             self.done = True
             return None
-        try:
-            payload = _json.loads(data)
-        except _json.JSONDecodeError as exc:
-            raise StreamInterruptedError(f"malformed chunk: {snippet(data)}", status_code=200, body=data) from exc
-        if not isinstance(payload, dict):
-            raise StreamInterruptedError(f"malformed chunk: {snippet(data)}", status_code=200, body=data)
+        payload = event_object(data, "chunk")
         if payload.get("error") or event.event == "error":
             raise decode_error_payload(payload.get("error") or payload, headers=self.headers, body=data.encode())
         return self._chunk(payload)
@@ -88,22 +81,3 @@ class StreamDecoder:
             logprobs=logprobs,
             system_fingerprint=as_str(payload.get("system_fingerprint")),
         )
-
-
-def completion_as_chunk(completion: Completion) -> Chunk:
-    """A whole answer as one chunk (some compatible servers ignore ``stream: true``)."""
-    calls = completion.tool_calls
-    return Chunk(
-        text=completion.text,
-        finish_reason=completion.finish_reason,
-        prompt_tokens=completion.prompt_tokens,
-        completion_tokens=completion.completion_tokens,
-        cached_tokens=completion.cached_tokens,
-        model=completion.model,
-        tool_calls=[ToolCallDelta(index=i, id=c.id, name=c.name, arguments=c.arguments) for i, c in enumerate(calls)]
-        or None,
-        reasoning=completion.reasoning,
-        reasoning_tokens=completion.reasoning_tokens,
-        logprobs=completion.logprobs,
-        system_fingerprint=completion.system_fingerprint,
-    )

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from llm_manager.codecs._validate import AnswerObject, ClientObject
+from llm_manager.codecs._validate import TOOL_NAME, AnswerObject, ClientObject
 
 __all__ = [
     "AssistantMessage",
@@ -27,9 +27,6 @@ __all__ = [
     "ToolMessage",
     "UserMessage",
 ]
-
-_NAME = r"^[A-Za-z0-9_-]{1,64}$"
-
 
 _In = ClientObject
 _Out = AnswerObject
@@ -142,7 +139,7 @@ ChatMessage = Annotated[
 
 
 class FunctionDef(_In):
-    name: str = Field(pattern=_NAME)
+    name: str = Field(pattern=TOOL_NAME)
     description: str | None = None
     parameters: dict[str, Any] | None = Field(default=None, description="a JSON Schema")
     strict: bool | None = None

@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from llm_manager import _json
 from llm_manager._sse import SSEEvent
-from llm_manager.codecs.base import Chunk, Completion, as_int, as_str, snippet
+from llm_manager.codecs.base import Chunk, Completion, as_int, as_str, event_object
 from llm_manager.codecs.openai_chat.errors import decode_error_payload, malformed
+from llm_manager.codecs.openai_chat.request import dropped_by
 from llm_manager.codecs.openai_chat.response import usage_of as chat_usage_of
 from llm_manager.codecs.openai_responses.request import LOGPROBS_INCLUDE, PROTOCOL
-from llm_manager.codecs.params import Dropped, foreign_fields, has_cache_breakpoints, reasoning_effort
+from llm_manager.codecs.params import Dropped, foreign_fields, reasoning_effort
 from llm_manager.errors import InvalidRequestError, StreamInterruptedError
 from llm_manager.types import FinishReason, ToolCall, ToolCallDelta
 
@@ -72,12 +73,7 @@ def encode_request(request: Request, target: Target, *, stream: bool) -> dict[st
 
 def unsupported(request: Request, target: Target) -> Dropped:
     """What :func:`encode_request` leaves out for ``target``, and why."""
-    dropped = Dropped()
-    _egress_params(request, target, dropped)
-    if has_cache_breakpoints(request):
-        dropped.add("cache_control", "OpenAI caches prompts by itself and takes no cache breakpoints")
-    foreign_fields(request, PROTOCOL, dropped)
-    return dropped
+    return dropped_by(_egress_params, PROTOCOL, request, target)
 
 
 def _nest(body: dict[str, Any], path: str, value: Any) -> None:
@@ -289,12 +285,7 @@ class StreamDecoder:
         data = event.data.strip()
         if not data or data == "[DONE]":
             return None
-        try:
-            payload = _json.loads(data)
-        except _json.JSONDecodeError as exc:
-            raise StreamInterruptedError(f"malformed event: {snippet(data)}", status_code=200, body=data) from exc
-        if not isinstance(payload, dict):
-            raise StreamInterruptedError(f"malformed event: {snippet(data)}", status_code=200, body=data)
+        payload = event_object(data, "event")
         kind = payload.get("type") or event.event
         if kind == "response.output_text.delta":
             return Chunk(text=as_str(payload.get("delta")) or "")
