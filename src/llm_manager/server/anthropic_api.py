@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from llm_manager import _json
+from llm_manager.codecs.anthropic_messages.errors import encode_error
 from llm_manager.codecs.anthropic_messages.ingress import decode_client_request
 from llm_manager.codecs.anthropic_messages.request import tool_input
 from llm_manager.config import Settings
 from llm_manager.server.errors import ErrorReply
-from llm_manager.server.openai_api import body_id, response_headers, route, steer
+from llm_manager.server.openai_api import body_id, client_prefs, response_headers
 from llm_manager.types import FinishReason, Message, Response, ToolCallDelta
 
 __all__ = [
@@ -51,22 +52,6 @@ _STOP: dict[FinishReason, str] = {
     "content_filter": "refusal",
 }
 
-# Anthropic's error type for each status the gateway answers with; the status itself is kept as mapped.
-_ERROR_TYPES: dict[int, str] = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "billing_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    502: "api_error",
-    503: "overloaded_error",
-    504: "timeout_error",
-    529: "overloaded_error",
-}
-
 
 @dataclass(slots=True)
 class ParsedMessages:
@@ -83,12 +68,8 @@ def parse_messages(body: Any, headers: Mapping[str, str], settings: Settings) ->
     Raises :class:`BadBody` naming the field (what Anthropic answers with 400) or ``UnknownModel``.
     """
     client = decode_client_request(body)
-    prefs: dict[str, Any] = route(client.model, headers, settings)
-    # Who pays: metadata.user_id, unless the x-llm-* headers say otherwise (as on the OpenAI route).
-    steer(headers, client.user, prefs)
-    fields = dict(client.fields)
-    messages = fields.pop("messages")
-    prefs.update(fields)
+    # Who pays: metadata.user_id (the codec's ``user``), unless the x-llm-* headers say otherwise.
+    messages, prefs = client_prefs(client, headers, settings)
     return ParsedMessages(messages, prefs, client.stream)
 
 
@@ -150,10 +131,8 @@ def error_body(reply: ErrorReply, request_id: str) -> bytes:
 
 
 def _error(reply: ErrorReply, request_id: str) -> dict[str, Any]:
-    status = reply.status
-    kind = _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
-    message = reply.body["error"]["message"]
-    return {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id}
+    # The type follows the status, with the codec's table (the one the upstream side reads).
+    return encode_error(reply.status, reply.body["error"]["message"], request_id)
 
 
 def _event(name: bytes, payload: Any) -> bytes:

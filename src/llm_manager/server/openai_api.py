@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from llm_manager import _json
 from llm_manager.codecs.base import WireError
@@ -23,6 +23,7 @@ __all__ = [
     "BadBody",
     "ChunkWriter",
     "body_id",
+    "client_prefs",
     "ParsedChat",
     "UnknownModel",
     "completion_body",
@@ -92,12 +93,29 @@ def parse_chat(body: Any, headers: Mapping[str, str], settings: Settings) -> Par
     ``LLMManager.request``, whose :class:`~llm_manager.errors.ConfigError` already names the field.
     """
     client = decode_client_request(body)
-    prefs: dict[str, Any] = route(client.model, headers, settings)
+    messages, prefs = client_prefs(client, headers, settings)
+    return ParsedChat(messages, prefs, client.stream, client.include_usage)
+
+
+class DecodedClient(Protocol):
+    """A client's chat request as an ingress codec decodes it (``ClientRequest`` of Chat Completions, Messages)."""
+
+    model: str
+    fields: dict[str, Any]
+    user: str | None
+
+
+def client_prefs(
+    client: DecodedClient, headers: Mapping[str, str], settings: Settings
+) -> tuple[list[Message], dict[str, Any]]:
+    """A decoded client request's messages, and its other fields with the routing (:func:`route`) and the
+    ``x-llm-*`` steering (:func:`steer`) as :class:`Request` preferences (every chat ingress reads them alike)."""
+    prefs = route(client.model, headers, settings)
     steer(headers, client.user, prefs)
     fields = dict(client.fields)
-    messages = fields.pop("messages")
+    messages: list[Message] = fields.pop("messages")
     prefs.update(fields)
-    return ParsedChat(messages, prefs, client.stream, client.include_usage)
+    return messages, prefs
 
 
 def steer(headers: Mapping[str, str], user: Any, prefs: dict[str, Any]) -> None:
