@@ -3,7 +3,8 @@
 An adapter is a transport plus a codec plus a typed model profile: it encodes a canonical
 :class:`~llm_manager.types.Request` with its protocol's codec (:mod:`llm_manager.codecs`) for the deployment's
 :class:`~llm_manager.profiles.ModelProfile`, sends it once, and decodes the answer (or the error) with the same codec.
-It never retries, routes or caches: those wrap it.
+It never retries, routes or caches: those wrap it. The adapters of HTTP protocols share their transport
+(:class:`~llm_manager.providers.http_adapter.HttpAdapter`) and state only their wire format.
 """
 
 from __future__ import annotations
