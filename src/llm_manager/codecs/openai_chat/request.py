@@ -8,7 +8,7 @@ pass through untouched; what the deployment cannot take is left out and reported
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llm_manager.codecs.openai_chat.tools import calls_to_wire, tool_fields
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from llm_manager.codecs.base import Target
     from llm_manager.types import Message, Part, Request
 
-__all__ = ["PROTOCOL", "Params", "dropped_by", "encode_request", "unsupported"]
+__all__ = ["PROTOCOL", "Params", "dropped_by", "encode_request", "reasoning_fields", "unsupported"]
 
 PROTOCOL = "openai_chat"
 _AUDIO_FORMATS = {
@@ -199,12 +199,30 @@ def _extensions(request: Request, target: Target, out: dict[str, Any], dropped: 
             out["top_k"] = request.top_k
         elif dropped is not None:
             dropped.add("top_k", "the OpenAI protocol has no top_k (only local servers such as vLLM take it)")
+    reasoning_fields(request, target, out, dropped, field="reasoning_effort", refused=_NOT_FOR_REASONING)
+
+
+def reasoning_fields(
+    request: Request,
+    target: Target,
+    out: dict[str, Any],
+    dropped: Dropped | None,
+    *,
+    field: str,
+    refused: Sequence[str],
+) -> None:
+    """The reasoning effort as ``field`` (``reasoning.effort`` is nested) where the model reasons, reported as dropped
+    where it does not; for OpenAI's reasoning models, the sampling fields in ``refused`` (which they answer with a
+    400) taken out of ``out`` and reported. Both OpenAI protocols, each with its own spelling and list."""
+    profile = target.profile
     if request.reasoning is not None:
         if profile.reasoning:
-            out["reasoning_effort"] = reasoning_effort(request.reasoning)
+            key, _, inner = field.partition(".")
+            effort = reasoning_effort(request.reasoning)
+            out[key] = {inner: effort} if inner else effort
         elif dropped is not None:
             dropped.add("reasoning", f"{target.model} takes no reasoning effort (not a reasoning model)")
     if profile.reasoning and profile.max_tokens_field == "max_completion_tokens":
-        for name in _NOT_FOR_REASONING:
+        for name in refused:
             if out.pop(name, None) is not None and dropped is not None:
                 dropped.add(name, f"{target.model} is a reasoning model and refuses it")

@@ -20,10 +20,10 @@ from llm_manager import _json
 from llm_manager._sse import SSEEvent
 from llm_manager.codecs.base import Chunk, Completion, as_int, as_str, event_object
 from llm_manager.codecs.openai_chat.errors import decode_error_payload, malformed
-from llm_manager.codecs.openai_chat.request import dropped_by
+from llm_manager.codecs.openai_chat.request import dropped_by, reasoning_fields
 from llm_manager.codecs.openai_chat.response import usage_of as chat_usage_of
 from llm_manager.codecs.openai_responses.request import LOGPROBS_INCLUDE, PROTOCOL
-from llm_manager.codecs.params import Dropped, foreign_fields, reasoning_effort
+from llm_manager.codecs.params import Dropped, foreign_fields
 from llm_manager.errors import InvalidRequestError, StreamInterruptedError
 from llm_manager.types import FinishReason, ToolCall, ToolCallDelta
 
@@ -88,7 +88,6 @@ def _nest(body: dict[str, Any], path: str, value: Any) -> None:
 
 
 def _egress_params(request: Request, target: Target, dropped: Dropped | None) -> dict[str, Any]:
-    profile = target.profile
     out: dict[str, Any] = {}
     if request.max_tokens is not None:
         cap = target.max_output_tokens
@@ -104,15 +103,7 @@ def _egress_params(request: Request, target: Target, dropped: Dropped | None) ->
     for name, why in _NOT_IN_RESPONSES.items():
         if getattr(request, name) and dropped is not None:
             dropped.add(name, why)
-    if request.reasoning is not None:
-        if profile.reasoning:
-            out["reasoning"] = {"effort": reasoning_effort(request.reasoning)}
-        elif dropped is not None:
-            dropped.add("reasoning", f"{target.model} takes no reasoning effort (not a reasoning model)")
-    if profile.reasoning and profile.max_tokens_field == "max_completion_tokens":
-        for name in _SAMPLING_REFUSED_BY_REASONING:
-            if out.pop(name, None) is not None and dropped is not None:
-                dropped.add(name, f"{target.model} is a reasoning model and refuses it")
+    reasoning_fields(request, target, out, dropped, field="reasoning.effort", refused=_SAMPLING_REFUSED_BY_REASONING)
     return out
 
 
