@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
-__all__ = ["JSONDecodeError", "dumps", "loads"]
+__all__ = ["JSONDecodeError", "dumps", "dumps_str", "loads"]
 
 JSONDecodeError = orjson.JSONDecodeError
 
@@ -16,9 +17,13 @@ def dumps(obj: Any) -> bytes:
     return orjson.dumps(obj, default=_default, option=orjson.OPT_NON_STR_KEYS)
 
 
-def loads(data: bytes | str) -> Any:
-    """Parse JSON; raises :data:`JSONDecodeError` (a ``ValueError``)."""
-    return orjson.loads(data)
+dumps_str: Callable[[str], bytes] = orjson.dumps
+"""A string as JSON: orjson's own function, not :func:`dumps` (whose options never apply to a string), for the
+text of every streamed chunk."""
+
+loads = orjson.loads
+"""Parse JSON (``bytes`` or ``str``); raises :data:`JSONDecodeError` (a ``ValueError``). orjson's own function, not
+a wrapper: it runs for every streamed chunk."""
 
 
 def _default(obj: Any) -> Any:

@@ -8,7 +8,7 @@ multi-byte character split across network chunks is never mangled.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 
 __all__ = ["SSEDecoder", "SSEEvent", "aiter_sse", "encode_event"]
@@ -41,8 +41,8 @@ class SSEDecoder:
         """Consume ``chunk``; return the events it completed (possibly none)."""
         return list(self.events(chunk))
 
-    def events(self, chunk: bytes) -> Iterator[SSEEvent]:
-        """Consume ``chunk``; yield the events it completed, each as soon as its lines are decoded.
+    def events(self, chunk: bytes) -> Iterable[SSEEvent]:
+        """Consume ``chunk``; return the events it completed, each decoded as it is reached.
 
         A stream's first event is handed on before the lines of the rest of ``chunk`` are decoded (a fast
         upstream's whole answer can arrive in one read). Iterate to the end before feeding more; stopping early
@@ -50,7 +50,7 @@ class SSEDecoder:
         """
         if not chunk:
             # Nothing to see, and a pending \r must survive: the \n that may complete it has not arrived yet.
-            return
+            return ()
         if self._pending_cr:
             # A lone \r ended the previous chunk: a \n opening this one belongs to that same line end.
             self._pending_cr = False
@@ -58,11 +58,28 @@ class SSEDecoder:
                 chunk = chunk[1:]
         buf = self._buf + chunk if self._buf else chunk
         if b"\r" not in buf:
+            if (
+                buf.startswith(b"data: ")
+                and buf.find(b"\n") == len(buf) - 2
+                and buf.endswith(b"\n\n")
+                and not self._data
+            ):
+                # One whole event of one data line, the shape nearly every LLM API streams a chunk in: dispatched
+                # as its two lines would be, without splitting them or starting a generator (once per chunk).
+                self._buf = b""
+                one = SSEEvent(
+                    buf[6:-2].decode("utf-8", errors="replace"), self._event or "message", self._id, self._retry
+                )
+                self._event = self._retry = None
+                return (one,)
             *lines, self._buf = buf.split(b"\n")
         else:
             if buf.endswith(b"\r"):
                 self._pending_cr = True
             *lines, self._buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+        return self._dispatch(lines)
+
+    def _dispatch(self, lines: list[bytes]) -> Iterator[SSEEvent]:
         line = self._line
         for raw in lines:
             ev = line(raw.decode("utf-8", errors="replace"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from contextlib import aclosing
 from typing import TYPE_CHECKING, Protocol
 
 from llm_manager._sse import SSEDecoder, SSEEvent
@@ -37,21 +36,20 @@ class EventDecoder(Protocol):
 async def sse_chunks(resp: StreamingResponse, decoder: EventDecoder) -> AsyncGenerator[Chunk, None]:
     """Yield ``decoder``'s chunks for the events of ``resp``'s body, each as soon as its event is complete."""
     sse = SSEDecoder()
-    # aclosing: stopping early must close the byte iterator now, not whenever the loop finalises it.
-    async with aclosing(resp.iter_bytes()) as pieces:
-        while True:
-            try:
-                piece = await anext(pieces)
-            except StopAsyncIteration:
-                break
-            except StreamInterruptedError:
-                if decoder.finished:
-                    return  # dropped after the answer was whole: only usage or the end marker were lost
-                raise
-            for event in sse.events(piece):
-                chunk = decoder.decode(event)
-                if chunk is not None:
-                    yield chunk
-                if decoder.done:
-                    return
+    read = resp.next_bytes
+    while True:
+        try:
+            piece = await read()
+        except StreamInterruptedError:
+            if decoder.finished:
+                return  # dropped after the answer was whole: only usage or the end marker were lost
+            raise
+        if not piece:
+            break
+        for event in sse.events(piece):
+            chunk = decoder.decode(event)
+            if chunk is not None:
+                yield chunk
+            if decoder.done:
+                return
     decoder.close()

@@ -187,7 +187,7 @@ class MessageEvents:
     def delta(self, text: str, _logprobs: object = None) -> bytes:
         """One piece of text (the Messages API has no log probabilities)."""
         if self._kind == "text" and self._block == 0:
-            return _DELTA_HEAD + _json.dumps(text) + _DELTA_TAIL
+            return _DELTA_HEAD + _json.dumps_str(text) + _DELTA_TAIL
         opened = b"" if self._kind == "text" else self._next("text", _OPENING["text"])
         return opened + self._block_delta({"type": "text_delta", "text": text})
 

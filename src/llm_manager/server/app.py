@@ -361,7 +361,7 @@ class _Gateway:
                 if pending:
                     await send({"type": "http.response.body", "body": pending, "more_body": True})
                     pending = b""
-                event = await guard.next(stream)
+                event = await guard.wait(anext(stream))
         except StopAsyncIteration:
             exc: LLMManagerError = LLMManagerError("the stream ended without its final event", request_id=rid)
             return pending + events.failure(render_error(exc, rid))

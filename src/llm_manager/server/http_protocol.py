@@ -11,6 +11,7 @@ Measured: docs/speed.md.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -26,16 +27,19 @@ class _HeadWithBody:
     ``100 Continue``) until the next write, the end of the loop's turn or ``close``. Everything else goes to the
     transport.
 
-    It keeps no reference to the cycle, which keeps one to it: a cycle must be freed by reference counting.
+    Once the head is out, the view hands the cycle its transport back, so the writes after it (every chunk of a
+    stream) reach the transport without passing through here. It keeps only a weak reference to the cycle, which
+    keeps one to it: a cycle must be freed by reference counting.
     """
 
-    __slots__ = ("_held", "_flush", "_transport", "_loop")
+    __slots__ = ("_cycle", "_held", "_flush", "_transport", "_loop")
 
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop, cycle: Any = None) -> None:
         self._transport = transport
         self._loop = loop
         self._held: bytes | None = None
         self._flush: asyncio.Handle | None = None
+        self._cycle = weakref.ref(cycle) if cycle is not None else None
 
     def write(self, data: bytes) -> None:
         if self._held is not None:
@@ -43,6 +47,7 @@ class _HeadWithBody:
             assert self._flush is not None
             self._flush.cancel()
             self._transport.write(held + data)
+            self._step_aside()
         elif self._flush is None and data != _CONTINUE:
             self._held = data
             self._flush = self._loop.call_soon(self._write_held)
@@ -53,6 +58,12 @@ class _HeadWithBody:
         held, self._held = self._held, None
         if held is not None and not self._transport.is_closing():
             self._transport.write(held)
+        self._step_aside()
+
+    def _step_aside(self) -> None:
+        cycle = self._cycle() if self._cycle is not None else None
+        if cycle is not None and cycle.transport is self:
+            cycle.transport = self._transport
 
     def close(self) -> None:
         # A response with no body bytes at all (HEAD) on a connection that closes after it: the head goes first.
@@ -71,4 +82,4 @@ class JoinedHttpToolsProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not before and cycle is not None:  # a new request (not an upgrade): its own view of the wire
-            cycle.transport = _HeadWithBody(self.transport, self.loop)  # type: ignore[assignment]
+            cycle.transport = _HeadWithBody(self.transport, self.loop, cycle)  # type: ignore[assignment]

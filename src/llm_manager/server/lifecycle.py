@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import Awaitable, Mapping
 from typing import TypeVar
 
 from llm_manager._deadline import arm
@@ -130,12 +130,6 @@ class Guard:
             self._cancelled = False
             self._task.uncancel()
         return result
-
-    async def next(self, stream: AsyncIterator[T]) -> T:
-        """The stream's next item (``anext``), guarded like :meth:`wait`."""
-        if self.reason is not None:
-            raise Cut(self.reason)
-        return await self.wait(anext(stream))
 
     def close(self) -> None:
         if self._timer is not None:

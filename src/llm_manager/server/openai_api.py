@@ -276,7 +276,7 @@ class ChunkWriter:
     Only the delta is serialised per chunk: the envelope (id, created, model) never changes.
     """
 
-    __slots__ = ("_head", "_tail")
+    __slots__ = ("_head", "_tail", "_text_head")
 
     def __init__(self, request_id: str, model: str) -> None:
         envelope = (
@@ -286,6 +286,7 @@ class ChunkWriter:
         )
         self._head = b'data: {"id":' + envelope + b',"model":' + _json.dumps(model) + b',"choices":'
         self._tail = b"}\n\n"
+        self._text_head = self._head + b'[{"index":0,"delta":{"content":'
 
     def role(self) -> bytes:
         """The opening chunk: the assistant role, no text yet."""
@@ -293,16 +294,10 @@ class ChunkWriter:
 
     def delta(self, text: str, logprobs: list[TokenLogprob] | None = None) -> bytes:
         """One piece of text (with its tokens' log probabilities, when asked for)."""
-        extra = b',"logprobs":' + _json.dumps(_logprobs(logprobs)) if logprobs is not None else b""
-        return (
-            self._head
-            + b'[{"index":0,"delta":{"content":'
-            + _json.dumps(text)
-            + b'},"finish_reason":null'
-            + extra
-            + b"}]"
-            + self._tail
-        )
+        if logprobs is None:  # nearly every chunk of every stream: two joins
+            return self._text_head + _json.dumps_str(text) + _TEXT_TAIL
+        extra = b',"logprobs":' + _json.dumps(_logprobs(logprobs))
+        return self._text_head + _json.dumps(text) + b'},"finish_reason":null' + extra + b"}]" + self._tail
 
     def reasoning(self, text: str) -> bytes:
         """One piece of the model's reasoning (``reasoning_content``, as DeepSeek, vLLM and LiteLLM stream it)."""
@@ -338,6 +333,10 @@ class ChunkWriter:
     def usage(self, resp: Response) -> bytes:
         """The ``include_usage`` chunk: empty choices, the whole request's usage."""
         return self._head + b'[],"usage":' + _json.dumps(_usage(resp)) + self._tail
+
+
+_TEXT_TAIL = b'},"finish_reason":null}]}\n\n'
+"""What follows a text delta's content, to the end of its event."""
 
 
 def models_body(settings: Settings, created: int, allows: Callable[..., bool] | None = None) -> bytes:

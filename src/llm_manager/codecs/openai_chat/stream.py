@@ -51,6 +51,13 @@ class StreamDecoder:
             raise StreamInterruptedError("stream ended before completion", status_code=200)
 
     def _chunk(self, payload: dict[str, Any]) -> Chunk | None:
+        only = _text_only(payload)
+        if only:
+            return Chunk(
+                text=only,
+                model=as_str(payload.get("model")),
+                system_fingerprint=as_str(payload.get("system_fingerprint")),
+            )
         text, reasoning, finish, calls, logprobs = "", "", None, None, None
         choice = first_choice(payload.get("choices"))
         if choice is not None:
@@ -81,3 +88,21 @@ class StreamDecoder:
             logprobs=logprobs,
             system_fingerprint=as_str(payload.get("system_fingerprint")),
         )
+
+
+def _text_only(payload: dict[str, Any]) -> str | None:
+    """The text of a chunk that carries only text (one choice, no finish reason, usage, tool call, reasoning or log
+    probabilities): nearly every chunk of a stream, read here with a few lookups instead of the general path."""
+    choices = payload.get("choices")
+    if type(choices) is not list or len(choices) != 1 or payload.get("usage") is not None:
+        return None
+    choice = choices[0]
+    if type(choice) is not dict or choice.get("finish_reason") is not None or choice.get("logprobs") is not None:
+        return None
+    delta = choice.get("delta")
+    if type(delta) is not dict or choice.get("index", 0) != 0:
+        return None
+    if delta.get("tool_calls") or "reasoning_content" in delta or "reasoning" in delta:
+        return None
+    text = delta.get("content")
+    return text if type(text) is str else None
