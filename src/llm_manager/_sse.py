@@ -57,27 +57,32 @@ class SSEDecoder:
             if chunk.startswith(b"\n"):
                 chunk = chunk[1:]
         buf = self._buf + chunk if self._buf else chunk
-        if b"\r" not in buf:
-            if (
-                buf.startswith(b"data: ")
-                and buf.find(b"\n") == len(buf) - 2
-                and buf.endswith(b"\n\n")
-                and not self._data
-            ):
-                # One whole event of one data line, the shape nearly every LLM API streams a chunk in: dispatched
-                # as its two lines would be, without splitting them or starting a generator (once per chunk).
-                self._buf = b""
-                one = SSEEvent(
-                    buf[6:-2].decode("utf-8", errors="replace"), self._event or "message", self._id, self._retry
-                )
-                self._event = self._retry = None
+        if b"\r" not in buf and buf.endswith(b"\n\n") and not self._data:
+            one = self._one(buf)
+            if one is not None:
                 return (one,)
+        if b"\r" not in buf:
             *lines, self._buf = buf.split(b"\n")
         else:
             if buf.endswith(b"\r"):
                 self._pending_cr = True
             *lines, self._buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
         return self._dispatch(lines)
+
+    def _one(self, buf: bytes) -> SSEEvent | None:
+        """The event of ``buf`` when it is exactly one event of one ``data:`` line, after an optional ``event:``
+        line: the shape nearly every LLM API streams a chunk in (OpenAI's without the name, Anthropic's with it).
+        Dispatched as its lines would be, without splitting them or starting a generator; ``None`` otherwise."""
+        start, name = 0, self._event
+        if buf.startswith(b"event: "):
+            start = buf.find(b"\n") + 1
+            name = buf[7 : start - 1].decode("utf-8", errors="replace")
+        if not buf.startswith(b"data: ", start) or buf.find(b"\n", start) != len(buf) - 2:
+            return None
+        self._buf = b""
+        one = SSEEvent(buf[start + 6 : -2].decode("utf-8", errors="replace"), name or "message", self._id, self._retry)
+        self._event = self._retry = None
+        return one
 
     def _dispatch(self, lines: list[bytes]) -> Iterator[SSEEvent]:
         line = self._line
