@@ -1,18 +1,16 @@
-"""The loop every SSE adapter shares: body bytes → SSE events → a codec's stream decoder → chunks."""
+"""What a codec's stream decoder offers the SSE loop every HTTP adapter shares
+(:meth:`~llm_manager.providers.http_adapter.HttpAdapter.stream`: body bytes → SSE events → the decoder → chunks)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Protocol
 
-from llm_manager._sse import SSEDecoder, SSEEvent
-from llm_manager.errors import StreamInterruptedError
+from llm_manager._sse import SSEEvent
 
 if TYPE_CHECKING:
-    from llm_manager._http import StreamingResponse
     from llm_manager.codecs.base import Chunk
 
-__all__ = ["EventDecoder", "sse_chunks"]
+__all__ = ["EventDecoder"]
 
 
 class EventDecoder(Protocol):
@@ -31,25 +29,3 @@ class EventDecoder(Protocol):
 
     def close(self) -> None:
         """The body ended; raises :class:`StreamInterruptedError` when the answer is not whole."""
-
-
-async def sse_chunks(resp: StreamingResponse, decoder: EventDecoder) -> AsyncGenerator[Chunk, None]:
-    """Yield ``decoder``'s chunks for the events of ``resp``'s body, each as soon as its event is complete."""
-    sse = SSEDecoder()
-    read = resp.next_bytes
-    while True:
-        try:
-            piece = await read()
-        except StreamInterruptedError:
-            if decoder.finished:
-                return  # dropped after the answer was whole: only usage or the end marker were lost
-            raise
-        if not piece:
-            break
-        for event in sse.events(piece):
-            chunk = decoder.decode(event)
-            if chunk is not None:
-                yield chunk
-            if decoder.done:
-                return
-    decoder.close()

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import AsyncGenerator, Mapping
-from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from llm_manager import _json
 from llm_manager._http import HttpResponse
+from llm_manager._sse import SSEDecoder
 from llm_manager.codecs.base import completion_as_chunk
-from llm_manager.errors import ConfigError, ProviderError
-from llm_manager.providers._stream import sse_chunks
+from llm_manager.errors import ConfigError, ProviderError, StreamInterruptedError
 from llm_manager.providers.base import Chunk, Completion, ProviderAdapter
 
 if TYPE_CHECKING:
@@ -111,9 +110,26 @@ class HttpAdapter(ProviderAdapter):
                     whole = HttpResponse(resp.status, resp.headers, await resp.read())
                     yield completion_as_chunk(self.decode(request, whole))
                     return
-                async with aclosing(sse_chunks(resp, self.decoder(request, resp.headers))) as chunks:
-                    async for chunk in chunks:
-                        yield chunk
+                # The SSE loop runs here, not in a generator of its own: one layer less for every chunk to cross.
+                decoder = self.decoder(request, resp.headers)
+                sse = SSEDecoder()
+                read = resp.next_bytes
+                while True:
+                    try:
+                        piece = await read()
+                    except StreamInterruptedError:
+                        if decoder.finished:
+                            return  # dropped after the answer was whole: only usage or the end marker were lost
+                        raise
+                    if not piece:
+                        break
+                    for event in sse.events(piece):
+                        chunk = decoder.decode(event)
+                        if chunk is not None:
+                            yield chunk
+                        if decoder.done:
+                            return
+                decoder.close()
         except ProviderError as exc:
             self.tag(exc)
             raise
