@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
-from contextlib import aclosing
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -117,10 +116,41 @@ class Executor:
         try:
             cap = self.routing.first_chunk_timeout_s
             ticket, (agen, first, acc), t0 = await self._first_success(run, partial(_open, request), _close, True, cap)
-            # aclosing: a caller that stops reading must reach _committed's cleanup now, not at GC.
-            async with aclosing(self._committed(run, ticket, agen, first, acc, t0)) as events:
-                async for event in events:
+            # From here on this deployment owns the stream, whatever happens.
+            dep = ticket.dep
+            name, model = dep.name, dep.endpoint.model
+            construct = StreamEvent  # validating these is faster than pydantic's model_construct (3.3 vs 7.6 us)
+            ttfc = (time.perf_counter() - t0) * 1000
+            try:
+                for event in _events(first, name, model):
                     yield event
+                async with idle_timeout(self.routing.stream_idle_timeout_s) as idle:
+                    while True:
+                        idle.waiting()
+                        try:
+                            chunk = await anext(agen)
+                        except StopAsyncIteration:
+                            break
+                        idle.resumed()
+                        acc.add(chunk)
+                        if chunk.text and not chunk.logprobs:
+                            yield construct(type="delta", delta=chunk.text, deployment=name, model=model, response=None)
+                        elif chunk.text or chunk.tool_calls or chunk.reasoning or chunk.logprobs:
+                            for event in _events(chunk, name, model):
+                                yield event
+            except (ProviderError, TimeoutError) as exc:
+                await self.admission.settle(ticket, error=exc, used_tokens=None, latency_s=time.perf_counter() - t0)
+                raise run.broke(ticket, exc, acc, t0) from exc
+            except (GeneratorExit, asyncio.CancelledError):
+                # The caller stopped reading: release the slot and record what was spent, then close the upstream.
+                await run.cancelled(ticket, acc, t0)
+                raise
+            finally:
+                await agen.aclose()
+            done = acc.done()
+            await run.succeeded(ticket, done, time.perf_counter() - t0, ttfc)
+            resp = run.response(dep, done, ttfc)
+            yield StreamEvent(type="done", delta="", deployment=name, model=resp.model, response=resp)
         finally:
             run.finish()
 
@@ -221,47 +251,6 @@ class Executor:
             for task in pending:
                 await close(task)
         return None
-
-    # -- a committed stream -------------------------------------------------------------------------------------
-
-    async def _committed(
-        self, run: Run, ticket: Ticket, agen: AsyncGenerator[Chunk, None], first: Chunk, acc: Accumulator, t0: float
-    ) -> AsyncGenerator[StreamEvent, None]:
-        # From here on this deployment owns the stream, whatever happens.
-        dep = ticket.dep
-        name, model = dep.name, dep.endpoint.model
-        construct = StreamEvent  # validating these is faster than pydantic's model_construct (3.3 vs 7.6 us)
-        ttfc = (time.perf_counter() - t0) * 1000
-        try:
-            for event in _events(first, name, model):
-                yield event
-            async with idle_timeout(self.routing.stream_idle_timeout_s) as idle:
-                while True:
-                    idle.waiting()
-                    try:
-                        chunk = await anext(agen)
-                    except StopAsyncIteration:
-                        break
-                    idle.resumed()
-                    acc.add(chunk)
-                    if chunk.text and not chunk.logprobs:
-                        yield construct(type="delta", delta=chunk.text, deployment=name, model=model, response=None)
-                    elif chunk.text or chunk.tool_calls or chunk.reasoning or chunk.logprobs:
-                        for event in _events(chunk, name, model):
-                            yield event
-        except (ProviderError, TimeoutError) as exc:
-            await self.admission.settle(ticket, error=exc, used_tokens=None, latency_s=time.perf_counter() - t0)
-            raise run.broke(ticket, exc, acc, t0) from exc
-        except (GeneratorExit, asyncio.CancelledError):
-            # The caller stopped reading: release the slot and record what was spent, then close the upstream.
-            await run.cancelled(ticket, acc, t0)
-            raise
-        finally:
-            await agen.aclose()
-        done = acc.done()
-        await run.succeeded(ticket, done, time.perf_counter() - t0, ttfc)
-        resp = run.response(dep, done, ttfc)
-        yield StreamEvent(type="done", delta="", deployment=name, model=resp.model, response=resp)
 
 
 def _events(chunk: Chunk, name: str, model: str) -> Iterator[StreamEvent]:
