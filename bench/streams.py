@@ -11,8 +11,9 @@ The largest N sustained is the system's capacity on this machine.
 CPU per relayed chunk is the system's process-tree CPU time over the rung it sustained at its largest N, divided
 by the chunks it relayed (the raw upstream's own CPU is the floor: it writes every chunk).
 
-The systems are the gateway benchmark's (``bench/gateway_systems.py``): the raw upstream, ``llm-manager serve``,
-the Portkey gateway and the LiteLLM proxy, each in its own process, in one run. Prints a Markdown table, writes
+The systems are the gateway benchmark's (``bench/gateway_systems.py``): the raw upstream, the pass-through floor (a
+uvicorn + aiohttp relay doing nothing else: what any Python gateway pays per chunk), ``llm-manager serve``, the
+Portkey gateway and the LiteLLM proxy, each in its own process, in one run. Prints a Markdown table, writes
 ``bench/results/streams.json`` and appends the run to ``bench/RESULTS.md`` on full runs.
 """
 
@@ -33,7 +34,7 @@ if str(ROOT) not in sys.path:
 
 from bench.gateway import LoadGen  # noqa: E402
 from bench.gateway_report import machine  # noqa: E402
-from bench.gateway_systems import LITELLM, OURS, PORTKEY, RAW, System, Tree, start, stop  # noqa: E402
+from bench.gateway_systems import LITELLM, OURS, PASS_THROUGH, PORTKEY, RAW, System, Tree, start, stop  # noqa: E402
 from bench.report import append_history, ms, table  # noqa: E402
 from bench.run import upstream  # noqa: E402
 
@@ -117,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-late-ms", type=float, default=100.0, help="p99 lateness a system may show")
     args = parser.parse_args(argv)
     ladder = args.ladder or (QUICK_LADDER if args.quick else LADDER)
-    systems = [System(RAW, "main"), System(OURS, "main"), System(PORTKEY, "main"), System(LITELLM, "main")]
+    systems = [System(RAW, "main"), System(PASS_THROUGH, "main"), System(OURS, "main"), System(PORTKEY, "main")]
+    systems.append(System(LITELLM, "main"))
     if args.only:
         systems = [s for s in systems if s.name == RAW or any(o.lower() in s.name.lower() for o in args.only)]
     meta = machine()
