@@ -75,7 +75,7 @@ compat: $(COMPAT_VENV)/.installed
 soak: install-dev
 	$(BIN)/python -m bench.soak
 
-## bench: latency / streaming / import-time, resilience and gateway (vs LiteLLM proxy, Portkey) benchmarks.
+## bench: latency / streaming / import-time, resilience, gateway and long-stream (vs LiteLLM proxy, Portkey) benchmarks.
 # Its own virtualenv: LiteLLM pins an older openai SDK than the test suite's lockfile.
 BENCH_VENV := .venv-bench
 bench:
@@ -84,6 +84,7 @@ bench:
 	$(BENCH_VENV)/bin/python -m bench.run
 	$(BENCH_VENV)/bin/python -m bench.resilience
 	$(BENCH_VENV)/bin/python -m bench.gateway
+	$(BENCH_VENV)/bin/python -m bench.streams
 
 all: lint typecheck docs pytest
 
