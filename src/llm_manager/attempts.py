@@ -1,11 +1,14 @@
 """The state of one request's tries (:class:`Run`): attempts so far, the deadline, admission tickets, what to do
-after a failure, and the response or error they end in. The loop that drives it is :mod:`llm_manager.executor`.
+after a failure, and the response or error they end in. The loop that drives it is :mod:`llm_manager.executor`;
+what every run of one manager shares (admission, latency stats, the priority queue, clocks) is :class:`Shared`, so
+a run depends on those services and never on the loop that drives it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from llm_manager.errors import (
@@ -19,27 +22,66 @@ from llm_manager.errors import (
     StreamInterruptedError,
 )
 from llm_manager.routing.admission import AT_CAPACITY_RETRY_S, Refusal, Ticket
+from llm_manager.routing.queue import PriorityGate
+from llm_manager.routing.recovery import RecoveryLearner
 from llm_manager.routing.retry import Decision, backoff_delay, decide
 from llm_manager.tokens import estimate_prompt_tokens
 from llm_manager.types import Attempt, Response, ResponseMetadata, Usage
 
 if TYPE_CHECKING:
     from llm_manager.codecs.base import Accumulator, Completion
-    from llm_manager.executor import Executor
+    from llm_manager.config import BackoffConfig, RoutingConfig
+    from llm_manager.routing.admission import Admission
     from llm_manager.routing.planner import Deployment, Plan
     from llm_manager.routing.queue import Waiter
+    from llm_manager.routing.stats import LatencyStats
     from llm_manager.types import Request
 
-__all__ = ["Run"]
+__all__ = ["Run", "Shared"]
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class Shared:
+    """What every run of one manager uses: the routing settings, admission (breakers, limits, key pools), latency
+    stats, the priority queue, how long failures took to clear, and the clock, sleep and randomness (injected so
+    retry timing is testable without waiting)."""
+
+    routing: RoutingConfig
+    admission: Admission
+    stats: LatencyStats
+    clock: Clock
+    sleep: Sleep
+    rand: Callable[[], float]
+    gate: PriorityGate = field(default_factory=PriorityGate)
+    recovery: RecoveryLearner = field(init=False)
+    """How long each deployment's 429s and 5xx took to clear (the ``adaptive`` backoff strategy's memory)."""
+    backoffs: dict[str, BackoffConfig] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.recovery = RecoveryLearner(self.clock)
+
+    def backoff_for(self, dep: Deployment) -> BackoffConfig:
+        """``routing.backoff`` with the fields set in the deployment's own ``backoff`` (computed once)."""
+        policy = self.backoffs.get(dep.name)
+        if policy is None:
+            own = dep.config.backoff
+            policy = self.routing.backoff
+            if own is not None:
+                policy = policy.model_copy(update=own.model_dump(exclude_unset=True))
+            self.backoffs[dep.name] = policy
+        return policy
 
 
 class Run:
     """One request's journey through its candidates."""
 
     def __init__(
-        self, ex: Executor, request: Request, plan: Plan, request_id: str, attempts: list[Attempt] | None = None
+        self, shared: Shared, request: Request, plan: Plan, request_id: str, attempts: list[Attempt] | None = None
     ) -> None:
-        self.ex = ex
+        self.shared = shared
         self.request = request
         self.plan = plan
         self.request_id = request_id
@@ -49,9 +91,9 @@ class Run:
         self.errors: list[BaseException] = []
         self.refusals: list[tuple[Deployment, Refusal]] = []
         self.started = time.perf_counter()
-        routing = ex.routing
-        self.deadline = ex.clock() + (request.timeout_s or routing.deadline_s)
-        self.queue_deadline = ex.clock() + routing.queue_timeout_s
+        routing = shared.routing
+        self.deadline = shared.clock() + (request.timeout_s or routing.deadline_s)
+        self.queue_deadline = shared.clock() + routing.queue_timeout_s
         self.tokens = plan.needed_tokens
         self.min_window = 0
         self.retry_same = False
@@ -78,7 +120,7 @@ class Run:
                 why = f"window {dep.endpoint.context_window} not larger than {self.min_window}, which was too small"
                 self.attempts.append(dep.passed_over("context_too_large", why))
                 continue
-            self.retries_left, self.retry_index, self.rotations = self.ex.routing.max_retries, 0, 0
+            self.retries_left, self.retry_index, self.rotations = self.shared.routing.max_retries, 0, 0
             while True:
                 self.retry_same = False
                 yield dep
@@ -88,7 +130,7 @@ class Run:
     def attempt_timeout(self, dep: Deployment, cap: float | None = None) -> float:
         """Seconds this attempt may take: its own timeout (or ``cap``, when shorter: a stream's first-chunk
         timeout), cut by what is left of the request's deadline."""
-        remaining = self.deadline - self.ex.clock()
+        remaining = self.deadline - self.shared.clock()
         if remaining <= 0:
             raise self.exhausted(deadline=True)
         return min(dep.timeout_s, remaining) if cap is None else min(dep.timeout_s, remaining, cap)
@@ -97,7 +139,7 @@ class Run:
 
     async def admit(self, dep: Deployment) -> Ticket | None:
         """A ticket for ``dep``, or ``None`` (the refusal is remembered) when it may not be called now."""
-        verdict = await self.ex.admission.admit(dep, self.tokens)
+        verdict = await self.shared.admission.admit(dep, self.tokens)
         if isinstance(verdict, Refusal):
             self.refusals.append((dep, verdict))
             self.attempts.append(dep.passed_over(verdict.kind, verdict.detail))
@@ -117,20 +159,20 @@ class Run:
             return False
         until = min(self.queue_deadline, self.deadline)
         wait = min(waits) if waits else None
-        if wait is not None and self.ex.clock() + wait > until:
+        if wait is not None and self.shared.clock() + wait > until:
             wait = None
-        if wait is None and (not busy or self.ex.clock() >= until):
+        if wait is None and (not busy or self.shared.clock() >= until):
             return False
-        gate = self.ex.gate
+        gate = self.shared.gate
         if self.waiter is None:
             self.waiter = gate.enter(self.request.priority)
         await gate.turn(self.waiter)
         if busy:
-            freed = await self.ex.admission.slot_freed(wait if wait is not None else until - self.ex.clock())
+            freed = await self.shared.admission.slot_freed(wait if wait is not None else until - self.shared.clock())
             if not freed and wait is None:
                 return False
         elif wait is not None:
-            await self.ex.sleep(wait)
+            await self.shared.sleep(wait)
         # Someone of higher priority may have queued while we slept: they go first.
         await gate.turn(self.waiter)
         self.refusals.clear()
@@ -138,21 +180,21 @@ class Run:
 
     async def queue_if_others_wait(self) -> None:
         """A newcomer waits behind queued requests of its priority or higher before its first pass."""
-        gate = self.ex.gate
+        gate = self.shared.gate
         if gate.must_queue(self.request.priority):
             self.waiter = gate.enter(self.request.priority)
             await gate.turn(self.waiter)
 
     def leave_queue(self) -> None:
         if self.waiter is not None:
-            self.ex.gate.leave(self.waiter)
+            self.shared.gate.leave(self.waiter)
             self.waiter = None
 
     def finish(self) -> None:
         """Leave the queue and free every in-flight slot still held (settled tickets have freed theirs)."""
         self.leave_queue()
         for ticket in self.tickets:
-            self.ex.admission.release(ticket)
+            self.shared.admission.release(ticket)
 
     # -- outcomes -----------------------------------------------------------------------------------------------
 
@@ -166,9 +208,9 @@ class Run:
         self.errors.append(err)
         self._record(ticket, latency_s, self.hedged, **_failure(err))
         self.waited_s = 0.0
-        self.ex.stats.failure(dep.name, err.code)
-        self.ex.recovery.failed(dep.name, err)
-        other_key = await self.ex.admission.settle(ticket, error=err, used_tokens=None, latency_s=latency_s)
+        self.shared.stats.failure(dep.name, err.code)
+        self.shared.recovery.failed(dep.name, err)
+        other_key = await self.shared.admission.settle(ticket, error=err, used_tokens=None, latency_s=latency_s)
         if not decide_next:
             return err
         if other_key and isinstance(err, RateLimitError | AuthenticationError) and self.rotations < 8:
@@ -176,7 +218,7 @@ class Run:
             self.rotations += 1
             self.retry_same = True
             return err
-        decision = decide(err, retries_left=self.retries_left, retry_after_cap_s=self.ex.routing.retry_after_cap_s)
+        decision = decide(err, retries_left=self.retries_left, retry_after_cap_s=self.shared.routing.retry_after_cap_s)
         if decision is Decision.RAISE:
             err.attempts = list(self.attempts)
             raise err
@@ -187,16 +229,16 @@ class Run:
         return err
 
     async def _backoff(self, err: LLMManagerError, dep: Deployment) -> None:
-        routing = self.ex.routing
-        policy = self.ex.backoff_for(dep)
-        learned = self.ex.recovery.wait(dep.name, err) if policy.strategy == "adaptive" else None
-        delay = backoff_delay(self.retry_index, err, policy, self.ex.rand, routing.retry_after_cap_s, learned)
+        routing = self.shared.routing
+        policy = self.shared.backoff_for(dep)
+        learned = self.shared.recovery.wait(dep.name, err) if policy.strategy == "adaptive" else None
+        delay = backoff_delay(self.retry_index, err, policy, self.shared.rand, routing.retry_after_cap_s, learned)
         if learned is not None and delay > routing.retry_after_cap_s:
             return  # expected to stay down longer than a Retry-After we would honour: the next candidate it is
-        if self.ex.clock() + delay >= self.deadline:
+        if self.shared.clock() + delay >= self.deadline:
             self.cut_by_deadline = True
             return  # waiting would blow the deadline: the next candidate is the better bet
-        await self.ex.sleep(delay)
+        await self.shared.sleep(delay)
         self.waited_s = delay
         self.retries_left -= 1
         self.retry_index += 1
@@ -204,9 +246,9 @@ class Run:
 
     async def succeeded(self, ticket: Ticket, done: Completion, latency_s: float, ttfc_ms: float | None = None) -> None:
         dep = ticket.dep
-        self.ex.stats.success(dep.name, latency_s * 1000, ttfc_ms)
-        self.ex.recovery.succeeded(dep.name, self.ex.clock() - latency_s)
-        await self.ex.admission.settle(ticket, error=None, used_tokens=done.used_tokens(), latency_s=latency_s)
+        self.shared.stats.success(dep.name, latency_s * 1000, ttfc_ms)
+        self.shared.recovery.succeeded(dep.name, self.shared.clock() - latency_s)
+        await self.shared.admission.settle(ticket, error=None, used_tokens=done.used_tokens(), latency_s=latency_s)
         self._record(ticket, latency_s, self.hedged, ok=True)
 
     def _record(self, ticket: Ticket, latency_s: float, hedge: bool, *, waited: bool = True, **outcome: Any) -> None:
@@ -246,16 +288,16 @@ class Run:
         """An attempt that cost money but gave no answer: settle its slot as a success (the provider worked) and
         record it with its estimated cost."""
         latency_s = time.perf_counter() - t0
-        await self.ex.admission.settle(ticket, error=None, used_tokens=prompt + completion, latency_s=latency_s)
+        await self.shared.admission.settle(ticket, error=None, used_tokens=prompt + completion, latency_s=latency_s)
         cost = ticket.dep.estimate_cost(prompt, completion)
         self._record(ticket, latency_s, hedge, waited=not hedge, ok=False, error_code=code, error=why, cost=cost)
 
     def broke(self, ticket: Ticket, exc: BaseException, acc: Accumulator, t0: float) -> StreamInterruptedError:
         """The error a caller sees when a committed stream fails."""
         dep = ticket.dep
-        cause = normalise(exc, dep, self.ex.routing.stream_idle_timeout_s, self.request_id)
+        cause = normalise(exc, dep, self.shared.routing.stream_idle_timeout_s, self.request_id)
         self._record(ticket, time.perf_counter() - t0, False, **_failure(cause))
-        self.ex.stats.failure(dep.name, cause.code)
+        self.shared.stats.failure(dep.name, cause.code)
         what = "stalled" if isinstance(cause, ProviderTimeoutError) else "broke"
         err = StreamInterruptedError(
             f"stream from {dep.name} {what} after {acc.chunks} chunks ({len(''.join(acc.parts))} chars): "
@@ -275,13 +317,13 @@ class Run:
         if not tried and self.refusals and not deadline:
             return self._refused_error()
         if deadline:
-            why = f"deadline of {self.request.timeout_s or self.ex.routing.deadline_s:g}s exceeded"
+            why = f"deadline of {self.request.timeout_s or self.shared.routing.deadline_s:g}s exceeded"
         elif not tried:
             why = "no candidate could take the request"
         else:
             why = "every candidate failed"
         if self.cut_by_deadline and not deadline:
-            why += f" (retries cut short by the {self.request.timeout_s or self.ex.routing.deadline_s:g}s deadline)"
+            why += f" (retries cut short by the {self.request.timeout_s or self.shared.routing.deadline_s:g}s deadline)"
         lines = "; ".join(
             f"{a.deployment}: {'skipped, ' if a.skipped else ''}{a.error_code}" + (f" ({a.error})" if a.error else "")
             for a in self.attempts
@@ -301,14 +343,14 @@ class Run:
         if "rate_limited" in kinds:
             err = RateLimitError(
                 f"every candidate is at its rate limit ({names}); waited up to the "
-                f"{self.ex.routing.queue_timeout_s:g}s queue timeout",
+                f"{self.shared.routing.queue_timeout_s:g}s queue timeout",
                 retry_after=round(soonest, 3),
                 request_id=self.request_id,
             )
         elif "at_capacity" in kinds:
             err = RateLimitError(
                 f"every candidate has its max_concurrent calls in flight ({names}); waited up to the "
-                f"{self.ex.routing.queue_timeout_s:g}s queue timeout",
+                f"{self.shared.routing.queue_timeout_s:g}s queue timeout",
                 retry_after=AT_CAPACITY_RETRY_S,
                 request_id=self.request_id,
             )

@@ -17,27 +17,23 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llm_manager._deadline import deadline, idle_timeout
-from llm_manager.attempts import Run
+from llm_manager.attempts import Clock, Run, Shared, Sleep
 from llm_manager.codecs.base import Accumulator
 from llm_manager.errors import ProviderError, StreamInterruptedError
-from llm_manager.routing.queue import PriorityGate
-from llm_manager.routing.recovery import RecoveryLearner
 from llm_manager.routing.retry import is_reroutable, is_retryable
 from llm_manager.types import StreamEvent
 
 if TYPE_CHECKING:
     from llm_manager.codecs.base import Chunk, Completion
-    from llm_manager.config import BackoffConfig, HedgeConfig, RoutingConfig
+    from llm_manager.config import HedgeConfig, RoutingConfig
     from llm_manager.routing.admission import Admission, Ticket
-    from llm_manager.routing.planner import Deployment, Plan
+    from llm_manager.routing.planner import Plan
     from llm_manager.routing.stats import LatencyStats
     from llm_manager.types import Attempt, Request, Response
 
 __all__ = ["Executor"]
 
 R = TypeVar("R")
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
 
 
 class Executor:
@@ -55,27 +51,11 @@ class Executor:
     ) -> None:
         import random
 
-        self.routing = routing
-        self.stats = stats
-        self.admission = admission
-        self.gate = PriorityGate()
-        self.clock = clock
-        self.sleep = sleep
-        self.rand = rand or random.random
-        self.recovery = RecoveryLearner(clock)
-        """How long each deployment's 429s and 5xx took to clear (the ``adaptive`` backoff strategy's memory)."""
-        self._backoffs: dict[str, BackoffConfig] = {}
-
-    def backoff_for(self, dep: Deployment) -> BackoffConfig:
-        """``routing.backoff`` with the fields set in the deployment's own ``backoff`` (computed once)."""
-        policy = self._backoffs.get(dep.name)
-        if policy is None:
-            own = dep.config.backoff
-            policy = self.routing.backoff
-            if own is not None:
-                policy = policy.model_copy(update=own.model_dump(exclude_unset=True))
-            self._backoffs[dep.name] = policy
-        return policy
+        self.shared = Shared(routing, admission, stats, clock, sleep, rand or random.random)
+        self.routing, self.stats, self.admission = routing, stats, admission
+        self.gate = self.shared.gate
+        """Requests waiting for room, by priority."""
+        self.recovery = self.shared.recovery
 
     # -- the entry points ---------------------------------------------------------------------------------------
 
@@ -97,7 +77,7 @@ class Executor:
         """:meth:`complete` for any kind of call (an embedding): ``send`` makes one attempt with the ticket's
         deployment and key; ``used`` says what its result used, for the limits, usage and cost. Returns the response
         accounted like an answer's, and the result itself."""
-        run = Run(self, request, plan, request_id)
+        run = Run(self.shared, request, plan, request_id)
         try:
             ticket, result, t0 = await self._first_success(run, send, _cancel, hedge)
             done = used(result)
@@ -112,7 +92,7 @@ class Executor:
         """Yield ``delta`` events, then one ``done`` event with the assembled response. An attempt is the opening of
         a stream until its first chunk (within ``routing.first_chunk_timeout_s``). ``attempts``, when given,
         collects every try as it happens (what a caller that stops reading early accounts from)."""
-        run = Run(self, request, plan, request_id, attempts)
+        run = Run(self.shared, request, plan, request_id, attempts)
         try:
             cap = self.routing.first_chunk_timeout_s
             ticket, (agen, first, acc), t0 = await self._first_success(run, partial(_open, request), _close, True, cap)
