@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from llm_manager.config import HedgeConfig, RoutingConfig
     from llm_manager.routing.admission import Admission, Ticket
     from llm_manager.routing.planner import Plan
+    from llm_manager.routing.queue import PriorityGate
     from llm_manager.routing.stats import LatencyStats
     from llm_manager.types import Attempt, Request, Response
 
@@ -52,10 +53,12 @@ class Executor:
         import random
 
         self.shared = Shared(routing, admission, stats, clock, sleep, rand or random.random)
-        self.routing, self.stats, self.admission = routing, stats, admission
-        self.gate = self.shared.gate
+        """Everything the loop and its runs use; the loop keeps no state of its own."""
+
+    @property
+    def gate(self) -> PriorityGate:
         """Requests waiting for room, by priority."""
-        self.recovery = self.shared.recovery
+        return self.shared.gate
 
     # -- the entry points ---------------------------------------------------------------------------------------
 
@@ -94,7 +97,7 @@ class Executor:
         collects every try as it happens (what a caller that stops reading early accounts from)."""
         run = Run(self.shared, request, plan, request_id, attempts)
         try:
-            cap = self.routing.first_chunk_timeout_s
+            cap = self.shared.routing.first_chunk_timeout_s
             ticket, (agen, first, acc), t0 = await self._first_success(run, partial(_open, request), _close, True, cap)
             # From here on this deployment owns the stream, whatever happens.
             dep = ticket.dep
@@ -104,7 +107,7 @@ class Executor:
             try:
                 for event in _events(first, name, model):
                     yield event
-                async with idle_timeout(self.routing.stream_idle_timeout_s) as idle:
+                async with idle_timeout(self.shared.routing.stream_idle_timeout_s) as idle:
                     while True:
                         idle.waiting()
                         try:
@@ -119,7 +122,9 @@ class Executor:
                             for event in _events(chunk, name, model):
                                 yield event
             except (ProviderError, TimeoutError) as exc:
-                await self.admission.settle(ticket, error=exc, used_tokens=None, latency_s=time.perf_counter() - t0)
+                await self.shared.admission.settle(
+                    ticket, error=exc, used_tokens=None, latency_s=time.perf_counter() - t0
+                )
                 raise run.broke(ticket, exc, acc, t0) from exc
             except (GeneratorExit, asyncio.CancelledError):
                 # The caller stopped reading: release the slot and record what was spent, then close the upstream.
@@ -173,13 +178,13 @@ class Executor:
         """Seconds to wait before hedging this request, or ``None`` when it is not hedged."""
         if len(plan.candidates) < 2:
             return None
-        cfg: HedgeConfig = self.routing.hedge
+        cfg: HedgeConfig = self.shared.routing.hedge
         first = plan.candidates[0]
         wanted = first.config.hedge if first.config.hedge is not None else request.task in cfg.tasks
         if not wanted:
             return None
         if cfg.delay_s == "p95":
-            p95 = self.stats.get(first.name).percentile(0.95)
+            p95 = self.shared.stats.get(first.name).percentile(0.95)
             return p95 / 1000 if p95 is not None else cfg.p95_fallback_s
         return float(cfg.delay_s)
 

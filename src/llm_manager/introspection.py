@@ -169,7 +169,7 @@ class Introspection:
                     "in_flight": self.llm.admission.in_flight.get(name, 0),
                 },
                 "keys": pool.snapshot(now),
-                "recovery": self.llm.executor.recovery.snapshot(name),
+                "recovery": self.llm.executor.shared.recovery.snapshot(name),
             }
         budgets = await self._budget_status()
         # Prometheus scrapes are synchronous: they read this snapshot, refreshed whenever status is computed.
