@@ -139,14 +139,22 @@ def test_cli_lines_run_as_printed(workdir: Path) -> None:
     runnable = [line for line in lines if not any(_as_run(line).startswith(p) for p in LONG_RUNNING)]
     assert len(runnable) >= 10
 
-    def one(i_line: tuple[int, str]) -> tuple[str, subprocess.CompletedProcess[str]]:
-        i, line = i_line
-        cwd = workdir.parent / f"{workdir.name}-line{i}"  # each line in its own copy: `> llm-manager.yaml` included
-        shutil.copytree(workdir, cwd)
+    # Each line runs in its own copy (`> llm-manager.yaml` included) with its own store, all copied before any line
+    # runs: copying a directory while another line's SQLite opens or closes its -wal/-shm files there races.
+    copies = []
+    for i, line in enumerate(runnable):
+        cwd = workdir.parent / f"{workdir.name}-line{i}"
+        shutil.copytree(workdir, cwd, ignore=shutil.ignore_patterns("store.db*"))
+        config = cwd / "llm-manager.yaml"
+        config.write_text(config.read_text(encoding="utf-8").replace(str(workdir), str(cwd)), encoding="utf-8")
+        copies.append((line, cwd))
+
+    def one(line_cwd: tuple[str, Path]) -> tuple[str, subprocess.CompletedProcess[str]]:
+        line, cwd = line_cwd
         return line, _run(["bash", "-c", _as_run(line)], cwd)
 
     with ThreadPoolExecutor(max_workers=3) as pool:
-        results = list(pool.map(one, enumerate(runnable)))
+        results = list(pool.map(one, copies))
     failed = [
         f"{line}\n  ran: {_as_run(line)}\n  exit {done.returncode}: {done.stderr.strip()[-400:]}"
         for line, done in results
