@@ -101,6 +101,32 @@ async def test_a_hung_redis_costs_one_short_deadline_then_nothing(server: Privat
         await state.aclose()
 
 
+async def test_an_operation_cut_at_any_point_of_its_way_ends_at_once(server: PrivateRedis) -> None:
+    """The watcher's cut lands wherever the operation happens to be (taking a pooled connection, writing, reading):
+    none may swallow it. With redis-py's default socket timeout, its write went through ``asyncio.wait_for``, which
+    on Python 3.11 drops a cancellation that arrives as the write completes: the operation then waited for
+    redis-py's own 5 s read timeout (twice, with the retry) instead of ending when Redis was found hung."""
+    state = guarded(server.url, unique_prefix(), "fail_closed")
+    try:
+        await state.check()
+        for steps in range(12):  # the cut after 0, 1, 2, … turns of the event loop: each point on the way
+            await until(lambda: state.health().available)
+            await state.cache_get("warm", time.time())
+            server.hang()
+            t0 = time.monotonic()
+            op = asyncio.ensure_future(state.cache_get("k", time.time()))
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            state._lost(None)  # what the watcher does when its probe of a hung Redis times out
+            with pytest.raises(StateUnavailableError):
+                await op
+            assert time.monotonic() - t0 < 0.5, f"cut after {steps} turns: the operation went on"
+            server.resume()
+    finally:
+        server.resume()
+        await state.aclose()
+
+
 async def test_fail_open_divides_limits_by_the_replicas_alive(server: PrivateRedis) -> None:
     prefix = unique_prefix()
     a, b, c = (guarded(server.url, prefix, "fail_open") for _ in range(3))

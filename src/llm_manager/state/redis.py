@@ -398,6 +398,9 @@ class RedisState(StateBackend):
 
         options.setdefault("max_connections", _MAX_CONNECTIONS)
         options.setdefault("timeout", _POOL_TIMEOUT_S)
+        # No socket timeout: GuardedState bounds every operation. With one, redis-py writes through wait_for, which on
+        # Python 3.11 drops a cut landing as the write ends: the cut operation then waited out redis-py's 5 s read.
+        options.setdefault("socket_timeout", None)
         # One immediate retry on a fresh connection: after a Redis restart every pooled connection is dead, and
         # the first command on each would otherwise fail. More retries would only stall requests while it is down.
         options.setdefault("retry", Retry(NoBackoff(), 1))
@@ -407,9 +410,8 @@ class RedisState(StateBackend):
         # The watcher's own connection retries a dead connection once too (a restart closes it like the pool's), or
         # its first beat after a restart would mark Redis unavailable for a whole heartbeat; a timeout is not
         # retried, so a hung Redis is still found within one timeout.
-        side = aioredis.Redis.from_url(
-            url, decode_responses=False, retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
-        )
+        retry = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+        side = aioredis.Redis.from_url(url, decode_responses=False, socket_timeout=None, retry=retry)
         return cls(aioredis.Redis.from_pool(pool), prefix=prefix, side=side)
 
     # -- circuit breakers ---------------------------------------------------------------------------------------
