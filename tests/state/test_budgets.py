@@ -430,6 +430,19 @@ async def test_settling_a_hold_releases_exactly_its_amount_once(backend: StateBa
     assert await backend.budget_settle("k", 999, 0, expire_at=LATER, hold="b") == 10  # its own amount, not 999
 
 
+async def test_the_same_hold_reserved_or_settled_twice_counts_once(backend: StateBackend) -> None:
+    """What a retried command or a replica's catch-up after Redis was away sends again: the second is a no-op."""
+    assert await backend.budget_reserve("k", 40, 100, expire_at=LATER, lease=Lease("a", 0.3)) == (True, 40)
+    assert await backend.budget_reserve("k", 40, 100, expire_at=LATER, lease=Lease("a", 0.3)) == (True, 40)
+    assert await backend.budget_settle("k", 40, 7, expire_at=LATER, hold="a") == 7
+    assert await backend.budget_settle("k", 40, 7, expire_at=LATER, hold="a") == 7
+    assert await backend.budget_reserve("k", 40, 100, expire_at=LATER, lease=Lease("a", 0.3)) == (True, 7)
+    assert await view(backend) == (7, 0)
+    await asyncio.sleep(0.45)  # the settled hold's lease ends: it goes, having counted nothing while it stayed
+    assert await view(backend) == (7, 0)
+    assert await backend.budget_reserve("k", 93, 100, expire_at=LATER) == (True, 100)
+
+
 async def test_leases_must_be_positive(backend: StateBackend) -> None:
     for bad in (0.0, -1.0, math.inf, math.nan):
         with pytest.raises(ValueError, match="lease"):

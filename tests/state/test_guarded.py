@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from llm_manager.errors import StateUnavailableError
-from llm_manager.state.base import BreakerPolicy
+from llm_manager.state.base import BreakerPolicy, Lease
 from llm_manager.state.guarded import GuardedState
 from llm_manager.state.redis import RedisState
 from tests.state.conftest import unique_prefix
@@ -194,6 +195,29 @@ async def test_a_redis_restart_keeps_the_counter_when_redis_kept_it(server: Priv
         assert await state.budget_view(["day"]) == {"day": (4 * USD, 0)}
     finally:
         server.resume()
+        await state.aclose()
+
+
+async def test_a_settlement_redis_applied_but_never_answered_counts_once(server: PrivateRedis) -> None:
+    """The connection drops after Redis applied a settle and before its answer came back: the replica owes it,
+    writes it when Redis answers again, and Redis, which has it already, counts it once."""
+    state = guarded(server.url, unique_prefix(), "fail_closed")
+    try:
+        lease = Lease("req-1", 600)
+        await state.budget_reserve("day", 10 * USD, 100 * USD, expire_at=EXPIRE, lease=lease)
+        applied = state.inner.budget_settle
+
+        async def answer_lost(*args: object, **kwargs: object) -> int:
+            await applied(*args, **kwargs)  # type: ignore[arg-type]
+            raise RedisConnectionError("Connection closed by server.")
+
+        state.inner.budget_settle = answer_lost  # type: ignore[method-assign]
+        await state.budget_settle("day", 10 * USD, 4 * USD, expire_at=EXPIRE, hold="req-1")
+        assert state.health().pending == 1
+        state.inner.budget_settle = applied  # type: ignore[method-assign]
+        await until(lambda: state.health().available and state.health().pending == 0)
+        assert await state.budget_view(["day"]) == {"day": (4 * USD, 0)}
+    finally:
         await state.aclose()
 
 

@@ -77,8 +77,9 @@ class _Down(Exception):
 
 
 class _Debt:
-    """A budget counter's settlements Redis has not taken yet (nanodollars, exact ints; leased holds by id, since
-    what they release is what Redis still counts for them)."""
+    """A budget counter's settlements Redis has not taken yet (nanodollars, exact ints). A leased hold's is kept
+    apart, by id with its spend: Redis may have applied it before its answer was lost, and settling the same hold
+    again is a no-op there, where adding its spend to the rest would count it twice."""
 
     __slots__ = ("expire_at", "holds", "released", "spent")
 
@@ -86,7 +87,7 @@ class _Debt:
         self.released = 0
         self.spent = 0
         self.expire_at = expire_at
-        self.holds: list[str] = []
+        self.holds: list[tuple[str, int]] = []
 
 
 class GuardedState(StateBackend):
@@ -326,9 +327,10 @@ class GuardedState(StateBackend):
         if debt is None:
             debt = self._pending[key] = _Debt(expire_at)
         debt.released += released
-        debt.spent += spent
         if hold is not None:
-            debt.holds.append(hold)
+            debt.holds.append((hold, spent))
+        else:
+            debt.spent += spent
         debt.expire_at = max(debt.expire_at, expire_at)
         return self._known.get(key, 0) + spent
 
@@ -444,8 +446,9 @@ class GuardedState(StateBackend):
         try:
             for key, debt in list(self._pending.items()):
                 while debt.holds:  # each releases what Redis still counts for it (nothing once it lapsed)
+                    hold, spent = debt.holds[-1]
                     async with asyncio.timeout(self.timeout_s):
-                        await self.inner.budget_settle(key, 0, 0, expire_at=debt.expire_at, hold=debt.holds[-1])
+                        await self.inner.budget_settle(key, 0, spent, expire_at=debt.expire_at, hold=hold)
                     debt.holds.pop()
                 released, spent = min(debt.released, BUDGET_MAX), min(debt.spent, BUDGET_MAX)
                 async with asyncio.timeout(self.timeout_s):

@@ -18,6 +18,11 @@ their ``h:ID`` fields go. A view computes the same without writing. A settle of 
 record (it lapsed, or Redis lost it in a restart) releases nothing — its amount already left ``r`` — and only
 adds the spend.
 
+**Reserving and settling a hold are idempotent** until its lease ends: a settled hold stays as ``h:ID = x`` (it
+counts nothing) with its lease, so the same settle sent again — redis-py retrying a command whose reply was lost,
+or a replica writing what it owes after Redis was away — changes nothing, and a reserve of an id already on record
+adds nothing.
+
 **Arithmetic is exact.** Lua numbers are doubles, exact for integers up to ``2**53``; inputs are checked against
 ``BUDGET_MAX = 2**53 - 1`` in Python and both totals saturate at it. ``spent + reserved + amount`` can exceed
 ``2**53`` in the admission test, but rounding is monotonic and ``2**53`` is representable, so such a sum still
@@ -65,6 +70,7 @@ BUDGET_RESERVE = (
     + """
 if ARGV[6] == '1' and redis.call('HEXISTS', KEYS[1], 'z') == 0 then return {-1, 0, 0} end
 local s, r = sweep()
+if ARGV[4] ~= '' and redis.call('HEXISTS', KEYS[1], 'h:' .. ARGV[4]) == 1 then return {1, s, r} end
 local amount = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 if limit and s + r + amount > limit then return {0, s, r} end
@@ -81,17 +87,18 @@ return {1, s, r}
 )
 
 # KEYS[1] counter hash, KEYS[2] its leases. ARGV: reserved (released), actual (spent), expiry in unix ms, hold id
-# or ''. With a hold id, what is released is the hold's recorded amount if it is still on record, else nothing.
-# Returns {spent, reserved}.
+# or ''. With a hold id, what is released is the hold's recorded amount if it is still on record, else nothing; a
+# hold already settled ('x') changes nothing. Returns {spent, reserved}.
 BUDGET_SETTLE = (
     _PRELUDE
     + """
 local s, r = sweep()
 local release = tonumber(ARGV[1])
 if ARGV[4] ~= '' then
-  release = tonumber(redis.call('HGET', KEYS[1], 'h:' .. ARGV[4])) or 0
-  redis.call('HDEL', KEYS[1], 'h:' .. ARGV[4])
-  redis.call('ZREM', KEYS[2], ARGV[4])
+  local held = redis.call('HGET', KEYS[1], 'h:' .. ARGV[4])
+  if held == 'x' then return {s, r} end
+  release = tonumber(held) or 0
+  if held then redis.call('HSET', KEYS[1], 'h:' .. ARGV[4], 'x') end
 end
 s = s + tonumber(ARGV[2])
 if s > MAX then s = MAX end
