@@ -112,3 +112,9 @@ def test_legacy_llm(gateway: Gateway) -> None:
     assert llm.invoke("Say hello") == ANSWER
     [sent] = gateway.upstreams.openai_since(mark)
     assert sent["messages"] == [{"role": "user", "content": "Say hello"}] and sent["max_tokens"] == 64
+    # generate() batches its prompts into one request (a prompt list): each is answered, in order.
+    mark = gateway.upstreams.mark()
+    result = llm.generate(["First prompt", "Second prompt"])
+    assert [[g.text for g in gens] for gens in result.generations] == [[ANSWER], [ANSWER]]
+    asked = sorted(b["messages"][0]["content"] for b in gateway.upstreams.openai_since(mark))
+    assert asked == ["First prompt", "Second prompt"]

@@ -113,8 +113,8 @@ def test_a_stream_names_what_it_drops_in_its_headers(gateway: Gateway) -> None:
 @pytest.mark.parametrize(
     ("body", "param"),
     [
-        ({"model": "gpt", "prompt": "x", "n": 2}, "n"),
-        ({"model": "gpt", "prompt": ["one", "two"]}, "prompt"),
+        ({"model": "gpt", "prompt": "x", "n": 0}, "n"),
+        ({"model": "gpt", "prompt": []}, "prompt"),
         ({"model": "gpt", "prompt": [1, 2, 3]}, "prompt"),
         ({"model": "gpt"}, "prompt"),
         ({"model": "gpt", "prompt": "x", "max_tokens": "9"}, "max_tokens"),

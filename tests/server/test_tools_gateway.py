@@ -101,9 +101,10 @@ def test_tool_message_without_id_is_refused(client: openai.OpenAI) -> None:
     assert info.value.param == "messages[1].tool_call_id"
 
 
-def test_n_above_one_is_refused_not_ignored(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(model="gpt", messages=ASK, n=2)
+def test_n_above_one_is_answered_not_ignored(client: openai.OpenAI) -> None:
+    assert len(client.chat.completions.create(model="gpt", messages=ASK, n=2).choices) == 2
+    with pytest.raises(openai.BadRequestError) as info:  # several streams in one: refused, not half served
+        client.chat.completions.create(model="gpt", messages=ASK, n=2, stream=True)
     assert info.value.param == "n"
     assert client.chat.completions.create(model="gpt", messages=ASK, n=1).choices[0].message.content
 

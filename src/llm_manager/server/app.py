@@ -38,8 +38,8 @@ from llm_manager import _json
 from llm_manager._redact import redact
 from llm_manager.config import BudgetConfig
 from llm_manager.errors import LLMManagerError
-from llm_manager.response_stream import ResponseStream
-from llm_manager.server import cors, keys
+from llm_manager.response_stream import ResponseStream, Settle
+from llm_manager.server import choices, cors, keys
 from llm_manager.server.asgi import (
     ASGIApp,
     BodyError,
@@ -113,21 +113,35 @@ class _Gateway:
         http = Incoming(scope, receive)
         hold: _TokenHold | None = None
         opened: _Opened | None = None
+        answers: list[tuple[Response, Settle]] | None = None
         try:
             parsed, hold = await self._accept(http, fmt.parse)
-            request = self.llm.request(messages=parsed.messages, **parsed.prefs)
-            if parsed.stream:
-                opened = await self._open(request, rid, hold)
+            if (asks := choices.several(parsed)) is not None:
+                answers = await choices.answer_all(self, asks, rid)
             else:
-                resp, settle = await self.life.run(self.llm.answer(request, request_id=rid), self._deadline(request))
+                request = self.request(parsed.messages, parsed.prefs)
+                if parsed.stream:
+                    opened = await self._open(request, rid, hold)
+                else:
+                    resp, settle = await self.answer_one(request, rid)
         except BaseException as exc:
             await self.refuse(send, exc, rid, hold, fmt)
+            return
+        if answers is not None:
+            await choices.send_all(send, fmt, answers, hold, send_whole)
             return
         if opened is not None:
             events = fmt.events(rid, opened.first, parsed, request)
             await self._pump(send, receive, opened, events, rid, request, fmt.stream_headers(rid))
             return
         await self.send_answer(send, fmt.headers(resp), fmt.body(resp), settle, hold, resp)
+
+    def request(self, messages: list[Any], prefs: dict[str, Any]) -> Request:
+        return self.llm.request(messages=messages, **prefs)
+
+    async def answer_one(self, request: Request, rid: str) -> tuple[Response, Settle]:
+        """A whole answer under the request's deadline and the shutdown cut."""
+        return await self.life.run(self.llm.answer(request, request_id=rid), self._deadline(request))
 
     # -- shared plumbing ----------------------------------------------------------------------------------------
 
@@ -454,10 +468,13 @@ class _TokenHold:
 
     async def settle(self, resp: Response | None) -> None:
         """Once: a second call (a failure path settling what another already has) changes nothing."""
+        await self.settle_used(resp.usage.total_tokens if resp is not None and not resp.metadata.cached else 0)
+
+    async def settle_used(self, used: int) -> None:
+        """:meth:`settle` to ``used`` tokens (several choices settle their sum)."""
         if self._settled:
             return
         self._settled = True
-        used = resp.usage.total_tokens if resp is not None and not resp.metadata.cached else 0
         if used != self._held:
             await self._llm.state.limit_adjust(self._name, time.time(), tpm=self._tpm, delta_tokens=used - self._held)
 

@@ -13,8 +13,9 @@ to OpenAI-protocol deployments as it is). What cannot be honoured is answered wi
 ``x-llm-dropped-params``, never dropped without a word: ``best_of`` above 1 (one completion is made), ``suffix``
 (chat models do not insert), ``logprobs`` on a stream (its chunks carry text only), whatever the answering
 deployment could not take (``logit_bias`` on an Anthropic model …), and fields this protocol does not define.
-``n`` other than 1 and several prompts in one request are a 400 (one answer per request is what routing, the cache
-and the ledger account for), and so are token-id prompts (no tokenizer is shared with every model behind us).
+Several prompts and ``n`` above 1 are answered whole, each choice a call of its own
+(:mod:`~llm_manager.server.choices`; ``index`` ``i`` is prompt ``i // n``), a stream of several choices is a 400,
+and so are token-id prompts (no tokenizer is shared with every model behind us).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from llm_manager import _json
+from llm_manager.server.choices import MAX_CHOICES, merged
 from llm_manager.server.dropped import dropped_headers
 from llm_manager.server.errors import ErrorReply
 from llm_manager.server.openai_api import BadBody, response_headers, route, steer, typed
@@ -68,18 +70,27 @@ _DONE = b"data: [DONE]\n\n"
 class ParsedCompletion:
     """A legacy completion request as a chat request (``messages``, ``prefs``) plus what the answer's shape needs."""
 
-    prompt: str
+    prompts: list[str]
     prefs: dict[str, Any]
     stream: bool
     include_usage: bool
     echo: bool
     logprobs: int | None
+    n: int = 1
     dropped: list[str] = field(default_factory=list)
     """Fields not honoured whoever answers (the deployment's own come with its answer)."""
 
     @property
+    def prompt(self) -> str:
+        return self.prompts[0]
+
+    @property
     def messages(self) -> list[dict[str, Any]]:
         return [{"role": "user", "content": self.prompt}]
+
+    def choices(self) -> list[list[dict[str, Any]]]:
+        """The messages of each choice asked for: every prompt, ``n`` times."""
+        return [[{"role": "user", "content": p}] for p in self.prompts for _ in range(self.n)]
 
 
 def parse_completion(body: Any, headers: Mapping[str, str], settings: Settings) -> ParsedCompletion:
@@ -88,9 +99,11 @@ def parse_completion(body: Any, headers: Mapping[str, str], settings: Settings) 
     if not isinstance(body, dict):
         raise BadBody("the request body must be a JSON object")
     prefs: dict[str, Any] = route(body.get("model"), headers, settings)
-    prompt = _prompt(body.get("prompt"))
-    if typed(body.get("n"), int, "n") not in (None, 1):
-        raise BadBody("n must be 1: this gateway returns one choice per request; send n requests instead", "n")
+    prompts = _prompts(body.get("prompt"))
+    n = typed(body.get("n"), int, "n")
+    n = 1 if n is None else n
+    if not 1 <= n * len(prompts) <= MAX_CHOICES:
+        raise BadBody(f"n times the number of prompts must be 1 to {MAX_CHOICES}", "n" if n != 1 else "prompt")
     max_tokens = typed(body.get("max_tokens"), int, "max_tokens")
     if max_tokens is not None:
         prefs["max_tokens"] = max_tokens
@@ -113,13 +126,17 @@ def parse_completion(body: Any, headers: Mapping[str, str], settings: Settings) 
     stream = bool(typed(body.get("stream"), bool, "stream"))
     options = typed(body.get("stream_options"), dict, "stream_options") or {}
     include_usage = bool(typed(options.get("include_usage"), bool, "stream_options.include_usage"))
+    if stream and n * len(prompts) > 1:
+        why = "several choices are answered whole: send stream: false, or one streaming request each"
+        raise BadBody(why, "n" if n > 1 else "prompt")
     parsed = ParsedCompletion(
-        prompt=prompt,
+        prompts=prompts,
         prefs=prefs,
         stream=stream,
         include_usage=include_usage,
         echo=bool(typed(body.get("echo"), bool, "echo")),
         logprobs=_logprobs(body.get("logprobs"), stream, prefs),
+        n=n,
     )
     if (best_of := typed(body.get("best_of"), int, "best_of")) is not None and best_of > 1:
         parsed.dropped.append("best_of")
@@ -131,16 +148,14 @@ def parse_completion(body: Any, headers: Mapping[str, str], settings: Settings) 
     return parsed
 
 
-def _prompt(raw: Any) -> str:
+def _prompts(raw: Any) -> list[str]:
     if isinstance(raw, str):
+        return [raw]
+    if isinstance(raw, list) and raw and all(isinstance(p, str) for p in raw):
         return raw
-    if isinstance(raw, list) and len(raw) == 1 and isinstance(raw[0], str):
-        return raw[0]
-    if isinstance(raw, list) and len(raw) > 1 and all(isinstance(p, str) for p in raw):
-        raise BadBody("prompt: send one prompt per request (this gateway returns one choice per request)", "prompt")
     if isinstance(raw, list) and raw and all(isinstance(t, int | list) for t in raw):
         raise BadBody("prompt: token ids are not supported; send the prompt as text", "prompt")
-    raise BadBody("prompt must be a string (or an array holding one string)", "prompt")
+    raise BadBody("prompt must be a string or an array of strings", "prompt")
 
 
 def _logprobs(raw: Any, stream: bool, prefs: dict[str, Any]) -> int | None:
@@ -192,31 +207,40 @@ class _Format:
         self.parsed = parse_completion(body, headers, settings)
         return self.parsed
 
-    def _echo(self) -> str:
-        return self.parsed.prompt if self.parsed is not None and self.parsed.echo else ""
+    def _echo(self, prompt: str | None = None) -> str:
+        if self.parsed is None or not self.parsed.echo:
+            return ""
+        return self.parsed.prompt if prompt is None else prompt
 
     def _dropped(self, answered: list[str]) -> list[str]:
         own = self.parsed.dropped if self.parsed is not None else []
         return list(dict.fromkeys([*own, *answered]))
 
-    def body(self, resp: Response, /) -> bytes:
-        echo = self._echo()
+    def _document(self, resp: Response, prompt: str | None = None) -> dict[str, Any]:
+        echo = self._echo(prompt)
         logprobs = (
             _legacy_logprobs(resp.logprobs, len(echo))
             if resp.logprobs is not None and self.parsed is not None and self.parsed.logprobs is not None
             else None
         )
         choice = {"text": echo + resp.content, "index": 0, "logprobs": logprobs, "finish_reason": _finish(resp)}
-        return _json.dumps(
-            {
-                "id": completion_id(resp.id),
-                "object": "text_completion",
-                "created": int(time.time()),
-                "model": resp.model,
-                "choices": [choice],
-                "usage": _usage(resp),
-            }
-        )
+        return {
+            "id": completion_id(resp.id),
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": resp.model,
+            "choices": [choice],
+            "usage": _usage(resp),
+        }
+
+    def body(self, resp: Response, /) -> bytes:
+        return _json.dumps(self._document(resp))
+
+    def body_many(self, resps: list[Response], /) -> bytes:
+        """Several choices: choice ``i`` answers prompt ``i // n`` (and echoes that one)."""
+        assert self.parsed is not None
+        prompts, n = self.parsed.prompts, self.parsed.n
+        return merged([self._document(resp, prompts[i // n]) for i, resp in enumerate(resps)])
 
     def headers(self, resp: Response, /) -> dict[str, str]:
         return {**response_headers(resp), **dropped_headers(self._dropped(resp.metadata.dropped_params))}

@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from llm_manager import _json
 from llm_manager.server.anthropic_api import MessageEvents, error_body, message_body, message_headers, parse_messages
-from llm_manager.server.openai_api import ChunkWriter, completion_body, parse_chat, response_headers
+from llm_manager.server.choices import merged
+from llm_manager.server.openai_api import (
+    ChunkWriter,
+    completion_body,
+    completion_document,
+    parse_chat,
+    response_headers,
+)
 from llm_manager.tokens import estimate_prompt_tokens
 
 if TYPE_CHECKING:
@@ -94,6 +101,10 @@ class OpenAIFormat:
     parse = staticmethod(parse_chat)
     body = staticmethod(completion_body)
     headers = staticmethod(response_headers)
+
+    @staticmethod
+    def body_many(resps: list[Response], /) -> bytes:
+        return merged([completion_document(r) for r in resps])
 
     @staticmethod
     def events(rid: str, first: StreamEvent, parsed: Any, _request: Request, /) -> Events:

@@ -84,6 +84,11 @@ class ParsedChat:
     prefs: dict[str, Any]
     stream: bool
     include_usage: bool
+    n: int = 1
+
+    def choices(self) -> list[list[Message]]:
+        """The messages of each choice asked for (``n`` copies)."""
+        return [self.messages] * self.n
 
 
 def parse_chat(body: Any, headers: Mapping[str, str], settings: Settings) -> ParsedChat:
@@ -94,7 +99,7 @@ def parse_chat(body: Any, headers: Mapping[str, str], settings: Settings) -> Par
     """
     client = decode_client_request(body)
     messages, prefs = client_prefs(client, headers, settings)
-    return ParsedChat(messages, prefs, client.stream, client.include_usage)
+    return ParsedChat(messages, prefs, client.stream, client.include_usage, client.n)
 
 
 class DecodedClient(Protocol):
@@ -200,7 +205,7 @@ def _logprobs(items: list[TokenLogprob] | None) -> dict[str, Any] | None:
     return {"content": [t.model_dump() for t in items]} if items is not None else None
 
 
-def completion_body(resp: Response) -> bytes:
+def completion_document(resp: Response) -> dict[str, Any]:
     """A ``chat.completion`` object for a whole answer."""
     choice = {
         "index": 0,
@@ -208,17 +213,19 @@ def completion_body(resp: Response) -> bytes:
         "finish_reason": resp.finish_reason or "stop",
         "logprobs": _logprobs(resp.logprobs),
     }
-    return _json.dumps(
-        {
-            "id": body_id("chatcmpl-", resp.id),
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": resp.model,
-            "system_fingerprint": resp.system_fingerprint,
-            "choices": [choice],
-            "usage": _usage(resp),
-        }
-    )
+    return {
+        "id": body_id("chatcmpl-", resp.id),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": resp.model,
+        "system_fingerprint": resp.system_fingerprint,
+        "choices": [choice],
+        "usage": _usage(resp),
+    }
+
+
+def completion_body(resp: Response) -> bytes:
+    return _json.dumps(completion_document(resp))
 
 
 def _message(resp: Response) -> dict[str, Any]:

@@ -46,7 +46,7 @@ SCHEMAS: Json = {
             "prompt": {
                 "oneOf": [
                     {"type": "string"},
-                    {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 1},
+                    {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 128},
                 ]
             },
             "max_tokens": {"type": ["integer", "null"], "minimum": 1},
@@ -56,7 +56,7 @@ SCHEMAS: Json = {
             "presence_penalty": _NUMBER_OR_NULL,
             "seed": {"type": ["integer", "null"]},
             "stop": _STOP,
-            "n": {"type": ["integer", "null"], "const": 1},
+            "n": {"type": ["integer", "null"], "minimum": 1, "maximum": 128},
             "echo": {"type": ["boolean", "null"], "description": "put the prompt before the answer"},
             "logprobs": {"type": ["integer", "null"], "minimum": 0, "maximum": 5},
             "logit_bias": {"type": ["object", "null"], "additionalProperties": {"type": "number"}},

@@ -39,15 +39,17 @@ class ClientRequest:
     user: str | None
     stream: bool
     include_usage: bool
+    n: int = 1
+    """How many choices (each one a call of its own; a whole answer only)."""
 
 
 def decode_client_request(body: Any) -> ClientRequest:
     """Validate and decode a client's body. Raises :class:`WireError` naming the field."""
     req = _validate.validate(wire.ChatCompletionRequest, body, style="brackets", units=_UNITS)
-    if req.n not in (None, 1):
-        # One answer per request is what routing, caching and the ledger account for: say so rather than
-        # silently returning fewer choices than asked.
-        raise WireError("n must be 1: this gateway returns one choice per request; send n requests instead", "n")
+    n = req.n or 1
+    if n > 1 and req.stream:
+        # Several streams in one would interleave their chunks by index: refused rather than half served.
+        raise WireError("n above 1 is answered whole: send stream: false, or n streaming requests", "n")
     fields: dict[str, Any] = {
         "messages": [
             m
@@ -79,7 +81,7 @@ def decode_client_request(body: Any) -> ClientRequest:
     if passthrough:
         fields["passthrough"] = Passthrough(protocol=PROTOCOL, fields=passthrough)
     include_usage = bool(req.stream_options and req.stream_options.include_usage)
-    return ClientRequest(req.model, fields, req.user, bool(req.stream), include_usage)
+    return ClientRequest(req.model, fields, req.user, bool(req.stream), include_usage, n)
 
 
 def _passthrough(req: wire.ChatCompletionRequest, body: dict[str, Any]) -> dict[str, Any]:

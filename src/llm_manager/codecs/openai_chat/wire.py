@@ -204,7 +204,7 @@ class ChatCompletionRequest(_In):
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
     top_k: int | None = Field(default=None, ge=1, description="not OpenAI's; local servers (vLLM …) take it")
-    n: int | None = Field(default=None, description="1: one choice per request")
+    n: int | None = Field(default=None, ge=1, le=128, description="choices: each one a call of its own")
     stop: str | list[str] | None = None
     seed: int | None = None
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)

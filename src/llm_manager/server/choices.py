@@ -1,0 +1,134 @@
+"""Several choices in one request: chat's ``n``, and the legacy completions' ``n`` and prompt lists.
+
+Each choice is a request of its own through the core — routed, budgeted and booked (a ledger row each) exactly like
+that many separate requests — and they are answered concurrently. Copies of one prompt skip the response cache and
+in-flight sharing: ``n`` samples asked for are ``n`` calls, not one answer repeated. The reply is one body whose
+``choices`` are in order (``index``) and whose ``usage`` is their sum; its headers are the first choice's, except
+``x-llm-cost`` and ``x-llm-attempts`` (summed over every choice), ``x-llm-model`` (every deployment that answered)
+and ``x-llm-dropped-params`` (what any of them could not honour). When a choice fails, the request answers with that
+error; the choices already answered are booked all the same (they were paid for). Streams of several choices are
+refused by the parsers (a 400 naming ``n``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Protocol
+
+from llm_manager import _json
+
+if TYPE_CHECKING:
+    from llm_manager.response_stream import Settle
+    from llm_manager.server.asgi import Send
+    from llm_manager.server.formats import Format
+    from llm_manager.types import Request, Response
+
+__all__ = ["MAX_CHOICES", "answer_all", "merged", "send_all", "several"]
+
+MAX_CHOICES = 128
+"""OpenAI's own bound on ``n``: each choice is an upstream call."""
+
+
+class Several(Protocol):
+    """A parsed request that may ask for several choices (chat, legacy completions)."""
+
+    prefs: dict[str, Any]
+    n: int
+
+    def choices(self) -> list[list[Any]]: ...
+
+
+class ManyFormat(Protocol):
+    """A wire format that can put several answers in one body."""
+
+    def headers(self, resp: Response, /) -> dict[str, str]: ...
+
+    def body_many(self, resps: list[Response], /) -> bytes: ...
+
+
+class Gateway(Protocol):
+    """What answering several choices needs of the gateway."""
+
+    def request(self, messages: list[Any], prefs: dict[str, Any]) -> Request: ...
+
+    async def answer_one(self, request: Request, rid: str) -> tuple[Response, Settle]: ...
+
+
+class TokenHold(Protocol):
+    async def settle_used(self, used: int) -> None: ...
+
+
+def several(parsed: object) -> Several | None:
+    """``parsed`` when it asks for more than one choice, else ``None``."""
+    n = getattr(parsed, "n", 1)
+    if n > 1 or len(getattr(parsed, "prompts", ())) > 1:
+        return parsed  # type: ignore[return-value]
+    return None
+
+
+async def answer_all(gw: Gateway, parsed: Several, rid: str) -> list[tuple[Response, Settle]]:
+    """Every choice answered (concurrently), in order; the first failure raised once all have ended."""
+    requests = [
+        gw.request(messages, parsed.prefs if i % parsed.n == 0 else {**parsed.prefs, "cache": False})
+        for i, messages in enumerate(parsed.choices())
+    ]
+    results = await asyncio.gather(
+        *(gw.answer_one(r, rid if i == 0 else f"{rid}-{i}") for i, r in enumerate(requests)), return_exceptions=True
+    )
+    answered = [r for r in results if not isinstance(r, BaseException)]
+    failed = next((r for r in results if isinstance(r, BaseException)), None)
+    if failed is not None:
+        for _resp, settle in answered:
+            await settle()
+        raise failed
+    return answered
+
+
+async def send_all(
+    send: Send, fmt: Format, answers: list[tuple[Response, Settle]], hold: TokenHold | None, send_whole: Any
+) -> None:
+    """The answers as one body; then their bookkeeping, off the client's clock."""
+    resps = [resp for resp, _settle in answers]
+    many: ManyFormat = fmt  # type: ignore[assignment]  # only the formats whose parsers ask for several
+    try:
+        await send_whole(send, 200, _headers(many, resps), many.body_many(resps))
+    finally:
+        try:
+            for _resp, settle in answers:
+                await settle()
+        finally:
+            if hold is not None:
+                await hold.settle_used(sum(r.usage.total_tokens for r in resps if not r.metadata.cached))
+
+
+def _headers(fmt: ManyFormat, resps: list[Response]) -> dict[str, str]:
+    out = fmt.headers(resps[0])
+    out.pop("x-llm-confidence", None)  # one answer's: it does not describe the others
+    costs = [r.usage.cost for r in resps if r.usage.cost is not None]
+    out["x-llm-cost"] = str(sum(costs, Decimal(0))) if len(costs) == len(resps) else "unknown"
+    out["x-llm-attempts"] = str(sum(sum(1 for a in r.metadata.attempts if not a.skipped) for r in resps))
+    out["x-llm-model"] = ",".join(dict.fromkeys(r.deployment for r in resps))
+    dropped = [name for r in resps for name in fmt.headers(r).get("x-llm-dropped-params", "").split(",") if name]
+    if dropped:
+        out["x-llm-dropped-params"] = ",".join(dict.fromkeys(dropped))
+    return out
+
+
+def merged(documents: list[dict[str, Any]]) -> bytes:
+    """One answer object from one per choice: the first's envelope, every choice in order, the usage summed."""
+    out = documents[0]
+    out["choices"] = [{**c, "index": i} for i, c in enumerate(c for d in documents for c in d["choices"])]
+    out["usage"] = _summed([d["usage"] for d in documents if d.get("usage")])
+    return _json.dumps(out)
+
+
+def _summed(usages: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for usage in usages:
+        for key, value in usage.items():
+            if isinstance(value, dict):
+                out[key] = _summed([out.get(key, {}), value])
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                out[key] = out.get(key, 0) + value
+    return out
