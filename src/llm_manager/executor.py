@@ -118,7 +118,13 @@ class Executor:
                         acc.add(chunk)
                         if chunk.text and not chunk.logprobs:
                             yield construct(type="delta", delta=chunk.text, deployment=name, model=model, response=None)
-                        elif chunk.text or chunk.tool_calls or chunk.reasoning or chunk.logprobs:
+                        elif (
+                            chunk.text
+                            or chunk.tool_calls
+                            or chunk.reasoning
+                            or chunk.logprobs
+                            or chunk.reasoning_signature
+                        ):
                             for event in _events(chunk, name, model):
                                 yield event
             except (ProviderError, TimeoutError) as exc:
@@ -242,8 +248,15 @@ def _events(chunk: Chunk, name: str, model: str) -> Iterator[StreamEvent]:
     """The delta events of one chunk: its reasoning, its text (with its log probabilities), then a piece of a tool
     call each."""
     construct = StreamEvent
-    if chunk.reasoning:
-        yield construct(type="delta", reasoning=chunk.reasoning, deployment=name, model=model, response=None)
+    if chunk.reasoning or chunk.reasoning_signature:
+        yield construct(
+            type="delta",
+            reasoning=chunk.reasoning,
+            reasoning_signature=chunk.reasoning_signature or "",
+            deployment=name,
+            model=model,
+            response=None,
+        )
     if chunk.text or chunk.logprobs:
         yield construct(
             type="delta", delta=chunk.text, deployment=name, model=model, response=None, logprobs=chunk.logprobs

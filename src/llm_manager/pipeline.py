@@ -182,7 +182,14 @@ async def _stream(
 def _replay(hit: Response) -> list[StreamEvent]:
     """A cached answer as a stream: its reasoning, one delta with the whole text, then the response."""
     name, model = hit.deployment, hit.model
-    events = [StreamEvent(type="delta", reasoning=hit.reasoning, deployment=name, model=model)] if hit.reasoning else []
+    events: list[StreamEvent] = []
+    if hit.reasoning or hit.reasoning_signature:
+        signature = hit.reasoning_signature or ""
+        events.append(
+            StreamEvent(
+                type="delta", reasoning=hit.reasoning or "", reasoning_signature=signature, deployment=name, model=model
+            )
+        )
     events.append(StreamEvent(type="delta", delta=hit.content, deployment=name, model=model, response=None))
     events.append(StreamEvent(type="done", delta="", deployment=name, model=model, response=hit))
     return events

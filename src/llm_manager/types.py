@@ -585,6 +585,9 @@ class StreamEvent(BaseModel):
     tool_call: ToolCallDelta | None = None
     reasoning: str = ""
     """A piece of the model's reasoning (thinking), streamed before its answer."""
+    reasoning_signature: str = ""
+    """A piece of the reasoning's signature (Anthropic's ``signature_delta``, Gemini's thought signature), which a
+    client sends back with the reasoning to continue after a tool call."""
     logprobs: list[TokenLogprob] | None = None
     """Log probabilities of this delta's tokens, when asked for."""
     deployment: str

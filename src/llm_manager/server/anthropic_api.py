@@ -160,7 +160,7 @@ class MessageEvents:
     then gives the real counts, which replace it.
     """
 
-    __slots__ = ("_block", "_id", "_kind", "_start")
+    __slots__ = ("_block", "_id", "_kind", "_start", "_thought")
 
     def __init__(self, message_id: str, model: str, input_tokens: int) -> None:
         self._id = message_id
@@ -168,6 +168,8 @@ class MessageEvents:
         """Index of the open content block (-1: none yet)."""
         self._kind: str | None = None
         """What the open block holds: text, thinking or tool_use."""
+        self._thought = False
+        """Whether a thinking block was opened."""
         message: dict[str, Any] = {
             "id": body_id("msg_", message_id),
             "type": "message",
@@ -191,11 +193,20 @@ class MessageEvents:
         opened = b"" if self._kind == "text" else self._next("text", _OPENING["text"])
         return opened + self._block_delta({"type": "text_delta", "text": text})
 
-    def reasoning(self, text: str) -> bytes:
-        """One piece of the model's thinking (its signature, unknown until the answer is whole, is in the whole
-        message only)."""
-        opened = b"" if self._kind == "thinking" else self._next("thinking", _OPENING["thinking"])
-        return opened + self._block_delta({"type": "thinking_delta", "thinking": text})
+    def reasoning(self, text: str, signature: str) -> bytes:
+        """A piece of the model's thinking, or of its signature (``signature_delta``, as Anthropic ends a thinking
+        block: a client sends the signed block back to continue after a tool call). A signature that comes after
+        its thinking block was closed (an OpenAI reasoning model signs at the very end) cannot join it; one with no
+        thinking before it comes in a thinking block of its own."""
+        out = b""
+        if self._kind != "thinking" and (text or (signature and not self._thought)):
+            out = self._next("thinking", _OPENING["thinking"])
+            self._thought = True
+        if text:
+            out += self._block_delta({"type": "thinking_delta", "thinking": text})
+        if signature and self._kind == "thinking":
+            out += self._block_delta({"type": "signature_delta", "signature": signature})
+        return out
 
     def tool_call(self, piece: ToolCallDelta) -> bytes:
         """A call's first piece opens its ``tool_use`` block; later pieces are its arguments."""

@@ -366,8 +366,8 @@ class _Gateway:
             while True:
                 if event.type == "done":
                     return pending + events.closing(event.response)
-                if event.reasoning:
-                    pending += events.reasoning(event.reasoning)
+                if event.reasoning or event.reasoning_signature:
+                    pending += events.reasoning(event.reasoning, event.reasoning_signature)
                 if event.delta:
                     pending += events.delta(event.delta, event.logprobs)
                 elif event.tool_call is not None:

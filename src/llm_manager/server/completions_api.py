@@ -288,7 +288,7 @@ class TextEvents:
     def opening(self) -> bytes:
         return self._choice(self._echo, None) if self._echo else b""
 
-    def reasoning(self, _text: str) -> bytes:
+    def reasoning(self, _text: str, _signature: str) -> bytes:
         return b""  # a text completion has no place for the model's reasoning
 
     def delta(self, text: str, _logprobs: object = None) -> bytes:

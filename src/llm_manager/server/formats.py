@@ -39,7 +39,7 @@ class Events(Protocol):
 
     def delta(self, text: str, logprobs: list[TokenLogprob] | None, /) -> bytes: ...
 
-    def reasoning(self, text: str, /) -> bytes: ...
+    def reasoning(self, text: str, signature: str, /) -> bytes: ...
 
     def tool_call(self, piece: ToolCallDelta) -> bytes: ...
 
@@ -63,8 +63,9 @@ class ChatEvents:
     def delta(self, text: str, logprobs: list[TokenLogprob] | None) -> bytes:
         return self._writer.delta(text, logprobs)
 
-    def reasoning(self, text: str) -> bytes:
-        return self._writer.reasoning(text)
+    def reasoning(self, text: str, _signature: str) -> bytes:
+        # Chat Completions has no field for a signature: a client continuing after a tool call cannot send one back.
+        return self._writer.reasoning(text) if text else b""
 
     def tool_call(self, piece: ToolCallDelta) -> bytes:
         return self._writer.tool_call(piece)

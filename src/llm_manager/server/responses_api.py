@@ -85,10 +85,6 @@ class _Events(ResponseEvents):
     def delta(self, text: str, _logprobs: object = None) -> bytes:
         return super().delta(text)
 
-    def reasoning(self, _text: str) -> bytes:
-        # The Responses stream has no reasoning-summary events yet: the reasoning is in the whole response only.
-        return b""
-
     def failure(self, reply: ErrorReply) -> bytes:
         error = reply.body["error"]
         return self.failed(reply.status, error.get("message") or "error", error.get("param"))

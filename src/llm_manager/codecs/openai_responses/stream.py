@@ -4,15 +4,19 @@ The sequence, each event numbered by ``sequence_number``::
 
     response.created, response.in_progress
     per output item:  response.output_item.added
+        reasoning:    response.reasoning_summary_part.added, response.reasoning_summary_text.delta …,
+                      response.reasoning_summary_text.done, response.reasoning_summary_part.done
         a message:    response.content_part.added, response.output_text.delta …, response.output_text.done,
                       response.content_part.done
         a call:       response.function_call_arguments.delta …, response.function_call_arguments.done
                       response.output_item.done
     response.completed (response.incomplete when the answer was cut by max_output_tokens or a filter)
 
-Items are opened as their first piece arrives and closed when the next item starts or the answer ends; the
-reasoning of a whole answer comes as one item at the end. A failure once the stream has started is an ``error``
-event followed by ``response.failed``, whose error ``code`` is ``rate_limit_exceeded`` or ``server_error``.
+Items are opened as their first piece arrives and closed when the next item starts or the answer ends. The
+reasoning streams as a summary; its signature (``encrypted_content``, what a client sends back to continue after a
+tool call) is in the reasoning item's ``output_item.done`` when it came before the answer, as Anthropic and OpenAI
+send it, and in the final response in any case. A failure once the stream has started is an ``error`` event
+followed by ``response.failed``, whose error ``code`` is ``rate_limit_exceeded`` or ``server_error``.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ def error_code(status: int) -> str:
 class ResponseEvents:
     """The events of one streamed response, as bytes. :attr:`final` is the finished ``response`` object."""
 
-    __slots__ = ("_call", "_created", "_echo", "_id", "_items", "_model", "_seq", "_text", "final")
+    __slots__ = ("_call", "_created", "_echo", "_id", "_items", "_model", "_reason", "_seq", "_text", "final")
 
     def __init__(self, response_id: str, created_at: int, model: str, echo: Echo) -> None:
         self._id, self._created, self._model, self._echo = response_id, created_at, model, echo
@@ -53,6 +57,8 @@ class ResponseEvents:
         """The open message item."""
         self._call: tuple[int, dict[str, Any]] | None = None
         """The open function call: its stream index and item."""
+        self._reason: dict[str, Any] | None = None
+        """The open reasoning item."""
         self.final: dict[str, Any] | None = None
 
     def _event(self, kind: str, **fields: Any) -> bytes:
@@ -84,6 +90,21 @@ class ResponseEvents:
             logprobs=[],
         )
 
+    def reasoning(self, text: str, signature: str = "") -> bytes:
+        """A piece of the reasoning summary, or of its signature (which joins the reasoning item streamed last, or
+        comes with the final one when none was)."""
+        out = self._close() + self._open_reasoning() if text and self._reason is None else b""
+        item = self._reason or next((i for i in reversed(self._items) if i["type"] == "reasoning"), None)
+        if item is not None and signature:
+            item["encrypted_content"] = item.get("encrypted_content", "") + signature
+        if item is None or not text:
+            return out
+        item["summary"][0]["text"] += text
+        index = len(self._items) - 1
+        return out + self._event(
+            "response.reasoning_summary_text.delta", item_id=item["id"], output_index=index, summary_index=0, delta=text
+        )
+
     def tool_call(self, piece: ToolCallDelta) -> bytes:
         out = b""
         if self._call is None or self._call[0] != piece.index:
@@ -109,7 +130,10 @@ class ResponseEvents:
         out = self._close()
         if not any(i["type"] == "message" for i in self._items) and (resp is None or not resp.tool_calls):
             out += self._open_text() + self._close()  # an empty answer is still one message
-        if resp is not None and (resp.reasoning or resp.reasoning_signature):
+        streamed = next((i for i in self._items if i["type"] == "reasoning"), None)
+        if streamed is not None and resp is not None and resp.reasoning_signature:
+            streamed["encrypted_content"] = resp.reasoning_signature  # the whole one, wherever its pieces came
+        elif resp is not None and (resp.reasoning or resp.reasoning_signature):  # an answer that streamed none
             item = reasoning_item(new_id("rs"), resp.reasoning or "", resp.reasoning_signature)
             self._items.append(item)
             index = len(self._items) - 1
@@ -143,9 +167,39 @@ class ResponseEvents:
         )
         return added + part
 
+    def _open_reasoning(self) -> bytes:
+        item: dict[str, Any] = {
+            "id": new_id("rs"),
+            "type": "reasoning",
+            "summary": [{"type": "summary_text", "text": ""}],
+        }
+        self._items.append(item)
+        self._reason = item
+        index = len(self._items) - 1
+        added = self._event("response.output_item.added", output_index=index, item={**item, "summary": []})
+        part = self._event(
+            "response.reasoning_summary_part.added",
+            item_id=item["id"],
+            output_index=index,
+            summary_index=0,
+            part={"type": "summary_text", "text": ""},
+        )
+        return added + part
+
     def _close(self) -> bytes:
         """Close the open item, if any: its ``done`` events, with the whole text or arguments."""
         index = len(self._items) - 1
+        if self._reason is not None:
+            item, self._reason = self._reason, None
+            part = item["summary"][0]
+            if not part["text"]:  # a signature alone (redacted reasoning): no summary, as a whole answer has it
+                item["summary"] = []
+            common = {"item_id": item["id"], "output_index": index, "summary_index": 0}
+            return (
+                self._event("response.reasoning_summary_text.done", **common, text=part["text"])
+                + self._event("response.reasoning_summary_part.done", **common, part=dict(part))
+                + self._event("response.output_item.done", output_index=index, item=dict(item))
+            )
         if self._text is not None:
             item, self._text = self._text, None
             item["status"] = "completed"
