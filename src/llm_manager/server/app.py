@@ -128,7 +128,7 @@ class _Gateway:
             await self.refuse(send, exc, rid, hold, fmt)
             return
         if answers is not None:
-            await choices.send_all(send, fmt, answers, hold, send_whole)
+            await choices.send_all(send, fmt, answers, hold)
             return
         if opened is not None:
             events = fmt.events(rid, opened.first, parsed, request)

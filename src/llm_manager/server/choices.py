@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from llm_manager import _json
+from llm_manager.server.asgi import send_whole
 
 if TYPE_CHECKING:
     from llm_manager.response_stream import Settle
@@ -85,9 +86,7 @@ async def answer_all(gw: Gateway, parsed: Several, rid: str) -> list[tuple[Respo
     return answered
 
 
-async def send_all(
-    send: Send, fmt: Format, answers: list[tuple[Response, Settle]], hold: TokenHold | None, send_whole: Any
-) -> None:
+async def send_all(send: Send, fmt: Format, answers: list[tuple[Response, Settle]], hold: TokenHold | None) -> None:
     """The answers as one body; then their bookkeeping, off the client's clock."""
     resps = [resp for resp, _settle in answers]
     many: ManyFormat = fmt  # type: ignore[assignment]  # only the formats whose parsers ask for several
