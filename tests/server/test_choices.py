@@ -4,6 +4,7 @@ calls), one body with the choices in order and the usage summed, and the headers
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import openai
 import pytest
 
+from llm_manager.server.keys import create_key
 from tests.helpers import sim_settings
 from tests.server.conftest import MODELS, Gateway, start_gateway
 
@@ -52,7 +54,8 @@ def test_chat_n_is_n_calls_in_one_answer(client: openai.OpenAI, cached_gateway: 
     assert Decimal(raw.headers["x-llm-cost"]) == 3 * Decimal(alone.headers["x-llm-cost"]) > 0
     assert raw.headers["x-request-id"].removeprefix("req_") in done.id
     again = client.chat.completions.with_raw_response.create(model="gpt", messages=ASK, n=2)
-    assert again.headers["x-llm-cache"] == "hit" and _calls(cached_gateway) - before == 4  # one copy called
+    assert _calls(cached_gateway) - before == 4  # the first choice from the cache, its copy called
+    assert "x-llm-cache" not in again.headers  # a header the choices disagree on (hit, miss) is left out
 
 
 def test_prompt_lists_and_n_answer_each_prompt_in_order(client: openai.OpenAI, cached_gateway: Gateway) -> None:
@@ -66,11 +69,31 @@ def test_prompt_lists_and_n_answer_each_prompt_in_order(client: openai.OpenAI, c
     assert done.usage is not None and done.usage.total_tokens > 0
 
 
-def test_a_failed_choice_fails_the_request(client: openai.OpenAI, cached_gateway: Gateway) -> None:
-    cached_gateway.script("gpt", "ok", "400")
-    with pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(model="gpt", messages=ASK, n=2, extra_headers={"x-llm-cache": "no-store"})
+def test_a_failed_choice_stops_the_others_and_what_was_answered_counts(cached_gateway: Gateway) -> None:
+    """The first failure is the answer: the choices still running are stopped (not left to spend), and the tokens
+    of those answered count on the caller's key all the same."""
+    key_id, secret = cached_gateway.run(lambda llm: _key(llm))
+    cached_gateway.script("gpt", "ok", "400", "timeout", "timeout")
+    t0 = time.monotonic()
+    with openai.OpenAI(base_url=f"{cached_gateway.url}/v1", api_key=secret, max_retries=0, timeout=30) as c:
+        with pytest.raises(openai.BadRequestError) as info:
+            c.chat.completions.create(model="gpt", messages=ASK, n=4, extra_headers={"x-llm-cache": "no-store"})
     assert "simulated invalid request" in info.value.message
+    assert time.monotonic() - t0 < 5  # the two that never answer were stopped, not waited for
+    _rpm, left = cached_gateway.run(
+        lambda llm: llm.state.limit_view(f"gatewaykey:{key_id}", time.time(), rpm=None, tpm=100_000)
+    )
+    assert left is not None and left < 100_000 - 10  # the answered choice's tokens, not zero
+
+
+async def _key(llm: Any) -> tuple[str, str]:
+    return await create_key(await llm.database(), "choices", tpm=100_000)
+
+
+def test_copies_of_a_seeded_prompt_get_seeds_of_their_own(client: openai.OpenAI, cached_gateway: Gateway) -> None:
+    client.chat.completions.create(model="gpt", messages=ASK, n=3, seed=7)
+    sent = list(cached_gateway.llm.adapter("gpt").requests)[-3:]  # type: ignore[attr-defined]
+    assert sorted(r.seed for r in sent) == [7, 8, 9]
 
 
 @pytest.mark.parametrize(

@@ -160,7 +160,7 @@ class MessageEvents:
     then gives the real counts, which replace it.
     """
 
-    __slots__ = ("_block", "_id", "_kind", "_start", "_thought")
+    __slots__ = ("_block", "_id", "_kind", "_signature", "_start", "_thought")
 
     def __init__(self, message_id: str, model: str, input_tokens: int) -> None:
         self._id = message_id
@@ -170,6 +170,8 @@ class MessageEvents:
         """What the open block holds: text, thinking or tool_use."""
         self._thought = False
         """Whether a thinking block was opened."""
+        self._signature = ""
+        """The open thinking block's signature so far."""
         message: dict[str, Any] = {
             "id": body_id("msg_", message_id),
             "type": "message",
@@ -194,10 +196,11 @@ class MessageEvents:
         return opened + self._block_delta({"type": "text_delta", "text": text})
 
     def reasoning(self, text: str, signature: str) -> bytes:
-        """A piece of the model's thinking, or of its signature (``signature_delta``, as Anthropic ends a thinking
-        block: a client sends the signed block back to continue after a tool call). A signature that comes after
-        its thinking block was closed (an OpenAI reasoning model signs at the very end) cannot join it; one with no
-        thinking before it comes in a thinking block of its own."""
+        """A piece of the model's thinking, or of its signature. The signature is sent whole, as one
+        ``signature_delta`` just before its thinking block closes (as Anthropic ends one; the SDK keeps the last
+        ``signature_delta``, not their sum), so a client can send the signed block back after a tool call. A
+        signature that comes after its thinking block was closed (an OpenAI reasoning model signs at the very
+        end) cannot join it; one with no thinking before it comes in a thinking block of its own."""
         out = b""
         if self._kind != "thinking" and (text or (signature and not self._thought)):
             out = self._next("thinking", _OPENING["thinking"])
@@ -205,7 +208,7 @@ class MessageEvents:
         if text:
             out += self._block_delta({"type": "thinking_delta", "thinking": text})
         if signature and self._kind == "thinking":
-            out += self._block_delta({"type": "signature_delta", "signature": signature})
+            self._signature += signature
         return out
 
     def tool_call(self, piece: ToolCallDelta) -> bytes:
@@ -233,7 +236,11 @@ class MessageEvents:
     def _stop(self) -> bytes:
         if self._block < 0:
             return b""
-        return _event(b"content_block_stop", {"type": "content_block_stop", "index": self._block})
+        signed = b""
+        if self._signature:
+            signed = self._block_delta({"type": "signature_delta", "signature": self._signature})
+            self._signature = ""
+        return signed + _event(b"content_block_stop", {"type": "content_block_stop", "index": self._block})
 
     def _block_delta(self, delta: dict[str, Any]) -> bytes:
         return _event(b"content_block_delta", {"type": "content_block_delta", "index": self._block, "delta": delta})

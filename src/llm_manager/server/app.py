@@ -117,7 +117,7 @@ class _Gateway:
         try:
             parsed, hold = await self._accept(http, fmt.parse)
             if (asks := choices.several(parsed)) is not None:
-                answers = await choices.answer_all(self, asks, rid)
+                answers = await choices.answer_all(self, asks, rid, hold)
             else:
                 request = self.request(parsed.messages, parsed.prefs)
                 if parsed.stream:

@@ -13,6 +13,7 @@ refused by the parsers (a 400 naming ``n``).
 from __future__ import annotations
 
 import asyncio
+import logging
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from llm_manager.types import Request, Response
 
 __all__ = ["MAX_CHOICES", "answer_all", "merged", "send_all", "several"]
+
+log = logging.getLogger("llm_manager.server")
 
 MAX_CHOICES = 128
 """OpenAI's own bound on ``n``: each choice is an upstream call."""
@@ -68,22 +71,36 @@ def several(parsed: object) -> Several | None:
     return None
 
 
-async def answer_all(gw: Gateway, parsed: Several, rid: str) -> list[tuple[Response, Settle]]:
-    """Every choice answered (concurrently), in order; the first failure raised once all have ended."""
-    requests = [
-        gw.request(messages, parsed.prefs if i % parsed.n == 0 else {**parsed.prefs, "cache": False})
-        for i, messages in enumerate(parsed.choices())
-    ]
-    results = await asyncio.gather(
-        *(gw.answer_one(r, rid if i == 0 else f"{rid}-{i}") for i, r in enumerate(requests)), return_exceptions=True
-    )
-    answered = [r for r in results if not isinstance(r, BaseException)]
-    failed = next((r for r in results if isinstance(r, BaseException)), None)
-    if failed is not None:
-        for _resp, settle in answered:
-            await settle()
-        raise failed
-    return answered
+async def answer_all(gw: Gateway, parsed: Several, rid: str, hold: TokenHold | None) -> list[tuple[Response, Settle]]:
+    """Every choice answered (concurrently), in order. The first failure stops the choices still running (no more
+    is spent on an answer the client will not get) and is raised once the answered ones are booked."""
+    requests = [gw.request(messages, _prefs(parsed, i)) for i, messages in enumerate(parsed.choices())]
+    tasks = [asyncio.ensure_future(gw.answer_one(r, rid if i == 0 else f"{rid}-{i}")) for i, r in enumerate(requests)]
+    answered = False
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        answered = all(not t.cancelled() and t.exception() is None for t in tasks)
+    finally:
+        if not answered:  # a choice failed, or this request was cancelled: what was answered is paid for
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks)
+            await _book([t.result() for t in tasks if not t.cancelled() and t.exception() is None], hold)
+    if answered:  # handed on in one piece: send_all books them once sent
+        return [t.result() for t in tasks]
+    raise next((e for t in tasks if not t.cancelled() and (e := t.exception()) is not None), asyncio.CancelledError())
+
+
+def _prefs(parsed: Several, i: int) -> dict[str, Any]:
+    """Choice ``i``'s preferences: a copy of a prompt (not its first) skips the cache and in-flight sharing, and
+    with a ``seed`` gets its own (``seed + copy``), so that ``n`` samples are not one answer repeated."""
+    copy = i % parsed.n
+    if copy == 0:
+        return parsed.prefs
+    prefs = {**parsed.prefs, "cache": False}
+    if isinstance(seed := prefs.get("seed"), int):
+        prefs["seed"] = seed + copy
+    return prefs
 
 
 async def send_all(send: Send, fmt: Format, answers: list[tuple[Response, Settle]], hold: TokenHold | None) -> None:
@@ -93,22 +110,31 @@ async def send_all(send: Send, fmt: Format, answers: list[tuple[Response, Settle
     try:
         await send_whole(send, 200, _headers(many, resps), many.body_many(resps))
     finally:
+        await _book(answers, hold)
+
+
+async def _book(answers: list[tuple[Response, Settle]], hold: TokenHold | None) -> None:
+    """Each answer's bookkeeping (one failing does not skip the others), then the tokens on the caller's key."""
+    for resp, settle in answers:
         try:
-            for _resp, settle in answers:
-                await settle()
-        finally:
-            if hold is not None:
-                await hold.settle_used(sum(r.usage.total_tokens for r in resps if not r.metadata.cached))
+            await settle()
+        except Exception:
+            log.exception("gateway: booking choice %s failed", resp.id)
+    if hold is not None:
+        await hold.settle_used(sum(r.usage.total_tokens for r, _settle in answers if not r.metadata.cached))
 
 
 def _headers(fmt: ManyFormat, resps: list[Response]) -> dict[str, str]:
-    out = fmt.headers(resps[0])
-    out.pop("x-llm-confidence", None)  # one answer's: it does not describe the others
+    """The headers every choice agrees on, with cost and attempts summed, every deployment named and every dropped
+    parameter listed; the request's own id."""
+    each = [fmt.headers(r) for r in resps]
+    out = {k: v for k, v in each[0].items() if all(h.get(k) == v for h in each[1:])}
+    out["x-request-id"] = resps[0].id
     costs = [r.usage.cost for r in resps if r.usage.cost is not None]
     out["x-llm-cost"] = str(sum(costs, Decimal(0))) if len(costs) == len(resps) else "unknown"
     out["x-llm-attempts"] = str(sum(sum(1 for a in r.metadata.attempts if not a.skipped) for r in resps))
     out["x-llm-model"] = ",".join(dict.fromkeys(r.deployment for r in resps))
-    dropped = [name for r in resps for name in fmt.headers(r).get("x-llm-dropped-params", "").split(",") if name]
+    dropped = [name for h in each for name in h.get("x-llm-dropped-params", "").split(",") if name]
     if dropped:
         out["x-llm-dropped-params"] = ",".join(dict.fromkeys(dropped))
     return out

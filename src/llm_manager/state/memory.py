@@ -105,13 +105,9 @@ class _Buckets:
         self.tok_at = now
 
 
-_SETTLED = -1
-"""The amount of a hold that was settled: kept until its lease ends, so the same settle twice counts once."""
-
-
 class _Budget:
     """Totals of one budget counter, in nanodollars, when the counter expires (unix seconds), its leased holds
-    (id → amount or ``_SETTLED``, lease end) and whether it was seeded from the ledger."""
+    (id → amount, lease end) and whether it was seeded from the ledger."""
 
     __slots__ = ("expire_at", "holds", "next_lapse", "reserved", "seeded", "spent")
 
@@ -131,8 +127,7 @@ class _Budget:
         for hold, (amount, until) in list(self.holds.items()):
             if until <= now:
                 del self.holds[hold]
-                if amount > 0:
-                    self.reserved = max(0, self.reserved - amount)
+                self.reserved = max(0, self.reserved - amount)
             elif until < nxt:
                 nxt = until
         self.next_lapse = nxt
@@ -141,7 +136,7 @@ class _Budget:
         """What the holds whose lease has ended still count in ``reserved`` (for a view, which changes nothing)."""
         if now < self.next_lapse or self.holds is None:
             return 0
-        return sum(amount for amount, until in self.holds.values() if until <= now and amount > 0)
+        return sum(amount for amount, until in self.holds.values() if until <= now)
 
 
 def _refilled(level: float, at: float, now: float, cap: int) -> float:
@@ -355,8 +350,6 @@ class MemoryState(StateBackend):
             if seeded and not b.seeded:
                 raise CounterNotSeeded(key)
             b.sweep(now)
-            if lease is not None and b.holds is not None and lease.hold in b.holds:
-                return True, b.spent + b.reserved  # the same hold again: already reserved
             if limit is not None and b.spent + b.reserved + amount > limit:
                 return False, b.spent + b.reserved
         reserved = b.reserved + amount
@@ -387,12 +380,8 @@ class MemoryState(StateBackend):
         else:
             b.sweep(now)
         if hold is not None:  # release what the hold still counts: nothing once its lease ended
-            held = b.holds.get(hold) if b.holds is not None else None
-            if held is not None and held[0] == _SETTLED:
-                return b.spent + b.reserved  # settled already: the same settle again counts once
+            held = b.holds.pop(hold, None) if b.holds is not None else None
             reserved = held[0] if held is not None else 0
-            if held is not None and b.holds is not None:
-                b.holds[hold] = (_SETTLED, held[1])
         left = b.reserved - reserved
         b.reserved = left if left > 0 else 0
         spent = b.spent + actual

@@ -18,10 +18,11 @@ their ``h:ID`` fields go. A view computes the same without writing. A settle of 
 record (it lapsed, or Redis lost it in a restart) releases nothing — its amount already left ``r`` — and only
 adds the spend.
 
-**Reserving and settling a hold are idempotent** until its lease ends: a settled hold stays as ``h:ID = x`` (it
-counts nothing) with its lease, so the same settle sent again — redis-py retrying a command whose reply was lost,
-or a replica writing what it owes after Redis was away — changes nothing, and a reserve of an id already on record
-adds nothing.
+**Reserving and settling a hold are idempotent** for a while: a settled hold stays as ``h:ID = x`` (it counts
+nothing) for ``SETTLED_KEEP_S`` (or until its lease ends, if sooner), also when the hold was no longer on record, so
+the same settle sent again — redis-py retrying a command whose reply was lost, or a replica writing what it owes
+after Redis was away — changes nothing, and a reserve of an id still on record adds nothing. Kept briefly because a
+busy counter settles hundreds of holds a second; the in-process state needs none of this (no reply is lost there).
 
 **Arithmetic is exact.** Lua numbers are doubles, exact for integers up to ``2**53``; inputs are checked against
 ``BUDGET_MAX = 2**53 - 1`` in Python and both totals saturate at it. ``spent + reserved + amount`` can exceed
@@ -31,7 +32,11 @@ compares greater than any valid limit. Totals come back as integer replies, neve
 
 from __future__ import annotations
 
-__all__ = ["BUDGET_ADD", "BUDGET_RESERVE", "BUDGET_SEED", "BUDGET_SETTLE", "BUDGET_VIEW"]
+__all__ = ["BUDGET_ADD", "BUDGET_RESERVE", "BUDGET_SEED", "BUDGET_SETTLE", "BUDGET_VIEW", "SETTLED_KEEP_S"]
+
+SETTLED_KEEP_S = 120
+"""How long a settled hold's id is remembered: a replica writing what it owes after an outage of up to this long
+still counts it once."""
 
 # Shared prelude. MAX is BUDGET_MAX (2**53 - 1). sweep(): drop the lapsed leases of KEYS[1] / KEYS[2] and return
 # the hash's {spent, reserved} afterwards (reserved already written back when something lapsed).
@@ -98,7 +103,11 @@ if ARGV[4] ~= '' then
   local held = redis.call('HGET', KEYS[1], 'h:' .. ARGV[4])
   if held == 'x' then return {s, r} end
   release = tonumber(held) or 0
-  if held then redis.call('HSET', KEYS[1], 'h:' .. ARGV[4], 'x') end
+  local keep = now_ms() + KEEP_MS
+  local ends = tonumber(redis.call('ZSCORE', KEYS[2], ARGV[4]))
+  if ends and ends < keep then keep = ends end
+  redis.call('HSET', KEYS[1], 'h:' .. ARGV[4], 'x')
+  redis.call('ZADD', KEYS[2], string.format('%d', keep), ARGV[4])
 end
 s = s + tonumber(ARGV[2])
 if s > MAX then s = MAX end
@@ -107,7 +116,7 @@ if r < 0 then r = 0 end
 redis.call('HSET', KEYS[1], 's', string.format('%d', s), 'r', string.format('%d', r))
 expire(ARGV[3])
 return {s, r}
-"""
+""".replace("KEEP_MS", str(SETTLED_KEEP_S * 1000))
 )
 
 # KEYS[1] counter hash, KEYS[2] its leases. ARGV: amount (spent), expiry in unix ms. Returns {spent, reserved}.

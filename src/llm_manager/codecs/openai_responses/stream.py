@@ -130,9 +130,12 @@ class ResponseEvents:
         out = self._close()
         if not any(i["type"] == "message" for i in self._items) and (resp is None or not resp.tool_calls):
             out += self._open_text() + self._close()  # an empty answer is still one message
-        streamed = next((i for i in self._items if i["type"] == "reasoning"), None)
-        if streamed is not None and resp is not None and resp.reasoning_signature:
-            streamed["encrypted_content"] = resp.reasoning_signature  # the whole one, wherever its pieces came
+        streamed = [i for i in self._items if i["type"] == "reasoning"]
+        if streamed:
+            # The whole signature, when the pieces did not come with the one reasoning item (a signature is one
+            # block's; with several items, each keeps the pieces that came with it).
+            if len(streamed) == 1 and resp is not None and resp.reasoning_signature:
+                streamed[0]["encrypted_content"] = resp.reasoning_signature
         elif resp is not None and (resp.reasoning or resp.reasoning_signature):  # an answer that streamed none
             item = reasoning_item(new_id("rs"), resp.reasoning or "", resp.reasoning_signature)
             self._items.append(item)
@@ -192,8 +195,6 @@ class ResponseEvents:
         if self._reason is not None:
             item, self._reason = self._reason, None
             part = item["summary"][0]
-            if not part["text"]:  # a signature alone (redacted reasoning): no summary, as a whole answer has it
-                item["summary"] = []
             common = {"item_id": item["id"], "output_index": index, "summary_index": 0}
             return (
                 self._event("response.reasoning_summary_text.done", **common, text=part["text"])
