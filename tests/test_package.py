@@ -89,6 +89,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "_json",
             "_redact",
             "_sse",
+            "_tasks",
             "_unclosed",
         ),
     ),

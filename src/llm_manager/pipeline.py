@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
+from llm_manager._tasks import unbroken
 from llm_manager.errors import ConfigError, LLMManagerError
 from llm_manager.response_stream import ResponseStream, Settle, then
 from llm_manager.types import PromptOptimization, Request, Response, StreamEvent
@@ -50,7 +51,7 @@ async def released(llm: LLMManager, answer: A, settle: Settle) -> tuple[A, Settl
     """With ``ledger.durability: strict`` the bookkeeping runs before the answer is released: its ledger row is on
     disk (the spool's ``fsync``) before the caller can hand it on."""
     if llm.settings.ledger.durability == "strict" and llm.settings.ledger.enabled:
-        await settle()
+        await unbroken(settle())  # a caller cancelled meanwhile loses the answer, not its bookkeeping
         return answer, _settled
     return answer, settle
 

@@ -69,25 +69,38 @@ def test_prompt_lists_and_n_answer_each_prompt_in_order(client: openai.OpenAI, c
     assert done.usage is not None and done.usage.total_tokens > 0
 
 
-def test_a_failed_choice_stops_the_others_and_what_was_answered_counts(cached_gateway: Gateway) -> None:
-    """The first failure is the answer: the choices still running are stopped (not left to spend), and the tokens
-    of those answered count on the caller's key all the same."""
-    key_id, secret = cached_gateway.run(lambda llm: _key(llm))
-    cached_gateway.script("gpt", "ok", "400", "timeout", "timeout")
+def test_a_failed_choice_stops_the_others(client: openai.OpenAI, cached_gateway: Gateway) -> None:
+    cached_gateway.script("gpt", "400", "timeout", "timeout")
     t0 = time.monotonic()
-    with openai.OpenAI(base_url=f"{cached_gateway.url}/v1", api_key=secret, max_retries=0, timeout=30) as c:
-        with pytest.raises(openai.BadRequestError) as info:
-            c.chat.completions.create(model="gpt", messages=ASK, n=4, extra_headers={"x-llm-cache": "no-store"})
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="gpt", messages=ASK, n=3, extra_headers={"x-llm-cache": "no-store"})
     assert "simulated invalid request" in info.value.message
     assert time.monotonic() - t0 < 5  # the two that never answer were stopped, not waited for
+
+
+def test_what_was_answered_counts_on_the_key_when_a_choice_fails(
+    client: openai.OpenAI, cached_gateway: Gateway
+) -> None:
+    alone = client.chat.completions.create(model="gpt", messages=ASK, extra_headers={"x-llm-cache": "no-store"})
+    assert alone.usage is not None
+    used = alone.usage.total_tokens  # what the same prompt costs (the simulated answer is deterministic)
+    tpm = used + 20
+    key_id, secret = cached_gateway.run(lambda llm: _key(llm, tpm))
+    cached_gateway.script("gpt", "ok", "timeout")  # the second choice outlives the request's 1 s deadline
+    with openai.OpenAI(base_url=f"{cached_gateway.url}/v1", api_key=secret, max_retries=0, timeout=30) as c:
+        with pytest.raises(openai.APIStatusError):
+            c.chat.completions.create(
+                model="gpt", messages=ASK, n=2, extra_headers={"x-llm-cache": "no-store", "x-llm-timeout": "1"}
+            )
     _rpm, left = cached_gateway.run(
-        lambda llm: llm.state.limit_view(f"gatewaykey:{key_id}", time.time(), rpm=None, tpm=100_000)
+        lambda llm: llm.state.limit_view(f"gatewaykey:{key_id}", time.time(), rpm=None, tpm=tpm)
     )
-    assert left is not None and left < 100_000 - 10  # the answered choice's tokens, not zero
+    # The answered choice's tokens are charged (not refunded as if nothing was used); a few seconds refill ~1 each.
+    assert left is not None and left < tpm - used / 2
 
 
-async def _key(llm: Any) -> tuple[str, str]:
-    return await create_key(await llm.database(), "choices", tpm=100_000)
+async def _key(llm: Any, tpm: int) -> tuple[str, str]:
+    return await create_key(await llm.database(), "choices", tpm=tpm)
 
 
 def test_copies_of_a_seeded_prompt_get_seeds_of_their_own(client: openai.OpenAI, cached_gateway: Gateway) -> None:

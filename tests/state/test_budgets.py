@@ -445,6 +445,7 @@ async def test_the_same_hold_reserved_or_settled_twice_counts_once_in_redis(redi
     assert await view(state) == (7, 0)
     assert await state.budget_settle("k", 50, 5, expire_at=LATER, hold="late") == 12  # late: its spend counts
     assert await state.budget_settle("k", 50, 5, expire_at=LATER, hold="late") == 12  # and only once
+    assert await state.budget_settle("k", 40, 7, expire_at=LATER, hold="a") == 12  # "a" too, past its lease
     assert await state.budget_reserve("k", 88, 100, expire_at=LATER) == (True, 100)
 
 

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from llm_manager import _json
+from llm_manager._tasks import unbroken
 from llm_manager.server.asgi import send_whole
+from llm_manager.server.lifecycle import Cut
 
 if TYPE_CHECKING:
     from llm_manager.response_stream import Settle
@@ -75,20 +78,29 @@ async def answer_all(gw: Gateway, parsed: Several, rid: str, hold: TokenHold | N
     """Every choice answered (concurrently), in order. The first failure stops the choices still running (no more
     is spent on an answer the client will not get) and is raised once the answered ones are booked."""
     requests = [gw.request(messages, _prefs(parsed, i)) for i, messages in enumerate(parsed.choices())]
+    ended: list[asyncio.Future[tuple[Response, Settle]]] = []
     tasks = [asyncio.ensure_future(gw.answer_one(r, rid if i == 0 else f"{rid}-{i}")) for i, r in enumerate(requests)]
-    answered = False
+    for task in tasks:
+        task.add_done_callback(ended.append)
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        answered = all(not t.cancelled() and t.exception() is None for t in tasks)
-    finally:
-        if not answered:  # a choice failed, or this request was cancelled: what was answered is paid for
-            for task in tasks:
-                task.cancel()
-            await asyncio.wait(tasks)
-            await _book([t.result() for t in tasks if not t.cancelled() and t.exception() is None], hold)
-    if answered:  # handed on in one piece: send_all books them once sent
-        return [t.result() for t in tasks]
-    raise next((e for t in tasks if not t.cancelled() and (e := t.exception()) is not None), asyncio.CancelledError())
+    except asyncio.CancelledError:  # the request itself: what was answered is paid for, and booked
+        await unbroken(_stop(tasks, hold))
+        raise
+    if all(t.done() and not t.cancelled() and t.exception() is None for t in tasks):
+        return [t.result() for t in tasks]  # handed on in one piece: send_all books them once sent
+    failed = next((e for t in ended if not t.cancelled() and (e := t.exception()) is not None), None)
+    await unbroken(_stop(tasks, hold))
+    # A choice cancelled by something other than this request (the server stopping) is this request's end too.
+    raise failed if failed is not None else Cut("shutdown")
+
+
+async def _stop(tasks: Sequence[asyncio.Future[tuple[Response, Settle]]], hold: TokenHold | None) -> None:
+    """Stop the choices still running and book those answered."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.wait(tasks)
+    await _book([t.result() for t in tasks if not t.cancelled() and t.exception() is None], hold)
 
 
 def _prefs(parsed: Several, i: int) -> dict[str, Any]:
@@ -121,7 +133,10 @@ async def _book(answers: list[tuple[Response, Settle]], hold: TokenHold | None) 
         except Exception:
             log.exception("gateway: booking choice %s failed", resp.id)
     if hold is not None:
-        await hold.settle_used(sum(r.usage.total_tokens for r, _settle in answers if not r.metadata.cached))
+        try:
+            await hold.settle_used(sum(r.usage.total_tokens for r, _settle in answers if not r.metadata.cached))
+        except Exception:
+            log.exception("gateway: charging the choices' tokens on the key failed")
 
 
 def _headers(fmt: ManyFormat, resps: list[Response]) -> dict[str, str]:

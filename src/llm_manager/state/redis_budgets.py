@@ -19,10 +19,11 @@ record (it lapsed, or Redis lost it in a restart) releases nothing — its amoun
 adds the spend.
 
 **Reserving and settling a hold are idempotent** for a while: a settled hold stays as ``h:ID = x`` (it counts
-nothing) for ``SETTLED_KEEP_S`` (or until its lease ends, if sooner), also when the hold was no longer on record, so
-the same settle sent again — redis-py retrying a command whose reply was lost, or a replica writing what it owes
-after Redis was away — changes nothing, and a reserve of an id still on record adds nothing. Kept briefly because a
-busy counter settles hundreds of holds a second; the in-process state needs none of this (no reply is lost there).
+nothing) for ``SETTLED_KEEP_S`` from its settlement (within the counter's own expiry), also when the hold was no
+longer on record, so the same settle sent again — redis-py retrying a command whose reply was lost, or a replica
+writing what it owes after Redis was away — changes nothing, and a reserve of an id still on record adds nothing.
+Kept briefly because a busy counter settles hundreds of holds a second; the in-process state needs none of this
+(no reply is lost there).
 
 **Arithmetic is exact.** Lua numbers are doubles, exact for integers up to ``2**53``; inputs are checked against
 ``BUDGET_MAX = 2**53 - 1`` in Python and both totals saturate at it. ``spent + reserved + amount`` can exceed
@@ -103,11 +104,8 @@ if ARGV[4] ~= '' then
   local held = redis.call('HGET', KEYS[1], 'h:' .. ARGV[4])
   if held == 'x' then return {s, r} end
   release = tonumber(held) or 0
-  local keep = now_ms() + KEEP_MS
-  local ends = tonumber(redis.call('ZSCORE', KEYS[2], ARGV[4]))
-  if ends and ends < keep then keep = ends end
   redis.call('HSET', KEYS[1], 'h:' .. ARGV[4], 'x')
-  redis.call('ZADD', KEYS[2], string.format('%d', keep), ARGV[4])
+  redis.call('ZADD', KEYS[2], string.format('%d', now_ms() + KEEP_MS), ARGV[4])
 end
 s = s + tonumber(ARGV[2])
 if s > MAX then s = MAX end
