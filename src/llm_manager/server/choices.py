@@ -2,12 +2,12 @@
 
 Each choice is a request of its own through the core — routed, budgeted and booked (a ledger row each) exactly like
 that many separate requests — and they are answered concurrently. Copies of one prompt skip the response cache and
-in-flight sharing: ``n`` samples asked for are ``n`` calls, not one answer repeated. The reply is one body whose
-``choices`` are in order (``index``) and whose ``usage`` is their sum; its headers are the first choice's, except
-``x-llm-cost`` and ``x-llm-attempts`` (summed over every choice), ``x-llm-model`` (every deployment that answered)
-and ``x-llm-dropped-params`` (what any of them could not honour). When a choice fails, the request answers with that
-error; the choices already answered are booked all the same (they were paid for). Streams of several choices are
-refused by the parsers (a 400 naming ``n``).
+in-flight sharing, and with a ``seed`` get their own: ``n`` samples asked for are ``n`` calls, not one answer
+repeated. The reply is one body whose ``choices`` are in order (``index``) and whose ``usage`` is their sum; its
+headers are those every choice agrees on, with ``x-llm-cost`` and ``x-llm-attempts`` summed, ``x-llm-model`` naming
+every deployment that answered and ``x-llm-dropped-params`` what any of them could not honour. The first choice to
+fail stops the others and is the request's answer; the choices already answered are booked all the same (they were
+paid for). Streams of several choices are refused by the parsers (a 400 naming ``n``).
 """
 
 from __future__ import annotations
@@ -43,6 +43,10 @@ class Several(Protocol):
     prefs: dict[str, Any]
     n: int
 
+    @property
+    def count(self) -> int:
+        """How many choices it asks for."""
+
     def choices(self) -> list[list[Any]]: ...
 
 
@@ -67,11 +71,8 @@ class TokenHold(Protocol):
 
 
 def several(parsed: object) -> Several | None:
-    """``parsed`` when it asks for more than one choice, else ``None``."""
-    n = getattr(parsed, "n", 1)
-    if n > 1 or len(getattr(parsed, "prompts", ())) > 1:
-        return parsed  # type: ignore[return-value]
-    return None
+    """``parsed`` when it asks for more than one choice, else ``None`` (also for a format that never does)."""
+    return parsed if getattr(parsed, "count", 1) > 1 else None  # type: ignore[return-value]
 
 
 async def answer_all(gw: Gateway, parsed: Several, rid: str, hold: TokenHold | None) -> list[tuple[Response, Settle]]:

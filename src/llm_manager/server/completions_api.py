@@ -85,6 +85,10 @@ class ParsedCompletion:
         return self.prompts[0]
 
     @property
+    def count(self) -> int:
+        return self.n * len(self.prompts)
+
+    @property
     def messages(self) -> list[dict[str, Any]]:
         return [{"role": "user", "content": self.prompt}]
 

@@ -86,6 +86,10 @@ class ParsedChat:
     include_usage: bool
     n: int = 1
 
+    @property
+    def count(self) -> int:
+        return self.n
+
     def choices(self) -> list[list[Message]]:
         """The messages of each choice asked for (``n`` copies)."""
         return [self.messages] * self.n
